@@ -1,0 +1,105 @@
+# insync: build, test, demo.  `make help` lists the targets.
+#
+# One shared object, insync/core.so, built twice: for Lua 5.4 and for
+# OpenResty's LuaJIT 2.1 (Lua 5.1 ABI).  It never links liblua: the
+# interpreter that loads it provides the Lua API.
+
+LUA        ?= lua5.4
+LUAJIT     ?= luajit
+LUA_INC    ?= /usr/include/lua5.4
+LUAJIT_INC ?= /usr/include/luajit-2.1
+CC         ?= cc
+CFLAGS     ?= -O2 -g
+WARN       := -std=gnu11 -Wall -Wextra -Werror -fPIC -fvisibility=hidden
+RDKAFKA_LIBS := $(shell pkg-config --libs rdkafka 2>/dev/null || echo -lrdkafka)
+
+# Every C file under csrc/ goes into the module; one idea per file.
+SRC  := $(sort $(wildcard csrc/*/*.c))
+HDR  := $(sort $(wildcard csrc/*.h csrc/*/*.h))
+SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+
+BUILD := build
+SO_54  := $(BUILD)/lua5.4/insync/core.so
+SO_JIT := $(BUILD)/luajit/insync/core.so
+SO_SAN := $(BUILD)/asan/insync/core.so
+
+BUSTED_SPECS := spec/core spec/model spec/producer
+DEPS := lua5.4 liblua5.4-dev librdkafka-dev lua-busted luarocks kcat \
+        nginx-light libnginx-mod-http-lua luajit2 libluajit2-5.1-dev \
+        lua-cjson wrk pkg-config gcc make
+KAFKA_DEPS := openjdk-17-jdk-headless maven
+
+.PHONY: all luajit sanitize test test-lua54 test-luajit test-install \
+        test-openresty test-kafka demo bench install clean deps kafka-deps help
+
+all: $(SO_54)
+
+luajit: $(SO_JIT)
+
+help:
+	@echo "make            build insync/core.so for Lua 5.4 (build/lua5.4)"
+	@echo "make luajit     build it for OpenResty's LuaJIT 2.1 (build/luajit)"
+	@echo "make demo       run the examples"
+	@echo "make test       every spec on Lua 5.4 and LuaJIT, the rockspec, nginx, real Kafka"
+	@echo "make test-kafka the integration specs against a 3-node Apache Kafka on loopback"
+	@echo "make sanitize   the specs under AddressSanitizer and UBSan"
+	@echo "make bench      the benchmarks, each against its baseline in the same run"
+	@echo "make install    luarocks make into the system tree"
+
+$(SO_54): $(SRC) $(HDR) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INC) -shared -o $@ $(SRC) $(RDKAFKA_LIBS) -lm
+
+$(SO_JIT): $(SRC) $(HDR) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) -I$(LUAJIT_INC) -shared -o $@ $(SRC) $(RDKAFKA_LIBS) -lm
+
+$(SO_SAN): $(SRC) $(HDR) Makefile
+	@mkdir -p $(@D)
+	$(CC) -O1 -g $(SANITIZE) $(WARN) -I$(LUA_INC) -shared -o $@ $(SRC) $(RDKAFKA_LIBS) -lm
+
+deps:
+	@.ci/deps $(DEPS)
+
+kafka-deps:
+	@.ci/deps $(KAFKA_DEPS)
+
+# make test: every suite runs, each one's counts are kept in build/results,
+# and the last line is the total, "N passed, N failed".
+test: deps all luajit
+	@rm -rf $(BUILD)/results
+	@spec/run lua5.4 $(LUA) $(BUILD)/lua5.4 $(BUSTED_SPECS)
+	@spec/run luajit $(LUAJIT) $(BUILD)/luajit $(BUSTED_SPECS)
+	@spec/run install $(LUA) $(BUILD)/lua5.4 spec/install
+	@spec/run openresty $(LUA) $(BUILD)/lua5.4 spec/openresty
+	@spec/summary
+
+test-lua54: deps all
+	@spec/run lua5.4 $(LUA) $(BUILD)/lua5.4 $(BUSTED_SPECS); spec/summary lua5.4
+
+test-luajit: deps luajit
+	@spec/run luajit $(LUAJIT) $(BUILD)/luajit $(BUSTED_SPECS); spec/summary luajit
+
+sanitize: deps $(SO_SAN)
+	@rm -rf $(BUILD)/results
+	@INSYNC_SANITIZE=1 LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  spec/run asan $(LUA) $(BUILD)/asan $(BUSTED_SPECS)
+	@spec/summary
+
+demo: deps all
+	@for f in examples/*.lua; do \
+	  echo "== $$f"; \
+	  LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/lua5.4/?.so;;" $(LUA) $$f || exit 1; \
+	  echo; \
+	done
+
+bench: deps all
+	@bench/run
+
+install: deps
+	luarocks --lua-version=5.4 make rockspec/insync-scm-1.rockspec
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,118 @@
+/**
+ * @file errors.c
+ * @brief The error object of API.md, built here and nowhere else, and the
+ * table of every librdkafka error name.
+ */
+#include <string.h>
+#include <librdkafka/rdkafka.h>
+
+#include "binding.h"
+#include "../common/kerr.h"
+
+#define INSYNC_ERROR_MT "insync.error"
+
+static const char *const persisted_names[] = {
+        "not_persisted", "possibly_persisted", "persisted",
+};
+
+const char *insync_lua_err_name(int code) {
+        return rd_kafka_err2name((rd_kafka_resp_err_t)code);
+}
+
+static int error_tostring(lua_State *L) {
+        lua_getfield(L, 1, "name");
+        lua_pushliteral(L, ": ");
+        lua_getfield(L, 1, "message");
+        lua_concat(L, 3);
+        return 1;
+}
+
+void insync_lua_push_error(lua_State *L, int code, const char *message,
+                           int persisted, int fatal) {
+        if (persisted < INSYNC_NOT_PERSISTED || persisted > INSYNC_PERSISTED)
+                persisted = INSYNC_POSSIBLY_PERSISTED;
+        lua_createtable(L, 0, 6);
+        lua_pushinteger(L, code);
+        lua_setfield(L, -2, "code");
+        lua_pushstring(L, insync_lua_err_name(code));
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, message && *message
+                                  ? message
+                                  : rd_kafka_err2str((rd_kafka_resp_err_t)code));
+        lua_setfield(L, -2, "message");
+        lua_pushboolean(L, insync_kerr_retriable(code) && !fatal);
+        lua_setfield(L, -2, "retriable");
+        lua_pushboolean(L, fatal || code == INSYNC_KERR__FATAL);
+        lua_setfield(L, -2, "fatal");
+        lua_pushstring(L, persisted_names[persisted]);
+        lua_setfield(L, -2, "persisted");
+        luaL_getmetatable(L, INSYNC_ERROR_MT);
+        lua_setmetatable(L, -2);
+}
+
+/* Looks a name up in librdkafka's list; returns 1 and sets *code if found. */
+static int errcode_by_name(const char *name, int *code) {
+        const struct rd_kafka_err_desc *descs;
+        size_t n;
+        rd_kafka_get_err_descs(&descs, &n);
+        for (size_t i = 0; i < n; i++) {
+                if (descs[i].name && strcmp(descs[i].name, name) == 0) {
+                        *code = (int)descs[i].code;
+                        return 1;
+                }
+        }
+        return 0;
+}
+
+int insync_lua_check_errcode(lua_State *L, int arg, const char *what) {
+        int code = 0;
+        if (lua_type(L, arg) == LUA_TNUMBER)
+                return (int)luaL_checkinteger(L, arg);
+        if (lua_type(L, arg) != LUA_TSTRING)
+                luaL_error(L, "%s: expected an error name or code, got %s",
+                           what, luaL_typename(L, arg));
+        if (!errcode_by_name(lua_tostring(L, arg), &code))
+                luaL_error(L, "%s: unknown error name '%s'", what,
+                           lua_tostring(L, arg));
+        return code;
+}
+
+/* core.error(name_or_code [, message [, persisted [, fatal]]]) */
+static int l_error(lua_State *L) {
+        static const char *const opts[] = {"not_persisted",
+                                           "possibly_persisted", "persisted",
+                                           NULL};
+        int code = insync_lua_check_errcode(L, 1, "error code");
+        const char *message = luaL_optstring(L, 2, NULL);
+        int persisted = luaL_checkoption(L, 3, "not_persisted", opts);
+        int fatal = lua_toboolean(L, 4);
+        insync_lua_push_error(L, code, message, persisted, fatal);
+        return 1;
+}
+
+/* core.error_codes(): a fresh table, every librdkafka error name -> code. */
+static int l_error_codes(lua_State *L) {
+        const struct rd_kafka_err_desc *descs;
+        size_t n;
+        rd_kafka_get_err_descs(&descs, &n);
+        lua_createtable(L, 0, (int)n);
+        for (size_t i = 0; i < n; i++) {
+                if (!descs[i].name)
+                        continue;
+                lua_pushinteger(L, descs[i].code);
+                lua_setfield(L, -2, descs[i].name);
+        }
+        return 1;
+}
+
+void insync_lua_open_errors(lua_State *L) {
+        static const luaL_Reg mt[] = {{"__tostring", error_tostring},
+                                      {NULL, NULL}};
+        static const luaL_Reg fns[] = {{"error", l_error},
+                                       {"error_codes", l_error_codes},
+                                       {NULL, NULL}};
+        if (luaL_newmetatable(L, INSYNC_ERROR_MT))
+                luaL_setfuncs(L, mt, 0);
+        lua_setfield(L, -2, "error_mt");
+        luaL_setfuncs(L, fns, 0);
+}

@@ -1,0 +1,58 @@
+--- insync: what happens to your Kafka records if... and then send them for real.
+--
+-- One module, two engines behind one way of sending: the model (a
+-- deterministic simulation of a Kafka cluster, `insync.cluster`) and the real
+-- producer on librdkafka (`insync.producer`, with librdkafka's embedded mock
+-- cluster as `insync.mock`).  See README.md and shared/API.md.
+-- @module insync
+
+local core = require "insync.core"
+
+local insync = {
+  _VERSION = "0.1.0",
+  --- librdkafka's version string, e.g. "2.0.2".
+  librdkafka_version = core.librdkafka_version,
+}
+
+--- Every librdkafka error name mapped to its code, read-only:
+-- `insync.errors.NOT_ENOUGH_REPLICAS == 19`.  Asking for a name librdkafka
+-- does not know raises, naming it, so a typo cannot pass as nil.
+-- Iterate with `insync.error_names()`.
+local codes = core.error_codes()
+-- Kafka 2.6 renamed NOT_LEADER_FOR_PARTITION (6) to NOT_LEADER_OR_FOLLOWER;
+-- librdkafka 2.0.2 still reports the old name.  Both names look it up.
+codes.NOT_LEADER_OR_FOLLOWER = codes.NOT_LEADER_OR_FOLLOWER or codes.NOT_LEADER_FOR_PARTITION
+insync.errors = setmetatable({}, {
+  __index = function(_, name)
+    local code = codes[name]
+    if code then return code end
+    error(("insync.errors: unknown error name '%s'"):format(tostring(name)), 2)
+  end,
+  __newindex = function(_, name)
+    error(("insync.errors is read-only (assignment to '%s')"):format(tostring(name)), 2)
+  end,
+  __pairs = function() return next, codes, nil end,
+  __metatable = false,
+})
+
+--- The sorted list of error names.
+function insync.error_names()
+  local names = {}
+  for name in pairs(codes) do names[#names + 1] = name end
+  table.sort(names)
+  return names
+end
+
+--- Builds the shared error object: `insync.error("NOT_ENOUGH_REPLICAS")`.
+-- @param code an error name or code
+-- @param[opt] message human text (librdkafka's description by default)
+-- @param[opt] persisted "not_persisted" (default), "possibly_persisted", "persisted"
+-- @param[opt] fatal boolean
+insync.error = core.error
+
+--- True when `v` is an insync error object.
+function insync.is_error(v)
+  return type(v) == "table" and getmetatable(v) == core.error_mt
+end
+
+return insync

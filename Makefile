@@ -95,7 +95,13 @@ demo: deps all
 	  echo; \
 	done
 
-bench: deps all
+# Each bench/*.c is a C baseline program, built against librdkafka only.
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+$(BUILD)/bench/%: bench/%.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -g $(WARN) -o $@ $< $(RDKAFKA_LIBS) -lm
+
+bench: deps all $(BENCH_BIN)
 	@bench/run
 
 install: deps

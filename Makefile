@@ -58,6 +58,13 @@ $(SO_SAN): $(SRC) $(HDR) Makefile
 	@mkdir -p $(@D)
 	$(CC) -O1 -g $(SANITIZE) $(WARN) -I$(LUA_INC) -shared -o $@ $(SRC) $(RDKAFKA_LIBS) -lm
 
+# The interpreter that runs the specs under the sanitizers (see spec/asan/lua.c).
+LUA_SAN := $(BUILD)/asan/lua5.4
+$(LUA_SAN): spec/asan/lua.c Makefile
+	@mkdir -p $(@D)
+	$(CC) -O1 -g $(SANITIZE) -Wall -Wextra -Werror -I$(LUA_INC) -rdynamic -o $@ $< \
+	  -Wl,--whole-archive -l:liblua5.4.a -Wl,--no-whole-archive -lm -ldl
+
 deps:
 	@.ci/deps $(DEPS)
 
@@ -80,12 +87,12 @@ test-lua54: deps all
 test-luajit: deps luajit
 	@spec/run luajit $(LUAJIT) $(BUILD)/luajit $(BUSTED_SPECS); spec/summary luajit
 
-sanitize: deps $(SO_SAN)
+sanitize: deps $(SO_SAN) $(LUA_SAN)
 	@rm -rf $(BUILD)/results
-	@INSYNC_SANITIZE=1 LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
-	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp \
+	@INSYNC_SANITIZE=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  spec/run asan $(LUA) $(BUILD)/asan $(BUSTED_SPECS)
+	  spec/run asan $(CURDIR)/$(LUA_SAN) $(BUILD)/asan $(BUSTED_SPECS)
 	@spec/summary
 
 demo: deps all

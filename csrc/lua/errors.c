@@ -50,13 +50,26 @@ void insync_lua_push_error(lua_State *L, int code, const char *message,
         lua_setmetatable(L, -2);
 }
 
+/* Kafka 2.6 renamed NOT_LEADER_FOR_PARTITION (6) to NOT_LEADER_OR_FOLLOWER;
+ * librdkafka 2.0.2 still reports the old name.  Both look the code up. */
+#define INSYNC_ALIAS_NOT_LEADER "NOT_LEADER_OR_FOLLOWER"
+
+/* A real error name, not one of librdkafka's _BEGIN/_END range markers. */
+static int is_error_name(const struct rd_kafka_err_desc *d) {
+        return d->name && strcmp(rd_kafka_err2name(d->code), d->name) == 0;
+}
+
 /* Looks a name up in librdkafka's list; returns 1 and sets *code if found. */
 static int errcode_by_name(const char *name, int *code) {
         const struct rd_kafka_err_desc *descs;
         size_t n;
+        if (strcmp(name, INSYNC_ALIAS_NOT_LEADER) == 0) {
+                *code = INSYNC_KERR_NOT_LEADER_OR_FOLLOWER;
+                return 1;
+        }
         rd_kafka_get_err_descs(&descs, &n);
         for (size_t i = 0; i < n; i++) {
-                if (descs[i].name && strcmp(descs[i].name, name) == 0) {
+                if (is_error_name(&descs[i]) && strcmp(descs[i].name, name) == 0) {
                         *code = (int)descs[i].code;
                         return 1;
                 }
@@ -90,18 +103,21 @@ static int l_error(lua_State *L) {
         return 1;
 }
 
-/* core.error_codes(): a fresh table, every librdkafka error name -> code. */
+/* core.error_codes(): a fresh table, every librdkafka error name -> code,
+ * plus Kafka's NOT_LEADER_OR_FOLLOWER. */
 static int l_error_codes(lua_State *L) {
         const struct rd_kafka_err_desc *descs;
         size_t n;
         rd_kafka_get_err_descs(&descs, &n);
-        lua_createtable(L, 0, (int)n);
+        lua_createtable(L, 0, (int)n + 1);
         for (size_t i = 0; i < n; i++) {
-                if (!descs[i].name)
+                if (!is_error_name(&descs[i]))
                         continue;
                 lua_pushinteger(L, descs[i].code);
                 lua_setfield(L, -2, descs[i].name);
         }
+        lua_pushinteger(L, INSYNC_KERR_NOT_LEADER_OR_FOLLOWER);
+        lua_setfield(L, -2, INSYNC_ALIAS_NOT_LEADER);
         return 1;
 }
 

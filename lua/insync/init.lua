@@ -19,9 +19,6 @@ local insync = {
 -- does not know raises, naming it, so a typo cannot pass as nil.
 -- Iterate with `insync.error_names()`.
 local codes = core.error_codes()
--- Kafka 2.6 renamed NOT_LEADER_FOR_PARTITION (6) to NOT_LEADER_OR_FOLLOWER;
--- librdkafka 2.0.2 still reports the old name.  Both names look it up.
-codes.NOT_LEADER_OR_FOLLOWER = codes.NOT_LEADER_OR_FOLLOWER or codes.NOT_LEADER_FOR_PARTITION
 insync.errors = setmetatable({}, {
   __index = function(_, name)
     local code = codes[name]

@@ -96,7 +96,7 @@ sanitize: deps $(SO_SAN) $(LUA_SAN)
 	@spec/summary
 
 demo: deps all
-	@for f in examples/*.lua; do \
+	@for f in examples/*.lua; do [ -f "$$f" ] || continue; \
 	  echo "== $$f"; \
 	  LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/lua5.4/?.so;;" $(LUA) $$f || exit 1; \
 	  echo; \

@@ -17,22 +17,34 @@ describe("the rockspec", function()
     assert.is_true(n >= 3)
   end)
 
-  it("installs offline into a fresh tree, where Lua 5.4 loads it", function()
+  -- Installs a copy of the checkout into a fresh tree with LuaRocks (offline:
+  -- no dependency is fetched) and loads it from there with `lua`.
+  local function install_and_load(lua_version, lua, extra)
     local tmp = helpers.tmpdir()
-    -- A copy, so the build leaves nothing in the checkout.
     local _, ok = sh(("cp -r csrc lua rockspec %s/"):format(tmp))
     assert.is_true(ok)
     local out
-    out, ok = sh(("cd %s && luarocks --lua-version=5.4 make %s --tree %s/tree --deps-mode=none " ..
-      "CFLAGS='-O2 -fPIC -fvisibility=hidden -Wall -Wextra -Werror'"):format(tmp, rockspec, tmp))
+    out, ok = sh(("cd %s && luarocks --lua-version=%s make %s --tree %s/tree --deps-mode=none %s " ..
+      "CFLAGS='-O2 -fPIC -fvisibility=hidden -Wall -Wextra -Werror'"):format(tmp, lua_version, rockspec, tmp, extra))
     assert.is_true(ok, out)
-    out, ok = sh(("cd / && LUA_PATH='%s/tree/share/lua/5.4/?.lua;%s/tree/share/lua/5.4/?/init.lua' " ..
-      "LUA_CPATH='%s/tree/lib/lua/5.4/?.so' lua5.4 -e 'local i = require \"insync\" " ..
-      "print(i._VERSION, i.errors.NOT_ENOUGH_REPLICAS, package.searchpath(\"insync.core\", package.cpath))'")
-      :format(tmp, tmp, tmp))
-    assert.is_true(ok, out)
-    assert.matches("^0%.1%.0\t19\t" .. tmp:gsub("%p", "%%%0") .. "/tree/lib/lua/5%.4/insync/core%.so", out)
+    local share, lib = ("%s/tree/share/lua/%s"):format(tmp, lua_version), ("%s/tree/lib/lua/%s"):format(tmp, lua_version)
+    out, ok = sh(("cd / && LUA_PATH='%s/?.lua;%s/?/init.lua' LUA_CPATH='%s/?.so' %s -e " ..
+      "'local i = require \"insync\" print(i._VERSION, i.errors.NOT_ENOUGH_REPLICAS, package.loaded[\"insync.core\"] ~= nil)'")
+      :format(share, share, lib, lua))
     sh("rm -rf " .. tmp)
+    return out, ok
+  end
+
+  it("installs offline into a fresh tree, where Lua 5.4 loads it", function()
+    local out, ok = install_and_load("5.4", "lua5.4", "")
+    assert.is_true(ok, out)
+    assert.equal("0.1.0\t19\ttrue", (out:gsub("%s+$", "")))
+  end)
+
+  it("installs offline for LuaJIT (Lua 5.1 ABI), where luajit loads it", function()
+    local out, ok = install_and_load("5.1", "luajit", "LUA_INCDIR=/usr/include/luajit-2.1")
+    assert.is_true(ok, out)
+    assert.equal("0.1.0\t19\ttrue", (out:gsub("%s+$", "")))
   end)
 end)
 

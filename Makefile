@@ -30,7 +30,7 @@ DEPS := lua5.4 liblua5.4-dev librdkafka-dev lua-busted luarocks kcat \
 KAFKA_DEPS := openjdk-17-jdk-headless maven
 
 .PHONY: all luajit sanitize test test-lua54 test-luajit test-install \
-        test-openresty test-kafka demo bench install clean deps kafka-deps help
+        test-openresty test-kafka test-kafka-run demo bench install clean deps kafka-deps help
 
 all: $(SO_54)
 
@@ -79,7 +79,20 @@ test: deps all luajit
 	@spec/run luajit $(LUAJIT) $(BUILD)/luajit $(BUSTED_SPECS)
 	@spec/run install $(LUA) $(BUILD)/lua5.4 spec/install
 	@spec/run openresty $(LUA) $(BUILD)/lua5.4 spec/openresty
+	@$(MAKE) --no-print-directory test-kafka-run
 	@spec/summary
+
+# The integration specs against a real 3-broker Apache Kafka on loopback
+# (spec/kafka/cluster): fetched with Maven into .cache/kafka, run under
+# build/kafka, always torn down.  test-kafka-run only records its counts in
+# build/results (make test adds them up); test-kafka also prints the total.
+test-kafka: kafka-deps deps all
+	@rm -f $(BUILD)/results/kafka
+	@spec/kafka/test $(LUA) $(BUILD)/lua5.4
+	@spec/summary kafka
+
+test-kafka-run: kafka-deps deps all
+	@spec/kafka/test $(LUA) $(BUILD)/lua5.4
 
 test-lua54: deps all
 	@spec/run lua5.4 $(LUA) $(BUILD)/lua5.4 $(BUSTED_SPECS); spec/summary lua5.4

@@ -1,0 +1,154 @@
+--- The real Apache Kafka cluster that spec/kafka/cluster runs, seen from the
+-- specs: faults, topics, ISR, and reading records back with kcat.
+-- `make test-kafka` starts the cluster around the specs; by hand:
+--     spec/kafka/cluster start
+--     make && spec/run kafka lua5.4 build/lua5.4 spec/kafka
+--     spec/kafka/cluster stop
+local cjson = require "cjson"
+local helpers = require "helpers"
+
+local real = {}
+
+local script = helpers.top .. "/spec/kafka/cluster"
+real.nodes = { 1, 2, 3 }
+
+--- Runs `spec/kafka/cluster ARGS`; raises with its output when it fails.
+function real.cluster(args)
+  local out, ok = helpers.sh(script .. " " .. args)
+  if not ok then error(("spec/kafka/cluster %s failed:\n%s"):format(args, out), 2) end
+  return (out:gsub("%s+$", ""))
+end
+
+function real.sleep(seconds)
+  os.execute(("sleep %.3f"):format(seconds))
+end
+
+--- bootstrap.servers for the three brokers.
+function real.bootstrap()
+  return real.cluster("bootstrap")
+end
+
+--- Raises a clear error when the cluster is not running (a spec run by
+-- hand without `spec/kafka/cluster start`).
+function real.require_cluster()
+  local out = real.cluster("status")
+  local st = real.status()
+  for _, n in ipairs({ "controller", "1", "2", "3" }) do
+    if st[n] ~= "running" then
+      error("the Kafka cluster is not up (spec/kafka/cluster status):\n" .. out ..
+            "\nstart it with spec/kafka/cluster start, or run make test-kafka", 2)
+    end
+  end
+end
+
+--- Creates a topic: real.topic("t", 3, 3, { ["min.insync.replicas"] = 2 }).
+function real.topic(name, partitions, rf, config)
+  local args = { "topic", name, partitions, rf }
+  local keys = {}
+  for k in pairs(config or {}) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do args[#args + 1] = k .. "=" .. tostring(config[k]) end
+  real.cluster(table.concat(args, " "))
+end
+
+--- The partition's leader (nil when none) and ISR (sorted list of broker
+-- ids), from the metadata the brokers serve.
+function real.isr(topic, partition)
+  local line = real.cluster(("isr %s %d"):format(topic, partition))
+  local leader, list = line:match("^(-?%d+) ([%d,]*)$")
+  assert(leader, "unexpected isr output: " .. line)
+  local isr = {}
+  for id in list:gmatch("%d+") do isr[#isr + 1] = tonumber(id) end
+  table.sort(isr)
+  leader = tonumber(leader)
+  return leader >= 0 and leader or nil, isr
+end
+
+--- Waits (60 s at most) until pred(leader, isr) holds; returns leader, isr.
+-- Raises with the last state seen when it never does.
+function real.wait_isr(topic, partition, pred, what)
+  local leader, isr
+  for _ = 1, 300 do
+    local ok
+    ok, leader, isr = pcall(real.isr, topic, partition)
+    if ok and pred(leader, isr) then return leader, isr end
+    real.sleep(0.2)
+  end
+  error(("%s[%d]: waited 60 s for %s; last leader %s isr {%s}"):format(
+    topic, partition, what or "the ISR", tostring(leader),
+    type(isr) == "table" and table.concat(isr, ",") or tostring(isr)), 2)
+end
+
+--- Waits until the ISR is exactly `ids` (any order).
+function real.wait_isr_is(topic, partition, ids)
+  local want = {}
+  for i, id in ipairs(ids) do want[i] = id end
+  table.sort(want)
+  local key = table.concat(want, ",")
+  return real.wait_isr(topic, partition, function(_, isr)
+    return table.concat(isr, ",") == key
+  end, "isr {" .. key .. "}")
+end
+
+--- Each node's state: { controller = "running", ["1"] = "paused", ["2"] = "down", ... }.
+function real.status()
+  local st = {}
+  for node, state in real.cluster("status"):gmatch("(%w+): (%w+)") do st[node] = state end
+  return st
+end
+
+-- Faults on one node (1, 2, 3 or "controller").
+function real.stop(n) real.cluster("stop " .. n) end       -- SIGTERM, controlled shutdown
+function real.kill(n) real.cluster("kill " .. n) end       -- SIGKILL
+function real.pause(n) real.cluster("pause " .. n) end     -- SIGSTOP
+function real.resume(n) real.cluster("resume " .. n) end   -- SIGCONT
+function real.restart(n) real.cluster("restart " .. n) end -- start again, wait until it answers
+
+--- Undoes every fault: resumes paused nodes and starts stopped ones, so the
+-- next spec finds three brokers.  For teardown (finally / after_each).
+function real.heal()
+  for node, state in pairs(real.status()) do
+    if state == "paused" then real.resume(node)
+    elseif state == "down" then real.restart(node) end
+  end
+end
+
+--- Every record of a topic, read from the beginning with kcat (committed
+-- records only: a consumer reads below the high watermark).  Each record:
+-- { partition, offset, key, value, timestamp, headers = { k = v } }.
+-- Sorted by partition, then offset.
+function real.consume(topic)
+  local out, ok = helpers.sh(("kcat -C -b %s -t %s -o beginning -e -J -q -X fetch.wait.max.ms=50")
+    :format(real.bootstrap(), topic))
+  assert(ok, "kcat failed: " .. out)
+  local records = {}
+  for line in out:gmatch("[^\n]+") do
+    if line:sub(1, 1) == "{" then
+      local m = cjson.decode(line)
+      local headers
+      if type(m.headers) == "table" then
+        headers = {}
+        for i = 1, #m.headers, 2 do headers[m.headers[i]] = m.headers[i + 1] end
+      end
+      records[#records + 1] = {
+        partition = m.partition, offset = m.offset,
+        key = m.key ~= cjson.null and m.key or nil,
+        value = m.payload ~= cjson.null and m.payload or nil,
+        timestamp = m.ts, headers = headers,
+      }
+    end
+  end
+  table.sort(records, function(a, b)
+    if a.partition ~= b.partition then return a.partition < b.partition end
+    return a.offset < b.offset
+  end)
+  return records
+end
+
+--- Wall-clock milliseconds (for checking record timestamps).
+function real.now_ms()
+  local out = helpers.sh("date +%s%3N")
+  return tonumber((out:gsub("%s+$", "")))
+end
+
+return real

@@ -47,6 +47,16 @@ end
 -- @param[opt] fatal boolean
 insync.error = core.error
 
+local producer = require "insync.producer"
+
+--- The real producer on librdkafka: `insync.producer{ ["bootstrap.servers"] = ... }`.
+-- See lua/insync/producer.lua and README.md, "The real producer".
+insync.producer = producer.producer
+
+--- librdkafka's embedded mock cluster: `insync.mock{ brokers = 3 }`.
+-- See README.md, "The embedded mock cluster".
+insync.mock = producer.mock
+
 --- True when `v` is an insync error object.
 function insync.is_error(v)
   return type(v) == "table" and getmetatable(v) == core.error_mt

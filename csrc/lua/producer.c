@@ -1,0 +1,675 @@
+/**
+ * @file producer.c
+ * @brief insync.producer: librdkafka's producer behind API.md's send and
+ * callback.  The librdkafka side is csrc/rdkafka/producer.c; this file turns
+ * its events into Lua values and runs the callbacks.
+ *
+ * Callbacks, and their opaques, wait in two tables of the userdata's
+ * uservalue, keyed by a small integer slot that is the message's opaque in
+ * librdkafka.  Slots are reused, so the tables stay dense arrays.
+ *
+ * Callbacks run only in poll, flush and close, each under lua_pcall with a
+ * traceback handler.  When one raises, the event being handed out stays in
+ * C (p->rk.cur) with its remaining reports, and the error is raised again
+ * once the C state is consistent.
+ */
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <librdkafka/rdkafka.h>
+
+#include "binding.h"
+#include "../common/kerr.h"
+#include "../rdkafka/producer.h"
+
+#define INSYNC_PRODUCER_MT "insync.producer"
+
+/** Slots of the uservalue table. */
+enum {
+        UV_CALLBACKS = 1, /**< slot -> callback */
+        UV_OPAQUES,       /**< slot -> opaque, when the send had one */
+        UV_TOPICS,        /**< topic name -> lightuserdata rd_kafka_topic_t */
+        UV_ON_ERROR,      /**< conf.on_error or nil */
+        UV_ON_LOG,        /**< conf.on_log or nil */
+        UV_ON_STATS,      /**< conf.on_stats or nil */
+        UV_COUNT = UV_ON_STATS
+};
+
+/** Default bound of close() and of __close, in milliseconds. */
+#define INSYNC_CLOSE_TIMEOUT_MS 10000
+/** How long close() waits for the reports of what it purged. */
+#define INSYNC_PURGE_WAIT_MS 5000
+
+typedef struct insync_producer_s {
+        insync_rk_producer_t rk; /**< rk.rk == NULL: closed (or not yet open) */
+        int busy;                /**< 1 while one of its callbacks runs */
+} insync_producer_t;
+
+static insync_producer_t *check_producer(lua_State *L, const char *what) {
+        insync_producer_t *p = luaL_checkudata(L, 1, INSYNC_PRODUCER_MT);
+        if (!p->rk.rk)
+                luaL_error(L, "%s: attempt to use a closed producer", what);
+        return p;
+}
+
+static void check_idle(lua_State *L, insync_producer_t *p, const char *what) {
+        if (p->busy)
+                luaL_error(L, "%s: cannot be called from inside one of this "
+                              "producer's callbacks", what);
+}
+
+static int64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Construction */
+
+/* The string librdkafka gets for a configuration value at the top. */
+static const char *conf_value(lua_State *L, char *buf, size_t size) {
+        switch (lua_type(L, -1)) {
+        case LUA_TSTRING:
+                return lua_tostring(L, -1);
+        case LUA_TBOOLEAN:
+                return lua_toboolean(L, -1) ? "true" : "false";
+        case LUA_TNUMBER:
+                if (insync_isinteger(L, -1))
+                        snprintf(buf, size, "%lld",
+                                 (long long)lua_tointeger(L, -1));
+                else
+                        snprintf(buf, size, "%.17g", (double)lua_tonumber(L, -1));
+                return buf;
+        default:
+                return NULL;
+        }
+}
+
+static int callback_field(const char *key) {
+        if (strcmp(key, "on_error") == 0)
+                return UV_ON_ERROR;
+        if (strcmp(key, "on_log") == 0)
+                return UV_ON_LOG;
+        if (strcmp(key, "on_stats") == 0)
+                return UV_ON_STATS;
+        return 0;
+}
+
+/* core.producer(conf) */
+static int l_producer_new(lua_State *L) {
+        static const int events[] = {
+                [UV_ON_ERROR] = INSYNC_RK_EV_ERROR,
+                [UV_ON_LOG] = INSYNC_RK_EV_LOG,
+                [UV_ON_STATS] = INSYNC_RK_EV_STATS,
+        };
+        char errbuf[512], numbuf[64];
+        int ev = 0;
+        if (lua_type(L, 1) != LUA_TTABLE)
+                return luaL_error(L, "producer: conf: expected table, got %s",
+                                  luaL_typename(L, 1));
+        lua_settop(L, 1);
+        /* Inert first: a closed producer until librdkafka says yes. */
+        insync_producer_t *p = lua_newuserdata(L, sizeof(*p)); /* 2 */
+        memset(p, 0, sizeof(*p));
+        luaL_getmetatable(L, INSYNC_PRODUCER_MT);
+        lua_setmetatable(L, 2);
+        lua_createtable(L, UV_COUNT, 0); /* 3 */
+        lua_newtable(L);
+        lua_rawseti(L, 3, UV_CALLBACKS);
+        lua_newtable(L);
+        lua_rawseti(L, 3, UV_OPAQUES);
+        lua_newtable(L);
+        lua_rawseti(L, 3, UV_TOPICS);
+        lua_pushvalue(L, 3);
+        insync_setuservalue(L, 2);
+
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        lua_pushnil(L);
+        while (lua_next(L, 1)) {
+                if (lua_type(L, -2) != LUA_TSTRING) {
+                        rd_kafka_conf_destroy(conf);
+                        return luaL_error(L, "producer: configuration keys "
+                                             "must be strings, got %s",
+                                          luaL_typename(L, -2));
+                }
+                const char *key = lua_tostring(L, -2);
+                int cb = callback_field(key);
+                if (cb) {
+                        if (lua_type(L, -1) != LUA_TFUNCTION) {
+                                rd_kafka_conf_destroy(conf);
+                                return luaL_error(L, "producer: %s: expected "
+                                                     "function, got %s",
+                                                  key, luaL_typename(L, -1));
+                        }
+                        lua_rawseti(L, 3, cb);
+                        ev |= events[cb];
+                        continue;
+                }
+                const char *value = conf_value(L, numbuf, sizeof(numbuf));
+                if (!value) {
+                        rd_kafka_conf_destroy(conf);
+                        return luaL_error(L, "producer: property '%s': expected "
+                                             "string, number or boolean, got %s",
+                                          key, luaL_typename(L, -1));
+                }
+                if (insync_rk_conf_set(conf, key, value, errbuf,
+                                       sizeof(errbuf))) {
+                        rd_kafka_conf_destroy(conf);
+                        return luaL_error(L, "producer: property '%s': %s", key,
+                                          errbuf);
+                }
+                lua_pop(L, 1);
+        }
+        if (insync_rk_producer_init(&p->rk, conf, ev, errbuf, sizeof(errbuf)))
+                return luaL_error(L, "producer: %s", errbuf);
+        lua_settop(L, 2);
+        return 1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* send */
+
+static void bad_field(lua_State *L, rd_kafka_headers_t *hdrs, const char *field,
+                      const char *expected, int idx) {
+        if (hdrs)
+                rd_kafka_headers_destroy(hdrs);
+        luaL_error(L, "send: msg.%s: expected %s, got %s", field, expected,
+                   luaL_typename(L, idx));
+}
+
+/* Optional string field at idx: NULL when nil. */
+static const char *opt_string(lua_State *L, int idx, const char *field,
+                              size_t *len) {
+        int t = lua_type(L, idx);
+        *len = 0;
+        if (t == LUA_TNIL)
+                return NULL;
+        if (t != LUA_TSTRING)
+                bad_field(L, NULL, field, "string", idx);
+        return lua_tolstring(L, idx, len);
+}
+
+static int64_t opt_integer(lua_State *L, int idx, const char *field,
+                           const char *expected, int64_t dflt, int64_t min) {
+        if (lua_isnil(L, idx))
+                return dflt;
+        if (!insync_isinteger(L, idx) || lua_tointeger(L, idx) < min)
+                bad_field(L, NULL, field, expected, idx);
+        return (int64_t)lua_tointeger(L, idx);
+}
+
+/* Builds the headers of msg.headers at idx: { name = value, ... } or
+ * { {name, value}, ... } (order kept, names may repeat). */
+static rd_kafka_headers_t *make_headers(lua_State *L, int idx) {
+        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+                if (lua_type(L, -2) == LUA_TNUMBER &&
+                    lua_type(L, -1) == LUA_TTABLE) {
+                        size_t nlen, vlen;
+                        lua_rawgeti(L, -1, 1);
+                        lua_rawgeti(L, -2, 2);
+                        if (lua_type(L, -2) != LUA_TSTRING)
+                                bad_field(L, hdrs, "headers[i][1]", "string",
+                                          -2);
+                        if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+                                bad_field(L, hdrs, "headers[i][2]",
+                                          "string or nil", -1);
+                        const char *n = lua_tolstring(L, -2, &nlen);
+                        const char *v = lua_isnil(L, -1)
+                                                ? NULL
+                                                : lua_tolstring(L, -1, &vlen);
+                        rd_kafka_header_add(hdrs, n, (ssize_t)nlen, v,
+                                            v ? (ssize_t)vlen : 0);
+                        lua_pop(L, 3);
+                        continue;
+                }
+                if (lua_type(L, -2) != LUA_TSTRING)
+                        bad_field(L, hdrs, "headers (a name)", "string", -2);
+                if (lua_type(L, -1) != LUA_TSTRING)
+                        bad_field(L, hdrs, "headers (a value)", "string", -1);
+                size_t nlen, vlen;
+                const char *n = lua_tolstring(L, -2, &nlen);
+                const char *v = lua_tolstring(L, -1, &vlen);
+                rd_kafka_header_add(hdrs, n, (ssize_t)nlen, v, (ssize_t)vlen);
+                lua_pop(L, 1);
+        }
+        return hdrs;
+}
+
+/* Pushes the error object of a failed produce call, or of a fatal one. */
+static void push_send_error(lua_State *L, insync_producer_t *p,
+                            rd_kafka_resp_err_t err, int persisted) {
+        char buf[512];
+        if (err == RD_KAFKA_RESP_ERR__FATAL) {
+                int code = rd_kafka_fatal_error(p->rk.rk, buf, sizeof(buf));
+                insync_lua_push_error(L, code ? code : err, code ? buf : NULL,
+                                      persisted, 1);
+        } else {
+                insync_lua_push_error(L, err, NULL, persisted, 0);
+        }
+}
+
+/* p:send(msg [, callback]) -> send number | nil, err */
+static int l_send(lua_State *L) {
+        insync_producer_t *p = check_producer(L, "send");
+        size_t klen, vlen;
+        if (lua_type(L, 2) != LUA_TTABLE)
+                return luaL_error(L, "send: msg: expected table, got %s",
+                                  luaL_typename(L, 2));
+        int has_cb = !lua_isnoneornil(L, 3);
+        if (has_cb && lua_type(L, 3) != LUA_TFUNCTION)
+                return luaL_error(L, "send: callback: expected function, got %s",
+                                  luaL_typename(L, 3));
+        lua_settop(L, 3);
+        lua_getfield(L, 2, "topic");     /* 4 */
+        lua_getfield(L, 2, "key");       /* 5 */
+        lua_getfield(L, 2, "value");     /* 6 */
+        lua_getfield(L, 2, "partition"); /* 7 */
+        lua_getfield(L, 2, "timestamp"); /* 8 */
+        lua_getfield(L, 2, "headers");   /* 9 */
+        lua_getfield(L, 2, "opaque");    /* 10 */
+        insync_getuservalue(L, 1);       /* 11 */
+        if (lua_type(L, 4) != LUA_TSTRING)
+                bad_field(L, NULL, "topic", "string", 4);
+        const char *key = opt_string(L, 5, "key", &klen);
+        const char *value = opt_string(L, 6, "value", &vlen);
+        int32_t partition = (int32_t)opt_integer(
+                L, 7, "partition", "a partition number (integer >= 0)",
+                RD_KAFKA_PARTITION_UA, 0);
+        if (!lua_isnil(L, 7) && lua_tointeger(L, 7) > INT32_MAX)
+                bad_field(L, NULL, "partition", "a partition number", 7);
+        int64_t timestamp = opt_integer(L, 8, "timestamp",
+                                        "milliseconds since the epoch "
+                                        "(integer >= 0)", 0, 0);
+        int has_headers = !lua_isnil(L, 9);
+        if (has_headers && lua_type(L, 9) != LUA_TTABLE)
+                bad_field(L, NULL, "headers", "table", 9);
+        int has_opaque = has_cb && !lua_isnil(L, 10);
+
+        /* The topic handle, made once per name. */
+        lua_rawgeti(L, 11, UV_TOPICS); /* 12 */
+        lua_pushvalue(L, 4);
+        lua_rawget(L, 12);             /* 13 */
+        rd_kafka_topic_t *rkt = lua_touserdata(L, 13);
+        if (!rkt) {
+                char errbuf[256];
+                rkt = insync_rk_producer_topic(&p->rk, lua_tostring(L, 4),
+                                               errbuf, sizeof(errbuf));
+                if (!rkt)
+                        return luaL_error(L, "send: msg.topic: %s", errbuf);
+                lua_pushvalue(L, 4);
+                lua_pushlightuserdata(L, rkt);
+                lua_rawset(L, 12);
+        }
+
+        rd_kafka_headers_t *hdrs = has_headers ? make_headers(L, 9) : NULL;
+        int slot = 0;
+        if (has_cb) {
+                slot = insync_rk_producer_slot_get(&p->rk);
+                if (slot < 0) {
+                        if (hdrs)
+                                rd_kafka_headers_destroy(hdrs);
+                        return luaL_error(L, "send: out of memory");
+                }
+        }
+        void *opaque = (void *)(intptr_t)(((intptr_t)slot << 1) | has_opaque);
+        rd_kafka_resp_err_t err;
+        if (hdrs)
+                err = rd_kafka_producev(
+                        p->rk.rk, RD_KAFKA_V_RKT(rkt),
+                        RD_KAFKA_V_PARTITION(partition),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                        RD_KAFKA_V_VALUE((void *)value, vlen),
+                        RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_OPAQUE(opaque),
+                        RD_KAFKA_V_TIMESTAMP(timestamp),
+                        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        else if (timestamp)
+                err = rd_kafka_producev(
+                        p->rk.rk, RD_KAFKA_V_RKT(rkt),
+                        RD_KAFKA_V_PARTITION(partition),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                        RD_KAFKA_V_VALUE((void *)value, vlen),
+                        RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_OPAQUE(opaque),
+                        RD_KAFKA_V_TIMESTAMP(timestamp), RD_KAFKA_V_END);
+        else
+                err = rd_kafka_produce(rkt, partition, RD_KAFKA_MSG_F_COPY,
+                                       (void *)value, vlen, key, klen, opaque)
+                              ? rd_kafka_last_error()
+                              : RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (err) {
+                /* Not accepted: no callback will run. */
+                if (hdrs)
+                        rd_kafka_headers_destroy(hdrs);
+                if (slot)
+                        insync_rk_producer_slot_put(&p->rk, slot);
+                lua_pushnil(L);
+                push_send_error(L, p, err, INSYNC_NOT_PERSISTED);
+                return 2;
+        }
+        if (has_cb) {
+                lua_rawgeti(L, 11, UV_CALLBACKS);
+                lua_pushvalue(L, 3);
+                lua_rawseti(L, -2, slot);
+                if (has_opaque) {
+                        lua_rawgeti(L, 11, UV_OPAQUES);
+                        lua_pushvalue(L, 10);
+                        lua_rawseti(L, -2, slot);
+                }
+        }
+        p->rk.outstanding++;
+        lua_pushinteger(L, (lua_Integer)++p->rk.sent);
+        return 1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Handing events out */
+
+/* Message handler of every callback: the error with its traceback. */
+static int traceback(lua_State *L) {
+        const char *msg = lua_tostring(L, 1);
+        if (msg)
+                luaL_traceback(L, L, msg, 1);
+        return 1; /* a non-string error object goes through as it is */
+}
+
+/* Pushes the report of delivered message m (opaque at `opaque`, 0: none). */
+static void push_report(lua_State *L, const rd_kafka_message_t *m, int opaque) {
+        lua_createtable(L, 0, 6);
+        lua_pushstring(L, rd_kafka_topic_name(m->rkt));
+        lua_setfield(L, -2, "topic");
+        lua_pushinteger(L, m->partition);
+        lua_setfield(L, -2, "partition");
+        if (!m->err && m->offset >= 0) {
+                lua_pushinteger(L, (lua_Integer)m->offset);
+                lua_setfield(L, -2, "offset");
+        }
+        if (m->key) {
+                lua_pushlstring(L, m->key, m->key_len);
+                lua_setfield(L, -2, "key");
+        }
+        if (opaque) {
+                lua_pushvalue(L, opaque);
+                lua_setfield(L, -2, "opaque");
+        }
+        int64_t us = rd_kafka_message_latency(m);
+        if (us >= 0) {
+                lua_pushnumber(L, (lua_Number)us / 1000.0);
+                lua_setfield(L, -2, "latency_ms");
+        }
+}
+
+/**
+ * Hands out events until none is left, waiting up to @p timeout_ms for the
+ * first.  @returns the number of delivery reports handed out.  When a
+ * callback raises, the event being handed out stays in C and the error is
+ * raised again, with its traceback, from here.
+ */
+static int serve(lua_State *L, insync_producer_t *p, int timeout_ms) {
+        int base = lua_gettop(L);
+        int h = base + 1, uv = base + 2, cbs = base + 3, ops = base + 4;
+        int n = 0, wait = timeout_ms;
+        rd_kafka_event_t *ev;
+        lua_pushcfunction(L, traceback);
+        insync_getuservalue(L, 1);
+        lua_rawgeti(L, uv, UV_CALLBACKS);
+        lua_rawgeti(L, uv, UV_OPAQUES);
+
+        while ((ev = insync_rk_producer_next_event(&p->rk, wait))) {
+                const rd_kafka_message_t *m;
+                int nargs = 0;
+                wait = 0;
+                switch (rd_kafka_event_type(ev)) {
+                case RD_KAFKA_EVENT_DR:
+                        while ((m = rd_kafka_event_message_next(ev))) {
+                                intptr_t op = (intptr_t)m->_private;
+                                int slot = (int)(op >> 1), opaque = 0;
+                                p->rk.outstanding--;
+                                n++;
+                                if (!slot)
+                                        continue;
+                                lua_rawgeti(L, cbs, slot);
+                                lua_pushnil(L);
+                                lua_rawseti(L, cbs, slot);
+                                if (op & 1) {
+                                        lua_rawgeti(L, ops, slot);
+                                        opaque = lua_gettop(L);
+                                        lua_pushnil(L);
+                                        lua_rawseti(L, ops, slot);
+                                }
+                                insync_rk_producer_slot_put(&p->rk, slot);
+                                push_report(L, m, opaque);
+                                if (opaque)
+                                        lua_remove(L, opaque);
+                                if (m->err) {
+                                        int code = m->err, fatal = 0;
+                                        char buf[512];
+                                        const char *msg = NULL;
+                                        if (code == RD_KAFKA_RESP_ERR__FATAL) {
+                                                int f = rd_kafka_fatal_error(
+                                                        p->rk.rk, buf,
+                                                        sizeof(buf));
+                                                fatal = 1;
+                                                if (f) {
+                                                        code = f;
+                                                        msg = buf;
+                                                }
+                                        }
+                                        insync_lua_push_error(
+                                                L, code, msg,
+                                                (int)rd_kafka_message_status(m),
+                                                fatal);
+                                } else {
+                                        lua_pushnil(L);
+                                }
+                                p->busy = 1;
+                                int rc = lua_pcall(L, 2, 0, h);
+                                p->busy = 0;
+                                if (rc != LUA_OK)
+                                        return lua_error(L);
+                        }
+                        break;
+                case RD_KAFKA_EVENT_ERROR: {
+                        int code = rd_kafka_event_error(ev);
+                        int fatal = rd_kafka_event_error_is_fatal(ev);
+                        char buf[512];
+                        const char *msg = rd_kafka_event_error_string(ev);
+                        if (fatal) {
+                                int f = rd_kafka_fatal_error(p->rk.rk, buf,
+                                                             sizeof(buf));
+                                if (f) {
+                                        code = f;
+                                        msg = buf;
+                                }
+                        }
+                        lua_rawgeti(L, uv, UV_ON_ERROR);
+                        insync_lua_push_error(L, code, msg,
+                                              INSYNC_NOT_PERSISTED, fatal);
+                        nargs = 1;
+                        break;
+                }
+                case RD_KAFKA_EVENT_LOG: {
+                        const char *fac = NULL, *str = NULL;
+                        int level = 0;
+                        rd_kafka_event_log(ev, &fac, &str, &level);
+                        lua_rawgeti(L, uv, UV_ON_LOG);
+                        lua_pushinteger(L, level);
+                        lua_pushstring(L, fac ? fac : "");
+                        lua_pushstring(L, str ? str : "");
+                        nargs = 3;
+                        break;
+                }
+                case RD_KAFKA_EVENT_STATS:
+                        lua_rawgeti(L, uv, UV_ON_STATS);
+                        lua_pushstring(L, rd_kafka_event_stats(ev));
+                        nargs = 1;
+                        break;
+                default:
+                        break;
+                }
+                insync_rk_producer_event_done(&p->rk);
+                if (nargs) {
+                        if (lua_isnil(L, -nargs - 1)) {
+                                lua_pop(L, nargs + 1);
+                                continue;
+                        }
+                        p->busy = 1;
+                        int rc = lua_pcall(L, nargs, 0, h);
+                        p->busy = 0;
+                        if (rc != LUA_OK)
+                                return lua_error(L);
+                }
+        }
+        lua_settop(L, base);
+        return n;
+}
+
+/* Serves until nothing is outstanding or timeout_ms (-1: no bound) passed;
+ * @returns what is still outstanding. */
+static int64_t flush(lua_State *L, insync_producer_t *p, int timeout_ms) {
+        int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+        serve(L, p, 0);
+        while (p->rk.outstanding > 0) {
+                int64_t left = deadline < 0 ? 100 : deadline - now_ms();
+                if (left <= 0)
+                        break;
+                serve(L, p, left > 100 ? 100 : (int)left);
+        }
+        return p->rk.outstanding;
+}
+
+static int opt_timeout(lua_State *L, int arg, const char *what, int dflt) {
+        if (lua_isnoneornil(L, arg))
+                return dflt;
+        if (lua_type(L, arg) != LUA_TNUMBER)
+                return luaL_error(L, "%s: timeout_ms: expected number, got %s",
+                                  what, luaL_typename(L, arg));
+        lua_Number t = lua_tonumber(L, arg);
+        if (t < 0)
+                return -1;
+        return t > 2147483647.0 ? 2147483647 : (int)t;
+}
+
+/* p:poll([timeout_ms]) -> number of delivery reports handed out */
+static int l_poll(lua_State *L) {
+        insync_producer_t *p = check_producer(L, "poll");
+        int timeout = opt_timeout(L, 2, "poll", 0);
+        check_idle(L, p, "poll");
+        lua_settop(L, 1);
+        lua_pushinteger(L, serve(L, p, timeout));
+        return 1;
+}
+
+/* p:flush([timeout_ms]) -> sends still without their callback */
+static int l_flush(lua_State *L) {
+        insync_producer_t *p = check_producer(L, "flush");
+        int timeout = opt_timeout(L, 2, "flush", -1);
+        check_idle(L, p, "flush");
+        lua_settop(L, 1);
+        lua_pushinteger(L, (lua_Integer)flush(L, p, timeout));
+        return 1;
+}
+
+/* p:close([timeout_ms]) -> how many sends had to be purged (0 if closed) */
+static int l_close(lua_State *L) {
+        insync_producer_t *p = luaL_checkudata(L, 1, INSYNC_PRODUCER_MT);
+        if (!p->rk.rk) {
+                lua_pushinteger(L, 0);
+                return 1;
+        }
+        int timeout = opt_timeout(L, 2, "close", INSYNC_CLOSE_TIMEOUT_MS);
+        check_idle(L, p, "close");
+        lua_settop(L, 1);
+        int64_t purged = flush(L, p, timeout);
+        if (purged > 0) {
+                /* What did not make it in time fails now, each with its
+                 * own callback (_PURGE_QUEUE or _PURGE_INFLIGHT). */
+                insync_rk_producer_purge(&p->rk);
+                flush(L, p, INSYNC_PURGE_WAIT_MS);
+        }
+        insync_rk_producer_destroy(&p->rk);
+        lua_newtable(L);
+        insync_setuservalue(L, 1);
+        lua_pushinteger(L, (lua_Integer)purged);
+        return 1;
+}
+
+/* __close(p, err): Lua 5.4's to-be-closed variables. */
+static int l_tbc_close(lua_State *L) {
+        lua_settop(L, 1);
+        return l_close(L);
+}
+
+/* __gc: calls no Lua, never waits without bound; what is undelivered is
+ * purged and its callbacks dropped along with the producer. */
+static int l_gc(lua_State *L) {
+        insync_producer_t *p = luaL_checkudata(L, 1, INSYNC_PRODUCER_MT);
+        insync_rk_producer_destroy(&p->rk);
+        return 0;
+}
+
+static int l_tostring(lua_State *L) {
+        insync_producer_t *p = luaL_checkudata(L, 1, INSYNC_PRODUCER_MT);
+        if (p->rk.rk)
+                lua_pushfstring(L, "insync.producer (%s)", rd_kafka_name(p->rk.rk));
+        else
+                lua_pushliteral(L, "insync.producer (closed)");
+        return 1;
+}
+
+/* p:outstanding() -> accepted sends whose callback has not run yet */
+static int l_outstanding(lua_State *L) {
+        insync_producer_t *p = check_producer(L, "outstanding");
+        lua_pushinteger(L, (lua_Integer)p->rk.outstanding);
+        return 1;
+}
+
+/* p:name() -> librdkafka's client instance name, "rdkafka#producer-1" */
+static int l_name(lua_State *L) {
+        insync_producer_t *p = check_producer(L, "name");
+        lua_pushstring(L, rd_kafka_name(p->rk.rk));
+        return 1;
+}
+
+/* p:test_fatal_error(err_name_or_code [, reason]): librdkafka's own
+ * rd_kafka_test_fatal_error(), to exercise fatal error handling. */
+static int l_test_fatal_error(lua_State *L) {
+        insync_producer_t *p = check_producer(L, "test_fatal_error");
+        int code = insync_lua_check_errcode(L, 2, "test_fatal_error: err");
+        const char *reason = luaL_optstring(L, 3, "raised by test_fatal_error");
+        rd_kafka_resp_err_t r = rd_kafka_test_fatal_error(
+                p->rk.rk, (rd_kafka_resp_err_t)code, reason);
+        lua_pushboolean(L, r == RD_KAFKA_RESP_ERR_NO_ERROR);
+        return 1;
+}
+
+void insync_lua_open_producer(lua_State *L) {
+        static const luaL_Reg methods[] = {
+                {"send", l_send},
+                {"poll", l_poll},
+                {"flush", l_flush},
+                {"close", l_close},
+                {"outstanding", l_outstanding},
+                {"name", l_name},
+                {"test_fatal_error", l_test_fatal_error},
+                {NULL, NULL},
+        };
+        static const luaL_Reg meta[] = {
+                {"__gc", l_gc},
+                {"__close", l_tbc_close},
+                {"__tostring", l_tostring},
+                {NULL, NULL},
+        };
+        if (luaL_newmetatable(L, INSYNC_PRODUCER_MT)) {
+                luaL_setfuncs(L, meta, 0);
+                lua_newtable(L);
+                luaL_setfuncs(L, methods, 0);
+                lua_setfield(L, -2, "__index");
+                lua_pushliteral(L, INSYNC_PRODUCER_MT);
+                lua_setfield(L, -2, "__name");
+        }
+        lua_pop(L, 1);
+        lua_pushcfunction(L, l_producer_new);
+        lua_setfield(L, -2, "producer");
+}

@@ -1,0 +1,112 @@
+/**
+ * @file mock.c
+ * @brief librdkafka's embedded mock cluster on a handle of its own.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mock.h"
+
+/* Kafka's request types by ApiKey (the protocol's names, in the order of
+ * org.apache.kafka.common.protocol.ApiKeys), as far as librdkafka 2.0.2
+ * knows them. */
+static const char *const api_names[] = {
+        "Produce",                      /* 0 */
+        "Fetch",                        /* 1 */
+        "ListOffsets",                  /* 2 */
+        "Metadata",                     /* 3 */
+        "LeaderAndIsr",                 /* 4 */
+        "StopReplica",                  /* 5 */
+        "UpdateMetadata",               /* 6 */
+        "ControlledShutdown",           /* 7 */
+        "OffsetCommit",                 /* 8 */
+        "OffsetFetch",                  /* 9 */
+        "FindCoordinator",              /* 10 */
+        "JoinGroup",                    /* 11 */
+        "Heartbeat",                    /* 12 */
+        "LeaveGroup",                   /* 13 */
+        "SyncGroup",                    /* 14 */
+        "DescribeGroups",               /* 15 */
+        "ListGroups",                   /* 16 */
+        "SaslHandshake",                /* 17 */
+        "ApiVersions",                  /* 18 */
+        "CreateTopics",                 /* 19 */
+        "DeleteTopics",                 /* 20 */
+        "DeleteRecords",                /* 21 */
+        "InitProducerId",               /* 22 */
+        "OffsetForLeaderEpoch",         /* 23 */
+        "AddPartitionsToTxn",           /* 24 */
+        "AddOffsetsToTxn",              /* 25 */
+        "EndTxn",                       /* 26 */
+        "WriteTxnMarkers",              /* 27 */
+        "TxnOffsetCommit",              /* 28 */
+        "DescribeAcls",                 /* 29 */
+        "CreateAcls",                   /* 30 */
+        "DeleteAcls",                   /* 31 */
+        "DescribeConfigs",              /* 32 */
+        "AlterConfigs",                 /* 33 */
+        "AlterReplicaLogDirs",          /* 34 */
+        "DescribeLogDirs",              /* 35 */
+        "SaslAuthenticate",             /* 36 */
+        "CreatePartitions",             /* 37 */
+        "CreateDelegationToken",        /* 38 */
+        "RenewDelegationToken",         /* 39 */
+        "ExpireDelegationToken",        /* 40 */
+        "DescribeDelegationToken",      /* 41 */
+        "DeleteGroups",                 /* 42 */
+        "ElectLeaders",                 /* 43 */
+        "IncrementalAlterConfigs",      /* 44 */
+        "AlterPartitionReassignments",  /* 45 */
+        "ListPartitionReassignments",   /* 46 */
+        "OffsetDelete",                 /* 47 */
+        "DescribeClientQuotas",         /* 48 */
+        "AlterClientQuotas",            /* 49 */
+        "DescribeUserScramCredentials", /* 50 */
+        "AlterUserScramCredentials",    /* 51 */
+};
+
+#define API_COUNT ((int)(sizeof(api_names) / sizeof(api_names[0])))
+
+int insync_rk_api_key(const char *name) {
+        for (int i = 0; i < API_COUNT; i++)
+                if (strcmp(api_names[i], name) == 0)
+                        return i;
+        return -1;
+}
+
+const char *insync_rk_api_name(int key) {
+        return key >= 0 && key < API_COUNT ? api_names[key] : NULL;
+}
+
+int insync_rk_mock_init(insync_rk_mock_t *m, int brokers, char *errbuf,
+                        size_t size) {
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        /* The handle only hosts the cluster: it has nothing to say. */
+        rd_kafka_conf_set_log_cb(conf, NULL);
+        m->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errbuf, size);
+        if (!m->rk) {
+                rd_kafka_conf_destroy(conf);
+                return -1;
+        }
+        m->mc = rd_kafka_mock_cluster_new(m->rk, brokers);
+        if (!m->mc) {
+                snprintf(errbuf, size, "cannot start a mock cluster of %d "
+                         "brokers", brokers);
+                rd_kafka_destroy(m->rk);
+                m->rk = NULL;
+                return -1;
+        }
+        m->pid = getpid();
+        m->brokers = brokers;
+        return 0;
+}
+
+void insync_rk_mock_destroy(insync_rk_mock_t *m) {
+        if (m->rk && m->pid == getpid()) {
+                rd_kafka_mock_cluster_destroy(m->mc);
+                rd_kafka_destroy(m->rk);
+        }
+        m->mc = NULL;
+        m->rk = NULL;
+}

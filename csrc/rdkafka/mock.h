@@ -1,0 +1,42 @@
+/**
+ * @file mock.h
+ * @brief librdkafka's embedded mock cluster (rdkafka_mock.h) on a handle of
+ * its own, and the names of Kafka's request types.  No lua.h.
+ */
+#ifndef INSYNC_RK_MOCK_H
+#define INSYNC_RK_MOCK_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+typedef struct insync_rk_mock_s {
+        rd_kafka_t *rk;              /**< the handle the cluster needs;
+                                      *   NULL before init and after destroy */
+        rd_kafka_mock_cluster_t *mc; /**< NULL iff rk is NULL */
+        pid_t pid;                   /**< process that made them: a forked
+                                      *   child never destroys them */
+        int brokers;                 /**< broker ids are 1..brokers */
+} insync_rk_mock_t;
+
+/**
+ * Starts a cluster of @p brokers brokers.  @p m must be zeroed.
+ * @returns 0, or -1 with the reason in @p errbuf.
+ */
+int insync_rk_mock_init(insync_rk_mock_t *m, int brokers, char *errbuf,
+                        size_t size);
+
+/** Stops the cluster (not in a forked child).  Idempotent. */
+void insync_rk_mock_destroy(insync_rk_mock_t *m);
+
+/**
+ * @returns the ApiKey of Kafka request type @p name ("Produce" is 0,
+ * "InitProducerId" 22), or -1 when the name is unknown.
+ */
+int insync_rk_api_key(const char *name);
+
+/** @returns the name of ApiKey @p key, or NULL. */
+const char *insync_rk_api_name(int key);
+
+#endif

@@ -21,6 +21,7 @@ librdkafka, with the same send(msg, callback) call and Kafka's error names.
 }
 dependencies = {
   "lua >= 5.1, < 5.5",
+  "lua-cjson",
 }
 external_dependencies = {
   RDKAFKA = {
@@ -36,11 +37,16 @@ build = {
         "csrc/common/kerr.c",
         "csrc/lua/core.c",
         "csrc/lua/errors.c",
+        "csrc/lua/mock.c",
+        "csrc/lua/producer.c",
+        "csrc/rdkafka/mock.c",
+        "csrc/rdkafka/producer.c",
       },
       libraries = { "rdkafka" },
       incdirs = { "$(RDKAFKA_INCDIR)" },
       libdirs = { "$(RDKAFKA_LIBDIR)" },
     },
     ["insync"] = "lua/insync/init.lua",
+    ["insync.producer"] = "lua/insync/producer.lua",
   },
 }

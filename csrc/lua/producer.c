@@ -105,10 +105,10 @@ static int l_producer_new(lua_State *L) {
         };
         char errbuf[512], numbuf[64];
         int ev = 0;
+        lua_settop(L, 1);
         if (lua_type(L, 1) != LUA_TTABLE)
                 return luaL_error(L, "producer: conf: expected table, got %s",
                                   luaL_typename(L, 1));
-        lua_settop(L, 1);
         /* Inert first: a closed producer until librdkafka says yes. */
         insync_producer_t *p = lua_newuserdata(L, sizeof(*p)); /* 2 */
         memset(p, 0, sizeof(*p));
@@ -255,6 +255,7 @@ static void push_send_error(lua_State *L, insync_producer_t *p,
 static int l_send(lua_State *L) {
         insync_producer_t *p = check_producer(L, "send");
         size_t klen, vlen;
+        lua_settop(L, 3);
         if (lua_type(L, 2) != LUA_TTABLE)
                 return luaL_error(L, "send: msg: expected table, got %s",
                                   luaL_typename(L, 2));
@@ -262,7 +263,6 @@ static int l_send(lua_State *L) {
         if (has_cb && lua_type(L, 3) != LUA_TFUNCTION)
                 return luaL_error(L, "send: callback: expected function, got %s",
                                   luaL_typename(L, 3));
-        lua_settop(L, 3);
         lua_getfield(L, 2, "topic");     /* 4 */
         lua_getfield(L, 2, "key");       /* 5 */
         lua_getfield(L, 2, "value");     /* 6 */

@@ -56,6 +56,7 @@ insync.producer = producer.producer
 --- librdkafka's embedded mock cluster: `insync.mock{ brokers = 3 }`.
 -- See README.md, "The embedded mock cluster".
 insync.mock = producer.mock
+insync.api_key = producer.api_key
 
 --- True when `v` is an insync error object.
 function insync.is_error(v)

@@ -31,10 +31,16 @@ function M.producer(conf)
     copy.on_stats = function(json) return on_stats(decode(json), json) end
     conf = copy
   end
-  return core.producer(conf)
+  -- Called through pcall so that a misuse is reported at the caller's line.
+  local ok, p = pcall(core.producer, conf)
+  if not ok then error(p, 2) end
+  return p
 end
 
 --- Starts librdkafka's embedded mock cluster: `insync.mock{ brokers = 3 }`.
 M.mock = core.mock
+
+--- The ApiKey of a Kafka request type by name: `api_key("Produce") == 0`.
+M.api_key = core.api_key
 
 return M

@@ -1,6 +1,7 @@
 -- Shared set-up of the producer specs: a mock cluster and a producer on it.
 local insync = require "insync"
 
+local helpers = require "helpers"
 local fixture = {}
 
 --- A fresh mock cluster with topic `topic` (partitions, replication factor).
@@ -17,12 +18,6 @@ function fixture.producer(m, conf)
   return insync.producer(c)
 end
 
---- Runs a shell command and returns its standard output.
-function fixture.sh(cmd)
-  local f = assert(io.popen(cmd, "r"))
-  local out = f:read("*a")
-  f:close()
-  return out
-end
+fixture.sh = helpers.sh
 
 return fixture

@@ -232,22 +232,29 @@ function Server:signal(sig)
     sh_quote(self.conf), sig, sh_quote(self.prefix .. "/logs/stderr.log")))
 end
 
---- Reload (HUP): new workers start, old workers finish gracefully.
--- Returns once the old workers have exited (or `timeout` seconds passed:
--- then false).
-function Server:reload(timeout)
-  local old = self:workers()
-  assert(self:signal("reload"), "nginx -s reload failed")
+--- Waits up to `timeout` seconds (default 30) for every pid in `pids` to
+-- exit; true when they have.
+function nginx.wait_all_exit(pids, timeout)
   local deadline = nginx.now() + (timeout or 30)
   while nginx.now() < deadline do
     local gone = true
-    for _, pid in ipairs(old) do
+    for _, pid in ipairs(pids) do
       if nginx.alive(pid) then gone = false end
     end
     if gone then return true end
     nginx.sleep(0.05)
   end
   return false
+end
+
+--- Reload (HUP): new workers start, old workers finish gracefully.
+-- Returns once the old workers have exited (or `timeout` seconds passed:
+-- then false).  An old worker waits for its clients' open connections: a
+-- client that stays connected without sending keeps it (see Server:wrk).
+function Server:reload(timeout)
+  local old = self:workers()
+  assert(self:signal("reload"), "nginx -s reload failed")
+  return nginx.wait_all_exit(old, timeout)
 end
 
 --- Graceful stop (QUIT); after `timeout` seconds (default 30) a fast stop,
@@ -295,6 +302,21 @@ function Server:log_lines(pat)
   return out
 end
 
+--- error.log entries (one per timestamp: a traceback spans several lines)
+-- matching the Lua pattern `pat`.
+function Server:log_entries(pat)
+  local out = {}
+  local text = "\n" .. self:log()
+  local starts = {}
+  for pos in text:gmatch("()\n%d%d%d%d/%d%d/%d%d %d%d:%d%d:%d%d ") do starts[#starts + 1] = pos end
+  starts[#starts + 1] = #text + 1
+  for i = 1, #starts - 1 do
+    local entry = text:sub(starts[i] + 1, starts[i + 1] - 1)
+    if entry:find(pat) then out[#out + 1] = entry end
+  end
+  return out
+end
+
 --- error.log lines at level error, crit, alert or emerg.
 function Server:problems()
   local out = {}
@@ -303,6 +325,132 @@ function Server:problems()
       out[#out + 1] = line
     end
   end
+  return out
+end
+
+--- Starts `cmd` (a shell command) in the background with its output in
+-- `out`; returns its pid.
+function nginx.spawn(cmd, out)
+  local p = io.popen(("exec 3>&1; (%s) >%s 2>&1 </dev/null & echo $!"):format(cmd, sh_quote(out or "/dev/null")))
+  local pid = tonumber(p:read("l"))
+  p:close()
+  return pid
+end
+
+--- Sends signal `sig` ("TERM", "INT", "KILL", ...) to `pid`.
+function nginx.kill(pid, sig)
+  return run(("kill -%s %d 2>/dev/null"):format(sig or "TERM", pid))
+end
+
+--- Waits up to `secs` seconds for `pid` to end; true when it has.
+function nginx.wait_exit(pid, secs)
+  local deadline = nginx.now() + (secs or 10)
+  while nginx.alive(pid) do
+    if nginx.now() > deadline then return false end
+    nginx.sleep(0.02)
+  end
+  return true
+end
+
+--- Runs wrk with spec/openresty/wrk_ids.lua against this server: `threads`
+-- connections (one per wrk thread), each sending exactly `n` requests with
+-- ids <prefix><thread>-<i> on `paths` in turn (default /content, /log).
+-- `during(srv)`, when given, runs once (in this process) while the load is
+-- on, once every thread has had half its answers; it must not wait long (a
+-- wrk thread that has finished keeps its connection open until wrk ends).
+-- Returns
+-- the parsed summary: answered, bad, connect, read, write, status, timeout,
+-- p50_us, p99_us, max_us, duration_us, and output (wrk's text).
+function Server:wrk(o)
+  local marker = self.prefix .. "/wrk-" .. o.prefix
+  run("rm -f " .. sh_quote(marker) .. ".*")
+  local out = self.prefix .. "/logs/wrk-" .. o.prefix .. ".out"
+  local args = { tostring(o.n), o.prefix, marker }
+  for _, path in ipairs(o.paths or {}) do args[#args + 1] = path end
+  for i, a in ipairs(args) do args[i] = sh_quote(a) end
+  local pid = nginx.spawn(("exec wrk -t%d -c%d -d%ds -s %s %s -- %s"):format(o.threads, o.threads,
+    o.timeout or 600, sh_quote(nginx.top .. "/spec/openresty/wrk_ids.lua"), sh_quote(self:url("/")),
+    table.concat(args, " ")), out)
+  local deadline = nginx.now() + (o.timeout or 600)
+  local during = o.during
+  while nginx.alive(pid) and nginx.now() < deadline do
+    local finished = 0
+    for t = 1, o.threads do
+      if read_file(marker .. "." .. t) then finished = finished + 1 end
+    end
+    if finished == o.threads then break end
+    if during then
+      local half = 0
+      for t = 1, o.threads do
+        if read_file(marker .. ".half." .. t) then half = half + 1 end
+      end
+      if half == o.threads then
+        during(self)
+        during = nil
+      end
+    end
+    nginx.sleep(0.05)
+  end
+  nginx.kill(pid, "INT")
+  nginx.wait_exit(pid, 30)
+  local text = read_file(out) or ""
+  local res = { output = text }
+  local line = text:match("insync%-wrk ([^\n]*)")
+  if line then
+    for k, v in line:gmatch("([%w_]+)=(%d+)") do res[k] = tonumber(v) end
+  end
+  return res
+end
+
+--- Starts librdkafka's mock cluster (spec/openresty/mock_cluster.lua) in a
+-- Lua 5.4 process of its own, with `topics` (a list; `partitions` each,
+-- default 3) on 3 brokers.  Returns { bootstrap = "host:port,...", pid = n, stop = fn }.
+function nginx.mock_cluster(name, topics, partitions)
+  local dir = nginx.top .. "/build/openresty/" .. name
+  assert(run("mkdir -p " .. sh_quote(dir)))
+  local file = dir .. "/bootstrap"
+  os.remove(file)
+  local t = nginx.top
+  local cmd = ("LUA_PATH=%s LUA_CPATH=%s exec lua5.4 %s %s %s %d"):format(
+    sh_quote(t .. "/lua/?.lua;" .. t .. "/lua/?/init.lua;;"), sh_quote(t .. "/build/lua5.4/?.so;;"),
+    sh_quote(t .. "/spec/openresty/mock_cluster.lua"), sh_quote(file), sh_quote(table.concat(topics, ",")), partitions or 3)
+  local pid = nginx.spawn(cmd, dir .. "/mock_cluster.out")
+  local deadline = nginx.now() + 20
+  local bootstrap
+  repeat
+    bootstrap = read_file(file)
+    if bootstrap then break end
+    nginx.sleep(0.05)
+  until nginx.now() > deadline or not nginx.alive(pid)
+  local cluster = { pid = pid, bootstrap = bootstrap and bootstrap:match("%S+") }
+  function cluster.stop()
+    if nginx.alive(pid) then
+      nginx.kill(pid, "TERM")
+      if not nginx.wait_exit(pid, 10) then nginx.kill(pid, "KILL") end
+    end
+  end
+  if not cluster.bootstrap then
+    cluster.stop()
+    error("mock cluster did not start: " .. (read_file(dir .. "/mock_cluster.out") or ""), 2)
+  end
+  return cluster
+end
+
+--- Every record of `topic` from the beginning to the current end, read with
+-- kcat: a list of { key =, value =, partition =, offset = }.
+function nginx.read_topic(bootstrap, topic)
+  local p = io.popen(("kcat -C -q -e -b %s -t %s -f '%%p %%o %%k %%s\n' 2>&1"):format(sh_quote(bootstrap),
+    sh_quote(topic)))
+  local out = {}
+  for line in p:lines() do
+    local part, off, key, value = line:match("^(%d+) (%d+) (%S*) (.*)$")
+    if part then
+      out[#out + 1] = { partition = tonumber(part), offset = tonumber(off), key = key, value = value }
+    else
+      out.noise = (out.noise or "") .. line .. "\n"
+    end
+  end
+  p:close()
   return out
 end
 

@@ -48,5 +48,6 @@ build = {
     },
     ["insync"] = "lua/insync/init.lua",
     ["insync.producer"] = "lua/insync/producer.lua",
+    ["insync.openresty"] = "lua/insync/openresty.lua",
   },
 }

@@ -64,6 +64,9 @@ function nginx.available()
   if not read_file(nginx.top .. "/build/luajit/insync/core.so") then
     return false, "build/luajit/insync/core.so is missing (make luajit)"
   end
+  if not read_file(nginx.top .. "/build/lua5.4/insync/core.so") then
+    return false, "build/lua5.4/insync/core.so is missing (make): the mock cluster runs on Lua 5.4"
+  end
   return true
 end
 

@@ -1,0 +1,365 @@
+--- insync in OpenResty and in nginx's Lua module: one producer per worker.
+--
+--     init_worker_by_lua_block {
+--       require("insync.openresty").init{
+--         config = { ["bootstrap.servers"] = "127.0.0.1:9092" },
+--       }
+--     }
+--     exit_worker_by_lua_block { require("insync.openresty").exit() }
+--     ...
+--     log_by_lua_block {
+--       local ok, err = require("insync.openresty").send({ topic = "access", value = ngx.var.request_uri })
+--     }
+--
+-- The producer is made in each worker by `init` (never in the master: the
+-- threads of a librdkafka handle do not survive fork).  `send` only queues
+-- the record in librdkafka's local queue, so it never waits for the network
+-- and can be called from the rewrite, access, content and log phases.
+-- Delivery reports are collected by an `ngx.timer.every` that polls the
+-- producer every `poll_interval_ms`; the callbacks then run one after the
+-- other in that timer's coroutine, where the whole nginx Lua API, cosockets
+-- and ngx.sleep included, is available.  A callback that raises is logged
+-- with its traceback (ngx.ERR) and the others still run.
+--
+-- When the worker exits (nginx -s reload / HUP, nginx -s quit / QUIT) the
+-- timer fires one last time: it keeps polling for up to `exit_timeout_ms`,
+-- then closes the producer, which purges every record still undelivered and
+-- hands each one to its callback with `_PURGE_QUEUE` or `_PURGE_INFLIGHT`.
+-- The counts of sent, delivered, failed and purged records are logged
+-- (ngx.NOTICE) per worker.  `exit()` (exit_worker_by_lua*) does the same for
+-- a fast shutdown (nginx -s stop / TERM), where timers do not run.
+-- @module insync.openresty
+
+local insync = require "insync"
+
+local ngx = ngx
+local pairs, type, tostring, xpcall, pcall = pairs, type, tostring, xpcall, pcall
+local traceback = debug.traceback
+
+local M = { _VERSION = insync._VERSION }
+
+local DEFAULTS = {
+  poll_interval_ms = 10,
+  exit_timeout_ms = 5000,
+  metrics_interval_ms = 1000,
+}
+
+local state = "new"      -- "new" -> "running" -> "closed"
+local producer           -- this worker's insync.producer while "running"
+local opts               -- the options given to init, with defaults
+local counts = {
+  sent = 0,              -- sends accepted by the producer
+  delivered = 0,         -- reports without error
+  failed = 0,            -- reports with an error other than a purge
+  purged = 0,            -- reports with _PURGE_QUEUE or _PURGE_INFLIGHT
+  queue_full = 0,        -- sends refused with _QUEUE_FULL (not accepted)
+  rejected = 0,          -- sends refused because the worker had closed its producer
+  callback_errors = 0,   -- callbacks that raised (logged with traceback)
+}
+-- Reports waiting for their callback: flat triples (cb, report, err) in
+-- queue[head .. tail].  Filled while the producer is polled (its callbacks
+-- run inside a C function, where a Lua callback could not yield), emptied in
+-- Lua right after, where it can.
+local queue, head, tail = {}, 1, 0
+local busy = false       -- a timer run is serving reports (callbacks may yield)
+local last_publish = 0
+
+local function log_err(...)
+  ngx.log(ngx.ERR, "insync.openresty: ", ...)
+end
+
+local function in_flight()
+  return counts.sent - counts.delivered - counts.failed - counts.purged
+end
+
+-- The producer's callback for every send: counts, and queues the user's.
+local function collect(cb, report, err)
+  if err == nil then
+    counts.delivered = counts.delivered + 1
+  elseif err.name == "_PURGE_QUEUE" or err.name == "_PURGE_INFLIGHT" then
+    counts.purged = counts.purged + 1
+  else
+    counts.failed = counts.failed + 1
+  end
+  if cb then
+    tail = tail + 3
+    queue[tail - 2], queue[tail - 1], queue[tail] = cb, report, err
+  elseif err ~= nil then
+    -- Nobody asked for this report: it must not vanish silently.
+    ngx.log(ngx.WARN, "insync.openresty: record to ", tostring(report.topic), " [",
+      tostring(report.partition), "] key ", tostring(report.key), " not delivered: ", tostring(err))
+  end
+end
+
+-- Runs the queued callbacks, each under xpcall (which lets it yield).
+local function drain()
+  while head <= tail do
+    local i = head
+    local cb, report, err = queue[i], queue[i + 1], queue[i + 2]
+    queue[i], queue[i + 1], queue[i + 2] = nil, nil, nil
+    head = i + 3
+    local ok, e = xpcall(cb, traceback, report, err)
+    if not ok then
+      counts.callback_errors = counts.callback_errors + 1
+      log_err("delivery callback raised (the other reports are still served): ", tostring(e))
+    end
+  end
+  head, tail = 1, 0
+end
+
+local function poll()
+  local ok, e = pcall(producer.poll, producer, 0)
+  if not ok then log_err("poll: ", tostring(e)) end
+end
+
+--- This worker's counters: `pid`, `worker` (ngx.worker.id()), `queue_depth`
+-- (accepted sends whose report has not arrived yet), `sent`, `delivered`,
+-- `failed`, `purged`, `queue_full`, `rejected`, `callback_errors`,
+-- `pending_callbacks`, `state` ("new", "running", "closed"), and `stats`
+-- (librdkafka's last statistics, decoded, when `statistics.interval.ms` is
+-- set and the producer reports them).
+function M.metrics()
+  local m = {
+    pid = ngx.worker.pid(),
+    worker = ngx.worker.id(),
+    state = state,
+    queue_depth = in_flight(),
+    pending_callbacks = (tail - head + 1) / 3,
+  }
+  for k, v in pairs(counts) do m[k] = v end
+  m.stats = M.stats
+  return m
+end
+
+local cjson
+local function json()
+  if not cjson then cjson = require "cjson.safe" end
+  return cjson
+end
+
+local function shdict()
+  return opts and opts.shm and ngx.shared[opts.shm]
+end
+
+-- Puts this worker's counters in the shared dict (when one is configured),
+-- so that any worker can serve every worker's metrics.
+local function publish(force)
+  local dict = shdict()
+  if not dict then return end
+  local now = ngx.now()
+  if not force and (now - last_publish) * 1000 < opts.metrics_interval_ms then return end
+  last_publish = now
+  -- Keyed by pid: after a reload an exiting worker and its successor share
+  -- a worker id.  The entry expires if its worker stops publishing.
+  local ttl = math.max(10, opts.metrics_interval_ms / 100)
+  local ok, err = dict:set("worker:" .. ngx.worker.pid(), json().encode(M.metrics()), ttl)
+  if not ok then log_err("metrics: lua_shared_dict ", opts.shm, ": ", tostring(err)) end
+end
+
+--- Every worker's metrics: `{ workers = { metrics, ... }, exited = { sent =,
+-- delivered =, failed =, purged =, queue_full =, rejected = } }`, workers
+-- sorted by worker id then pid (after a reload, exiting workers are listed
+-- until they are gone), `exited` summing the workers that have exited since
+-- nginx started.  Needs `shm`; without it, `workers` holds only this worker.
+function M.all_metrics()
+  local dict = shdict()
+  local out = { workers = {}, exited = {} }
+  if not dict then
+    out.workers[1] = M.metrics()
+    return out
+  end
+  publish(true)
+  for _, key in ipairs(dict:get_keys(0)) do
+    if key:find("^worker:") then
+      local m = json().decode(dict:get(key) or "null")
+      if m then out.workers[#out.workers + 1] = m end
+    end
+    local name = key:match("^exited:(.+)$")
+    if name then out.exited[name] = dict:get(key) end
+  end
+  table.sort(out.workers, function(a, b)
+    if a.worker ~= b.worker then return a.worker < b.worker end
+    return a.pid < b.pid
+  end)
+  return out
+end
+
+--- A content handler: writes `all_metrics()` as JSON.
+--     location = /insync/metrics { content_by_lua_block { require("insync.openresty").serve_metrics() } }
+function M.serve_metrics()
+  ngx.header["Content-Type"] = "application/json"
+  ngx.say(json().encode(M.all_metrics()))
+end
+
+-- Closes the producer: what is still undelivered is purged and reaches its
+-- callback with an error; then the counts are logged.
+local function finish(how)
+  local p = producer
+  state, producer = "closed", nil
+  local ok, e = pcall(p.close, p, 0)
+  if not ok then log_err("close: ", tostring(e)) end
+  drain()
+  ngx.log(ngx.NOTICE, "insync.openresty: worker ", ngx.worker.pid(), " exiting (", how, "): sent ",
+    counts.sent, ", delivered ", counts.delivered, ", failed ", counts.failed, ", purged ", counts.purged,
+    ", queue_full ", counts.queue_full, ", rejected ", counts.rejected, ", callback_errors ",
+    counts.callback_errors, ", undelivered without report ", in_flight())
+  local dict = shdict()
+  if dict then
+    dict:delete("worker:" .. ngx.worker.pid())
+    for _, k in ipairs({ "sent", "delivered", "failed", "purged", "queue_full", "rejected" }) do
+      dict:incr("exited:" .. k, counts[k], 0)
+    end
+  end
+end
+
+-- The worker is exiting gracefully: keep serving reports for up to
+-- exit_timeout_ms (the event loop keeps running, requests still in progress
+-- may still send), then purge the rest.
+local function exit_drain()
+  while busy do ngx.sleep(0.001) end
+  if state ~= "running" then return end
+  busy = true
+  local deadline = ngx.now() + opts.exit_timeout_ms / 1000
+  repeat
+    poll()
+    drain()
+    if in_flight() <= 0 then break end
+    ngx.sleep(opts.poll_interval_ms / 1000)
+  until ngx.now() >= deadline
+  finish("graceful")
+  busy = false
+end
+
+local function tick(premature)
+  if premature then return exit_drain() end
+  if busy or state ~= "running" then return end
+  busy = true
+  poll()
+  drain()
+  busy = false
+  publish(false)
+end
+
+-- syslog levels (librdkafka's) to nginx's.
+local LEVELS = { [0] = ngx.EMERG, ngx.ALERT, ngx.CRIT, ngx.ERR, ngx.WARN, ngx.NOTICE, ngx.INFO, ngx.DEBUG }
+
+local function log_rdkafka(level, facility, message)
+  ngx.log(LEVELS[level] or ngx.NOTICE, "librdkafka: ", facility, ": ", message)
+end
+
+local function error_rdkafka(err)
+  ngx.log(err.fatal and ngx.ERR or ngx.WARN, "librdkafka: ", tostring(err))
+end
+
+local function check_ms(o, name)
+  local v = o[name]
+  if v == nil then return DEFAULTS[name] end
+  if type(v) ~= "number" or v < 0 then
+    error(("insync.openresty.init: %s: expected a number >= 0, got %s"):format(name, tostring(v)), 3)
+  end
+  return v
+end
+
+--- Makes this worker's producer and starts its poll timer.  Call it from
+-- init_worker_by_lua* (it raises anywhere else, in particular in
+-- init_by_lua*, the master).  Options:
+-- `config` (required): librdkafka's configuration, as for insync.producer;
+-- `poll_interval_ms` (10): how often the timer serves delivery reports;
+-- `exit_timeout_ms` (5000): how long an exiting worker waits for deliveries
+-- before purging; `shm`: a lua_shared_dict name for metrics of all workers;
+-- `metrics_interval_ms` (1000): how often each worker publishes to `shm`.
+-- Returns the producer.
+function M.init(o)
+  if type(o) ~= "table" then
+    error("insync.openresty.init: options: expected table, got " .. type(o), 2)
+  end
+  if type(o.config) ~= "table" then
+    error("insync.openresty.init: config: expected table, got " .. type(o.config), 2)
+  end
+  local phase = ngx.get_phase()
+  if phase ~= "init_worker" then
+    error("insync.openresty.init: call it from init_worker_by_lua*, not from " .. phase
+      .. " (librdkafka's threads do not survive nginx's fork of the workers)", 2)
+  end
+  if state ~= "new" then error("insync.openresty.init: already called in this worker", 2) end
+  if o.shm ~= nil and not ngx.shared[o.shm] then
+    error("insync.openresty.init: shm: no lua_shared_dict named " .. tostring(o.shm), 2)
+  end
+  opts = {
+    config = o.config,
+    shm = o.shm,
+    poll_interval_ms = check_ms(o, "poll_interval_ms"),
+    exit_timeout_ms = check_ms(o, "exit_timeout_ms"),
+    metrics_interval_ms = check_ms(o, "metrics_interval_ms"),
+  }
+  -- librdkafka's statistics (when statistics.interval.ms is set) are kept
+  -- for metrics(); the caller's own on_stats still runs.
+  local config = {}
+  for k, v in pairs(o.config) do config[k] = v end
+  local user_on_stats = o.config.on_stats
+  config.on_stats = function(stats, text)
+    M.stats = stats
+    if user_on_stats then return user_on_stats(stats, text) end
+  end
+  -- librdkafka's logs and errors go to nginx's error log unless the caller
+  -- takes them (they are served by the poll timer, like the reports).
+  if config.on_log == nil then config.on_log = log_rdkafka end
+  if config.on_error == nil then config.on_error = error_rdkafka end
+  producer = insync.producer(config)
+  local ok, err = ngx.timer.every(math.max(opts.poll_interval_ms, 1) / 1000, tick)
+  if not ok then
+    producer:close(0)
+    producer = nil
+    error("insync.openresty.init: ngx.timer.every: " .. tostring(err), 2)
+  end
+  state = "running"
+  publish(true)
+  return producer
+end
+
+--- Queues `msg` (as producer:send) and returns its id, or nil and an error
+-- object: `_QUEUE_FULL` when librdkafka's local queue is full (nothing
+-- waits: the caller decides to drop and count, or to fail the request),
+-- `_DESTROY` when this worker has already closed its producer (it is
+-- exiting).  `cb(report, err)`, when given, runs later in the poll timer.
+-- Raises on misuse (a bad msg, or no init in this worker).
+function M.send(msg, cb)
+  if state ~= "running" then
+    if state == "new" then
+      error("insync.openresty.send: no producer in this worker: call insync.openresty.init "
+        .. "from init_worker_by_lua*", 2)
+    end
+    counts.rejected = counts.rejected + 1
+    return nil, insync.error("_DESTROY", "insync.openresty: this worker is exiting and has closed its producer")
+  end
+  if cb ~= nil and type(cb) ~= "function" then
+    error("insync.openresty.send: cb: expected function or nil, got " .. type(cb), 2)
+  end
+  local id, err = producer:send(msg, function(report, e) collect(cb, report, e) end)
+  if id then
+    counts.sent = counts.sent + 1
+  elseif err and err.name == "_QUEUE_FULL" then
+    counts.queue_full = counts.queue_full + 1
+  end
+  return id, err
+end
+
+--- For exit_worker_by_lua*: when the worker exits without its timer having
+-- run (a fast shutdown, nginx -s stop), flushes for up to exit_timeout_ms,
+-- then purges and reports what is left, as on a graceful exit.  Callbacks
+-- run here cannot yield (no cosockets in exit_worker).  Does nothing when
+-- the producer is already closed.
+function M.exit()
+  if state ~= "running" then return end
+  local ok, e = pcall(producer.flush, producer, opts.exit_timeout_ms)
+  if not ok then log_err("flush: ", tostring(e)) end
+  drain()
+  finish("exit_worker")
+end
+
+--- This worker's insync.producer (nil before init and once closed).
+function M.producer()
+  return producer
+end
+
+return M

@@ -1,0 +1,339 @@
+-- insync.openresty in Debian's nginx (2 workers, lua-nginx-module on
+-- OpenResty's LuaJIT), producing to librdkafka's mock cluster running in a
+-- process of its own; the topics are read back with kcat.
+local nginx = require "openresty.nginx"
+
+local TOPICS = { "load", "reload", "purge", "phases", "callbacks", "full", "metrics", "latency" }
+
+-- The generated nginx.conf: the app's handlers (spec/openresty/app.lua) on
+-- every phase, insync.openresty made per worker in init_worker.
+local function start(name, o)
+  return nginx.start{
+    name = name,
+    workers = o.workers or 2,
+    http = ([[
+  lua_shared_dict insync 1m;
+  lua_shared_dict app 1m;
+  init_worker_by_lua_block {
+    require("insync.openresty").init{
+      shm = "insync",
+      config = { ["bootstrap.servers"] = %q, %s },
+      %s
+    }
+  }
+  exit_worker_by_lua_block { require("openresty.app").exit() }
+]]):format(o.bootstrap, o.config or "", o.init or ""),
+    server = ([[
+    set $topic %s;
+    location = /content { content_by_lua_block { require("openresty.app").content() } }
+    location = /log {
+      content_by_lua_block { require("openresty.app").echo() }
+      log_by_lua_block { require("openresty.app").log() }
+    }
+    location = /rewrite {
+      rewrite_by_lua_block { require("openresty.app").rewrite() }
+      content_by_lua_block { require("openresty.app").echo() }
+    }
+    location = /access {
+      access_by_lua_block { require("openresty.app").access() }
+      content_by_lua_block { require("openresty.app").echo() }
+    }
+    location = /nosend { content_by_lua_block { require("openresty.app").echo() } }
+    location = /noop { return 200 "noop\n"; }
+    location = /insync/metrics { content_by_lua_block { require("insync.openresty").serve_metrics() } }
+    location = /app/counts { content_by_lua_block { require("openresty.app").counts() } }
+]]):format(o.topic),
+  }
+end
+
+-- { key = number of records with that key }, and the records.
+local function read_keys(bootstrap, topic)
+  local recs = nginx.read_topic(bootstrap, topic)
+  assert.is_nil(recs.noise)
+  local by_key = {}
+  for _, r in ipairs(recs) do by_key[r.key] = (by_key[r.key] or 0) + 1 end
+  return by_key, recs
+end
+
+-- The ids wrk got a 200 answer for.
+local function answered_ids(srv, prefix)
+  local ids = {}
+  local p = io.popen("cat " .. srv.prefix .. "/wrk-" .. prefix .. ".ids.*")
+  for id in p:lines() do ids[#ids + 1] = id end
+  p:close()
+  return ids
+end
+
+-- Sums the "name N" counts of every insync.openresty exit line.
+local function exit_counts(srv)
+  local sum, lines = {}, srv:log_lines("insync%.openresty: worker %d+ exiting")
+  for _, line in ipairs(lines) do
+    for k, v in line:gmatch("([%a_]+) (%d+)") do sum[k] = (sum[k] or 0) + tonumber(v) end
+  end
+  sum.workers = #lines
+  return sum
+end
+
+-- Sums the app's "app callbacks: name=N ..." exit lines.
+local function callback_counts(srv)
+  local sum = {}
+  for _, line in ipairs(srv:log_lines("app callbacks:")) do
+    for k, v in line:gmatch("([%w_]+)=(%d+)") do sum[k] = (sum[k] or 0) + tonumber(v) end
+  end
+  return sum
+end
+
+local function counts(srv)
+  local _, body = srv:get("/app/counts?all=1")
+  local out = {}
+  for k, v in (body or ""):gmatch("(%S+) (%d+)") do out[k] = tonumber(v) end
+  return out
+end
+
+local function wait_for(what, secs, fn)
+  local deadline = nginx.now() + (secs or 10)
+  local v
+  repeat
+    v = fn()
+    if v then return v end
+    nginx.sleep(0.05)
+  until nginx.now() > deadline
+  error("timed out waiting for " .. what, 2)
+end
+
+-- Each answered id in the topic exactly once, no key twice, the value the
+-- phase its path sends from (odd request numbers /content, even /log).
+local function assert_exactly_once(by_key, ids)
+  for _, id in ipairs(ids) do
+    assert(by_key[id] == 1, ("record %s: %d copies in the topic"):format(id, by_key[id] or 0))
+  end
+  for key, n in pairs(by_key) do
+    assert(n == 1, ("record %s: %d copies in the topic"):format(key, n))
+  end
+end
+
+local function assert_phases(recs)
+  for _, r in ipairs(recs) do
+    local n = tonumber(r.key:match("%-(%d+)$"))
+    assert.are.equal(n % 2 == 1 and "content" or "log", r.value)
+  end
+end
+
+describe("insync.openresty in Debian's nginx with 2 workers, mock cluster in another process", function()
+  local cluster
+  local servers = {}
+
+  setup(function()
+    assert(nginx.available())
+    cluster = nginx.mock_cluster("producer-cluster", TOPICS)
+  end)
+
+  teardown(function()
+    for _, srv in ipairs(servers) do srv:stop(10) end
+    if cluster then cluster.stop() end
+  end)
+
+  local function server(name, o)
+    o.bootstrap = o.bootstrap or cluster.bootstrap
+    local srv = start(name, o)
+    servers[#servers + 1] = srv
+    return srv
+  end
+
+  it("puts every one of 20,000 requests' records in the topic exactly once, half sent from content, half from log", function()
+    local srv = server("load", { topic = "load" })
+    local r = srv:wrk{ threads = 4, n = 5000, prefix = "L" }
+    assert.are.equal(20000, r.answered, r.output)
+    assert.are.equal(0, r.bad)
+    assert.is_true(srv:stop())
+    local ids = answered_ids(srv, "L")
+    assert.are.equal(20000, #ids)
+    local by_key, recs = read_keys(cluster.bootstrap, "load")
+    assert_exactly_once(by_key, ids)
+    assert.are.equal(20000, #recs)
+    assert_phases(recs)
+    local c = exit_counts(srv)
+    assert.are.equal(2, c.workers)
+    assert.are.same({ 20000, 20000, 0, 0 }, { c.sent, c.delivered, c.failed, c.purged })
+    assert.are.same({}, srv:problems())
+  end)
+
+  it("loses no record when nginx reloads (HUP) in the middle of 20,000 requests, and reports each", function()
+    local srv = server("reload", { topic = "reload" })
+    local old = srv:workers()
+    local reloaded
+    local r = srv:wrk{ threads = 4, n = 5000, prefix = "R", paths = { "/content?cb=1", "/log?cb=1" },
+      during = function(s) reloaded = s:signal("reload") end }
+    assert.is_true(reloaded)
+    assert.is_true(nginx.wait_all_exit(old, 30))
+    local new = srv:workers()
+    assert.are.equal(2, #new)
+    for _, pid in ipairs(new) do
+      for _, o in ipairs(old) do assert.are_not.equal(o, pid) end
+    end
+    assert.are.equal(20000, r.answered, r.output)
+    assert.are.equal(0, r.bad)
+    assert.is_true(srv:stop())
+    local ids = answered_ids(srv, "R")
+    assert.are.equal(20000, #ids)
+    local by_key, recs = read_keys(cluster.bootstrap, "reload")
+    assert_exactly_once(by_key, ids)
+    assert_phases(recs)
+    -- 2 workers before the reload, 2 after; each one's records were all
+    -- delivered before it exited, and each delivery had its callback.
+    local c = exit_counts(srv)
+    assert.are.equal(4, c.workers)
+    assert.are.equal(#recs, c.sent)
+    assert.are.same({ #recs, 0, 0 }, { c.delivered, c.failed, c.purged })
+    assert.are.same({ ok = #recs }, callback_counts(srv))
+    assert.are.same({}, srv:problems())
+  end)
+
+  it("hands every record an exiting worker could not deliver to its callback as purged, and logs the counts", function()
+    -- Nothing listens on this port: no record can be delivered.
+    local srv = server("purge", { topic = "purge", bootstrap = "127.0.0.1:" .. nginx.free_port(),
+      init = "exit_timeout_ms = 300" })
+    for i = 1, 40 do
+      local path = (i % 2 == 1 and "/content" or "/log") .. "?cb=1&id=P-" .. i
+      assert.are.equal(200, (srv:get(path)))
+    end
+    assert.is_true(srv:reload())
+    local c = exit_counts(srv)
+    assert.are.equal(2, c.workers)
+    assert.are.same({ 40, 0, 0, 40 }, { c.sent, c.delivered, c.failed, c.purged })
+    local cb = callback_counts(srv)
+    assert.are.equal(40, (cb._PURGE_QUEUE or 0) + (cb._PURGE_INFLIGHT or 0))
+    assert.is_nil(cb.ok)
+    assert.is_true(srv:stop())
+  end)
+
+  it("sends from the rewrite, access, content and log phases", function()
+    local srv = server("phases", { topic = "phases" })
+    local phases = { "rewrite", "access", "content", "log" }
+    for i = 1, 100 do
+      local phase = phases[(i - 1) % 4 + 1]
+      local status, body = srv:get("/" .. phase .. "?id=" .. phase .. "-" .. i)
+      assert.are.equal(200, status)
+      assert.are.equal(phase .. "-" .. i .. "\n", body)
+    end
+    assert.is_true(srv:stop())
+    local by_key, recs = read_keys(cluster.bootstrap, "phases")
+    assert.are.equal(100, #recs)
+    for _, r in ipairs(recs) do
+      assert.are.equal(1, by_key[r.key])
+      assert.are.equal(r.key:match("^(%a+)%-"), r.value)
+    end
+    assert.are.same({}, srv:problems())
+  end)
+
+  it("runs callbacks in the poll timer, where cosockets work; a raising callback is logged with its traceback and the others still run", function()
+    local srv = server("callbacks", { topic = "callbacks" })
+    for i = 1, 30 do
+      assert.are.equal(200, (srv:get("/content?cosocket=1&id=C-" .. i)))
+      assert.are.equal(200, (srv:get("/log?raise=1&id=X-" .. i)))
+      assert.are.equal(200, (srv:get("/log?cb=1&id=K-" .. i)))
+    end
+    local c = wait_for("90 callbacks", 20, function()
+      local c = counts(srv)
+      return (c.ok or 0) >= 90 and c
+    end)
+    assert.are.same({ ok = 90, cosocket_ok = 30 }, c)
+    local raised = srv:log_entries("delivery callback raised")
+    assert.are.equal(30, #raised)
+    for _, entry in ipairs(raised) do
+      assert.truthy(entry:find("%[error%]"), entry)
+      assert.truthy(entry:find("app.lua:%d+: boom for X%-%d+"), entry)
+      assert.truthy(entry:find("stack traceback:", 1, true), entry)
+    end
+    -- Each worker publishes its counts every metrics_interval_ms (1 s).
+    local errors, delivered
+    wait_for("metrics of 90 deliveries", 5, function()
+      local _, body = srv:get("/insync/metrics")
+      errors, delivered = 0, 0
+      for _, w in ipairs(require("cjson").decode(body).workers) do
+        errors, delivered = errors + w.callback_errors, delivered + w.delivered
+      end
+      return delivered == 90
+    end)
+    assert.are.same({ 30, 90 }, { errors, delivered })
+    assert.is_true(srv:stop())
+    local by_key = read_keys(cluster.bootstrap, "callbacks")
+    for i = 1, 30 do
+      assert.are.same({ 1, 1, 1 }, { by_key["C-" .. i], by_key["X-" .. i], by_key["K-" .. i] })
+    end
+    for _, line in ipairs(srv:problems()) do
+      assert.truthy(line:find("delivery callback raised", 1, true), line)
+    end
+  end)
+
+  it("returns nil, _QUEUE_FULL at once when the local queue is full: the handler fails the request or drops and counts", function()
+    local srv = server("full", { topic = "full", workers = 1, bootstrap = "127.0.0.1:" .. nginx.free_port(),
+      config = '["queue.buffering.max.messages"] = 5', init = "exit_timeout_ms = 0" })
+    local statuses = {}
+    for i = 1, 8 do
+      local status, body = srv:get("/content?id=F-" .. i)
+      statuses[#statuses + 1] = status .. " " .. body:gsub("\n", "")
+    end
+    assert.are.same({ "200 F-1", "200 F-2", "200 F-3", "200 F-4", "200 F-5",
+      "503 _QUEUE_FULL", "503 _QUEUE_FULL", "503 _QUEUE_FULL" }, statuses)
+    for i = 1, 4 do assert.are.equal(200, (srv:get("/log?id=G-" .. i))) end
+    local c = wait_for("4 dropped", 5, function()
+      local c = counts(srv)
+      return c.dropped__QUEUE_FULL == 4 and c
+    end)
+    assert.are.same({ dropped__QUEUE_FULL = 4 }, c)
+    local _, body = srv:get("/insync/metrics")
+    local w = require("cjson").decode(body).workers[1]
+    assert.are.same({ 5, 7, 5 }, { w.sent, w.queue_full, w.queue_depth })
+    assert.is_true(srv:stop())
+    local e = exit_counts(srv)
+    assert.are.same({ 5, 0, 5, 7 }, { e.sent, e.delivered, e.purged, e.queue_full })
+  end)
+
+  it("serves every worker's queue depth, sent, delivered, failed and librdkafka's statistics from a location", function()
+    local srv = server("metrics", { topic = "metrics", config = '["statistics.interval.ms"] = 100',
+      init = "metrics_interval_ms = 50" })
+    for i = 1, 50 do assert.are.equal(200, (srv:get("/content?id=M-" .. i))) end
+    local cjson = require "cjson"
+    local m = wait_for("metrics of 50 deliveries with statistics", 10, function()
+      local _, body = srv:get("/insync/metrics")
+      local m = cjson.decode(body)
+      local sent, delivered, stats = 0, 0, 0
+      for _, w in ipairs(m.workers) do
+        sent, delivered = sent + w.sent, delivered + w.delivered
+        if type(w.stats) == "table" then stats = stats + 1 end
+      end
+      return #m.workers == 2 and delivered == 50 and stats == 2 and m
+    end)
+    local pids = srv:workers()
+    table.sort(pids)
+    local sent = 0
+    for i, w in ipairs(m.workers) do
+      assert.are.equal(pids[i], w.pid)
+      assert.are.equal(i - 1, w.worker)
+      assert.are.equal(0, w.queue_depth)
+      assert.are.equal(0, w.failed)
+      assert.are.equal("producer", w.stats.type)
+      assert.is_number(w.stats.msg_cnt)
+      sent = sent + w.sent
+    end
+    assert.are.equal(50, sent)
+    assert.is_true(srv:stop())
+    assert.are.same({}, srv:problems())
+  end)
+
+  it("does not make a request wait for the poll timer: p99 with a send stays within the interval of p99 without", function()
+    local interval_ms = 200
+    local srv = server("latency", { topic = "latency", init = "poll_interval_ms = " .. interval_ms })
+    local without = srv:wrk{ threads = 2, n = 3000, prefix = "N", paths = { "/nosend" } }
+    local with = srv:wrk{ threads = 2, n = 3000, prefix = "S", paths = { "/content" } }
+    assert.are.same({ 6000, 6000 }, { without.answered, with.answered })
+    assert.are.same({ 0, 0 }, { without.bad, with.bad })
+    assert(with.p99_us < without.p99_us + interval_ms * 1000,
+      ("p99 %d us with a send, %d us without"):format(with.p99_us, without.p99_us))
+    assert.is_true(srv:stop())
+    local c = exit_counts(srv)
+    assert.are.same({ 6000, 6000 }, { c.sent, c.delivered })
+    assert.are.same({}, srv:problems())
+  end)
+end)

@@ -35,6 +35,44 @@ enum {
         UV_COUNT = UV_ON_STATS
 };
 
+/**
+ * Upvalues shared by every method and metamethod: the metatable (the type
+ * check compares against it) and the field names, interned once, so that
+ * the per-message path reads and writes fields with lua_rawget/lua_rawset
+ * instead of hashing C strings (Lua 5.4's lua_getfield strcmp()s its string
+ * cache on every call).
+ */
+enum {
+        UP_MT = 1,
+        UP_TOPIC,
+        UP_KEY,
+        UP_VALUE,
+        UP_PARTITION,
+        UP_TIMESTAMP,
+        UP_HEADERS,
+        UP_OPAQUE,
+        UP_OFFSET,
+        UP_LATENCY_MS,
+        UP_COUNT = UP_LATENCY_MS
+};
+
+static const char *const up_names[UP_COUNT + 1] = {
+        [UP_TOPIC] = "topic",         [UP_KEY] = "key",
+        [UP_VALUE] = "value",         [UP_PARTITION] = "partition",
+        [UP_TIMESTAMP] = "timestamp", [UP_HEADERS] = "headers",
+        [UP_OPAQUE] = "opaque",       [UP_OFFSET] = "offset",
+        [UP_LATENCY_MS] = "latency_ms",
+};
+
+/** Pushes t[name] of the table at idx (raw), name an UP_* field. */
+#define RAWGET_UP(L, idx, up)                                                  \
+        (lua_pushvalue((L), lua_upvalueindex(up)), lua_rawget((L), (idx)))
+/** t[name] = top of stack, for the table at idx (< 0 counts before the
+ * value), name an UP_* field. */
+#define RAWSET_UP(L, idx, up)                                                  \
+        (lua_pushvalue((L), lua_upvalueindex(up)), lua_insert((L), -2),        \
+         lua_rawset((L), (idx) < 0 ? (idx) - 1 : (idx)))
+
 /** Default bound of close() and of __close, in milliseconds. */
 #define INSYNC_CLOSE_TIMEOUT_MS 10000
 /** How long close() waits for the reports of what it purged. */
@@ -45,8 +83,20 @@ typedef struct insync_producer_s {
         int busy;                /**< 1 while one of its callbacks runs */
 } insync_producer_t;
 
+/* The producer at index 1, open or closed; raises naming @p what if it is
+ * something else. */
+static insync_producer_t *to_producer(lua_State *L, const char *what) {
+        insync_producer_t *p = lua_touserdata(L, 1);
+        if (!p || !lua_getmetatable(L, 1) ||
+            !lua_rawequal(L, -1, lua_upvalueindex(UP_MT)))
+                luaL_error(L, "%s: self: expected %s, got %s", what,
+                           INSYNC_PRODUCER_MT, luaL_typename(L, 1));
+        lua_pop(L, 1);
+        return p;
+}
+
 static insync_producer_t *check_producer(lua_State *L, const char *what) {
-        insync_producer_t *p = luaL_checkudata(L, 1, INSYNC_PRODUCER_MT);
+        insync_producer_t *p = to_producer(L, what);
         if (!p->rk.rk)
                 luaL_error(L, "%s: attempt to use a closed producer", what);
         return p;
@@ -263,13 +313,13 @@ static int l_send(lua_State *L) {
         if (has_cb && lua_type(L, 3) != LUA_TFUNCTION)
                 return luaL_error(L, "send: callback: expected function, got %s",
                                   luaL_typename(L, 3));
-        lua_getfield(L, 2, "topic");     /* 4 */
-        lua_getfield(L, 2, "key");       /* 5 */
-        lua_getfield(L, 2, "value");     /* 6 */
-        lua_getfield(L, 2, "partition"); /* 7 */
-        lua_getfield(L, 2, "timestamp"); /* 8 */
-        lua_getfield(L, 2, "headers");   /* 9 */
-        lua_getfield(L, 2, "opaque");    /* 10 */
+        RAWGET_UP(L, 2, UP_TOPIC);     /* 4 */
+        RAWGET_UP(L, 2, UP_KEY);       /* 5 */
+        RAWGET_UP(L, 2, UP_VALUE);     /* 6 */
+        RAWGET_UP(L, 2, UP_PARTITION); /* 7 */
+        RAWGET_UP(L, 2, UP_TIMESTAMP); /* 8 */
+        RAWGET_UP(L, 2, UP_HEADERS);   /* 9 */
+        RAWGET_UP(L, 2, UP_OPAQUE);    /* 10 */
         insync_getuservalue(L, 1);       /* 11 */
         if (lua_type(L, 4) != LUA_TSTRING)
                 bad_field(L, NULL, "topic", "string", 4);
@@ -374,47 +424,68 @@ static int traceback(lua_State *L) {
         return 1; /* a non-string error object goes through as it is */
 }
 
-/* Pushes the report of delivered message m (opaque at `opaque`, 0: none). */
-static void push_report(lua_State *L, const rd_kafka_message_t *m, int opaque) {
+/* Pushes the report of delivered message m (opaque at `opaque`, 0: none);
+ * the topic's name is the string at `topic`. */
+static void push_report(lua_State *L, const rd_kafka_message_t *m, int topic,
+                        int opaque) {
         lua_createtable(L, 0, 6);
-        lua_pushstring(L, rd_kafka_topic_name(m->rkt));
-        lua_setfield(L, -2, "topic");
+        lua_pushvalue(L, topic);
+        RAWSET_UP(L, -2, UP_TOPIC);
         lua_pushinteger(L, m->partition);
-        lua_setfield(L, -2, "partition");
+        RAWSET_UP(L, -2, UP_PARTITION);
         if (!m->err && m->offset >= 0) {
                 lua_pushinteger(L, (lua_Integer)m->offset);
-                lua_setfield(L, -2, "offset");
+                RAWSET_UP(L, -2, UP_OFFSET);
         }
         if (m->key) {
                 lua_pushlstring(L, m->key, m->key_len);
-                lua_setfield(L, -2, "key");
+                RAWSET_UP(L, -2, UP_KEY);
         }
         if (opaque) {
                 lua_pushvalue(L, opaque);
-                lua_setfield(L, -2, "opaque");
+                RAWSET_UP(L, -2, UP_OPAQUE);
         }
         int64_t us = rd_kafka_message_latency(m);
         if (us >= 0) {
                 lua_pushnumber(L, (lua_Number)us / 1000.0);
-                lua_setfield(L, -2, "latency_ms");
+                RAWSET_UP(L, -2, UP_LATENCY_MS);
         }
 }
 
-/**
- * Hands out events until none is left, waiting up to @p timeout_ms for the
- * first.  @returns the number of delivery reports handed out.  When a
- * callback raises, the event being handed out stays in C and the error is
- * raised again, with its traceback, from here.
+/* Pushes the name of topic rkt, kept as a string in the topics table (at
+ * `topics`) under the handle, so that it is not hashed for each report. */
+static void push_topic_name(lua_State *L, int topics, rd_kafka_topic_t *rkt) {
+        lua_pushlightuserdata(L, rkt);
+        lua_rawget(L, topics);
+        if (lua_isnil(L, -1)) {
+                lua_pop(L, 1);
+                lua_pushstring(L, rd_kafka_topic_name(rkt));
+                lua_pushlightuserdata(L, rkt);
+                lua_pushvalue(L, -2);
+                lua_rawset(L, topics);
+        }
+}
+
+/*
+ * The body of serve(), run under its one lua_pcall: (producer, timeout_ms)
+ * -> number of delivery reports handed out.  Callbacks run with lua_call:
+ * every piece of C state (p->rk.cur and its position, outstanding, the slot
+ * free list) is brought up to date before each call, so a callback that
+ * raises leaves nothing to undo and the rest of the event for the next call.
  */
-static int serve(lua_State *L, insync_producer_t *p, int timeout_ms) {
-        int base = lua_gettop(L);
-        int h = base + 1, uv = base + 2, cbs = base + 3, ops = base + 4;
-        int n = 0, wait = timeout_ms;
+static int serve_protected(lua_State *L) {
+        insync_producer_t *p = lua_touserdata(L, 1);
+        int wait = (int)lua_tointeger(L, 2);
+        int uv = 3, cbs = 4, ops = 5, topics = 6, tname = 7;
+        int n = 0;
+        rd_kafka_topic_t *last_rkt = NULL;
         rd_kafka_event_t *ev;
-        lua_pushcfunction(L, traceback);
+        lua_settop(L, 2);
         insync_getuservalue(L, 1);
         lua_rawgeti(L, uv, UV_CALLBACKS);
         lua_rawgeti(L, uv, UV_OPAQUES);
+        lua_rawgeti(L, uv, UV_TOPICS);
+        lua_pushnil(L); /* tname: the name of last_rkt */
 
         while ((ev = insync_rk_producer_next_event(&p->rk, wait))) {
                 const rd_kafka_message_t *m;
@@ -439,7 +510,12 @@ static int serve(lua_State *L, insync_producer_t *p, int timeout_ms) {
                                         lua_rawseti(L, ops, slot);
                                 }
                                 insync_rk_producer_slot_put(&p->rk, slot);
-                                push_report(L, m, opaque);
+                                if (m->rkt != last_rkt) {
+                                        push_topic_name(L, topics, m->rkt);
+                                        lua_replace(L, tname);
+                                        last_rkt = m->rkt;
+                                }
+                                push_report(L, m, tname, opaque);
                                 if (opaque)
                                         lua_remove(L, opaque);
                                 if (m->err) {
@@ -463,11 +539,7 @@ static int serve(lua_State *L, insync_producer_t *p, int timeout_ms) {
                                 } else {
                                         lua_pushnil(L);
                                 }
-                                p->busy = 1;
-                                int rc = lua_pcall(L, 2, 0, h);
-                                p->busy = 0;
-                                if (rc != LUA_OK)
-                                        return lua_error(L);
+                                lua_call(L, 2, 0);
                         }
                         break;
                 case RD_KAFKA_EVENT_ERROR: {
@@ -514,13 +586,33 @@ static int serve(lua_State *L, insync_producer_t *p, int timeout_ms) {
                                 lua_pop(L, nargs + 1);
                                 continue;
                         }
-                        p->busy = 1;
-                        int rc = lua_pcall(L, nargs, 0, h);
-                        p->busy = 0;
-                        if (rc != LUA_OK)
-                                return lua_error(L);
+                        lua_call(L, nargs, 0);
                 }
         }
+        lua_pushinteger(L, n);
+        return 1;
+}
+
+/**
+ * Hands out events until none is left, waiting up to @p timeout_ms for the
+ * first.  @returns the number of delivery reports handed out.  When a
+ * callback raises, the event being handed out stays in C and the error is
+ * raised again, with its traceback, from here.  The producer is at index 1.
+ */
+static int serve(lua_State *L, insync_producer_t *p, int timeout_ms) {
+        int base = lua_gettop(L);
+        lua_pushcfunction(L, traceback);
+        for (int up = 1; up <= UP_COUNT; up++)
+                lua_pushvalue(L, lua_upvalueindex(up));
+        lua_pushcclosure(L, serve_protected, UP_COUNT);
+        lua_pushvalue(L, 1);
+        lua_pushinteger(L, timeout_ms);
+        p->busy = 1;
+        int rc = lua_pcall(L, 2, 1, base + 1);
+        p->busy = 0;
+        if (rc != LUA_OK)
+                return lua_error(L);
+        int n = (int)lua_tointeger(L, -1);
         lua_settop(L, base);
         return n;
 }
@@ -573,7 +665,7 @@ static int l_flush(lua_State *L) {
 
 /* p:close([timeout_ms]) -> how many sends had to be purged (0 if closed) */
 static int l_close(lua_State *L) {
-        insync_producer_t *p = luaL_checkudata(L, 1, INSYNC_PRODUCER_MT);
+        insync_producer_t *p = to_producer(L, "close");
         if (!p->rk.rk) {
                 lua_pushinteger(L, 0);
                 return 1;
@@ -604,13 +696,13 @@ static int l_tbc_close(lua_State *L) {
 /* __gc: calls no Lua, never waits without bound; what is undelivered is
  * purged and its callbacks dropped along with the producer. */
 static int l_gc(lua_State *L) {
-        insync_producer_t *p = luaL_checkudata(L, 1, INSYNC_PRODUCER_MT);
+        insync_producer_t *p = to_producer(L, "__gc");
         insync_rk_producer_destroy(&p->rk);
         return 0;
 }
 
 static int l_tostring(lua_State *L) {
-        insync_producer_t *p = luaL_checkudata(L, 1, INSYNC_PRODUCER_MT);
+        insync_producer_t *p = to_producer(L, "tostring");
         if (p->rk.rk)
                 lua_pushfstring(L, "insync.producer (%s)", rd_kafka_name(p->rk.rk));
         else
@@ -644,6 +736,23 @@ static int l_test_fatal_error(lua_State *L) {
         return 1;
 }
 
+/* core.monotonic() -> seconds on CLOCK_MONOTONIC, for measuring real sends */
+static int l_monotonic(lua_State *L) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+        return 1;
+}
+
+/* core.thread_cpu() -> CPU seconds of the calling thread alone (not
+ * librdkafka's threads): what the Lua layer and the calls it makes cost. */
+static int l_thread_cpu(lua_State *L) {
+        struct timespec ts;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+        return 1;
+}
+
 void insync_lua_open_producer(lua_State *L) {
         static const luaL_Reg methods[] = {
                 {"send", l_send},
@@ -662,14 +771,24 @@ void insync_lua_open_producer(lua_State *L) {
                 {NULL, NULL},
         };
         if (luaL_newmetatable(L, INSYNC_PRODUCER_MT)) {
-                luaL_setfuncs(L, meta, 0);
-                lua_newtable(L);
-                luaL_setfuncs(L, methods, 0);
-                lua_setfield(L, -2, "__index");
+                int mt = lua_gettop(L);
+                for (int i = 0; i < 2; i++) {
+                        if (i == 1)
+                                lua_newtable(L); /* the methods */
+                        lua_pushvalue(L, mt);
+                        for (int up = UP_MT + 1; up <= UP_COUNT; up++)
+                                lua_pushstring(L, up_names[up]);
+                        luaL_setfuncs(L, i == 0 ? meta : methods, UP_COUNT);
+                }
+                lua_setfield(L, mt, "__index");
                 lua_pushliteral(L, INSYNC_PRODUCER_MT);
-                lua_setfield(L, -2, "__name");
+                lua_setfield(L, mt, "__name");
         }
         lua_pop(L, 1);
         lua_pushcfunction(L, l_producer_new);
         lua_setfield(L, -2, "producer");
+        lua_pushcfunction(L, l_monotonic);
+        lua_setfield(L, -2, "monotonic");
+        lua_pushcfunction(L, l_thread_cpu);
+        lua_setfield(L, -2, "thread_cpu");
 }

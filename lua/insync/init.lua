@@ -57,6 +57,8 @@ insync.producer = producer.producer
 -- See README.md, "The embedded mock cluster".
 insync.mock = producer.mock
 insync.api_key = producer.api_key
+insync.monotonic = producer.monotonic
+insync.thread_cpu = producer.thread_cpu
 
 --- True when `v` is an insync error object.
 function insync.is_error(v)

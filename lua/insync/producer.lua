@@ -43,4 +43,10 @@ M.mock = core.mock
 --- The ApiKey of a Kafka request type by name: `api_key("Produce") == 0`.
 M.api_key = core.api_key
 
+--- Seconds on the monotonic clock (a float): for timing real sends.
+M.monotonic = core.monotonic
+
+--- CPU seconds used by the calling thread only, not by librdkafka's threads.
+M.thread_cpu = core.thread_cpu
+
 return M

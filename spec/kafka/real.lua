@@ -115,7 +115,8 @@ end
 
 --- Every record of a topic, read from the beginning with kcat (committed
 -- records only: a consumer reads below the high watermark).  Each record:
--- { partition, offset, key, value, timestamp, headers = { k = v } }.
+-- { partition, offset, key, value, timestamp, headers = { k = v },
+-- header_list = { { k, v }, ... } (in order, repeats kept) }.
 -- Sorted by partition, then offset.
 function real.consume(topic)
   local out, ok = helpers.sh(("kcat -C -b %s -t %s -o beginning -e -J -q -X fetch.wait.max.ms=50")
@@ -125,16 +126,19 @@ function real.consume(topic)
   for line in out:gmatch("[^\n]+") do
     if line:sub(1, 1) == "{" then
       local m = cjson.decode(line)
-      local headers
+      local headers, header_list
       if type(m.headers) == "table" then
-        headers = {}
-        for i = 1, #m.headers, 2 do headers[m.headers[i]] = m.headers[i + 1] end
+        headers, header_list = {}, {}
+        for i = 1, #m.headers, 2 do
+          headers[m.headers[i]] = m.headers[i + 1]
+          header_list[#header_list + 1] = { m.headers[i], m.headers[i + 1] }
+        end
       end
       records[#records + 1] = {
         partition = m.partition, offset = m.offset,
         key = m.key ~= cjson.null and m.key or nil,
         value = m.payload ~= cjson.null and m.payload or nil,
-        timestamp = m.ts, headers = headers,
+        timestamp = m.ts, headers = headers, header_list = header_list,
       }
     end
   end
@@ -143,6 +147,65 @@ function real.consume(topic)
     return a.offset < b.offset
   end)
   return records
+end
+
+--- An insync.producer on the cluster; `conf` adds to or overrides
+-- bootstrap.servers.
+function real.producer(conf)
+  local insync = require "insync"
+  local c = { ["bootstrap.servers"] = real.bootstrap() }
+  for k, v in pairs(conf or {}) do c[k] = v end
+  return insync.producer(c)
+end
+
+--- Sends each message of `msgs` on producer `p` and polls until every send
+-- has had its callback (`timeout_s` seconds at most, default 60).  Returns
+-- one result per message, in order: { report =, err =, calls = n }, where
+-- calls counts the callbacks that send got.
+function real.send_all(p, msgs, timeout_s)
+  local results = {}
+  for i, msg in ipairs(msgs) do
+    local r = { calls = 0 }
+    results[i] = r
+    local id, err = p:send(msg, function(report, e)
+      r.calls = r.calls + 1
+      r.report, r.err = report, e
+    end)
+    assert(id, "send " .. i .. " was refused: " .. tostring(err))
+  end
+  real.wait_callbacks(p, results, timeout_s)
+  return results
+end
+
+--- Polls `p` until every result has had a callback (timeout_s, default 60).
+function real.wait_callbacks(p, results, timeout_s)
+  local deadline = os.time() + (timeout_s or 60)
+  while true do
+    local pending = 0
+    for _, r in ipairs(results) do if r.calls == 0 then pending = pending + 1 end end
+    if pending == 0 then return end
+    assert(os.time() <= deadline, pending .. " sends had no callback within the timeout")
+    p:poll(100)
+  end
+end
+
+--- The error name of a result, or "ok".
+function real.outcome(r)
+  return r.err and r.err.name or "ok"
+end
+
+--- Every record of `topic`, as a map from value to the list of
+-- { partition, offset } it was read at.
+function real.by_value(topic)
+  local seen = {}
+  for _, rec in ipairs(real.consume(topic)) do
+    if rec.value then
+      local list = seen[rec.value] or {}
+      list[#list + 1] = rec
+      seen[rec.value] = list
+    end
+  end
+  return seen
 end
 
 --- Wall-clock milliseconds (for checking record timestamps).

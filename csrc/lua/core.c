@@ -18,5 +18,6 @@ int luaopen_insync_core(lua_State *L) {
         insync_lua_open_errors(L);
         insync_lua_open_producer(L);
         insync_lua_open_mock(L);
+        insync_lua_open_cluster(L);
         return 1;
 }

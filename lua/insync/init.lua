@@ -60,6 +60,10 @@ insync.api_key = producer.api_key
 insync.monotonic = producer.monotonic
 insync.thread_cpu = producer.thread_cpu
 
+--- A deterministic simulated Kafka cluster in virtual time (the model).
+-- See README.md, "The model", and lua/insync/cluster.lua.
+insync.cluster = require("insync.cluster").new
+
 --- True when `v` is an insync error object.
 function insync.is_error(v)
   return type(v) == "table" and getmetatable(v) == core.error_mt

@@ -1,0 +1,916 @@
+/**
+ * @file cluster.c
+ * @brief Lua binding of the model (csrc/model): the cluster and producer
+ * userdata, send, run / run_for (which hand completed sends to their Lua
+ * callbacks), faults, inspection, audit, trace.  Configuration names and
+ * types are validated in lua/insync/cluster.lua, which adds the friendlier
+ * methods (create_topic, producer, trace_json) to the same method table.
+ *
+ * Callbacks, opaques and topic names live in one state table S, the user
+ * value of the cluster and of each producer: S[1] callbacks by send id,
+ * S[2] opaques by send id, S[3] topic names by topic index + 1, S[4] topic
+ * names of sends to unknown topics, S[5] the cluster userdata.  The C model
+ * never calls Lua: it queues completions, and run / run_for deliver them
+ * between events, so a raising callback unwinds no C state of the model.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "binding.h"
+#include "../common/kerr.h"
+#include "../model/cluster.h"
+
+#define INSYNC_CLUSTER_MT "insync.cluster"
+#define INSYNC_MPRODUCER_MT "insync.cluster.producer"
+
+#define S_CBS 1
+#define S_OPAQUES 2
+#define S_TOPICS 3
+#define S_UNKNOWN 4
+#define S_CLUSTER 5
+
+#define DEFAULT_RUN_MS 86400000 /* run() without a limit: one virtual day */
+
+typedef struct lcluster_s {
+        insync_cluster_t *c;    /**< NULL once closed */
+        const char *last_topic; /**< interned name of the last topic sent to */
+        int last_topic_idx;
+} lcluster_t;
+
+typedef struct lproducer_s {
+        lcluster_t *lc;         /**< kept alive by the user value */
+        int index;
+} lproducer_t;
+
+static lcluster_t *check_cluster(lua_State *L, int i) {
+        lcluster_t *lc = luaL_checkudata(L, i, INSYNC_CLUSTER_MT);
+        if (!lc->c)
+                luaL_error(L, "attempt to use a closed cluster");
+        return lc;
+}
+
+static lproducer_t *check_producer(lua_State *L, int i) {
+        lproducer_t *p = luaL_checkudata(L, i, INSYNC_MPRODUCER_MT);
+        if (!p->lc->c)
+                luaL_error(L, "attempt to use a closed cluster");
+        return p;
+}
+
+static lua_Integer check_int(lua_State *L, int i, const char *what) {
+        if (!insync_isinteger(L, i))
+                luaL_error(L, "%s: expected integer, got %s", what,
+                           lua_type(L, i) == LUA_TNUMBER ? "a fraction"
+                                                         : luaL_typename(L, i));
+        return lua_tointeger(L, i);
+}
+
+static int opt_int_field(lua_State *L, int t, const char *k, lua_Integer def,
+                         lua_Integer *out) {
+        lua_getfield(L, t, k);
+        if (lua_isnil(L, -1)) {
+                *out = def;
+        } else if (lua_type(L, -1) == LUA_TNUMBER) {
+                lua_Number n = lua_tonumber(L, -1);
+                *out = n >= 9.2e18 ? (lua_Integer)INT64_MAX : (lua_Integer)n;
+        } else {
+                lua_pop(L, 1);
+                return luaL_error(L, "%s: expected number", k);
+        }
+        lua_pop(L, 1);
+        return 0;
+}
+
+/* core.cluster_new(conf): conf holds validated, normalized values. */
+static int l_cluster_new(lua_State *L) {
+        insync_cconf_t conf;
+        lua_Integer v;
+        luaL_checktype(L, 1, LUA_TTABLE);
+        insync_cconf_defaults(&conf);
+#define F(name, field)                                         \
+        opt_int_field(L, 1, name, (lua_Integer)conf.field, &v); \
+        conf.field = v;
+        F("brokers", brokers);
+        F("latency_ms", latency_ms);
+        F("trace", trace);
+        F("strict_min_isr", strict_min_isr);
+        F("min_isr", min_isr);
+        F("unclean", unclean);
+        F("lag_ms", lag_ms);
+        F("session_ms", session_ms);
+        F("heartbeat_ms", heartbeat_ms);
+        F("fetch_wait_ms", fetch_wait_ms);
+        F("fetch_max_bytes", fetch_max_bytes);
+        F("fetch_backoff_ms", fetch_backoff_ms);
+        F("socket_timeout_ms", socket_timeout_ms);
+        F("flush_messages", flush_messages);
+        F("default_partitions", default_partitions);
+        F("default_rf", default_rf);
+#undef F
+        opt_int_field(L, 1, "seed", 1, &v);
+        conf.seed = (uint64_t)v;
+        if (conf.brokers < 1 || conf.brokers > 64)
+                return luaL_error(L, "cluster: brokers: expected 1..64, got %d",
+                                  conf.brokers);
+        lcluster_t *lc = lua_newuserdata(L, sizeof(*lc));
+        lc->c = NULL;
+        lc->last_topic = NULL;
+        lc->last_topic_idx = -1;
+        luaL_getmetatable(L, INSYNC_CLUSTER_MT);
+        lua_setmetatable(L, -2);
+        lua_createtable(L, 5, 0);
+        lua_newtable(L);
+        lua_rawseti(L, -2, S_CBS);
+        lua_newtable(L);
+        lua_rawseti(L, -2, S_OPAQUES);
+        lua_newtable(L);
+        lua_rawseti(L, -2, S_TOPICS);
+        lua_newtable(L);
+        lua_rawseti(L, -2, S_UNKNOWN);
+        insync_setuservalue(L, -2);
+        lc->c = insync_cluster_new(&conf);
+        if (!lc->c)
+                return luaL_error(L, "cluster: out of memory");
+        return 1;
+}
+
+static int l_cluster_gc(lua_State *L) {
+        lcluster_t *lc = luaL_checkudata(L, 1, INSYNC_CLUSTER_MT);
+        insync_cluster_free(lc->c);
+        lc->c = NULL;
+        return 0;
+}
+
+/* Pushes the state table of the userdata at @p i. */
+static void push_state(lua_State *L, int i) {
+        insync_getuservalue(L, i);
+}
+
+static int l_now(lua_State *L) {
+        lua_pushinteger(L, (lua_Integer)insync_cluster_now(check_cluster(L, 1)->c));
+        return 1;
+}
+
+static int l_outstanding(lua_State *L) {
+        lua_pushinteger(L, (lua_Integer)insync_cluster_outstanding(check_cluster(L, 1)->c));
+        return 1;
+}
+
+/* ------------------------------------------------------------- delivery */
+
+static int traceback(lua_State *L) {
+        const char *msg = lua_tostring(L, 1);
+        if (msg)
+                luaL_traceback(L, L, msg, 1);
+        else
+                lua_pushvalue(L, 1);
+        return 1;
+}
+
+static void push_topic_name(lua_State *L, int state, int topic, uint32_t id) {
+        if (topic >= 0) {
+                lua_rawgeti(L, state, S_TOPICS);
+                lua_rawgeti(L, -1, topic + 1);
+        } else {
+                lua_rawgeti(L, state, S_UNKNOWN);
+                lua_rawgeti(L, -1, (lua_Integer)id);
+        }
+        lua_remove(L, -2);
+}
+
+/* Hands every queued report to its callback.  @returns 0, or 1 with an
+ * error (message with traceback) on the top of the stack. */
+static int deliver(lua_State *L, lcluster_t *lc, int state) {
+        insync_report_t r;
+        lua_pushcfunction(L, traceback);
+        int h = lua_gettop(L);
+        lua_rawgeti(L, state, S_CBS);
+        int cbs = lua_gettop(L);
+        lua_rawgeti(L, state, S_OPAQUES);
+        int opq = lua_gettop(L);
+        while (insync_cluster_report(lc->c, &r)) {
+                insync_cluster_report_pop(lc->c);
+                lua_rawgeti(L, cbs, (lua_Integer)r.id);
+                if (lua_isnil(L, -1)) {
+                        lua_pop(L, 1);
+                        continue;
+                }
+                lua_pushnil(L);
+                lua_rawseti(L, cbs, (lua_Integer)r.id);
+                lua_createtable(L, 0, 6);
+                push_topic_name(L, state, r.topic, r.id);
+                lua_setfield(L, -2, "topic");
+                lua_pushinteger(L, r.partition);
+                lua_setfield(L, -2, "partition");
+                if (r.offset >= 0) {
+                        lua_pushinteger(L, (lua_Integer)r.offset);
+                        lua_setfield(L, -2, "offset");
+                }
+                size_t kl;
+                const char *k = insync_cluster_key(lc->c, r.id, &kl);
+                if (k) {
+                        lua_pushlstring(L, k, kl);
+                        lua_setfield(L, -2, "key");
+                }
+                lua_rawgeti(L, opq, (lua_Integer)r.id);
+                if (!lua_isnil(L, -1)) {
+                        lua_setfield(L, -2, "opaque");
+                        lua_pushnil(L);
+                        lua_rawseti(L, opq, (lua_Integer)r.id);
+                } else {
+                        lua_pop(L, 1);
+                }
+                lua_pushinteger(L, (lua_Integer)r.latency_ms);
+                lua_setfield(L, -2, "latency_ms");
+                if (r.err)
+                        insync_lua_push_error(L, r.err, NULL, r.persisted, r.fatal);
+                else
+                        lua_pushnil(L);
+                if (lua_pcall(L, 2, 0, h) != LUA_OK)
+                        return 1;
+        }
+        lua_pop(L, 3);
+        return 0;
+}
+
+static int run_until(lua_State *L, lcluster_t *lc, int64_t until, int settle) {
+        push_state(L, 1);
+        int state = lua_gettop(L);
+        for (;;) {
+                if (deliver(L, lc, state))
+                        return lua_error(L);
+                if (settle && insync_cluster_outstanding(lc->c) == 0)
+                        return 1;
+                if (!insync_cluster_step(lc->c, until)) {
+                        if (deliver(L, lc, state))
+                                return lua_error(L);
+                        if (!settle || insync_cluster_outstanding(lc->c) == 0 ||
+                            insync_cluster_now(lc->c) >= until)
+                                return insync_cluster_outstanding(lc->c) == 0;
+                }
+        }
+}
+
+static int64_t check_ms(lua_State *L, int i, const char *what) {
+        if (lua_type(L, i) != LUA_TNUMBER || lua_tonumber(L, i) < 0)
+                luaL_error(L, "%s: expected a number >= 0, got %s", what,
+                           lua_type(L, i) == LUA_TNUMBER ? "a negative number"
+                                                         : luaL_typename(L, i));
+        lua_Number n = lua_tonumber(L, i);
+        return n > 9e15 ? (int64_t)9e15 : (int64_t)n;
+}
+
+static int l_run_for(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, 1);
+        int64_t ms = check_ms(L, 2, "run_for: ms");
+        lua_settop(L, 1);
+        run_until(L, lc, insync_cluster_now(lc->c) + ms, 0);
+        lua_pushinteger(L, (lua_Integer)insync_cluster_now(lc->c));
+        return 1;
+}
+
+static int l_run(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, 1);
+        int64_t ms = lua_isnoneornil(L, 2) ? DEFAULT_RUN_MS
+                                           : check_ms(L, 2, "run: max_ms");
+        lua_settop(L, 1);
+        int done = run_until(L, lc, insync_cluster_now(lc->c) + ms, 1);
+        lua_pushboolean(L, done);
+        return 1;
+}
+
+/* ---------------------------------------------------------------- topics */
+
+/* c:_create_topic(name, partitions, rf, min_isr, unclean, flush, assignment) */
+static int l_create_topic(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, 1);
+        const char *name = luaL_checkstring(L, 2);
+        int partitions = (int)check_int(L, 3, "create_topic: partitions");
+        int rf = (int)check_int(L, 4, "create_topic: replication_factor");
+        int min_isr = (int)check_int(L, 5, "create_topic: min.insync.replicas");
+        int unclean = (int)check_int(L, 6, "create_topic: unclean.leader.election.enable");
+        lua_Integer flush = check_int(L, 7, "create_topic: flush.messages");
+        int *assign = NULL;
+        char err[160];
+        if (lua_istable(L, 8) && partitions > 0 && rf > 0 &&
+            partitions <= 65535 && rf <= 64) {
+                assign = malloc((size_t)partitions * (size_t)rf * sizeof(int));
+                if (!assign)
+                        return luaL_error(L, "create_topic: out of memory");
+                for (int p = 0; p < partitions; p++) {
+                        lua_rawgeti(L, 8, p + 1);
+                        for (int i = 0; i < rf; i++) {
+                                int b = 0;
+                                if (lua_istable(L, -1)) {
+                                        lua_rawgeti(L, -1, i + 1);
+                                        b = (int)lua_tointeger(L, -1);
+                                        lua_pop(L, 1);
+                                }
+                                if (b < 1 || b > insync_cluster_brokers(lc->c)) {
+                                        free(assign);
+                                        return luaL_error(
+                                                L, "create_topic: replicas[%d][%d]: expected a broker id 1..%d",
+                                                p + 1, i + 1, insync_cluster_brokers(lc->c));
+                                }
+                                for (int k = 0; k < i; k++)
+                                        if (assign[p * rf + k] == b) {
+                                                free(assign);
+                                                return luaL_error(
+                                                        L, "create_topic: replicas[%d]: broker %d twice",
+                                                        p + 1, b);
+                                        }
+                                assign[p * rf + i] = b;
+                        }
+                        lua_pop(L, 1);
+                }
+        }
+        int rc = insync_cluster_create_topic(lc->c, name, partitions, rf, min_isr,
+                                             unclean, (int64_t)flush, assign,
+                                             err, sizeof(err));
+        free(assign);
+        if (rc)
+                return luaL_error(L, "create_topic: %s", err);
+        int t = insync_cluster_topic(lc->c, name);
+        push_state(L, 1);
+        lua_rawgeti(L, -1, S_TOPICS);
+        lua_pushstring(L, name);
+        lua_rawseti(L, -2, t + 1);
+        return 0;
+}
+
+/* -------------------------------------------------------------- producer */
+
+/* c:_producer(conf): conf normalized by cluster.lua. */
+static int l_producer(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, 1);
+        luaL_checktype(L, 2, LUA_TTABLE);
+        insync_pconf_t conf;
+        lua_Integer v;
+        insync_pconf_defaults(&conf);
+#define F(name, field)                                         \
+        opt_int_field(L, 2, name, (lua_Integer)conf.field, &v); \
+        conf.field = v;
+        F("acks", acks);
+        F("idempotence", idempotence);
+        F("retries", retries);
+        F("message_timeout_ms", message_timeout_ms);
+        F("request_timeout_ms", request_timeout_ms);
+        F("retry_backoff_ms", retry_backoff_ms);
+        F("linger_ms", linger_ms);
+        F("batch_size", batch_size);
+        F("batch_num_messages", batch_num_messages);
+        F("max_in_flight", max_in_flight);
+        F("partitioner", partitioner);
+        F("queue_max_messages", queue_max_messages);
+        F("queue_max_kbytes", queue_max_kbytes);
+        F("sticky_ms", sticky_ms);
+        F("metadata_fast_ms", metadata_fast_ms);
+        F("message_max_bytes", message_max_bytes);
+#undef F
+        lproducer_t *p = lua_newuserdata(L, sizeof(*p));
+        p->lc = lc;
+        p->index = -1;
+        luaL_getmetatable(L, INSYNC_MPRODUCER_MT);
+        lua_setmetatable(L, -2);
+        push_state(L, 1);
+        insync_setuservalue(L, -2);
+        p->index = insync_cluster_producer(lc->c, &conf);
+        if (p->index < 0)
+                return luaL_error(L, "producer: too many nodes (at most %d in all)", 255);
+        return 1;
+}
+
+static int lookup_topic(lcluster_t *lc, const char *name) {
+        if (name == lc->last_topic)
+                return lc->last_topic_idx;
+        int t = insync_cluster_topic(lc->c, name);
+        if (t >= 0) {
+                lc->last_topic = name;
+                lc->last_topic_idx = t;
+        }
+        return t;
+}
+
+static const char *opt_string_field(lua_State *L, int t, const char *k,
+                                    size_t *len, const char *what) {
+        lua_getfield(L, t, k);
+        if (lua_isnil(L, -1)) {
+                lua_pop(L, 1);
+                return NULL;
+        }
+        if (lua_type(L, -1) != LUA_TSTRING)
+                luaL_error(L, "send: msg.%s: expected %s, got %s", k, what,
+                           luaL_typename(L, -1));
+        const char *s = lua_tolstring(L, -1, len);
+        lua_pop(L, 1); /* still referenced by the msg table */
+        return s;
+}
+
+/* p:send(msg [, callback]) -> id | nil, err */
+static int l_send(lua_State *L) {
+        lproducer_t *p = check_producer(L, 1);
+        lcluster_t *lc = p->lc;
+        if (lua_type(L, 2) != LUA_TTABLE)
+                return luaL_error(L, "send: msg: expected table, got %s",
+                                  luaL_typename(L, 2));
+        if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TFUNCTION)
+                return luaL_error(L, "send: callback: expected function, got %s",
+                                  luaL_typename(L, 3));
+        size_t tl, kl = 0, vl = 0;
+        const char *topic = opt_string_field(L, 2, "topic", &tl, "string");
+        if (!topic)
+                return luaL_error(L, "send: msg.topic: expected string, got nil");
+        const char *key = opt_string_field(L, 2, "key", &kl, "string or nil");
+        const char *value = opt_string_field(L, 2, "value", &vl, "string or nil");
+        int partition = -1;
+        lua_getfield(L, 2, "partition");
+        if (!lua_isnil(L, -1)) {
+                if (!insync_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+                        return luaL_error(L, "send: msg.partition: expected an integer >= 0, got %s",
+                                          lua_type(L, -1) == LUA_TNUMBER ? "another number"
+                                                                         : luaL_typename(L, -1));
+                lua_Integer pi = lua_tointeger(L, -1);
+                partition = pi > 65535 ? 65535 : (int)pi;
+        }
+        lua_pop(L, 1);
+        lua_getfield(L, 2, "headers");
+        if (!lua_isnil(L, -1)) {
+                if (!lua_istable(L, -1))
+                        return luaL_error(L, "send: msg.headers: expected table, got %s",
+                                          luaL_typename(L, -1));
+                lua_pushnil(L);
+                while (lua_next(L, -2)) {
+                        if (lua_type(L, -2) != LUA_TSTRING ||
+                            lua_type(L, -1) != LUA_TSTRING)
+                                return luaL_error(L, "send: msg.headers: expected string keys and values");
+                        lua_pop(L, 1);
+                }
+        }
+        lua_pop(L, 1);
+        int t = lookup_topic(lc, topic);
+        uint32_t id = 0;
+        int rc = insync_cluster_send(lc->c, p->index, t, partition, key, kl,
+                                     key != NULL, value, vl, value != NULL, &id);
+        if (rc == -1)
+                return luaL_error(L, "send: out of memory");
+        if (rc) {
+                lua_pushnil(L);
+                insync_lua_push_error(L, rc, NULL, INSYNC_NOT_PERSISTED, 0);
+                return 2;
+        }
+        push_state(L, 1);
+        int state = lua_gettop(L);
+        if (!lua_isnoneornil(L, 3)) {
+                lua_rawgeti(L, state, S_CBS);
+                lua_pushvalue(L, 3);
+                lua_rawseti(L, -2, (lua_Integer)id);
+                lua_pop(L, 1);
+        }
+        lua_getfield(L, 2, "opaque");
+        if (!lua_isnil(L, -1)) {
+                lua_rawgeti(L, state, S_OPAQUES);
+                lua_pushvalue(L, -2);
+                lua_rawseti(L, -2, (lua_Integer)id);
+                lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+        if (t < 0) {
+                lua_rawgeti(L, state, S_UNKNOWN);
+                lua_pushstring(L, topic);
+                lua_rawseti(L, -2, (lua_Integer)id);
+                lua_pop(L, 1);
+        }
+        lua_pushinteger(L, (lua_Integer)id);
+        return 1;
+}
+
+/* ---------------------------------------------------------------- faults */
+
+static lproducer_t *test_producer(lua_State *L, int i) {
+        void *p = lua_touserdata(L, i);
+        if (!p || !lua_getmetatable(L, i))
+                return NULL;
+        luaL_getmetatable(L, INSYNC_MPRODUCER_MT);
+        int same = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+        return same ? p : NULL;
+}
+
+static int check_broker_arg(lua_State *L, lcluster_t *lc, int i, const char *what) {
+        int n = insync_cluster_brokers(lc->c);
+        if (!insync_isinteger(L, i) || lua_tointeger(L, i) < 1 ||
+            lua_tointeger(L, i) > n)
+                luaL_error(L, "%s: expected a broker id 1..%d, got %s", what, n,
+                           lua_type(L, i) == LUA_TNUMBER ? lua_tostring(L, i)
+                                                         : luaL_typename(L, i));
+        return (int)lua_tointeger(L, i);
+}
+
+/* A node: a broker id, "controller", or a producer of this cluster. */
+static int check_node(lua_State *L, lcluster_t *lc, int i, const char *what) {
+        if (lua_type(L, i) == LUA_TSTRING && strcmp(lua_tostring(L, i), "controller") == 0)
+                return 0;
+        if (lua_type(L, i) == LUA_TUSERDATA) {
+                lproducer_t *p = test_producer(L, i);
+                if (p && p->lc == lc)
+                        return insync_cluster_producer_node(lc->c, p->index);
+                luaL_error(L, "%s: expected a producer of this cluster", what);
+        }
+        if (insync_isinteger(L, i))
+                return check_broker_arg(L, lc, i, what);
+        return luaL_error(L, "%s: expected a broker id, \"controller\" or a producer, got %s",
+                          what, luaL_typename(L, i));
+}
+
+static int l_crash(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, 1);
+        int b = check_broker_arg(L, lc, 2, "crash: broker");
+        int lose = 0;
+        if (!lua_isnoneornil(L, 3)) {
+                if (!lua_istable(L, 3))
+                        return luaL_error(L, "crash: opts: expected table, got %s",
+                                          luaL_typename(L, 3));
+                lua_getfield(L, 3, "lose_unflushed");
+                if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+                        return luaL_error(L, "crash: opts.lose_unflushed: expected boolean, got %s",
+                                          luaL_typename(L, -1));
+                lose = lua_toboolean(L, -1);
+                lua_pop(L, 1);
+        }
+        char err[128];
+        if (insync_cluster_crash(lc->c, b, lose, err, sizeof(err)))
+                return luaL_error(L, "crash: %s", err);
+        return 0;
+}
+
+static int l_restart(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, 1);
+        int b = check_broker_arg(L, lc, 2, "restart: broker");
+        char err[128];
+        if (insync_cluster_restart(lc->c, b, err, sizeof(err)))
+                return luaL_error(L, "restart: %s", err);
+        return 0;
+}
+
+static int l_shutdown(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, 1);
+        int b = check_broker_arg(L, lc, 2, "shutdown: broker");
+        char err[128];
+        if (insync_cluster_shutdown(lc->c, b, err, sizeof(err)))
+                return luaL_error(L, "shutdown: %s", err);
+        return 0;
+}
+
+static int l_cut(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, 1);
+        int a = check_node(L, lc, 2, "cut: a");
+        int b = check_node(L, lc, 3, "cut: b");
+        if (a == b)
+                return luaL_error(L, "cut: a and b are the same node");
+        insync_cluster_cut(lc->c, a, b, 1);
+        return 0;
+}
+
+static int l_drop(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, 1);
+        int a = check_node(L, lc, 2, "drop: from");
+        int b = check_node(L, lc, 3, "drop: to");
+        if (a == b)
+                return luaL_error(L, "drop: from and to are the same node");
+        insync_cluster_cut(lc->c, a, b, 0);
+        return 0;
+}
+
+static int l_isolate(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, 1);
+        insync_cluster_isolate(lc->c, check_node(L, lc, 2, "isolate: node"));
+        return 0;
+}
+
+static int l_heal(lua_State *L) {
+        insync_cluster_heal(check_cluster(L, 1)->c);
+        return 0;
+}
+
+/* ------------------------------------------------------------ inspection */
+
+static int check_topic(lua_State *L, lcluster_t *lc, int i, const char *what) {
+        if (lua_type(L, i) != LUA_TSTRING)
+                luaL_error(L, "%s: topic: expected string, got %s", what,
+                           luaL_typename(L, i));
+        int t = insync_cluster_topic(lc->c, lua_tostring(L, i));
+        if (t < 0)
+                luaL_error(L, "%s: topic: no topic '%s'", what, lua_tostring(L, i));
+        return t;
+}
+
+static int check_part(lua_State *L, lcluster_t *lc, int t, int i, const char *what) {
+        int n = insync_cluster_topic_partitions(lc->c, t);
+        if (!insync_isinteger(L, i) || lua_tointeger(L, i) < 0 ||
+            lua_tointeger(L, i) >= n)
+                luaL_error(L, "%s: partition: expected 0..%d, got %s", what, n - 1,
+                           lua_type(L, i) == LUA_TNUMBER ? lua_tostring(L, i)
+                                                         : luaL_typename(L, i));
+        return (int)lua_tointeger(L, i);
+}
+
+static void push_isr(lua_State *L, uint64_t isr) {
+        lua_newtable(L);
+        int n = 0;
+        for (int b = 1; b <= 64; b++)
+                if ((isr >> b) & 1) {
+                        lua_pushinteger(L, b);
+                        lua_rawseti(L, -2, ++n);
+                }
+}
+
+static const char *const role_names[] = {"none", "leader", "follower"};
+
+static int l_partition(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, 1);
+        int t = check_topic(L, lc, 2, "partition");
+        int p = check_part(L, lc, t, 3, "partition");
+        insync_pinfo_t pi;
+        insync_cluster_partition_info(lc->c, t, p, &pi);
+        lua_createtable(L, 0, 8);
+        if (pi.leader >= 1) {
+                lua_pushinteger(L, pi.leader);
+                lua_setfield(L, -2, "leader");
+                lua_pushinteger(L, (lua_Integer)pi.hw);
+                lua_setfield(L, -2, "hw");
+        }
+        lua_pushinteger(L, pi.epoch);
+        lua_setfield(L, -2, "leader_epoch");
+        lua_pushinteger(L, pi.pepoch);
+        lua_setfield(L, -2, "partition_epoch");
+        push_isr(L, pi.isr);
+        lua_setfield(L, -2, "isr");
+        lua_createtable(L, pi.rf, 0);
+        for (int i = 0; i < pi.rf; i++) {
+                lua_pushinteger(L, pi.replicas[i]);
+                lua_rawseti(L, -2, i + 1);
+        }
+        lua_setfield(L, -2, "assignment");
+        lua_newtable(L);
+        for (int i = 0; i < pi.rf; i++) {
+                insync_rinfo_t ri;
+                insync_cluster_replica_info(lc->c, t, p, pi.replicas[i], &ri);
+                lua_createtable(L, 0, 6);
+                lua_pushinteger(L, (lua_Integer)ri.leo);
+                lua_setfield(L, -2, "leo");
+                lua_pushinteger(L, (lua_Integer)ri.hw);
+                lua_setfield(L, -2, "hw");
+                lua_pushinteger(L, (lua_Integer)ri.flushed);
+                lua_setfield(L, -2, "flushed");
+                lua_pushboolean(L, ri.online);
+                lua_setfield(L, -2, "online");
+                lua_pushstring(L, role_names[ri.role]);
+                lua_setfield(L, -2, "role");
+                lua_pushinteger(L, ri.epoch);
+                lua_setfield(L, -2, "leader_epoch");
+                lua_rawseti(L, -2, pi.replicas[i]);
+        }
+        lua_setfield(L, -2, "replicas");
+        return 1;
+}
+
+static void push_entry(lua_State *L, lcluster_t *lc, int state, uint32_t id,
+                       int64_t offset) {
+        int topic, part;
+        size_t len;
+        insync_cluster_send_info(lc->c, id, &topic, &part);
+        lua_createtable(L, 0, 6);
+        push_topic_name(L, state, topic, id);
+        lua_setfield(L, -2, "topic");
+        lua_pushinteger(L, part);
+        lua_setfield(L, -2, "partition");
+        const char *k = insync_cluster_key(lc->c, id, &len);
+        if (k) {
+                lua_pushlstring(L, k, len);
+                lua_setfield(L, -2, "key");
+        }
+        const char *v = insync_cluster_value(lc->c, id, &len);
+        if (v) {
+                lua_pushlstring(L, v, len);
+                lua_setfield(L, -2, "value");
+        }
+        if (offset >= 0) {
+                lua_pushinteger(L, (lua_Integer)offset);
+                lua_setfield(L, -2, "offset");
+        }
+        lua_pushinteger(L, (lua_Integer)id);
+        lua_setfield(L, -2, "id");
+}
+
+static int l_audit(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, 1);
+        insync_audit_t a;
+        if (insync_cluster_audit(lc->c, &a))
+                return luaL_error(L, "audit: out of memory");
+        push_state(L, 1);
+        int state = lua_gettop(L);
+        lua_createtable(L, 0, 7);
+        int res = lua_gettop(L);
+        lua_pushinteger(L, (lua_Integer)a.sent);
+        lua_setfield(L, res, "sent");
+        lua_pushinteger(L, (lua_Integer)a.acked);
+        lua_setfield(L, res, "acked");
+        lua_pushinteger(L, (lua_Integer)a.failed);
+        lua_setfield(L, res, "failed");
+        lua_pushinteger(L, (lua_Integer)a.pending);
+        lua_setfield(L, res, "pending");
+        static const char *const kinds[] = {"lost", "duplicated", "unexpected"};
+        for (int k = 0; k < 3; k++) {
+                lua_newtable(L);
+                int n = 0;
+                for (size_t i = 0; i < a.n; i++) {
+                        if (a.items[i].kind != k)
+                                continue;
+                        push_entry(L, lc, state, a.items[i].id, a.items[i].offset);
+                        lua_rawseti(L, -2, ++n);
+                }
+                lua_setfield(L, res, kinds[k]);
+        }
+        insync_audit_free(&a);
+        return 1;
+}
+
+/* c:log(topic, partition, broker): that replica's records. */
+static int l_log(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, 1);
+        int t = check_topic(L, lc, 2, "log");
+        int p = check_part(L, lc, t, 3, "log");
+        int b = check_broker_arg(L, lc, 4, "log: broker");
+        insync_rinfo_t ri;
+        if (!insync_cluster_replica_info(lc->c, t, p, b, &ri))
+                return luaL_error(L, "log: broker %d holds no replica of %s/%d", b,
+                                  lua_tostring(L, 2), p);
+        push_state(L, 1);
+        int state = lua_gettop(L);
+        lua_createtable(L, (int)ri.leo, 0);
+        for (int64_t o = 0; o < ri.leo; o++) {
+                uint32_t id;
+                int32_t epoch;
+                insync_cluster_log_entry(lc->c, t, p, b, o, &id, &epoch);
+                push_entry(L, lc, state, id, o);
+                lua_pushinteger(L, epoch);
+                lua_setfield(L, -2, "leader_epoch");
+                lua_rawseti(L, -2, (int)o + 1);
+        }
+        return 1;
+}
+
+static int l_broker(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, 1);
+        int b = check_broker_arg(L, lc, 2, "broker: id");
+        int alive, fenced, powered;
+        insync_cluster_broker_info(lc->c, b, &alive, &fenced, &powered);
+        lua_createtable(L, 0, 4);
+        lua_pushinteger(L, b);
+        lua_setfield(L, -2, "id");
+        lua_pushboolean(L, alive);
+        lua_setfield(L, -2, "online");
+        lua_pushboolean(L, fenced);
+        lua_setfield(L, -2, "fenced");
+        lua_pushboolean(L, powered);
+        lua_setfield(L, -2, "powered");
+        return 1;
+}
+
+static int l_check(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, 1);
+        char err[256];
+        if (insync_cluster_check(lc->c, err, sizeof(err))) {
+                lua_pushstring(L, err);
+                return 1;
+        }
+        lua_pushnil(L);
+        return 1;
+}
+
+static int l_memory(lua_State *L) {
+        lua_pushinteger(L, (lua_Integer)insync_cluster_memory(check_cluster(L, 1)->c));
+        return 1;
+}
+
+static void push_node(lua_State *L, lcluster_t *lc, int node) {
+        int n = insync_cluster_brokers(lc->c);
+        if (node == 0)
+                lua_pushliteral(L, "controller");
+        else if (node >= 1 && node <= n)
+                lua_pushinteger(L, node);
+        else if (node < 0)
+                lua_pushliteral(L, "client");
+        else
+                lua_pushfstring(L, "producer%d", node - n);
+}
+
+/* c:trace(): every entry as { t, event, node, topic, partition, ... }. */
+static int l_trace(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, 1);
+        push_state(L, 1);
+        int state = lua_gettop(L);
+        size_t n = insync_cluster_trace_len(lc->c);
+        lua_createtable(L, n > 0x7fffffff ? 0x7fffffff : (int)n, 0);
+        for (size_t i = 0; i < n; i++) {
+                const insync_trace_entry_t *e = insync_cluster_trace_get(lc->c, i);
+                const char *fa, *fb;
+                insync_trace_fields(e->kind, &fa, &fb);
+                lua_createtable(L, 0, 7);
+                lua_pushinteger(L, (lua_Integer)e->t);
+                lua_setfield(L, -2, "t");
+                lua_pushstring(L, insync_trace_kind_name(e->kind));
+                lua_setfield(L, -2, "event");
+                push_node(L, lc, e->node);
+                lua_setfield(L, -2, "node");
+                int topic, part;
+                insync_cluster_gp(lc->c, e->gp, &topic, &part);
+                if (topic >= 0) {
+                        push_topic_name(L, state, topic, 0);
+                        lua_setfield(L, -2, "topic");
+                        lua_pushinteger(L, part);
+                        lua_setfield(L, -2, "partition");
+                }
+                if (fa) {
+                        lua_pushinteger(L, (lua_Integer)e->a);
+                        lua_setfield(L, -2, fa);
+                }
+                if (fb) {
+                        lua_pushinteger(L, (lua_Integer)e->b);
+                        lua_setfield(L, -2, fb);
+                }
+                lua_rawseti(L, -2, (int)i + 1);
+        }
+        return 1;
+}
+
+static int l_tostring(lua_State *L) {
+        lcluster_t *lc = luaL_checkudata(L, 1, INSYNC_CLUSTER_MT);
+        if (!lc->c)
+                lua_pushliteral(L, "insync.cluster (closed)");
+        else
+                lua_pushfstring(L, "insync.cluster (%d brokers, t=%d ms)",
+                                insync_cluster_brokers(lc->c),
+                                (int)insync_cluster_now(lc->c));
+        return 1;
+}
+
+static int l_producer_tostring(lua_State *L) {
+        lproducer_t *p = luaL_checkudata(L, 1, INSYNC_MPRODUCER_MT);
+        lua_pushfstring(L, "insync.cluster.producer (producer%d)", p->index + 1);
+        return 1;
+}
+
+void insync_lua_open_cluster(lua_State *L) {
+        static const luaL_Reg methods[] = {
+                {"now", l_now},
+                {"outstanding", l_outstanding},
+                {"run_for", l_run_for},
+                {"run", l_run},
+                {"_create_topic", l_create_topic},
+                {"_producer", l_producer},
+                {"crash", l_crash},
+                {"restart", l_restart},
+                {"shutdown", l_shutdown},
+                {"cut", l_cut},
+                {"drop", l_drop},
+                {"isolate", l_isolate},
+                {"heal", l_heal},
+                {"partition", l_partition},
+                {"audit", l_audit},
+                {"log", l_log},
+                {"broker", l_broker},
+                {"check", l_check},
+                {"memory", l_memory},
+                {"trace", l_trace},
+                {NULL, NULL},
+        };
+        static const luaL_Reg pmethods[] = {
+                {"send", l_send},
+                {NULL, NULL},
+        };
+        if (luaL_newmetatable(L, INSYNC_CLUSTER_MT)) {
+                lua_pushcfunction(L, l_cluster_gc);
+                lua_setfield(L, -2, "__gc");
+                lua_pushcfunction(L, l_tostring);
+                lua_setfield(L, -2, "__tostring");
+                lua_newtable(L);
+                luaL_setfuncs(L, methods, 0);
+                lua_setfield(L, -2, "__index");
+        }
+        lua_getfield(L, -1, "__index");
+        lua_setfield(L, -3, "cluster_methods");
+        lua_pop(L, 1);
+        if (luaL_newmetatable(L, INSYNC_MPRODUCER_MT)) {
+                lua_pushcfunction(L, l_producer_tostring);
+                lua_setfield(L, -2, "__tostring");
+                lua_newtable(L);
+                luaL_setfuncs(L, pmethods, 0);
+                lua_setfield(L, -2, "__index");
+        }
+        lua_getfield(L, -1, "__index");
+        lua_setfield(L, -3, "cluster_producer_methods");
+        lua_pop(L, 1);
+        lua_pushcfunction(L, l_cluster_new);
+        lua_setfield(L, -2, "cluster_new");
+}

@@ -1,0 +1,161 @@
+/**
+ * @file audit.c
+ * @brief What a durability checker counts, and the invariants the
+ * randomized spec checks after every step.
+ *
+ * The committed log of a partition is its leader's log below the leader's
+ * HW; when the partition is offline, that of the first ISR member (the
+ * replica a clean election would pick), below its own HW.
+ * - lost: acknowledged, but not in the committed log;
+ * - duplicated: in the committed log more than once (one entry per extra copy);
+ * - unexpected: reported as failed, yet in the committed log.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+static const insync_replica_t *committed(const insync_cluster_t *c,
+                                         uint32_t gp) {
+        const insync_cpart_t *cp = &c->cp[gp];
+        if (cp->leader >= 1)
+                return c->br[cp->leader].rep[gp];
+        for (int i = 0; i < cp->rf; i++)
+                if (insync_bit(cp->isr, cp->replicas[i]))
+                        return c->br[cp->replicas[i]].rep[gp];
+        return NULL;
+}
+
+static int add_item(insync_audit_t *a, uint32_t rec, int kind, int64_t offset) {
+        if (a->n == a->cap) {
+                size_t cap = a->cap ? a->cap * 2 : 64;
+                insync_audit_item_t *it = realloc(a->items, cap * sizeof(*it));
+                if (!it)
+                        return -1;
+                a->items = it;
+                a->cap = cap;
+        }
+        a->items[a->n].id = rec + 1;
+        a->items[a->n].kind = kind;
+        a->items[a->n].offset = offset;
+        a->n++;
+        return 0;
+}
+
+int insync_cluster_audit(const insync_cluster_t *c, insync_audit_t *a) {
+        memset(a, 0, sizeof(*a));
+        uint32_t n = c->recs.n;
+        uint8_t *seen = calloc(n ? n : 1, 1);
+        if (!seen)
+                return -1;
+        for (uint32_t i = 0; i < n; i++) {
+                int st = c->recs.rec[i].state & 0x0f;
+                a->sent++;
+                a->acked += st == INSYNC_REC_ACKED;
+                a->failed += st == INSYNC_REC_FAILED;
+                a->pending += st == INSYNC_REC_PENDING;
+        }
+        for (uint32_t gp = 0; gp < c->ngp; gp++) {
+                const insync_replica_t *r = committed(c, gp);
+                if (!r)
+                        continue;
+                int64_t hw = r->hw < (int64_t)r->log.len ? r->hw : (int64_t)r->log.len;
+                for (int64_t o = 0; o < hw; o++) {
+                        uint32_t rec = r->log.ids[o];
+                        int st = c->recs.rec[rec].state & 0x0f;
+                        if (seen[rec]) {
+                                if (add_item(a, rec, INSYNC_AUDIT_DUPLICATED, o))
+                                        goto nomem;
+                        } else if (st == INSYNC_REC_FAILED) {
+                                if (add_item(a, rec, INSYNC_AUDIT_UNEXPECTED, o))
+                                        goto nomem;
+                        }
+                        if (seen[rec] < UINT8_MAX)
+                                seen[rec]++;
+                }
+        }
+        for (uint32_t i = 0; i < n; i++)
+                if ((c->recs.rec[i].state & 0x0f) == INSYNC_REC_ACKED && !seen[i])
+                        if (add_item(a, i, INSYNC_AUDIT_LOST, c->recs.rec[i].offset))
+                                goto nomem;
+        free(seen);
+        return 0;
+nomem:
+        free(seen);
+        insync_audit_free(a);
+        return -1;
+}
+
+void insync_audit_free(insync_audit_t *a) {
+        free(a->items);
+        memset(a, 0, sizeof(*a));
+}
+
+int insync_cluster_check(const insync_cluster_t *c, char *err, size_t errlen) {
+        for (uint32_t gp = 0; gp < c->ngp; gp++) {
+                const insync_cpart_t *cp = &c->cp[gp];
+                const insync_topic_t *t = &c->topics[cp->topic];
+                /* One leader per epoch. */
+                for (int i = 0; i < cp->rf; i++) {
+                        int x = cp->replicas[i];
+                        const insync_replica_t *rx = c->br[x].rep[gp];
+                        if (!c->br[x].alive || rx->role != INSYNC_ROLE_LEADER)
+                                continue;
+                        for (int k = i + 1; k < cp->rf; k++) {
+                                int y = cp->replicas[k];
+                                const insync_replica_t *ry = c->br[y].rep[gp];
+                                if (c->br[y].alive && ry->role == INSYNC_ROLE_LEADER &&
+                                    ry->epoch == rx->epoch) {
+                                        snprintf(err, errlen,
+                                                 "%s/%d: brokers %d and %d both lead epoch %d",
+                                                 t->name, cp->part, x, y, rx->epoch);
+                                        return 1;
+                                }
+                        }
+                }
+                if (cp->leader < 1)
+                        continue;
+                const insync_replica_t *l = c->br[cp->leader].rep[gp];
+                if (!c->br[cp->leader].alive || l->role != INSYNC_ROLE_LEADER ||
+                    l->epoch != cp->epoch)
+                        continue;
+                /* HW never above an online ISR member's LEO. */
+                for (int i = 0; i < cp->rf; i++) {
+                        int x = cp->replicas[i];
+                        if (!insync_bit(cp->isr, x) || !c->br[x].alive)
+                                continue;
+                        const insync_replica_t *rx = c->br[x].rep[gp];
+                        if (l->hw > (int64_t)rx->log.len) {
+                                snprintf(err, errlen,
+                                         "%s/%d: HW %lld above ISR member %d's LEO %u",
+                                         t->name, cp->part, (long long)l->hw, x,
+                                         rx->log.len);
+                                return 1;
+                        }
+                }
+        }
+        /* Records acknowledged under acks=all and min.insync.replicas >= 2
+         * keep their offset in the current leader's log. */
+        for (uint32_t i = 0; i < c->recs.n; i++) {
+                const insync_rec_t *e = &c->recs.rec[i];
+                if ((e->state & 0x0f) != INSYNC_REC_ACKED || !(e->state & 0x10) ||
+                    e->topic == UINT8_MAX || e->offset < 0)
+                        continue;
+                const insync_topic_t *t = &c->topics[e->topic];
+                uint32_t gp = t->gp0 + e->part;
+                const insync_cpart_t *cp = &c->cp[gp];
+                if (t->min_isr < 2 || cp->leader < 1)
+                        continue;
+                const insync_replica_t *l = c->br[cp->leader].rep[gp];
+                if (!c->br[cp->leader].alive || l->role != INSYNC_ROLE_LEADER)
+                        continue;
+                if (e->offset >= (int64_t)l->log.len || l->log.ids[e->offset] != i) {
+                        snprintf(err, errlen,
+                                 "%s/%d: acknowledged offset %lld no longer holds send %u",
+                                 t->name, cp->part, (long long)e->offset, i + 1);
+                        return 1;
+                }
+        }
+        return 0;
+}

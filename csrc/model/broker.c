@@ -1,0 +1,104 @@
+/**
+ * @file broker.c
+ * @brief A broker's life: start (register with the controller, then
+ * heartbeat every broker.heartbeat.interval.ms), its periodic work (the ISR
+ * expiration check every replica.lag.time.max.ms / 2, abandoned fetches),
+ * process kill and power loss, and the metadata it serves to producers.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+#define FETCH_CHECK_MS 1000
+
+static void schedule(insync_cluster_t *c, int b) {
+        insync_broker_t *br = &c->br[b];
+        int64_t half = c->conf.lag_ms / 2 > 0 ? c->conf.lag_ms / 2 : 1;
+        insync_sim_at(c, c->now + c->conf.heartbeat_ms, INSYNC_EV_HEARTBEAT,
+                      (uint32_t)b, br->inc, NULL);
+        insync_sim_at(c, c->now + half, INSYNC_EV_ISR_CHECK, (uint32_t)b,
+                      br->inc, NULL);
+        insync_sim_at(c, c->now + FETCH_CHECK_MS, INSYNC_EV_FETCH_CHECK,
+                      (uint32_t)b, br->inc, NULL);
+}
+
+void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc) {
+        insync_broker_t *br = &c->br[b];
+        if (!br->alive || br->inc != inc)
+                return;
+        switch (type) {
+        case INSYNC_EV_HEARTBEAT: {
+                insync_msg_t *m = insync_net_msg(c, INSYNC_M_HEARTBEAT, b, 0);
+                m->req = br->inc;
+                m->version = br->meta_seen;
+                insync_net_send(c, m);
+                insync_sim_at(c, c->now + c->conf.heartbeat_ms,
+                              INSYNC_EV_HEARTBEAT, (uint32_t)b, inc, NULL);
+                break;
+        }
+        case INSYNC_EV_ISR_CHECK: {
+                int64_t half = c->conf.lag_ms / 2 > 0 ? c->conf.lag_ms / 2 : 1;
+                insync_partition_isr_check(c, b);
+                insync_sim_at(c, c->now + half, INSYNC_EV_ISR_CHECK,
+                              (uint32_t)b, inc, NULL);
+                break;
+        }
+        case INSYNC_EV_FETCH_CHECK:
+                insync_partition_fetch_check(c, b);
+                insync_sim_at(c, c->now + FETCH_CHECK_MS, INSYNC_EV_FETCH_CHECK,
+                              (uint32_t)b, inc, NULL);
+                break;
+        default:
+                break;
+        }
+}
+
+/* Starts the process: a new incarnation registers with the controller. */
+void insync_broker_start(insync_cluster_t *c, int b) {
+        insync_broker_t *br = &c->br[b];
+        br->alive = 1;
+        br->powered = 1;
+        br->inc++;
+        br->meta_seen = 0;
+        br->registered = 0;
+        schedule(c, b);
+        insync_msg_t *m = insync_net_msg(c, INSYNC_M_REGISTER, b, 0);
+        m->req = br->inc;
+        insync_net_send(c, m);
+}
+
+void insync_broker_stop(insync_cluster_t *c, int b, int power_loss) {
+        insync_broker_t *br = &c->br[b];
+        for (uint32_t gp = 0; gp < c->ngp; gp++) {
+                insync_replica_t *r = br->rep[gp];
+                if (!r)
+                        continue;
+                insync_partition_resign(c, b, gp, power_loss ? 2 : 1);
+                r->role = INSYNC_ROLE_NONE;
+                r->session++;
+                r->fetching = 0;
+                r->pending = 0;
+                if (power_loss && r->log.flushed < r->log.len) {
+                        insync_trace_add(c, INSYNC_T_TRUNCATE, b, gp,
+                                         r->log.len, r->log.flushed);
+                        insync_log_truncate(&r->log, r->log.flushed);
+                }
+                if (r->hw > (int64_t)r->log.len)
+                        r->hw = r->log.len;
+        }
+        br->alive = 0;
+        br->powered = !power_loss;
+        br->inc++;
+}
+
+/* Metadata request: this broker's view of every partition. */
+void insync_broker_meta_req(insync_cluster_t *c, int b, insync_msg_t *req) {
+        for (uint32_t gp = 0; gp < c->ngp; gp++) {
+                insync_msg_t *m = insync_net_msg(c, INSYNC_M_META_RESP, b, req->from);
+                m->gp = gp;
+                m->leader = c->br[b].meta[gp].leader;
+                m->epoch = c->br[b].meta[gp].epoch;
+                insync_net_send(c, m);
+        }
+}

@@ -1,0 +1,476 @@
+/**
+ * @file cluster.c
+ * @brief The cluster as a whole: creation, topics (round-robin replica
+ * assignment, first replica leads, every replica in the ISR), producers,
+ * the completion queue the binding drains, faults, and inspection.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+insync_cluster_t *insync_cluster_new(const insync_cconf_t *conf) {
+        insync_cluster_t *c = calloc(1, sizeof(*c));
+        if (!c)
+                return NULL;
+        c->cut = calloc((size_t)INSYNC_MAX_NODES * INSYNC_MAX_NODES, 1);
+        if (!c->cut) {
+                free(c);
+                return NULL;
+        }
+        c->conf = *conf;
+        c->nbrokers = conf->brokers;
+        c->nnodes = 1 + conf->brokers;
+        c->trace.on = conf->trace;
+        insync_sim_seed(c, conf->seed);
+        for (int b = 1; b <= c->nbrokers; b++) {
+                insync_broker_t *br = &c->br[b];
+                br->id = b;
+                br->alive = 1;
+                br->powered = 1;
+                br->inc = 1;
+                br->registered = 1;
+                br->hb_count = 0;
+                /* Staggered so brokers do not all heartbeat at once. */
+                int64_t hb = c->conf.heartbeat_ms * b / (c->nbrokers + 1);
+                insync_sim_at(c, hb > 0 ? hb : 1, INSYNC_EV_HEARTBEAT, (uint32_t)b,
+                              br->inc, NULL);
+                insync_sim_at(c, c->conf.lag_ms / 2 > 0 ? c->conf.lag_ms / 2 : 1,
+                              INSYNC_EV_ISR_CHECK, (uint32_t)b, br->inc, NULL);
+                insync_sim_at(c, 1000, INSYNC_EV_FETCH_CHECK, (uint32_t)b,
+                              br->inc, NULL);
+                insync_sim_at(c, c->conf.session_ms, INSYNC_EV_SESSION,
+                              (uint32_t)b, 0, NULL);
+        }
+        return c;
+}
+
+static void free_replica(insync_replica_t *r) {
+        if (!r)
+                return;
+        insync_log_free(&r->log);
+        free(r->dp);
+        free(r);
+}
+
+void insync_cluster_free(insync_cluster_t *c) {
+        if (!c)
+                return;
+        insync_sim_free(c);
+        for (int b = 1; b <= c->nbrokers; b++) {
+                for (uint32_t gp = 0; gp < c->ngp; gp++)
+                        free_replica(c->br[b].rep ? c->br[b].rep[gp] : NULL);
+                free(c->br[b].rep);
+                free(c->br[b].meta);
+        }
+        for (int t = 0; t < c->ntopics; t++)
+                free(c->topics[t].name);
+        free(c->topics);
+        free(c->cp);
+        for (int i = 0; i < c->nprod; i++)
+                insync_producer_free(c->prod[i]);
+        free(c->prod);
+        insync_records_free(&c->recs);
+        free(c->cq);
+        insync_trace_free(&c->trace);
+        free(c->cut);
+        free(c);
+}
+
+int insync_cluster_topic(const insync_cluster_t *c, const char *name) {
+        for (int t = 0; t < c->ntopics; t++)
+                if (strcmp(c->topics[t].name, name) == 0)
+                        return t;
+        return -1;
+}
+
+const char *insync_cluster_topic_name(const insync_cluster_t *c, int t) {
+        return t >= 0 && t < c->ntopics ? c->topics[t].name : NULL;
+}
+
+int insync_cluster_topic_partitions(const insync_cluster_t *c, int t) {
+        return t >= 0 && t < c->ntopics ? c->topics[t].partitions : 0;
+}
+
+int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
+                                int partitions, int rf, int min_isr,
+                                int unclean, int64_t flush_messages,
+                                const int *assignment, char *err,
+                                size_t errlen) {
+        if (insync_cluster_topic(c, name) >= 0) {
+                snprintf(err, errlen, "topic '%s' already exists", name);
+                return -1;
+        }
+        if (c->ntopics >= UINT8_MAX) {
+                snprintf(err, errlen, "too many topics (at most %d)", UINT8_MAX - 1);
+                return -1;
+        }
+        if (partitions < 1 || partitions > UINT16_MAX) {
+                snprintf(err, errlen, "partitions: expected 1..%d, got %d",
+                         UINT16_MAX, partitions);
+                return -1;
+        }
+        if (rf < 1 || rf > c->nbrokers) {
+                snprintf(err, errlen,
+                         "replication_factor: %d is larger than the number of "
+                         "brokers (%d)",
+                         rf, c->nbrokers);
+                if (rf < 1)
+                        snprintf(err, errlen,
+                                 "replication_factor: expected at least 1, got %d", rf);
+                return -1;
+        }
+        uint32_t ngp = c->ngp + (uint32_t)partitions;
+        insync_topic_t *topics = realloc(c->topics, (size_t)(c->ntopics + 1) * sizeof(*topics));
+        if (!topics)
+                goto nomem;
+        c->topics = topics;
+        insync_cpart_t *cp = realloc(c->cp, ngp * sizeof(*cp));
+        if (!cp)
+                goto nomem;
+        c->cp = cp;
+        for (int b = 1; b <= c->nbrokers; b++) {
+                insync_broker_t *br = &c->br[b];
+                insync_replica_t **rep = realloc(br->rep, ngp * sizeof(*rep));
+                if (!rep)
+                        goto nomem;
+                br->rep = rep;
+                insync_meta_t *meta = realloc(br->meta, ngp * sizeof(*meta));
+                if (!meta)
+                        goto nomem;
+                br->meta = meta;
+                for (uint32_t gp = c->ngp; gp < ngp; gp++) {
+                        rep[gp] = NULL;
+                        meta[gp].leader = -1;
+                        meta[gp].epoch = -1;
+                        meta[gp].pepoch = -1;
+                }
+        }
+        insync_topic_t *t = &c->topics[c->ntopics];
+        t->name = strdup(name);
+        if (!t->name)
+                goto nomem;
+        t->partitions = partitions;
+        t->rf = rf;
+        t->gp0 = c->ngp;
+        t->min_isr = min_isr;
+        t->unclean = unclean;
+        t->flush_messages = flush_messages;
+        for (int p = 0; p < partitions; p++) {
+                uint32_t gp = c->ngp + (uint32_t)p;
+                insync_cpart_t *x = &c->cp[gp];
+                memset(x, 0, sizeof(*x));
+                x->topic = c->ntopics;
+                x->part = p;
+                x->rf = rf;
+                x->leader = -1;
+                for (int i = 0; i < rf; i++)
+                        x->replicas[i] = assignment ? assignment[p * rf + i]
+                                                    : 1 + (p + i) % c->nbrokers;
+                for (int i = 0; i < rf; i++) {
+                        int b = x->replicas[i];
+                        insync_replica_t *r = calloc(1, sizeof(*r));
+                        if (!r)
+                                goto nomem;
+                        r->leader = -1;
+                        r->epoch = -1;
+                        r->pepoch = -1;
+                        c->br[b].rep[gp] = r;
+                        if (!c->br[b].fenced)
+                                x->isr |= (uint64_t)1 << b;
+                }
+                if (!x->isr)
+                        x->isr = (uint64_t)1 << x->replicas[0];
+        }
+        uint32_t first = c->ngp;
+        c->ngp = ngp;
+        c->ntopics++;
+        /* The controller elects and tells every broker, as on creation. */
+        for (uint32_t gp = first; gp < ngp; gp++) {
+                insync_cpart_t *x = &c->cp[gp];
+                x->epoch = -1;
+                insync_controller_elect(c, gp, 0);
+                insync_controller_broadcast(c, gp);
+        }
+        for (int i = 0; i < c->nprod; i++)
+                if (insync_producer_grow(c, c->prod[i]))
+                        goto nomem;
+        return 0;
+nomem:
+        snprintf(err, errlen, "out of memory");
+        return -1;
+}
+
+int insync_cluster_producer(insync_cluster_t *c, const insync_pconf_t *conf) {
+        if (c->nnodes >= INSYNC_MAX_NODES)
+                return -1;
+        insync_producer_t **v = realloc(c->prod, (size_t)(c->nprod + 1) * sizeof(*v));
+        if (!v)
+                return -1;
+        c->prod = v;
+        insync_producer_t *p = calloc(1, sizeof(*p));
+        if (!p)
+                return -1;
+        p->conf = *conf;
+        p->index = c->nprod;
+        p->node = c->nnodes;
+        p->pid = conf->idempotence ? 1000 + p->index : -1;
+        if (insync_producer_grow(c, p)) {
+                free(p);
+                return -1;
+        }
+        c->prod[c->nprod++] = p;
+        c->nnodes++;
+        return p->index;
+}
+
+int insync_cluster_producer_node(const insync_cluster_t *c, int p) {
+        return p >= 0 && p < c->nprod ? c->prod[p]->node : -1;
+}
+
+int64_t insync_cluster_now(const insync_cluster_t *c) { return c->now; }
+
+uint64_t insync_cluster_outstanding(const insync_cluster_t *c) {
+        return c->outstanding;
+}
+
+int insync_cluster_nodes(const insync_cluster_t *c) { return c->nnodes; }
+int insync_cluster_brokers(const insync_cluster_t *c) { return c->nbrokers; }
+
+void insync_cluster_complete(insync_cluster_t *c, uint32_t rec, int err,
+                             int64_t offset, int persisted, int fatal) {
+        if (c->cq_n == c->cq_cap) {
+                size_t cap = c->cq_cap ? c->cq_cap * 2 : 1024;
+                insync_compl_t *q = realloc(c->cq, cap * sizeof(*q));
+                if (!q)
+                        abort();
+                c->cq = q;
+                c->cq_cap = cap;
+        }
+        insync_compl_t *q = &c->cq[c->cq_n++];
+        q->rec = rec;
+        q->err = err;
+        q->offset = offset;
+        q->persisted = (uint8_t)persisted;
+        q->fatal = (uint8_t)fatal;
+        insync_rec_t *e = &c->recs.rec[rec];
+        e->state = (uint8_t)((e->state & 0xf0) | (err ? INSYNC_REC_FAILED : INSYNC_REC_ACKED));
+        e->offset = err ? -1 : offset;
+        c->outstanding--;
+        if (c->trace.on && e->topic != UINT8_MAX)
+                insync_trace_add(c, INSYNC_T_DELIVERY, -1,
+                                 c->topics[e->topic].gp0 + e->part, err, offset);
+}
+
+int insync_cluster_report(const insync_cluster_t *c, insync_report_t *r) {
+        if (c->cq_head >= c->cq_n)
+                return 0;
+        const insync_compl_t *q = &c->cq[c->cq_head];
+        const insync_rec_t *e = &c->recs.rec[q->rec];
+        r->id = q->rec + 1;
+        r->err = q->err;
+        r->offset = q->offset;
+        r->persisted = q->persisted;
+        r->fatal = q->fatal;
+        r->topic = e->topic == UINT8_MAX ? -1 : e->topic;
+        r->partition = e->part;
+        r->latency_ms = c->now - (int64_t)e->enq;
+        return 1;
+}
+
+void insync_cluster_report_pop(insync_cluster_t *c) {
+        if (c->cq_head < c->cq_n)
+                c->cq_head++;
+        if (c->cq_head == c->cq_n)
+                c->cq_head = c->cq_n = 0;
+}
+
+const char *insync_cluster_key(const insync_cluster_t *c, uint32_t id,
+                               size_t *len) {
+        if (id < 1 || id > c->recs.n)
+                return NULL;
+        const insync_rec_t *e = &c->recs.rec[id - 1];
+        *len = e->klen == INSYNC_NOLEN ? 0 : e->klen;
+        return insync_records_key(&c->recs, id - 1);
+}
+
+const char *insync_cluster_value(const insync_cluster_t *c, uint32_t id,
+                                 size_t *len) {
+        if (id < 1 || id > c->recs.n)
+                return NULL;
+        const insync_rec_t *e = &c->recs.rec[id - 1];
+        *len = e->vlen == INSYNC_NOLEN ? 0 : e->vlen;
+        return insync_records_value(&c->recs, id - 1);
+}
+
+void insync_cluster_send_info(const insync_cluster_t *c, uint32_t id,
+                              int *topic, int *partition) {
+        const insync_rec_t *e = &c->recs.rec[id - 1];
+        *topic = e->topic == UINT8_MAX ? -1 : e->topic;
+        *partition = e->part;
+}
+
+/* ---------------------------------------------------------------- faults */
+
+static int check_broker(const insync_cluster_t *c, int b, char *err,
+                        size_t errlen) {
+        if (b < 1 || b > c->nbrokers) {
+                snprintf(err, errlen, "no broker %d (brokers are 1..%d)", b,
+                         c->nbrokers);
+                return -1;
+        }
+        return 0;
+}
+
+int insync_cluster_crash(insync_cluster_t *c, int b, int lose_unflushed,
+                         char *err, size_t errlen) {
+        if (check_broker(c, b, err, errlen))
+                return -1;
+        if (!c->br[b].alive) {
+                snprintf(err, errlen, "broker %d is already down", b);
+                return -1;
+        }
+        insync_trace_add(c, INSYNC_T_CRASH, b, -1, lose_unflushed, 0);
+        insync_broker_stop(c, b, lose_unflushed);
+        return 0;
+}
+
+int insync_cluster_restart(insync_cluster_t *c, int b, char *err,
+                           size_t errlen) {
+        if (check_broker(c, b, err, errlen))
+                return -1;
+        if (c->br[b].alive) {
+                snprintf(err, errlen, "broker %d is running", b);
+                return -1;
+        }
+        insync_trace_add(c, INSYNC_T_RESTART, b, -1, 0, 0);
+        insync_broker_start(c, b);
+        return 0;
+}
+
+/* Controlled shutdown: the controller moves leadership away and takes the
+ * broker out of the ISRs, the broker flushes its logs, then stops. */
+int insync_cluster_shutdown(insync_cluster_t *c, int b, char *err,
+                            size_t errlen) {
+        if (check_broker(c, b, err, errlen))
+                return -1;
+        if (!c->br[b].alive) {
+                snprintf(err, errlen, "broker %d is already down", b);
+                return -1;
+        }
+        insync_controller_fence(c, b, 1);
+        for (uint32_t gp = 0; gp < c->ngp; gp++) {
+                insync_replica_t *r = c->br[b].rep[gp];
+                if (r)
+                        r->log.flushed = r->log.len;
+        }
+        insync_broker_stop(c, b, 0);
+        return 0;
+}
+
+/* ------------------------------------------------------------ inspection */
+
+int insync_cluster_rf_of(const insync_cluster_t *c, uint32_t gp) {
+        return c->cp[gp].rf;
+}
+
+void insync_cluster_gp(const insync_cluster_t *c, int32_t gp, int *topic,
+                       int *part) {
+        if (gp < 0 || (uint32_t)gp >= c->ngp) {
+                *topic = -1;
+                *part = -1;
+                return;
+        }
+        *topic = c->cp[gp].topic;
+        *part = c->cp[gp].part;
+}
+
+static int gp_of(const insync_cluster_t *c, int topic, int part, uint32_t *gp) {
+        if (topic < 0 || topic >= c->ntopics || part < 0 ||
+            part >= c->topics[topic].partitions)
+                return 0;
+        *gp = c->topics[topic].gp0 + (uint32_t)part;
+        return 1;
+}
+
+int insync_cluster_partition_info(const insync_cluster_t *c, int topic,
+                                  int part, insync_pinfo_t *out) {
+        uint32_t gp;
+        if (!gp_of(c, topic, part, &gp))
+                return 0;
+        const insync_cpart_t *cp = &c->cp[gp];
+        out->leader = cp->leader;
+        out->epoch = cp->epoch;
+        out->pepoch = cp->pepoch;
+        out->isr = cp->isr;
+        out->rf = cp->rf;
+        for (int i = 0; i < cp->rf; i++)
+                out->replicas[i] = cp->replicas[i];
+        out->hw = -1;
+        if (cp->leader >= 1) {
+                const insync_replica_t *r = c->br[cp->leader].rep[gp];
+                out->hw = r->hw;
+        }
+        return 1;
+}
+
+int insync_cluster_replica_info(const insync_cluster_t *c, int topic, int part,
+                                int b, insync_rinfo_t *out) {
+        uint32_t gp;
+        if (!gp_of(c, topic, part, &gp) || b < 1 || b > c->nbrokers ||
+            !c->br[b].rep[gp])
+                return 0;
+        const insync_replica_t *r = c->br[b].rep[gp];
+        out->online = c->br[b].alive;
+        out->role = r->role;
+        out->leo = r->log.len;
+        out->hw = r->hw;
+        out->flushed = r->log.flushed;
+        out->epoch = r->epoch;
+        return 1;
+}
+
+int insync_cluster_log_entry(const insync_cluster_t *c, int topic, int part,
+                             int b, int64_t offset, uint32_t *id,
+                             int32_t *epoch) {
+        uint32_t gp;
+        if (!gp_of(c, topic, part, &gp) || b < 1 || b > c->nbrokers ||
+            !c->br[b].rep[gp])
+                return 0;
+        const insync_log_t *l = &c->br[b].rep[gp]->log;
+        if (offset < 0 || offset >= (int64_t)l->len)
+                return 0;
+        *id = l->ids[offset] + 1;
+        *epoch = l->b[insync_log_batch_at(l, (uint32_t)offset)].epoch;
+        return 1;
+}
+
+int insync_cluster_broker_info(const insync_cluster_t *c, int b, int *alive,
+                               int *fenced, int *powered) {
+        if (b < 1 || b > c->nbrokers)
+                return 0;
+        *alive = c->br[b].alive;
+        *fenced = c->br[b].fenced;
+        *powered = c->br[b].powered;
+        return 1;
+}
+
+uint64_t insync_cluster_memory(const insync_cluster_t *c) {
+        uint64_t m = sizeof(*c) + (uint64_t)c->recs.cap * sizeof(insync_rec_t) +
+                     c->recs.arena_bytes + c->cq_cap * sizeof(insync_compl_t) +
+                     c->heap.cap * sizeof(insync_ev_t) +
+                     c->trace.cap * sizeof(insync_trace_entry_t);
+        for (int b = 1; b <= c->nbrokers; b++)
+                for (uint32_t gp = 0; gp < c->ngp; gp++) {
+                        const insync_replica_t *r = c->br[b].rep[gp];
+                        if (!r)
+                                continue;
+                        m += sizeof(*r) + (uint64_t)r->log.cap * 4 +
+                             (uint64_t)r->log.bcap * sizeof(insync_lbatch_t) +
+                             (uint64_t)r->log.epcap * sizeof(insync_epoch_t) +
+                             (uint64_t)r->log.pscap * sizeof(insync_pstate_t) +
+                             (uint64_t)r->dpcap * sizeof(insync_dp_t);
+                }
+        return m;
+}

@@ -1,0 +1,243 @@
+/**
+ * @file cluster.h
+ * @brief The model's public face, used by the Lua binding: build a cluster,
+ * create topics and producers, send, run virtual time, inject faults,
+ * inspect, audit.  Pure C11.  Every function that can fail returns an
+ * error code or NULL and leaves the cluster as it was.
+ */
+#ifndef INSYNC_CLUSTER_H
+#define INSYNC_CLUSTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct insync_cluster_s insync_cluster_t;
+
+/** Cluster and broker configuration (Apache Kafka's names in comments). */
+typedef struct insync_cconf_s {
+        int brokers;              /**< 1..64 */
+        uint64_t seed;            /**< every random choice comes from it */
+        int64_t latency_ms;       /**< one-way latency between any two nodes */
+        int trace;                /**< record a trace */
+        int strict_min_isr;       /**< Kafka 3.7+: no HW advance under min ISR */
+        int min_isr;              /**< min.insync.replicas (1) */
+        int unclean;              /**< unclean.leader.election.enable (false) */
+        int64_t lag_ms;           /**< replica.lag.time.max.ms (30000) */
+        int64_t session_ms;       /**< broker.session.timeout.ms (9000) */
+        int64_t heartbeat_ms;     /**< broker.heartbeat.interval.ms (2000) */
+        int64_t fetch_wait_ms;    /**< replica.fetch.wait.max.ms (500) */
+        int64_t fetch_max_bytes;  /**< replica.fetch.max.bytes (1048576) */
+        int64_t fetch_backoff_ms; /**< replica.fetch.backoff.ms (1000) */
+        int64_t socket_timeout_ms;/**< replica.socket.timeout.ms (30000) */
+        int64_t flush_messages;   /**< log.flush.interval.messages (Long.MAX) */
+        int default_partitions;   /**< num.partitions (1) */
+        int default_rf;           /**< default.replication.factor (1) */
+} insync_cconf_t;
+
+/** Producer configuration (librdkafka's names in comments). */
+typedef struct insync_pconf_s {
+        int acks;                   /**< acks: -1, 0, 1 (-1) */
+        int idempotence;            /**< enable.idempotence (false) */
+        int64_t retries;            /**< retries (2147483647) */
+        int64_t message_timeout_ms; /**< message.timeout.ms (300000), 0: none */
+        int64_t request_timeout_ms; /**< request.timeout.ms (30000) */
+        int64_t retry_backoff_ms;   /**< retry.backoff.ms (100) */
+        int64_t linger_ms;          /**< linger.ms (5) */
+        int64_t batch_size;         /**< batch.size bytes (1000000) */
+        int64_t batch_num_messages; /**< batch.num.messages (10000) */
+        int64_t max_in_flight;      /**< max.in.flight (1000000; 5 when idempotent) */
+        int partitioner;            /**< insync_partitioner_t */
+        int64_t queue_max_messages; /**< queue.buffering.max.messages (100000) */
+        int64_t queue_max_kbytes;   /**< queue.buffering.max.kbytes (1048576) */
+        int64_t sticky_ms;          /**< sticky.partitioning.linger.ms (10) */
+        int64_t metadata_fast_ms;   /**< topic.metadata.refresh.fast.interval.ms (250) */
+        int64_t message_max_bytes;  /**< message.max.bytes (1000000) */
+} insync_pconf_t;
+
+typedef enum insync_partitioner_e {
+        INSYNC_PART_CONSISTENT_RANDOM = 0, /**< crc32(key) % n, random when no key */
+        INSYNC_PART_CONSISTENT,            /**< crc32(key) % n, nil key: crc32("") */
+        INSYNC_PART_RANDOM,                /**< random */
+} insync_partitioner_t;
+
+void insync_cconf_defaults(insync_cconf_t *conf);
+void insync_pconf_defaults(insync_pconf_t *conf);
+
+/** @returns NULL on memory exhaustion. */
+insync_cluster_t *insync_cluster_new(const insync_cconf_t *conf);
+void insync_cluster_free(insync_cluster_t *c);
+
+/**
+ * Creates a topic; @p assignment (partitions * rf broker ids, or NULL for
+ * round robin) gives each partition's replicas in preference order.
+ * @returns 0, or -1 with a message in @p err.
+ */
+int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
+                                int partitions, int rf, int min_isr,
+                                int unclean, int64_t flush_messages,
+                                const int *assignment, char *err,
+                                size_t errlen);
+/** @returns the topic's index, or -1. */
+int insync_cluster_topic(const insync_cluster_t *c, const char *name);
+const char *insync_cluster_topic_name(const insync_cluster_t *c, int t);
+int insync_cluster_topic_partitions(const insync_cluster_t *c, int t);
+
+/** @returns the producer's index, or -1 (too many nodes, no memory). */
+int insync_cluster_producer(insync_cluster_t *c, const insync_pconf_t *conf);
+/** The producer's network node. */
+int insync_cluster_producer_node(const insync_cluster_t *c, int p);
+
+/**
+ * Accepts a record.  @p partition -1 lets the partitioner choose.
+ * @returns 0 and the send id (1-based) in @p id; or an error code when the
+ * record is refused at once (_QUEUE_FULL, MSG_SIZE_TOO_LARGE, or -1 for
+ * memory exhaustion).  An unknown topic or partition is accepted and
+ * completed with _UNKNOWN_TOPIC / _UNKNOWN_PARTITION.
+ */
+int insync_cluster_send(insync_cluster_t *c, int p, int topic, int partition,
+                        const char *key, size_t klen, int has_key,
+                        const char *value, size_t vlen, int has_value,
+                        uint32_t *id);
+
+int64_t insync_cluster_now(const insync_cluster_t *c);
+/** Sends accepted whose callback is not yet due. */
+uint64_t insync_cluster_outstanding(const insync_cluster_t *c);
+
+/**
+ * Fires events due at or before @p until, stopping early right after an
+ * event that completed a send.  @returns 1 when it stopped for a
+ * completion, else 0 with now == @p until.
+ */
+int insync_cluster_step(insync_cluster_t *c, int64_t until);
+
+/** A completed send, in completion order. */
+typedef struct insync_report_s {
+        uint32_t id;        /**< send id */
+        int err;            /**< 0 on success */
+        int64_t offset;     /**< -1 when unknown or failed */
+        int persisted;      /**< insync_persisted_t */
+        int fatal;
+        int topic, partition;
+        int64_t latency_ms;
+} insync_report_t;
+
+/** Peeks at the oldest undelivered report; @returns 0 when none. */
+int insync_cluster_report(const insync_cluster_t *c, insync_report_t *r);
+/** Drops the oldest report (after the binding handed it out). */
+void insync_cluster_report_pop(insync_cluster_t *c);
+
+const char *insync_cluster_key(const insync_cluster_t *c, uint32_t id,
+                               size_t *len);
+const char *insync_cluster_value(const insync_cluster_t *c, uint32_t id,
+                                 size_t *len);
+
+/* Faults.  Broker ids 1..n; nodes: 0 controller, brokers, producer nodes.
+ * @returns 0, or -1 with a message in err. */
+int insync_cluster_crash(insync_cluster_t *c, int b, int lose_unflushed,
+                         char *err, size_t errlen);
+int insync_cluster_restart(insync_cluster_t *c, int b, char *err,
+                           size_t errlen);
+int insync_cluster_shutdown(insync_cluster_t *c, int b, char *err,
+                            size_t errlen);
+void insync_cluster_cut(insync_cluster_t *c, int from, int to, int both);
+void insync_cluster_isolate(insync_cluster_t *c, int node);
+void insync_cluster_heal(insync_cluster_t *c);
+int insync_cluster_nodes(const insync_cluster_t *c);
+int insync_cluster_brokers(const insync_cluster_t *c);
+
+/** The controller's view of a partition. */
+typedef struct insync_pinfo_s {
+        int leader;       /**< -1 when offline */
+        int32_t epoch;    /**< leader epoch */
+        int32_t pepoch;   /**< partition epoch */
+        uint64_t isr;     /**< bit per broker */
+        int rf;
+        int replicas[64];
+        int64_t hw;       /**< the leader's HW (or -1 when offline) */
+} insync_pinfo_t;
+
+/** One replica's state. */
+typedef struct insync_rinfo_s {
+        int online;       /**< broker process running */
+        int role;         /**< 0 none, 1 leader, 2 follower (its own view) */
+        int64_t leo, hw, flushed;
+        int32_t epoch;    /**< leader epoch it knows */
+} insync_rinfo_t;
+
+int insync_cluster_partition_info(const insync_cluster_t *c, int topic,
+                                  int part, insync_pinfo_t *out);
+/** @returns 0 when broker @p b holds no replica of it. */
+int insync_cluster_replica_info(const insync_cluster_t *c, int topic, int part,
+                                int b, insync_rinfo_t *out);
+/** Record id and leader epoch at @p offset of broker b's replica. */
+int insync_cluster_log_entry(const insync_cluster_t *c, int topic, int part,
+                             int b, int64_t offset, uint32_t *id,
+                             int32_t *epoch);
+
+/** Broker state: alive, powered, fenced (as the controller sees it). */
+int insync_cluster_broker_info(const insync_cluster_t *c, int b, int *alive,
+                               int *fenced, int *powered);
+
+/* Audit. */
+typedef enum insync_audit_kind_e {
+        INSYNC_AUDIT_LOST = 0, INSYNC_AUDIT_DUPLICATED, INSYNC_AUDIT_UNEXPECTED,
+} insync_audit_kind_t;
+
+typedef struct insync_audit_item_s {
+        uint32_t id;      /**< send id */
+        int kind;         /**< insync_audit_kind_t */
+        int64_t offset;   /**< -1 when unknown */
+} insync_audit_item_t;
+
+typedef struct insync_audit_s {
+        uint64_t sent, acked, failed, pending;
+        insync_audit_item_t *items;
+        size_t n, cap;
+} insync_audit_t;
+
+/** Fills @p a (free with insync_audit_free). @returns -1 on no memory. */
+int insync_cluster_audit(const insync_cluster_t *c, insync_audit_t *a);
+void insync_audit_free(insync_audit_t *a);
+/** Topic and partition of a send id. */
+void insync_cluster_send_info(const insync_cluster_t *c, uint32_t id,
+                              int *topic, int *partition);
+
+/**
+ * Checks the replication invariants; @returns 0, or 1 with a description
+ * in @p err: HW above an online ISR member's LEO, two brokers leading one
+ * partition in one epoch, an acks=all record acknowledged under
+ * min.insync.replicas >= 2 no longer at its offset in the leader's log.
+ */
+int insync_cluster_check(const insync_cluster_t *c, char *err, size_t errlen);
+
+/* Trace. */
+typedef enum insync_trace_kind_e {
+        INSYNC_T_APPEND = 0, INSYNC_T_FETCH, INSYNC_T_HW, INSYNC_T_ISR_SHRINK,
+        INSYNC_T_ISR_EXPAND, INSYNC_T_FENCE, INSYNC_T_UNFENCE,
+        INSYNC_T_ELECTION, INSYNC_T_UNCLEAN_ELECTION, INSYNC_T_TRUNCATE,
+        INSYNC_T_REQUEST, INSYNC_T_RESPONSE, INSYNC_T_RETRY, INSYNC_T_CRASH,
+        INSYNC_T_RESTART, INSYNC_T_SHUTDOWN, INSYNC_T_DROP, INSYNC_T_LEADER,
+        INSYNC_T_FOLLOWER, INSYNC_T_TIMEOUT, INSYNC_T_DELIVERY, INSYNC_T__N,
+} insync_trace_kind_t;
+
+typedef struct insync_trace_entry_s {
+        int64_t t;       /**< virtual ms */
+        int64_t a, b;    /**< kind-specific, see insync_trace_fields() */
+        int32_t gp;      /**< global partition, -1 when none */
+        int16_t node;    /**< where it happened */
+        uint8_t kind;    /**< insync_trace_kind_t */
+} insync_trace_entry_t;
+
+const char *insync_trace_kind_name(int kind);
+/** Names of fields a and b for @p kind (NULL when unused). */
+void insync_trace_fields(int kind, const char **a, const char **b);
+size_t insync_cluster_trace_len(const insync_cluster_t *c);
+const insync_trace_entry_t *insync_cluster_trace_get(const insync_cluster_t *c,
+                                                     size_t i);
+/** Topic index and partition of a global partition index. */
+void insync_cluster_gp(const insync_cluster_t *c, int32_t gp, int *topic,
+                       int *part);
+/** Bytes the model holds (records, logs, queues). */
+uint64_t insync_cluster_memory(const insync_cluster_t *c);
+
+#endif

@@ -1,0 +1,48 @@
+/**
+ * @file config.c
+ * @brief Defaults: Apache Kafka's for brokers and topics, librdkafka's for
+ * the producer.  Validation of names and types is in lua/insync/cluster.lua;
+ * these are the values a key that is not given takes.
+ */
+#include <stdint.h>
+
+#include "cluster.h"
+
+void insync_cconf_defaults(insync_cconf_t *conf) {
+        conf->brokers = 3;
+        conf->seed = 1;
+        conf->latency_ms = 1;
+        conf->trace = 0;
+        conf->strict_min_isr = 1;
+        conf->min_isr = 1;
+        conf->unclean = 0;
+        conf->lag_ms = 30000;
+        conf->session_ms = 9000;
+        conf->heartbeat_ms = 2000;
+        conf->fetch_wait_ms = 500;
+        conf->fetch_max_bytes = 1048576;
+        conf->fetch_backoff_ms = 1000;
+        conf->socket_timeout_ms = 30000;
+        conf->flush_messages = INT64_MAX;
+        conf->default_partitions = 1;
+        conf->default_rf = 1;
+}
+
+void insync_pconf_defaults(insync_pconf_t *conf) {
+        conf->acks = -1;
+        conf->idempotence = 0;
+        conf->retries = 2147483647;
+        conf->message_timeout_ms = 300000;
+        conf->request_timeout_ms = 30000;
+        conf->retry_backoff_ms = 100;
+        conf->linger_ms = 5;
+        conf->batch_size = 1000000;
+        conf->batch_num_messages = 10000;
+        conf->max_in_flight = 1000000;
+        conf->partitioner = INSYNC_PART_CONSISTENT_RANDOM;
+        conf->queue_max_messages = 100000;
+        conf->queue_max_kbytes = 1048576;
+        conf->sticky_ms = 10;
+        conf->metadata_fast_ms = 250;
+        conf->message_max_bytes = 1000000;
+}

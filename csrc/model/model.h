@@ -1,0 +1,474 @@
+/**
+ * @file model.h
+ * @brief The model's internal structures, shared by its files: a
+ * discrete-event simulation of a KRaft Kafka cluster and librdkafka-like
+ * producers, in virtual milliseconds.  Pure C11: no lua.h, no librdkafka.
+ *
+ * Node numbering (the network's matrix): 0 is the controller, 1..n the
+ * brokers, n+1.. the producers.  Brokers are at most 64 so that an ISR is a
+ * bit mask (bit b = broker b).
+ *
+ * Where the model follows Kafka, the comment names the Kafka source:
+ * core/src/main/scala/kafka/cluster/Partition.scala (HW, ISR),
+ * core/.../server/DelayedProduce.scala (acks=all purgatory),
+ * core/.../server/ReplicaManager.scala (produce, fetch),
+ * metadata/.../controller/ReplicationControlManager.java (KRaft fencing,
+ * elections), and librdkafka's src/rdkafka_msg.c / rdkafka_request.c for the
+ * producer.
+ */
+#ifndef INSYNC_MODEL_H
+#define INSYNC_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster.h"
+#include "../common/kerr.h"
+
+#define INSYNC_MAX_BROKERS 64
+#define INSYNC_MAX_NODES 256
+#define INSYNC_NOLEN UINT32_MAX     /**< a nil key or value */
+#define INSYNC_NEVER INT64_MAX
+
+/* librdkafka's local error numbers the model reports (not in kerr.h). */
+#define INSYNC_KERR__UNKNOWN_TOPIC (-188)
+#define INSYNC_KERR__UNKNOWN_PARTITION (-190)
+#define INSYNC_KERR_INVALID_UPDATE_VERSION 95
+#define INSYNC_KERR_INELIGIBLE_REPLICA 107
+
+/* ---------------------------------------------------------------- sim.c */
+
+typedef enum insync_evtype_e {
+        INSYNC_EV_MSG = 1,      /**< p: a network message arrives */
+        INSYNC_EV_HEARTBEAT,    /**< a: broker, b: incarnation */
+        INSYNC_EV_ISR_CHECK,    /**< a: broker, b: incarnation */
+        INSYNC_EV_FETCH_CHECK,  /**< a: broker, b: incarnation */
+        INSYNC_EV_SESSION,      /**< a: broker, b: heartbeat count */
+        INSYNC_EV_FETCH_WAIT,   /**< a: broker, b: gp << 32 | parked gen */
+        INSYNC_EV_FETCH_RETRY,  /**< a: broker, b: gp << 32 | session */
+        INSYNC_EV_DP_TIMEOUT,   /**< a: broker, b: delayed produce id */
+        INSYNC_EV_LINGER,       /**< a: producer, b: pp << 32 | gen */
+        INSYNC_EV_RETRY,        /**< a: producer, b: pp */
+        INSYNC_EV_REQ_TIMEOUT,  /**< a: producer, b: request id */
+        INSYNC_EV_SCAN,         /**< a: producer: message timeout scan */
+        INSYNC_EV_META,         /**< a: producer: metadata refresh timer */
+} insync_evtype_t;
+
+typedef struct insync_ev_s {
+        int64_t t;      /**< virtual ms when it fires */
+        uint64_t seq;   /**< insertion number: the tie-break for equal t */
+        uint32_t type;  /**< insync_evtype_t */
+        uint32_t a;
+        uint64_t b;
+        void *p;
+} insync_ev_t;
+
+typedef struct insync_heap_s {
+        insync_ev_t *ev; /**< binary min-heap on (t, seq) */
+        size_t n, cap;
+        uint64_t seq;    /**< next insertion number */
+} insync_heap_t;
+
+/* ------------------------------------------------------------ records.c */
+
+typedef enum insync_recstate_e {
+        INSYNC_REC_PENDING = 0, /**< accepted, callback not yet due */
+        INSYNC_REC_ACKED = 1,   /**< delivered successfully */
+        INSYNC_REC_FAILED = 2,  /**< delivered with an error */
+} insync_recstate_t;
+
+/** One sent record, stored once for every replica that holds it. */
+typedef struct insync_rec_s {
+        uint64_t data;      /**< arena position of key bytes, then value bytes */
+        int64_t offset;     /**< offset reported on success, -1 when unknown */
+        uint32_t klen;      /**< key length, INSYNC_NOLEN for nil */
+        uint32_t vlen;      /**< value length, INSYNC_NOLEN for nil */
+        uint32_t enq;       /**< virtual ms when sent (latency_ms base) */
+        uint16_t part;      /**< partition */
+        uint8_t topic;      /**< topic index */
+        uint8_t state;      /**< insync_recstate_t | acks_all << 4 */
+} insync_rec_t;
+
+#define INSYNC_ARENA_CHUNK_BITS 22 /**< 4 MiB chunks; a record fits in one */
+
+typedef struct insync_records_s {
+        insync_rec_t *rec;  /**< rec[i] is send id i + 1 */
+        uint32_t n, cap;
+        char **chunk;       /**< key/value bytes, chunked so nothing moves */
+        uint32_t nchunk, chunk_cap;
+        uint32_t used;      /**< bytes used in the last chunk */
+        uint64_t arena_bytes; /**< bytes allocated in chunks */
+} insync_records_t;
+
+/* ---------------------------------------------------------------- log.c */
+
+/** A batch as it sits in a replica's log. */
+typedef struct insync_lbatch_s {
+        uint32_t base;     /**< first offset */
+        uint32_t count;    /**< records; base + count <= log length */
+        int32_t epoch;     /**< leader epoch that appended it */
+        int32_t pid;       /**< producer id, -1 when not idempotent */
+        int32_t base_seq;  /**< sequence of the first record */
+        int32_t pepoch;    /**< producer epoch */
+} insync_lbatch_t;
+
+typedef struct insync_epoch_s {
+        int32_t epoch;     /**< leader epoch */
+        uint32_t start;    /**< first offset written in it */
+} insync_epoch_t;
+
+#define INSYNC_PSTATE_BATCHES 5 /**< Kafka keeps the last 5 batches */
+
+/** Per producer id, the last batches (ProducerStateManager). */
+typedef struct insync_pstate_s {
+        int32_t pid;
+        int32_t pepoch;
+        int n;                         /**< batches kept, <= 5 */
+        int32_t first_seq[INSYNC_PSTATE_BATCHES];
+        int32_t last_seq[INSYNC_PSTATE_BATCHES];
+        uint32_t base[INSYNC_PSTATE_BATCHES]; /**< base offset of each */
+} insync_pstate_t;
+
+typedef struct insync_log_s {
+        uint32_t *ids;        /**< ids[o] = record index at offset o */
+        uint32_t len, cap;    /**< len = log end offset (LEO) */
+        insync_lbatch_t *b;   /**< batches in offset order */
+        uint32_t nb, bcap;
+        insync_epoch_t *ep;   /**< leader epoch cache, epochs increasing */
+        uint32_t nep, epcap;
+        insync_pstate_t *ps;  /**< producer states */
+        uint32_t nps, pscap;
+        uint32_t flushed;     /**< offsets below survive a power loss */
+} insync_log_t;
+
+/* --------------------------------------------------------- partition.c */
+
+typedef enum insync_role_e {
+        INSYNC_ROLE_NONE = 0, INSYNC_ROLE_LEADER, INSYNC_ROLE_FOLLOWER,
+} insync_role_t;
+
+/** The leader's view of one follower (Replica.scala's ReplicaState). */
+typedef struct insync_fstate_s {
+        int64_t leo;            /**< last fetch offset, -1 unknown */
+        int64_t caught_up;      /**< lastCaughtUpTimeMs */
+        int64_t last_fetch_leo; /**< leader LEO at the previous fetch */
+        int64_t last_fetch_t;   /**< time of the previous fetch */
+        int parked;             /**< a fetch waits here for data */
+        uint32_t parked_gen;    /**< matches the FETCH_WAIT timer */
+        uint64_t parked_session;/**< session of the parked fetch */
+} insync_fstate_t;
+
+/** A produce request waiting for the HW (DelayedProduce). */
+typedef struct insync_dp_s {
+        uint64_t id;       /**< for its timeout event */
+        uint64_t req;      /**< producer's request id */
+        int node;          /**< producer node */
+        uint32_t base;     /**< base offset appended */
+        uint32_t end;      /**< required offset: HW must reach it */
+} insync_dp_t;
+
+/** One broker's replica of one partition. */
+typedef struct insync_replica_s {
+        insync_log_t log;
+        int64_t hw;           /**< local high watermark, <= log.len */
+        int role;             /**< insync_role_t */
+        int leader;           /**< leader broker as last told, -1 none */
+        int32_t epoch;        /**< leader epoch as last told, -1 none */
+        int32_t pepoch;       /**< partition epoch as last told */
+        uint64_t isr;         /**< ISR as last told (committed) */
+        /* leader side */
+        int pending;          /**< an AlterPartition is outstanding */
+        uint64_t pending_isr; /**< the ISR it proposes */
+        uint32_t epoch_start; /**< leader epoch start offset */
+        insync_fstate_t f[INSYNC_MAX_BROKERS + 1]; /**< by broker id */
+        insync_dp_t *dp;      /**< purgatory, in append order */
+        uint32_t ndp, dpcap;
+        /* follower side */
+        uint64_t session;     /**< current fetch session; stale replies dropped */
+        int fetching;         /**< a fetch is outstanding */
+        int64_t fetch_sent;   /**< when it was sent */
+} insync_replica_t;
+
+/* ---------------------------------------------------------------- cluster */
+
+typedef struct insync_topic_s {
+        char *name;
+        int partitions;
+        int rf;
+        uint32_t gp0;          /**< global index of partition 0 */
+        int min_isr;           /**< min.insync.replicas */
+        int unclean;           /**< unclean.leader.election.enable */
+        int64_t flush_messages;/**< flush.messages */
+} insync_topic_t;
+
+/** The controller's record of a partition. */
+typedef struct insync_cpart_s {
+        int topic, part;
+        int replicas[INSYNC_MAX_BROKERS]; /**< assignment order */
+        int rf;
+        int leader;          /**< -1: offline */
+        int32_t epoch;       /**< leader epoch */
+        int32_t pepoch;      /**< partition epoch */
+        uint64_t isr;        /**< never empty once created (KRaft keeps the last member) */
+} insync_cpart_t;
+
+/** What a broker knows of a partition from the metadata it received. */
+typedef struct insync_meta_s {
+        int leader;
+        int32_t epoch;
+        int32_t pepoch;
+} insync_meta_t;
+
+typedef struct insync_broker_s {
+        int id;
+        int alive;            /**< process running */
+        int powered;          /**< machine on (power loss turns it off) */
+        uint32_t inc;         /**< incarnation: timers of older ones are void */
+        insync_replica_t **rep; /**< by global partition; NULL when not a replica */
+        insync_meta_t *meta;  /**< metadata cache by global partition */
+        /* controller's view */
+        int fenced;           /**< controller: fenced */
+        int registered;       /**< controller: this incarnation registered */
+        int64_t last_hb;      /**< controller: last heartbeat received */
+        uint64_t hb_count;    /**< controller: heartbeats received */
+        uint64_t meta_seen;   /**< metadata version the broker holds */
+} insync_broker_t;
+
+/* ----------------------------------------------------------- producer.c */
+
+typedef struct insync_pbatch_s {
+        uint32_t *ids;         /**< record indexes, in send order */
+        uint32_t n, cap;
+        uint64_t bytes;        /**< key + value bytes */
+        uint64_t order;        /**< creation number: queue order */
+        int64_t deadline;      /**< message timeout, INSYNC_NEVER for none */
+        int32_t base_seq;      /**< idempotence: sequence of ids[0] */
+        int32_t pepoch;        /**< idempotence: producer epoch used */
+        int64_t not_before;    /**< retry backoff */
+        uint32_t retries;      /**< attempts after the first */
+        uint8_t persisted;     /**< insync_persisted_t so far */
+        uint8_t sent;          /**< ever sent */
+        uint8_t inflight;      /**< a request carries it now */
+        struct insync_pbatch_s *next; /**< queue link */
+} insync_pbatch_t;
+
+/** A producer's state for one partition. */
+typedef struct insync_ppart_s {
+        insync_pbatch_t *acc;  /**< open batch (accumulating) */
+        insync_pbatch_t *head; /**< ready batches, ordered by order */
+        uint32_t linger_gen;   /**< matches the LINGER timer */
+        int32_t next_seq;      /**< idempotence: next sequence to assign */
+        int32_t acked_seq;     /**< idempotence: next sequence not yet acked */
+        int inflight;          /**< requests in flight */
+        int leader;            /**< known leader, -1 unknown */
+        int32_t epoch;         /**< its leader epoch, -1 unknown */
+        int retry_armed;       /**< a RETRY timer is pending */
+        int sticky;            /**< partition 0 only: keyless records go here */
+        int64_t sticky_until;  /**< partition 0 only: until then */
+} insync_ppart_t;
+
+typedef struct insync_preq_s {
+        insync_pbatch_t *batch; /**< NULL when the slot is free */
+        uint64_t id;            /**< slot | gen << 24 */
+        int broker;
+        int pp;                 /**< producer partition index (gp) */
+} insync_preq_t;
+
+typedef struct insync_producer_s {
+        int node;               /**< network node */
+        int index;
+        insync_pconf_t conf;
+        int32_t pid;            /**< producer id, -1 when not idempotent */
+        int32_t pepoch;         /**< producer epoch */
+        int bump_pending;       /**< drain, then bump the epoch */
+        insync_ppart_t *pp;     /**< by global partition */
+        uint32_t npp;
+        int inflight[INSYNC_MAX_BROKERS + 1]; /**< per broker connection */
+        insync_preq_t *req;     /**< request slots */
+        uint32_t nreq, reqcap;
+        uint32_t *reqfree;      /**< free slot stack */
+        uint32_t nfree;
+        uint32_t reqgen;
+        uint64_t queued;        /**< accepted, callback not yet due */
+        uint64_t queued_bytes;
+        uint64_t order;         /**< batch creation counter */
+        int meta_pending;       /**< a refresh is in progress */
+        int scan_armed;         /**< a SCAN timer is pending */
+} insync_producer_t;
+
+/* ---------------------------------------------------------------- net.c */
+
+typedef enum insync_msgtype_e {
+        INSYNC_M_PRODUCE = 1, INSYNC_M_PRODUCE_RESP, INSYNC_M_FETCH,
+        INSYNC_M_FETCH_RESP, INSYNC_M_HEARTBEAT, INSYNC_M_HEARTBEAT_RESP,
+        INSYNC_M_REGISTER, INSYNC_M_ALTER_ISR, INSYNC_M_ALTER_ISR_RESP,
+        INSYNC_M_PSTATE, INSYNC_M_META_REQ, INSYNC_M_META_RESP,
+} insync_msgtype_t;
+
+typedef struct insync_msg_s {
+        int type;             /**< insync_msgtype_t */
+        int from, to;         /**< nodes */
+        int rst;              /**< a connection reset, not a reply */
+        int diverging;        /**< fetch reply: truncate to epoch2/end */
+        uint32_t gp;          /**< global partition */
+        int err;
+        uint64_t req;         /**< request id / fetch session */
+        int64_t offset;       /**< base offset / fetch offset */
+        int64_t hw;
+        int32_t epoch;        /**< leader epoch */
+        int32_t epoch2;       /**< last fetched / diverging epoch */
+        int64_t end;          /**< diverging end offset */
+        int32_t pepoch;       /**< partition epoch */
+        uint64_t isr;
+        int leader;
+        int acks;
+        int64_t timeout;
+        int32_t pid, prod_epoch, base_seq;
+        uint64_t version;     /**< metadata version */
+        uint32_t *ids;        /**< records */
+        uint32_t nids;
+        insync_lbatch_t *batches;
+        uint32_t nbatches;
+} insync_msg_t;
+
+/* ---------------------------------------------------------- trace.c */
+
+typedef struct insync_trace_s {
+        insync_trace_entry_t *e;
+        size_t n, cap;
+        int on;
+} insync_trace_t;
+
+/* ---------------------------------------------------------- completion */
+
+typedef struct insync_compl_s {
+        uint32_t rec;          /**< record index */
+        int32_t err;           /**< 0 on success */
+        int64_t offset;        /**< -1 unknown */
+        uint8_t persisted;
+        uint8_t fatal;
+} insync_compl_t;
+
+struct insync_cluster_s {
+        insync_cconf_t conf;
+        int64_t now;
+        uint64_t rng[4];        /**< xoshiro256** state */
+        insync_heap_t heap;
+        int nbrokers;
+        insync_broker_t br[INSYNC_MAX_BROKERS + 1]; /**< by id, [0] unused */
+        int nnodes;             /**< 1 + brokers + producers */
+        uint8_t *cut;           /**< cut[from * MAX_NODES + to]: nothing passes */
+        insync_topic_t *topics;
+        int ntopics;
+        insync_cpart_t *cp;     /**< controller state by global partition */
+        uint32_t ngp;
+        uint64_t meta_version;  /**< bumped on every controller change */
+        insync_producer_t **prod;
+        int nprod;
+        insync_records_t recs;
+        insync_compl_t *cq;     /**< completion queue */
+        size_t cq_head, cq_n, cq_cap;
+        uint64_t outstanding;   /**< accepted sends not yet completed */
+        uint64_t dp_id;         /**< delayed produce ids */
+        insync_trace_t trace;
+        uint64_t msgs_alive;    /**< network messages allocated */
+};
+
+/* sim.c */
+void insync_sim_at(insync_cluster_t *c, int64_t t, int type, uint32_t a,
+                   uint64_t b, void *p);
+uint64_t insync_sim_rand(insync_cluster_t *c);
+void insync_sim_seed(insync_cluster_t *c, uint64_t seed);
+void insync_sim_free(insync_cluster_t *c);
+
+/* net.c */
+insync_msg_t *insync_net_msg(insync_cluster_t *c, int type, int from, int to);
+void insync_net_send(insync_cluster_t *c, insync_msg_t *m);
+void insync_net_deliver(insync_cluster_t *c, insync_msg_t *m);
+void insync_net_free(insync_cluster_t *c, insync_msg_t *m);
+int insync_net_passes(const insync_cluster_t *c, int from, int to);
+
+/* records.c */
+int insync_records_add(insync_records_t *r, const char *k, size_t kl,
+                       const char *v, size_t vl, uint32_t *idx);
+const char *insync_records_key(const insync_records_t *r, uint32_t i);
+const char *insync_records_value(const insync_records_t *r, uint32_t i);
+void insync_records_free(insync_records_t *r);
+
+/* log.c */
+int insync_log_append(insync_log_t *l, const uint32_t *ids, uint32_t n,
+                      int32_t epoch, int32_t pid, int32_t pepoch,
+                      int32_t base_seq);
+void insync_log_truncate(insync_log_t *l, uint32_t len);
+void insync_log_assign_epoch(insync_log_t *l, int32_t epoch, uint32_t start);
+int32_t insync_log_latest_epoch(const insync_log_t *l);
+void insync_log_end_for_epoch(const insync_log_t *l, int32_t epoch,
+                              int32_t *out_epoch, int64_t *out_end);
+insync_pstate_t *insync_log_pstate(insync_log_t *l, int32_t pid);
+void insync_log_free(insync_log_t *l);
+uint32_t insync_log_batch_at(const insync_log_t *l, uint32_t offset);
+
+/* partition.c */
+void insync_partition_produce(insync_cluster_t *c, int b, insync_msg_t *m);
+void insync_partition_fetch(insync_cluster_t *c, int b, insync_msg_t *m);
+void insync_partition_fetch_resp(insync_cluster_t *c, int b, insync_msg_t *m);
+void insync_partition_fetch_wait(insync_cluster_t *c, int b, uint32_t gp,
+                                 uint32_t gen);
+void insync_partition_dp_timeout(insync_cluster_t *c, int b, uint64_t id);
+void insync_partition_isr_check(insync_cluster_t *c, int b);
+void insync_partition_apply_state(insync_cluster_t *c, int b, uint32_t gp,
+                                  int leader, int32_t epoch, int32_t pepoch,
+                                  uint64_t isr);
+void insync_partition_alter_resp(insync_cluster_t *c, int b, insync_msg_t *m);
+void insync_partition_send_fetch(insync_cluster_t *c, int b, uint32_t gp);
+void insync_partition_fetch_retry(insync_cluster_t *c, int b, uint32_t gp,
+                                  uint64_t session);
+void insync_partition_fetch_check(insync_cluster_t *c, int b);
+void insync_partition_resign(insync_cluster_t *c, int b, uint32_t gp,
+                             int reset);
+void insync_partition_maybe_flush(insync_cluster_t *c, uint32_t gp,
+                                  insync_replica_t *r);
+
+/* broker.c */
+void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc);
+void insync_broker_start(insync_cluster_t *c, int b);
+void insync_broker_stop(insync_cluster_t *c, int b, int power_loss);
+void insync_broker_meta_req(insync_cluster_t *c, int b, insync_msg_t *m);
+insync_replica_t *insync_broker_replica(insync_cluster_t *c, int b,
+                                        uint32_t gp);
+
+/* controller.c */
+void insync_controller_recv(insync_cluster_t *c, insync_msg_t *m);
+void insync_controller_session(insync_cluster_t *c, int b, uint64_t count);
+void insync_controller_fence(insync_cluster_t *c, int b, int controlled);
+void insync_controller_broadcast(insync_cluster_t *c, uint32_t gp);
+void insync_controller_snapshot(insync_cluster_t *c, int b);
+int insync_controller_elect(insync_cluster_t *c, uint32_t gp,
+                            uint64_t exclude);
+
+/* producer.c */
+void insync_producer_recv(insync_cluster_t *c, insync_producer_t *p,
+                          insync_msg_t *m);
+void insync_producer_timer(insync_cluster_t *c, int type, uint32_t a,
+                           uint64_t b);
+void insync_producer_free(insync_producer_t *p);
+/** Makes room for partitions created since; @returns -1 on no memory. */
+int insync_producer_grow(insync_cluster_t *c, insync_producer_t *p);
+
+/* partitioner.c */
+uint32_t insync_crc32(const void *data, size_t len);
+
+/* trace.c */
+void insync_trace_add(insync_cluster_t *c, int kind, int node, int64_t gp,
+                      int64_t a, int64_t b);
+void insync_trace_free(insync_trace_t *t);
+
+/* cluster.c */
+void insync_cluster_complete(insync_cluster_t *c, uint32_t rec, int err,
+                             int64_t offset, int persisted, int fatal);
+int insync_cluster_rf_of(const insync_cluster_t *c, uint32_t gp);
+
+static inline int insync_bit(uint64_t m, int b) { return (int)((m >> b) & 1); }
+static inline int insync_popcount(uint64_t m) { return __builtin_popcountll(m); }
+
+#endif

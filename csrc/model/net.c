@@ -1,0 +1,135 @@
+/**
+ * @file net.c
+ * @brief The network: every message takes latency_ms one way; a cut link
+ * (a one-way flag per ordered pair of nodes) drops what it carries, both at
+ * sending and at arrival, so a cut also catches messages in flight.  A
+ * request reaching a broker whose process is dead but whose machine is up
+ * is answered by the OS with a connection reset; a machine without power
+ * answers nothing.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+int insync_net_passes(const insync_cluster_t *c, int from, int to) {
+        return !c->cut[from * INSYNC_MAX_NODES + to];
+}
+
+insync_msg_t *insync_net_msg(insync_cluster_t *c, int type, int from, int to) {
+        insync_msg_t *m = calloc(1, sizeof(*m));
+        if (!m)
+                abort();
+        m->type = type;
+        m->from = from;
+        m->to = to;
+        c->msgs_alive++;
+        return m;
+}
+
+void insync_net_free(insync_cluster_t *c, insync_msg_t *m) {
+        free(m->ids);
+        free(m->batches);
+        free(m);
+        c->msgs_alive--;
+}
+
+void insync_net_send(insync_cluster_t *c, insync_msg_t *m) {
+        if (!insync_net_passes(c, m->from, m->to)) {
+                insync_trace_add(c, INSYNC_T_DROP, m->from, (int64_t)m->gp,
+                                 m->to, m->type);
+                insync_net_free(c, m);
+                return;
+        }
+        insync_sim_at(c, c->now + c->conf.latency_ms, INSYNC_EV_MSG, 0, 0, m);
+}
+
+static int is_broker(const insync_cluster_t *c, int node) {
+        return node >= 1 && node <= c->nbrokers;
+}
+
+static int is_request(int type) {
+        return type == INSYNC_M_PRODUCE || type == INSYNC_M_FETCH;
+}
+
+/* The OS of a live machine resets connections to a dead process. */
+static void reset_back(insync_cluster_t *c, insync_msg_t *m) {
+        int type = m->type == INSYNC_M_PRODUCE ? INSYNC_M_PRODUCE_RESP
+                                               : INSYNC_M_FETCH_RESP;
+        insync_msg_t *r = insync_net_msg(c, type, m->to, m->from);
+        r->rst = 1;
+        r->err = INSYNC_KERR__TRANSPORT;
+        r->gp = m->gp;
+        r->req = m->req;
+        r->epoch = m->epoch;
+        insync_net_send(c, r);
+}
+
+void insync_net_deliver(insync_cluster_t *c, insync_msg_t *m) {
+        if (!insync_net_passes(c, m->from, m->to)) {
+                insync_trace_add(c, INSYNC_T_DROP, m->from, (int64_t)m->gp,
+                                 m->to, m->type);
+                insync_net_free(c, m);
+                return;
+        }
+        int to = m->to;
+        if (to == 0) {
+                insync_controller_recv(c, m);
+        } else if (is_broker(c, to)) {
+                insync_broker_t *b = &c->br[to];
+                if (!b->alive) {
+                        if (b->powered && is_request(m->type))
+                                reset_back(c, m);
+                } else {
+                        switch (m->type) {
+                        case INSYNC_M_PRODUCE:
+                                insync_partition_produce(c, to, m);
+                                break;
+                        case INSYNC_M_FETCH:
+                                insync_partition_fetch(c, to, m);
+                                break;
+                        case INSYNC_M_FETCH_RESP:
+                                insync_partition_fetch_resp(c, to, m);
+                                break;
+                        case INSYNC_M_PSTATE:
+                                if (m->version > b->meta_seen)
+                                        b->meta_seen = m->version;
+                                insync_partition_apply_state(c, to, m->gp,
+                                                             m->leader, m->epoch,
+                                                             m->pepoch, m->isr);
+                                break;
+                        case INSYNC_M_ALTER_ISR_RESP:
+                                insync_partition_alter_resp(c, to, m);
+                                break;
+                        case INSYNC_M_HEARTBEAT_RESP:
+                                break;
+                        case INSYNC_M_META_REQ:
+                                insync_broker_meta_req(c, to, m);
+                                break;
+                        default:
+                                break;
+                        }
+                }
+        } else {
+                int pi = to - c->nbrokers - 1;
+                if (pi >= 0 && pi < c->nprod)
+                        insync_producer_recv(c, c->prod[pi], m);
+        }
+        insync_net_free(c, m);
+}
+
+void insync_cluster_cut(insync_cluster_t *c, int from, int to, int both) {
+        c->cut[from * INSYNC_MAX_NODES + to] = 1;
+        if (both)
+                c->cut[to * INSYNC_MAX_NODES + from] = 1;
+}
+
+void insync_cluster_isolate(insync_cluster_t *c, int node) {
+        for (int i = 0; i < INSYNC_MAX_NODES; i++)
+                if (i != node)
+                        insync_cluster_cut(c, node, i, 1);
+}
+
+void insync_cluster_heal(insync_cluster_t *c) {
+        memset(c->cut, 0, (size_t)INSYNC_MAX_NODES * INSYNC_MAX_NODES);
+}

@@ -1,0 +1,535 @@
+/**
+ * @file producer.c
+ * @brief The simulated producer, after librdkafka: per-partition batching
+ * (linger.ms, batch.size, batch.num.messages), requests in flight per
+ * broker connection, retries after retry.backoff.ms while the message has
+ * time left (message.timeout.ms, else _MSG_TIMED_OUT), request.timeout.ms
+ * (capped by the first message's timeout, as rd_kafka_ProduceRequest does),
+ * metadata refresh on leader errors, idempotence (producer id, epoch,
+ * sequence; an epoch bump after a permanent failure, once nothing is in
+ * flight, as librdkafka's idempotent producer drains and bumps), and each
+ * message's persistence status (rd_kafka_message_status): not persisted
+ * until an attempt may have reached the log.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+#define SCAN_MS 1000 /* librdkafka scans queued messages for timeouts every second */
+
+static void pump(insync_cluster_t *c, insync_producer_t *p, uint32_t gp);
+
+static insync_producer_t *prod(insync_cluster_t *c, uint32_t i) {
+        return i < (uint32_t)c->nprod ? c->prod[i] : NULL;
+}
+
+static void arm_scan(insync_cluster_t *c, insync_producer_t *p) {
+        if (p->scan_armed)
+                return;
+        p->scan_armed = 1;
+        insync_sim_at(c, c->now + SCAN_MS, INSYNC_EV_SCAN, (uint32_t)p->index,
+                      0, NULL);
+}
+
+static void need_metadata(insync_cluster_t *c, insync_producer_t *p) {
+        if (p->meta_pending)
+                return;
+        p->meta_pending = 1;
+        for (int b = 1; b <= c->nbrokers; b++) {
+                insync_msg_t *m = insync_net_msg(c, INSYNC_M_META_REQ, p->node, b);
+                insync_net_send(c, m);
+        }
+        insync_sim_at(c, c->now + p->conf.metadata_fast_ms, INSYNC_EV_META,
+                      (uint32_t)p->index, 0, NULL);
+}
+
+static void batch_free(insync_pbatch_t *b) {
+        free(b->ids);
+        free(b);
+}
+
+/* Completes every record of @p b and frees it. */
+static void batch_done(insync_cluster_t *c, insync_producer_t *p,
+                       insync_pbatch_t *b, int err, int64_t base, int persisted) {
+        int fatal = 0;
+        for (uint32_t i = 0; i < b->n; i++) {
+                uint32_t r = b->ids[i];
+                const insync_rec_t *e = &c->recs.rec[r];
+                uint64_t size = (e->klen == INSYNC_NOLEN ? 0 : e->klen) +
+                                (e->vlen == INSYNC_NOLEN ? 0 : e->vlen);
+                p->queued_bytes -= size;
+                insync_cluster_complete(c, r, err,
+                                        err || base < 0 ? -1 : base + (int64_t)i,
+                                        persisted, fatal);
+        }
+        p->queued -= b->n;
+        batch_free(b);
+}
+
+/* Ready queue kept in creation order, so a retry goes back in place. */
+static void enqueue(insync_ppart_t *pp, insync_pbatch_t *b) {
+        insync_pbatch_t **at = &pp->head;
+        while (*at && (*at)->order < b->order)
+                at = &(*at)->next;
+        b->next = *at;
+        *at = b;
+}
+
+static void close_batch(insync_cluster_t *c, insync_producer_t *p, uint32_t gp) {
+        insync_ppart_t *pp = &p->pp[gp];
+        insync_pbatch_t *b = pp->acc;
+        if (!b)
+                return;
+        pp->acc = NULL;
+        if (p->pid >= 0) {
+                b->base_seq = pp->next_seq;
+                b->pepoch = p->pepoch;
+                pp->next_seq += (int32_t)b->n;
+        }
+        enqueue(pp, b);
+        pump(c, p, gp);
+}
+
+static uint32_t req_alloc(insync_producer_t *p, insync_pbatch_t *b, int broker,
+                          uint32_t gp, uint64_t *id) {
+        uint32_t slot;
+        if (p->nfree) {
+                slot = p->reqfree[--p->nfree];
+        } else {
+                if (p->nreq == p->reqcap) {
+                        uint32_t cap = p->reqcap ? p->reqcap * 2 : 64;
+                        insync_preq_t *r = realloc(p->req, cap * sizeof(*r));
+                        uint32_t *f = realloc(p->reqfree, cap * sizeof(*f));
+                        if (!r || !f)
+                                abort();
+                        p->req = r;
+                        p->reqfree = f;
+                        p->reqcap = cap;
+                }
+                slot = p->nreq++;
+        }
+        p->reqgen++;
+        insync_preq_t *q = &p->req[slot];
+        q->batch = b;
+        q->id = ((uint64_t)p->reqgen << 24) | slot;
+        q->broker = broker;
+        q->pp = (int)gp;
+        *id = q->id;
+        return slot;
+}
+
+static void req_release(insync_producer_t *p, uint32_t slot) {
+        insync_preq_t *q = &p->req[slot];
+        insync_ppart_t *pp = &p->pp[q->pp];
+        p->inflight[q->broker]--;
+        pp->inflight--;
+        if (q->batch)
+                q->batch->inflight = 0;
+        q->batch = NULL;
+        p->reqfree[p->nfree++] = slot;
+}
+
+static insync_pbatch_t *req_take(insync_producer_t *p, uint64_t id,
+                                 uint32_t *gp, int *broker) {
+        uint32_t slot = (uint32_t)(id & 0xffffff);
+        if (slot >= p->nreq || p->req[slot].id != id || !p->req[slot].batch)
+                return NULL;
+        insync_pbatch_t *b = p->req[slot].batch;
+        *gp = (uint32_t)p->req[slot].pp;
+        *broker = p->req[slot].broker;
+        req_release(p, slot);
+        return b;
+}
+
+static void send_batch(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
+                       insync_pbatch_t *b) {
+        insync_ppart_t *pp = &p->pp[gp];
+        int leader = pp->leader;
+        uint64_t id;
+        uint32_t slot = req_alloc(p, b, leader, gp, &id);
+        p->inflight[leader]++;
+        pp->inflight++;
+        b->inflight = 1;
+        b->sent = 1;
+        insync_msg_t *m = insync_net_msg(c, INSYNC_M_PRODUCE, p->node, leader);
+        m->gp = gp;
+        m->req = id;
+        m->acks = p->conf.acks;
+        m->timeout = p->conf.request_timeout_ms;
+        m->pid = p->pid;
+        m->prod_epoch = b->pepoch;
+        m->base_seq = b->base_seq;
+        m->ids = malloc((size_t)b->n * sizeof(*m->ids));
+        if (!m->ids)
+                abort();
+        memcpy(m->ids, b->ids, (size_t)b->n * sizeof(*m->ids));
+        m->nids = b->n;
+        insync_trace_add(c, INSYNC_T_REQUEST, p->node, gp, leader, b->n);
+        insync_net_send(c, m);
+        if (p->conf.acks == 0) {
+                /* acks=0: done once written to the connection. */
+                req_release(p, slot);
+                batch_done(c, p, b, 0, -1, INSYNC_PERSISTED);
+                return;
+        }
+        int64_t t = c->now + p->conf.request_timeout_ms;
+        if (b->deadline < t)
+                t = b->deadline > c->now ? b->deadline : c->now;
+        insync_sim_at(c, t, INSYNC_EV_REQ_TIMEOUT, (uint32_t)p->index, id, NULL);
+}
+
+static void pump(insync_cluster_t *c, insync_producer_t *p, uint32_t gp) {
+        insync_ppart_t *pp = &p->pp[gp];
+        if (p->bump_pending || !pp->head)
+                return;
+        if (pp->leader < 1) {
+                need_metadata(c, p);
+                return;
+        }
+        while (pp->head && pp->head->not_before <= c->now &&
+               p->inflight[pp->leader] < p->conf.max_in_flight) {
+                insync_pbatch_t *b = pp->head;
+                pp->head = b->next;
+                b->next = NULL;
+                send_batch(c, p, gp, b);
+        }
+        if (pp->head && pp->head->not_before > c->now && !pp->retry_armed) {
+                pp->retry_armed = 1;
+                insync_sim_at(c, pp->head->not_before, INSYNC_EV_RETRY,
+                              (uint32_t)p->index, gp, NULL);
+        }
+}
+
+static void pump_all(insync_cluster_t *c, insync_producer_t *p) {
+        for (uint32_t gp = 0; gp < p->npp; gp++)
+                pump(c, p, gp);
+}
+
+/* librdkafka's idempotent producer: after a permanent failure the
+ * sequence has a gap; once nothing is in flight, bump the epoch and number
+ * what is queued from 0 again. */
+static void maybe_bump(insync_cluster_t *c, insync_producer_t *p) {
+        if (!p->bump_pending)
+                return;
+        for (int b = 1; b <= c->nbrokers; b++)
+                if (p->inflight[b])
+                        return;
+        p->bump_pending = 0;
+        p->pepoch++;
+        for (uint32_t gp = 0; gp < p->npp; gp++) {
+                insync_ppart_t *pp = &p->pp[gp];
+                pp->next_seq = 0;
+                pp->acked_seq = 0;
+                for (insync_pbatch_t *b = pp->head; b; b = b->next) {
+                        b->base_seq = pp->next_seq;
+                        b->pepoch = p->pepoch;
+                        pp->next_seq += (int32_t)b->n;
+                }
+        }
+        pump_all(c, p);
+}
+
+static int persisted_for(int err) {
+        switch (err) {
+        case INSYNC_KERR__TRANSPORT:
+        case INSYNC_KERR__TIMED_OUT:
+        case INSYNC_KERR_REQUEST_TIMED_OUT:
+        case INSYNC_KERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+                return INSYNC_POSSIBLY_PERSISTED;
+        default:
+                return INSYNC_NOT_PERSISTED;
+        }
+}
+
+static int leader_error(int err) {
+        switch (err) {
+        case INSYNC_KERR__TRANSPORT:
+        case INSYNC_KERR__TIMED_OUT:
+        case INSYNC_KERR_NOT_LEADER_OR_FOLLOWER:
+        case INSYNC_KERR_LEADER_NOT_AVAILABLE:
+        case INSYNC_KERR_UNKNOWN_TOPIC_OR_PART:
+        case INSYNC_KERR_FENCED_LEADER_EPOCH:
+        case INSYNC_KERR_UNKNOWN_LEADER_EPOCH:
+                return 1;
+        default:
+                return 0;
+        }
+}
+
+static void batch_error(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
+                        insync_pbatch_t *b, int err) {
+        insync_ppart_t *pp = &p->pp[gp];
+        int st = persisted_for(err);
+        if (st > b->persisted)
+                b->persisted = (uint8_t)st;
+        int retriable = insync_kerr_retriable(err);
+        if (err == INSYNC_KERR_OUT_OF_ORDER_SEQUENCE_NUMBER && p->pid >= 0 &&
+            b->base_seq != pp->acked_seq)
+                retriable = 1; /* an earlier batch is not yet acknowledged */
+        if (leader_error(err))
+                need_metadata(c, p);
+        int timed_out = c->now >= b->deadline;
+        if (retriable && !timed_out && (int64_t)b->retries < p->conf.retries) {
+                b->retries++;
+                b->not_before = c->now + p->conf.retry_backoff_ms;
+                insync_trace_add(c, INSYNC_T_RETRY, p->node, gp, err, b->retries);
+                enqueue(pp, b);
+                pump(c, p, gp);
+                return;
+        }
+        if (p->pid >= 0)
+                p->bump_pending = 1;
+        batch_done(c, p, b, retriable && timed_out ? INSYNC_KERR__MSG_TIMED_OUT : err,
+                   -1, b->persisted);
+}
+
+void insync_producer_recv(insync_cluster_t *c, insync_producer_t *p,
+                          insync_msg_t *m) {
+        if (m->type == INSYNC_M_META_RESP) {
+                if (m->gp >= p->npp)
+                        return;
+                insync_ppart_t *pp = &p->pp[m->gp];
+                if (m->epoch > pp->epoch ||
+                    (m->epoch == pp->epoch && pp->leader < 1)) {
+                        pp->epoch = m->epoch;
+                        pp->leader = m->leader;
+                        pump(c, p, m->gp);
+                }
+                return;
+        }
+        if (m->type != INSYNC_M_PRODUCE_RESP)
+                return;
+        uint32_t gp;
+        int broker;
+        insync_pbatch_t *b = req_take(p, m->req, &gp, &broker);
+        if (!b)
+                return; /* answered after its timeout */
+        insync_trace_add(c, INSYNC_T_RESPONSE, p->node, gp, m->err, m->offset);
+        if (m->err == 0) {
+                if (p->pid >= 0)
+                        p->pp[gp].acked_seq = b->base_seq + (int32_t)b->n;
+                batch_done(c, p, b, 0, m->offset, INSYNC_PERSISTED);
+        } else {
+                batch_error(c, p, gp, b, m->err);
+        }
+        maybe_bump(c, p);
+        pump(c, p, gp);
+}
+
+/* Fails queued (not in flight) batches whose message timeout passed. */
+static void scan(insync_cluster_t *c, insync_producer_t *p) {
+        p->scan_armed = 0;
+        for (uint32_t gp = 0; gp < p->npp; gp++) {
+                insync_ppart_t *pp = &p->pp[gp];
+                insync_pbatch_t **at = &pp->head;
+                while (*at) {
+                        insync_pbatch_t *b = *at;
+                        if (b->deadline <= c->now) {
+                                *at = b->next;
+                                if (p->pid >= 0)
+                                        p->bump_pending = 1;
+                                batch_done(c, p, b, INSYNC_KERR__MSG_TIMED_OUT,
+                                           -1, b->persisted);
+                        } else {
+                                at = &b->next;
+                        }
+                }
+                if (pp->acc && pp->acc->deadline <= c->now) {
+                        insync_pbatch_t *b = pp->acc;
+                        pp->acc = NULL;
+                        batch_done(c, p, b, INSYNC_KERR__MSG_TIMED_OUT, -1,
+                                   b->persisted);
+                }
+        }
+        maybe_bump(c, p);
+        if (p->queued)
+                arm_scan(c, p);
+}
+
+void insync_producer_timer(insync_cluster_t *c, int type, uint32_t a,
+                           uint64_t b) {
+        insync_producer_t *p = prod(c, a);
+        if (!p)
+                return;
+        switch (type) {
+        case INSYNC_EV_LINGER: {
+                uint32_t gp = (uint32_t)(b >> 32);
+                if (gp < p->npp && p->pp[gp].acc &&
+                    p->pp[gp].linger_gen == (uint32_t)b)
+                        close_batch(c, p, gp);
+                break;
+        }
+        case INSYNC_EV_RETRY:
+                if (b < p->npp) {
+                        p->pp[b].retry_armed = 0;
+                        pump(c, p, (uint32_t)b);
+                }
+                break;
+        case INSYNC_EV_REQ_TIMEOUT: {
+                uint32_t gp;
+                int broker;
+                insync_pbatch_t *bt = req_take(p, b, &gp, &broker);
+                if (!bt)
+                        break;
+                insync_trace_add(c, INSYNC_T_TIMEOUT, p->node, gp, broker, 0);
+                batch_error(c, p, gp, bt, INSYNC_KERR__TIMED_OUT);
+                maybe_bump(c, p);
+                break;
+        }
+        case INSYNC_EV_SCAN:
+                scan(c, p);
+                break;
+        case INSYNC_EV_META: {
+                p->meta_pending = 0;
+                int again = 0;
+                for (uint32_t gp = 0; gp < p->npp; gp++)
+                        if ((p->pp[gp].head || p->pp[gp].acc) && p->pp[gp].leader < 1)
+                                again = 1;
+                if (again)
+                        need_metadata(c, p);
+                pump_all(c, p);
+                break;
+        }
+        default:
+                break;
+        }
+}
+
+int insync_producer_grow(insync_cluster_t *c, insync_producer_t *p) {
+        if (p->npp >= c->ngp)
+                return 0;
+        insync_ppart_t *pp = realloc(p->pp, c->ngp * sizeof(*pp));
+        if (!pp)
+                return -1;
+        for (uint32_t i = p->npp; i < c->ngp; i++) {
+                memset(&pp[i], 0, sizeof(pp[i]));
+                pp[i].leader = -1;
+                pp[i].epoch = -1;
+                pp[i].sticky = -1;
+        }
+        p->pp = pp;
+        p->npp = c->ngp;
+        return 0;
+}
+
+static int choose_partition(insync_cluster_t *c, insync_producer_t *p,
+                            const insync_topic_t *t, const char *key,
+                            size_t klen, int has_key) {
+        int n = t->partitions;
+        int part = p->conf.partitioner;
+        if (part == INSYNC_PART_CONSISTENT)
+                return (int)(insync_crc32(has_key ? key : "", has_key ? klen : 0) %
+                             (uint32_t)n);
+        if (part == INSYNC_PART_CONSISTENT_RANDOM && has_key && klen > 0)
+                return (int)(insync_crc32(key, klen) % (uint32_t)n);
+        /* Keyless: librdkafka's sticky partitioner keeps one random
+         * partition for sticky.partitioning.linger.ms. */
+        insync_ppart_t *s = &p->pp[t->gp0];
+        if (p->conf.sticky_ms <= 0)
+                return (int)(insync_sim_rand(c) % (uint64_t)n);
+        if (s->sticky < 0 || c->now >= s->sticky_until) {
+                s->sticky = (int)(insync_sim_rand(c) % (uint64_t)n);
+                s->sticky_until = c->now + p->conf.sticky_ms;
+        }
+        return s->sticky;
+}
+
+int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
+                        const char *key, size_t klen, int has_key,
+                        const char *value, size_t vlen, int has_value,
+                        uint32_t *id) {
+        insync_producer_t *p = c->prod[pi];
+        uint64_t size = (has_key ? klen : 0) + (has_value ? vlen : 0);
+        if (size > (uint64_t)p->conf.message_max_bytes)
+                return INSYNC_KERR_MSG_SIZE_TOO_LARGE;
+        if (p->queued >= (uint64_t)p->conf.queue_max_messages ||
+            p->queued_bytes + size > (uint64_t)p->conf.queue_max_kbytes * 1024)
+                return INSYNC_KERR__QUEUE_FULL;
+        if (insync_producer_grow(c, p))
+                return -1;
+        uint32_t idx;
+        if (insync_records_add(&c->recs, has_key ? key : NULL, klen,
+                               has_value ? value : NULL, vlen, &idx))
+                return -1;
+        insync_rec_t *e = &c->recs.rec[idx];
+        e->enq = (uint32_t)c->now;
+        e->state = (uint8_t)(INSYNC_REC_PENDING | (p->conf.acks == -1 ? 0x10 : 0));
+        *id = idx + 1;
+        c->outstanding++;
+        p->queued++;
+        p->queued_bytes += size;
+        if (topic < 0) {
+                e->topic = UINT8_MAX;
+                insync_cluster_complete(c, idx, INSYNC_KERR__UNKNOWN_TOPIC, -1,
+                                        INSYNC_NOT_PERSISTED, 0);
+                p->queued--;
+                p->queued_bytes -= size;
+                return 0;
+        }
+        const insync_topic_t *t = &c->topics[topic];
+        e->topic = (uint8_t)topic;
+        if (partition >= t->partitions) {
+                e->part = (uint16_t)(partition > UINT16_MAX ? UINT16_MAX : partition);
+                insync_cluster_complete(c, idx, INSYNC_KERR__UNKNOWN_PARTITION, -1,
+                                        INSYNC_NOT_PERSISTED, 0);
+                p->queued--;
+                p->queued_bytes -= size;
+                return 0;
+        }
+        if (partition < 0)
+                partition = choose_partition(c, p, t, key, klen, has_key);
+        e->part = (uint16_t)partition;
+        uint32_t gp = t->gp0 + (uint32_t)partition;
+        insync_ppart_t *pp = &p->pp[gp];
+        insync_pbatch_t *b = pp->acc;
+        if (!b) {
+                b = calloc(1, sizeof(*b));
+                if (!b)
+                        abort();
+                b->order = ++p->order;
+                b->deadline = p->conf.message_timeout_ms > 0
+                                      ? c->now + p->conf.message_timeout_ms
+                                      : INSYNC_NEVER;
+                b->pepoch = p->pepoch;
+                pp->acc = b;
+                pp->linger_gen++;
+                insync_sim_at(c, c->now + p->conf.linger_ms, INSYNC_EV_LINGER,
+                              (uint32_t)p->index,
+                              ((uint64_t)gp << 32) | pp->linger_gen, NULL);
+        }
+        if (b->n == b->cap) {
+                uint32_t cap = b->cap ? b->cap * 2 : 16;
+                uint32_t *ids = realloc(b->ids, cap * sizeof(*ids));
+                if (!ids)
+                        abort();
+                b->ids = ids;
+                b->cap = cap;
+        }
+        b->ids[b->n++] = idx;
+        b->bytes += size;
+        if ((int64_t)b->n >= p->conf.batch_num_messages ||
+            (int64_t)b->bytes >= p->conf.batch_size)
+                close_batch(c, p, gp);
+        arm_scan(c, p);
+        return 0;
+}
+
+void insync_producer_free(insync_producer_t *p) {
+        for (uint32_t gp = 0; gp < p->npp; gp++) {
+                insync_ppart_t *pp = &p->pp[gp];
+                if (pp->acc)
+                        batch_free(pp->acc);
+                for (insync_pbatch_t *b = pp->head, *n; b; b = n) {
+                        n = b->next;
+                        batch_free(b);
+                }
+        }
+        for (uint32_t i = 0; i < p->nreq; i++)
+                if (p->req[i].batch)
+                        batch_free(p->req[i].batch);
+        free(p->pp);
+        free(p->req);
+        free(p->reqfree);
+        free(p);
+}

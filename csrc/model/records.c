@@ -1,0 +1,96 @@
+/**
+ * @file records.c
+ * @brief The record store: each sent record's key and value bytes are kept
+ * once for the whole cluster, in 4 MiB chunks that never move; replica logs
+ * and batches hold only 32-bit record indexes.  This is what keeps a stored
+ * record-replica small.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+#define CHUNK ((uint32_t)1 << INSYNC_ARENA_CHUNK_BITS)
+
+static int arena_put(insync_records_t *r, const char *k, size_t kl,
+                     const char *v, size_t vl, uint64_t *pos) {
+        size_t need = kl + vl;
+        if (need > CHUNK)
+                return -1;
+        if (r->nchunk == 0 || r->used + need > CHUNK) {
+                if (r->nchunk == r->chunk_cap) {
+                        uint32_t cap = r->chunk_cap ? r->chunk_cap * 2 : 16;
+                        char **ch = realloc(r->chunk, cap * sizeof(*ch));
+                        if (!ch)
+                                return -1;
+                        r->chunk = ch;
+                        r->chunk_cap = cap;
+                }
+                char *mem = malloc(CHUNK);
+                if (!mem)
+                        return -1;
+                r->chunk[r->nchunk++] = mem;
+                r->arena_bytes += CHUNK;
+                r->used = 0;
+        }
+        char *dst = r->chunk[r->nchunk - 1] + r->used;
+        if (kl)
+                memcpy(dst, k, kl);
+        if (vl)
+                memcpy(dst + kl, v, vl);
+        *pos = ((uint64_t)(r->nchunk - 1) << INSYNC_ARENA_CHUNK_BITS) | r->used;
+        r->used += (uint32_t)need;
+        return 0;
+}
+
+int insync_records_add(insync_records_t *r, const char *k, size_t kl,
+                       const char *v, size_t vl, uint32_t *idx) {
+        if (r->n == UINT32_MAX - 1)
+                return -1;
+        if (r->n == r->cap) {
+                uint32_t cap = r->cap ? r->cap + r->cap / 2 : 1024;
+                insync_rec_t *rec = realloc(r->rec, (size_t)cap * sizeof(*rec));
+                if (!rec)
+                        return -1;
+                r->rec = rec;
+                r->cap = cap;
+        }
+        uint64_t pos = 0;
+        if (arena_put(r, k, k ? kl : 0, v, v ? vl : 0, &pos) != 0)
+                return -1;
+        insync_rec_t *e = &r->rec[r->n];
+        e->data = pos;
+        e->offset = -1;
+        e->klen = k ? (uint32_t)kl : INSYNC_NOLEN;
+        e->vlen = v ? (uint32_t)vl : INSYNC_NOLEN;
+        e->enq = 0;
+        e->part = 0;
+        e->topic = 0;
+        e->state = INSYNC_REC_PENDING;
+        *idx = r->n++;
+        return 0;
+}
+
+static const char *at(const insync_records_t *r, uint64_t pos) {
+        return r->chunk[pos >> INSYNC_ARENA_CHUNK_BITS] +
+               (pos & (CHUNK - 1));
+}
+
+const char *insync_records_key(const insync_records_t *r, uint32_t i) {
+        const insync_rec_t *e = &r->rec[i];
+        return e->klen == INSYNC_NOLEN ? NULL : at(r, e->data);
+}
+
+const char *insync_records_value(const insync_records_t *r, uint32_t i) {
+        const insync_rec_t *e = &r->rec[i];
+        uint32_t kl = e->klen == INSYNC_NOLEN ? 0 : e->klen;
+        return e->vlen == INSYNC_NOLEN ? NULL : at(r, e->data + kl);
+}
+
+void insync_records_free(insync_records_t *r) {
+        for (uint32_t i = 0; i < r->nchunk; i++)
+                free(r->chunk[i]);
+        free(r->chunk);
+        free(r->rec);
+        memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,146 @@
+/**
+ * @file sim.c
+ * @brief The discrete-event core: one event queue (a binary heap ordered by
+ * time, then insertion number, so equal times always fire in the order they
+ * were scheduled), one seeded PRNG (xoshiro256** seeded by splitmix64), and
+ * the dispatcher that hands each event to its subsystem.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+static int ev_less(const insync_ev_t *x, const insync_ev_t *y) {
+        return x->t < y->t || (x->t == y->t && x->seq < y->seq);
+}
+
+void insync_sim_at(insync_cluster_t *c, int64_t t, int type, uint32_t a,
+                   uint64_t b, void *p) {
+        insync_heap_t *h = &c->heap;
+        if (h->n == h->cap) {
+                size_t cap = h->cap ? h->cap * 2 : 256;
+                insync_ev_t *ev = realloc(h->ev, cap * sizeof(*ev));
+                if (!ev)
+                        abort(); /* the simulation cannot continue sanely */
+                h->ev = ev;
+                h->cap = cap;
+        }
+        insync_ev_t e = {t < c->now ? c->now : t, h->seq++, (uint32_t)type, a, b, p};
+        size_t i = h->n++;
+        while (i > 0) {
+                size_t up = (i - 1) / 2;
+                if (!ev_less(&e, &h->ev[up]))
+                        break;
+                h->ev[i] = h->ev[up];
+                i = up;
+        }
+        h->ev[i] = e;
+}
+
+static insync_ev_t heap_pop(insync_heap_t *h) {
+        insync_ev_t top = h->ev[0];
+        insync_ev_t last = h->ev[--h->n];
+        size_t i = 0;
+        for (;;) {
+                size_t l = 2 * i + 1, r = l + 1, m = i;
+                const insync_ev_t *best = &last;
+                if (l < h->n && ev_less(&h->ev[l], best)) {
+                        m = l;
+                        best = &h->ev[l];
+                }
+                if (r < h->n && ev_less(&h->ev[r], best))
+                        m = r;
+                if (m == i)
+                        break;
+                h->ev[i] = h->ev[m];
+                i = m;
+        }
+        if (h->n)
+                h->ev[i] = last;
+        return top;
+}
+
+static uint64_t splitmix64(uint64_t *x) {
+        uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+}
+
+void insync_sim_seed(insync_cluster_t *c, uint64_t seed) {
+        for (int i = 0; i < 4; i++)
+                c->rng[i] = splitmix64(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t insync_sim_rand(insync_cluster_t *c) {
+        uint64_t *s = c->rng;
+        uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = rotl(s[3], 45);
+        return r;
+}
+
+static void dispatch(insync_cluster_t *c, const insync_ev_t *e) {
+        switch (e->type) {
+        case INSYNC_EV_MSG:
+                insync_net_deliver(c, e->p);
+                break;
+        case INSYNC_EV_HEARTBEAT:
+        case INSYNC_EV_ISR_CHECK:
+        case INSYNC_EV_FETCH_CHECK:
+                insync_broker_timer(c, (int)e->type, (int)e->a, e->b);
+                break;
+        case INSYNC_EV_SESSION:
+                insync_controller_session(c, (int)e->a, e->b);
+                break;
+        case INSYNC_EV_FETCH_WAIT:
+                if (c->br[e->a].alive)
+                        insync_partition_fetch_wait(c, (int)e->a,
+                                                    (uint32_t)(e->b >> 32),
+                                                    (uint32_t)e->b);
+                break;
+        case INSYNC_EV_FETCH_RETRY:
+                if (c->br[e->a].alive)
+                        insync_partition_fetch_retry(c, (int)e->a,
+                                                     (uint32_t)(e->b >> 32),
+                                                     e->b & 0xffffffffu);
+                break;
+        case INSYNC_EV_DP_TIMEOUT:
+                if (c->br[e->a].alive)
+                        insync_partition_dp_timeout(c, (int)e->a, e->b);
+                break;
+        default:
+                insync_producer_timer(c, (int)e->type, e->a, e->b);
+                break;
+        }
+}
+
+int insync_cluster_step(insync_cluster_t *c, int64_t until) {
+        insync_heap_t *h = &c->heap;
+        while (h->n && h->ev[0].t <= until) {
+                insync_ev_t e = heap_pop(h);
+                c->now = e.t;
+                size_t before = c->cq_n;
+                dispatch(c, &e);
+                if (c->cq_n > before)
+                        return 1;
+        }
+        if (until > c->now)
+                c->now = until;
+        return 0;
+}
+
+void insync_sim_free(insync_cluster_t *c) {
+        insync_heap_t *h = &c->heap;
+        for (size_t i = 0; i < h->n; i++)
+                if (h->ev[i].type == INSYNC_EV_MSG)
+                        insync_net_free(c, h->ev[i].p);
+        free(h->ev);
+        memset(h, 0, sizeof(*h));
+}

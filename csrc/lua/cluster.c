@@ -355,6 +355,7 @@ static int l_producer(lua_State *L) {
         F("retries", retries);
         F("message_timeout_ms", message_timeout_ms);
         F("request_timeout_ms", request_timeout_ms);
+        F("socket_timeout_ms", socket_timeout_ms);
         F("retry_backoff_ms", retry_backoff_ms);
         F("linger_ms", linger_ms);
         F("batch_size", batch_size);
@@ -719,8 +720,9 @@ static int l_audit(lua_State *L) {
         lua_setfield(L, res, "failed");
         lua_pushinteger(L, (lua_Integer)a.pending);
         lua_setfield(L, res, "pending");
-        static const char *const kinds[] = {"lost", "duplicated", "unexpected"};
-        for (int k = 0; k < 3; k++) {
+        static const char *const kinds[] = {"lost", "duplicated", "unexpected",
+                                            "uncommitted"};
+        for (int k = 0; k < 4; k++) {
                 lua_newtable(L);
                 int n = 0;
                 for (size_t i = 0; i < a.n; i++) {

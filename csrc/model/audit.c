@@ -3,12 +3,16 @@
  * @brief What a durability checker counts, and the invariants the
  * randomized spec checks after every step.
  *
- * The committed log of a partition is its leader's log below the leader's
- * HW; when the partition is offline, that of the first ISR member (the
- * replica a clean election would pick), below its own HW.
- * - lost: acknowledged, but not in the committed log;
- * - duplicated: in the committed log more than once (one entry per extra copy);
- * - unexpected: reported as failed, yet in the committed log.
+ * The log of record of a partition is its leader's log (as the controller
+ * names the leader); when the partition is offline, that of the first ISR
+ * member, the replica a clean election would pick.  Records in it below
+ * the HW are committed; those above are not yet, and a consumer sees them
+ * once the HW catches up (with min.insync.replicas = RF, after a
+ * failover, only when the ISR is whole again): they are not lost.
+ * - lost: acknowledged, but not in that log;
+ * - duplicated: in it more than once (one entry per extra copy);
+ * - unexpected: reported as failed, yet in it;
+ * - uncommitted: acknowledged, in it, but above the HW for now.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,10 +64,12 @@ int insync_cluster_audit(const insync_cluster_t *c, insync_audit_t *a) {
                 const insync_replica_t *r = committed(c, gp);
                 if (!r)
                         continue;
-                int64_t hw = r->hw < (int64_t)r->log.len ? r->hw : (int64_t)r->log.len;
-                for (int64_t o = 0; o < hw; o++) {
+                for (int64_t o = 0; o < (int64_t)r->log.len; o++) {
                         uint32_t rec = r->log.ids[o];
                         int st = c->recs.rec[rec].state & 0x0f;
+                        if (o >= r->hw && st == INSYNC_REC_ACKED && !seen[rec])
+                                if (add_item(a, rec, INSYNC_AUDIT_UNCOMMITTED, o))
+                                        goto nomem;
                         if (seen[rec]) {
                                 if (add_item(a, rec, INSYNC_AUDIT_DUPLICATED, o))
                                         goto nomem;

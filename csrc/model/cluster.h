@@ -40,7 +40,8 @@ typedef struct insync_pconf_s {
         int idempotence;            /**< enable.idempotence (false) */
         int64_t retries;            /**< retries (2147483647) */
         int64_t message_timeout_ms; /**< message.timeout.ms (300000), 0: none */
-        int64_t request_timeout_ms; /**< request.timeout.ms (30000) */
+        int64_t request_timeout_ms; /**< request.timeout.ms (30000): the broker's wait */
+        int64_t socket_timeout_ms;  /**< socket.timeout.ms (60000): the producer's wait */
         int64_t retry_backoff_ms;   /**< retry.backoff.ms (100) */
         int64_t linger_ms;          /**< linger.ms (5) */
         int64_t batch_size;         /**< batch.size bytes (1000000) */
@@ -181,6 +182,7 @@ int insync_cluster_broker_info(const insync_cluster_t *c, int b, int *alive,
 /* Audit. */
 typedef enum insync_audit_kind_e {
         INSYNC_AUDIT_LOST = 0, INSYNC_AUDIT_DUPLICATED, INSYNC_AUDIT_UNEXPECTED,
+        INSYNC_AUDIT_UNCOMMITTED,
 } insync_audit_kind_t;
 
 typedef struct insync_audit_item_s {

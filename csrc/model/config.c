@@ -34,6 +34,7 @@ void insync_pconf_defaults(insync_pconf_t *conf) {
         conf->retries = 2147483647;
         conf->message_timeout_ms = 300000;
         conf->request_timeout_ms = 30000;
+        conf->socket_timeout_ms = 60000;
         conf->retry_backoff_ms = 100;
         conf->linger_ms = 5;
         conf->batch_size = 1000000;

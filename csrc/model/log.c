@@ -50,14 +50,25 @@ void insync_log_end_for_epoch(const insync_log_t *l, int32_t epoch,
                               int32_t *out_epoch, int64_t *out_end) {
         *out_epoch = -1;
         *out_end = -1;
-        for (uint32_t i = l->nep; i-- > 0;) {
-                if (l->ep[i].epoch <= epoch) {
-                        *out_epoch = l->ep[i].epoch;
-                        *out_end = i + 1 < l->nep ? (int64_t)l->ep[i + 1].start
-                                                  : (int64_t)l->len;
-                        return;
-                }
+        if (epoch < 0 || l->nep == 0)
+                return;
+        if (l->ep[l->nep - 1].epoch == epoch) {
+                *out_epoch = epoch;
+                *out_end = l->len;
+                return;
         }
+        uint32_t higher = l->nep;
+        for (uint32_t i = 0; i < l->nep; i++)
+                if (l->ep[i].epoch > epoch) {
+                        higher = i;
+                        break;
+                }
+        if (higher == l->nep)
+                return; /* unknown epoch beyond ours: undefined */
+        /* The floor entry's epoch, or the requested one when none is lower
+         * (Kafka answers with the requested epoch then). */
+        *out_epoch = higher > 0 ? l->ep[higher - 1].epoch : epoch;
+        *out_end = l->ep[higher].start;
 }
 
 insync_pstate_t *insync_log_pstate(insync_log_t *l, int32_t pid) {

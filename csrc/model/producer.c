@@ -4,7 +4,9 @@
  * (linger.ms, batch.size, batch.num.messages), requests in flight per
  * broker connection, retries after retry.backoff.ms while the message has
  * time left (message.timeout.ms, else _MSG_TIMED_OUT), request.timeout.ms
- * (capped by the first message's timeout, as rd_kafka_ProduceRequest does),
+ * (the broker's wait; the producer's own is socket.timeout.ms capped by the
+ * first message's remaining message.timeout.ms, per librdkafka's
+ * CONFIGURATION.md),
  * metadata refresh on leader errors, idempotence (producer id, epoch,
  * sequence; an epoch bump after a permanent failure, once nothing is in
  * flight, as librdkafka's idempotent producer drains and bumps), and each
@@ -173,7 +175,10 @@ static void send_batch(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
                 batch_done(c, p, b, 0, -1, INSYNC_PERSISTED);
                 return;
         }
-        int64_t t = c->now + p->conf.request_timeout_ms;
+        /* librdkafka waits the lesser of socket.timeout.ms and the first
+         * message's remaining message.timeout.ms; the broker enforces
+         * request.timeout.ms (the request's Timeout field). */
+        int64_t t = c->now + p->conf.socket_timeout_ms;
         if (b->deadline < t)
                 t = b->deadline > c->now ? b->deadline : c->now;
         insync_sim_at(c, t, INSYNC_EV_REQ_TIMEOUT, (uint32_t)p->index, id, NULL);

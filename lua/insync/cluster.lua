@@ -184,6 +184,7 @@ local PRODUCER_KEYS = {
   ["delivery.timeout.ms"] = { "message_timeout_ms", "int", 0, 2147483647 },
   ["message.timeout.ms"] = { "message_timeout_ms", "int", 0, 2147483647 },
   ["request.timeout.ms"] = { "request_timeout_ms", "int", 1, 900000 },
+  ["socket.timeout.ms"] = { "socket_timeout_ms", "int", 10, 300000 },
   ["retry.backoff.ms"] = { "retry_backoff_ms", "int", 1, 300000 },
   ["linger.ms"] = { "linger_ms", "num", 0, 900000 },
   ["queue.buffering.max.ms"] = { "linger_ms", "num", 0, 900000 },

@@ -144,7 +144,7 @@ describe("acks=0", function()
   it("reports success even when the leader is unreachable, and the record is lost", function()
     local c = S.cluster()
     local p = c:producer{ acks = 0 }
-    S.send(p, 1); c:run()              -- learn the leader
+    S.send(p, 1); c:run(); c:run_for(100)   -- learn the leader, let it land
     c:cut(p, 1)
     local out = S.send(p, 1, { prefix = "gone" })
     c:run(); c:run_for(1000)

@@ -1,0 +1,68 @@
+-- Clean and unclean leader election, truncation by leader epoch.
+local S = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "scenario.lua")
+
+local function lone_leader(unclean)
+  -- broker 1 leads alone (followers out of the ISR), takes writes, dies;
+  -- brokers 2 and 3 come back without its records.
+  local c = S.cluster{ trace = true, config = { ["unclean.leader.election.enable"] = unclean,
+                                                 ["replica.lag.time.max.ms"] = 10000 } }
+  c:run_for(100)
+  c:crash(2); c:crash(3); c:run_for(10000)
+  local p = c:producer{ acks = "all" }
+  local out = S.send(p, 3); c:run()
+  c:crash(1)
+  c:restart(2); c:restart(3)
+  c:run_for(20000)
+  return c, out, p
+end
+
+describe("leader election", function()
+  it("with unclean election off, leaves the partition offline until an ISR member returns", function()
+    local c, out = lone_leader(false)
+    assert.same({ OK = 3 }, S.count(out))
+    local part = c:partition("orders", 0)
+    assert.is_nil(part.leader)
+    assert.equal("1", S.isr(c))             -- the ISR keeps its last member
+    assert.equal(0, #c:audit().lost)
+    c:restart(1); c:run_for(20000)
+    part = c:partition("orders", 0)
+    assert.equal(1, part.leader)
+    assert.equal(3, part.hw)
+    assert.equal(0, #c:audit().lost)
+  end)
+
+  it("with unclean election on, elects a replica outside the ISR and loses acknowledged records", function()
+    local c, out = lone_leader(true)
+    assert.same({ OK = 3 }, S.count(out))
+    local part = c:partition("orders", 0)
+    assert.equal(2, part.leader)
+    assert.equal(3, #c:audit().lost)
+    assert.truthy(S.find(c:trace(), "unclean_election", { leader = 2 }))
+    -- the old leader returns and truncates to the new leader's log
+    c:restart(1); c:run_for(20000)
+    assert.equal(0, c:partition("orders", 0).replicas[1].leo)
+    assert.truthy(S.find(c:trace(), "truncate", { node = 1 }))
+  end)
+
+  it("truncates a returning leader's unreplicated records by leader epoch", function()
+    local c = S.cluster{ trace = true }
+    c:run_for(100)
+    local p = c:producer{ acks = "all" }
+    S.send(p, 2); c:run()
+    c:drop(1, 2); c:drop(1, 3)                -- what broker 1 writes now stays on broker 1
+    local p1 = c:producer{ acks = 1 }
+    local out = S.send(p1, 2, { prefix = "only1-" }); c:run()
+    c:crash(1); c:run_for(10000)             -- fenced: broker 2 leads epoch 1
+    assert.equal(2, c:partition("orders", 0).leader)
+    S.send(p, 1, { prefix = "new" }); c:run()
+    c:heal(); c:restart(1); c:run_for(5000)
+    local log1 = c:log("orders", 0, 1)
+    local log2 = c:log("orders", 0, 2)
+    assert.equal(#log2, #log1)
+    for i = 1, #log2 do assert.equal(log2[i].key, log1[i].key) end
+    assert.equal("new1", log1[3].key)
+    assert.equal(1, log1[3].leader_epoch)
+    assert.same({ OK = 2 }, S.count(out))
+    assert.equal(2, #c:audit().lost)
+  end)
+end)

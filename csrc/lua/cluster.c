@@ -43,6 +43,11 @@ typedef struct lproducer_s {
         int index;
 } lproducer_t;
 
+/* A type name for messages; a missing argument is "nil". */
+static const char *tname(lua_State *L, int i) {
+        return lua_isnone(L, i) ? "nil" : luaL_typename(L, i);
+}
+
 static lcluster_t *check_cluster(lua_State *L, int i) {
         lcluster_t *lc = luaL_checkudata(L, i, INSYNC_CLUSTER_MT);
         if (!lc->c)
@@ -61,7 +66,7 @@ static lua_Integer check_int(lua_State *L, int i, const char *what) {
         if (!insync_isinteger(L, i))
                 luaL_error(L, "%s: expected integer, got %s", what,
                            lua_type(L, i) == LUA_TNUMBER ? "a fraction"
-                                                         : luaL_typename(L, i));
+                                                         : tname(L, i));
         return lua_tointeger(L, i);
 }
 
@@ -109,8 +114,8 @@ static int l_cluster_new(lua_State *L) {
 #undef F
         opt_int_field(L, 1, "seed", 1, &v);
         conf.seed = (uint64_t)v;
-        if (conf.brokers < 1 || conf.brokers > 64)
-                return luaL_error(L, "cluster: brokers: expected 1..64, got %d",
+        if (conf.brokers < 1 || conf.brokers > 63)
+                return luaL_error(L, "cluster: brokers: expected 1..63, got %d",
                                   conf.brokers);
         lcluster_t *lc = lua_newuserdata(L, sizeof(*lc));
         lc->c = NULL;
@@ -255,7 +260,7 @@ static int64_t check_ms(lua_State *L, int i, const char *what) {
         if (lua_type(L, i) != LUA_TNUMBER || lua_tonumber(L, i) < 0)
                 luaL_error(L, "%s: expected a number >= 0, got %s", what,
                            lua_type(L, i) == LUA_TNUMBER ? "a negative number"
-                                                         : luaL_typename(L, i));
+                                                         : tname(L, i));
         lua_Number n = lua_tonumber(L, i);
         return n > 9e15 ? (int64_t)9e15 : (int64_t)n;
 }
@@ -401,7 +406,7 @@ static const char *opt_string_field(lua_State *L, int t, const char *k,
         }
         if (lua_type(L, -1) != LUA_TSTRING)
                 luaL_error(L, "send: msg.%s: expected %s, got %s", k, what,
-                           luaL_typename(L, -1));
+                           tname(L, -1));
         const char *s = lua_tolstring(L, -1, len);
         lua_pop(L, 1); /* still referenced by the msg table */
         return s;
@@ -411,12 +416,13 @@ static const char *opt_string_field(lua_State *L, int t, const char *k,
 static int l_send(lua_State *L) {
         lproducer_t *p = check_producer(L, 1);
         lcluster_t *lc = p->lc;
+        lua_settop(L, 3);
         if (lua_type(L, 2) != LUA_TTABLE)
                 return luaL_error(L, "send: msg: expected table, got %s",
-                                  luaL_typename(L, 2));
+                                  tname(L, 2));
         if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TFUNCTION)
                 return luaL_error(L, "send: callback: expected function, got %s",
-                                  luaL_typename(L, 3));
+                                  tname(L, 3));
         size_t tl, kl = 0, vl = 0;
         const char *topic = opt_string_field(L, 2, "topic", &tl, "string");
         if (!topic)
@@ -429,7 +435,7 @@ static int l_send(lua_State *L) {
                 if (!insync_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
                         return luaL_error(L, "send: msg.partition: expected an integer >= 0, got %s",
                                           lua_type(L, -1) == LUA_TNUMBER ? "another number"
-                                                                         : luaL_typename(L, -1));
+                                                                         : tname(L, -1));
                 lua_Integer pi = lua_tointeger(L, -1);
                 partition = pi > 65535 ? 65535 : (int)pi;
         }
@@ -438,7 +444,7 @@ static int l_send(lua_State *L) {
         if (!lua_isnil(L, -1)) {
                 if (!lua_istable(L, -1))
                         return luaL_error(L, "send: msg.headers: expected table, got %s",
-                                          luaL_typename(L, -1));
+                                          tname(L, -1));
                 lua_pushnil(L);
                 while (lua_next(L, -2)) {
                         if (lua_type(L, -2) != LUA_TSTRING ||
@@ -503,7 +509,7 @@ static int check_broker_arg(lua_State *L, lcluster_t *lc, int i, const char *wha
             lua_tointeger(L, i) > n)
                 luaL_error(L, "%s: expected a broker id 1..%d, got %s", what, n,
                            lua_type(L, i) == LUA_TNUMBER ? lua_tostring(L, i)
-                                                         : luaL_typename(L, i));
+                                                         : tname(L, i));
         return (int)lua_tointeger(L, i);
 }
 
@@ -520,7 +526,7 @@ static int check_node(lua_State *L, lcluster_t *lc, int i, const char *what) {
         if (insync_isinteger(L, i))
                 return check_broker_arg(L, lc, i, what);
         return luaL_error(L, "%s: expected a broker id, \"controller\" or a producer, got %s",
-                          what, luaL_typename(L, i));
+                          what, tname(L, i));
 }
 
 static int l_crash(lua_State *L) {
@@ -530,11 +536,11 @@ static int l_crash(lua_State *L) {
         if (!lua_isnoneornil(L, 3)) {
                 if (!lua_istable(L, 3))
                         return luaL_error(L, "crash: opts: expected table, got %s",
-                                          luaL_typename(L, 3));
+                                          tname(L, 3));
                 lua_getfield(L, 3, "lose_unflushed");
                 if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
                         return luaL_error(L, "crash: opts.lose_unflushed: expected boolean, got %s",
-                                          luaL_typename(L, -1));
+                                          tname(L, -1));
                 lose = lua_toboolean(L, -1);
                 lua_pop(L, 1);
         }
@@ -598,7 +604,7 @@ static int l_heal(lua_State *L) {
 static int check_topic(lua_State *L, lcluster_t *lc, int i, const char *what) {
         if (lua_type(L, i) != LUA_TSTRING)
                 luaL_error(L, "%s: topic: expected string, got %s", what,
-                           luaL_typename(L, i));
+                           tname(L, i));
         int t = insync_cluster_topic(lc->c, lua_tostring(L, i));
         if (t < 0)
                 luaL_error(L, "%s: topic: no topic '%s'", what, lua_tostring(L, i));
@@ -611,14 +617,14 @@ static int check_part(lua_State *L, lcluster_t *lc, int t, int i, const char *wh
             lua_tointeger(L, i) >= n)
                 luaL_error(L, "%s: partition: expected 0..%d, got %s", what, n - 1,
                            lua_type(L, i) == LUA_TNUMBER ? lua_tostring(L, i)
-                                                         : luaL_typename(L, i));
+                                                         : tname(L, i));
         return (int)lua_tointeger(L, i);
 }
 
 static void push_isr(lua_State *L, uint64_t isr) {
         lua_newtable(L);
         int n = 0;
-        for (int b = 1; b <= 64; b++)
+        for (int b = 1; b < 64; b++)
                 if ((isr >> b) & 1) {
                         lua_pushinteger(L, b);
                         lua_rawseti(L, -2, ++n);

@@ -15,7 +15,7 @@ typedef struct insync_cluster_s insync_cluster_t;
 
 /** Cluster and broker configuration (Apache Kafka's names in comments). */
 typedef struct insync_cconf_s {
-        int brokers;              /**< 1..64 */
+        int brokers;              /**< 1..63 */
         uint64_t seed;            /**< every random choice comes from it */
         int64_t latency_ms;       /**< one-way latency between any two nodes */
         int trace;                /**< record a trace */

@@ -5,7 +5,7 @@
  * producers, in virtual milliseconds.  Pure C11: no lua.h, no librdkafka.
  *
  * Node numbering (the network's matrix): 0 is the controller, 1..n the
- * brokers, n+1.. the producers.  Brokers are at most 64 so that an ISR is a
+ * brokers, n+1.. the producers.  Brokers are at most 63 so that an ISR is a
  * bit mask (bit b = broker b).
  *
  * Where the model follows Kafka, the comment names the Kafka source:
@@ -468,7 +468,9 @@ void insync_cluster_complete(insync_cluster_t *c, uint32_t rec, int err,
                              int64_t offset, int persisted, int fatal);
 int insync_cluster_rf_of(const insync_cluster_t *c, uint32_t gp);
 
-static inline int insync_bit(uint64_t m, int b) { return (int)((m >> b) & 1); }
+static inline int insync_bit(uint64_t m, int b) {
+        return b >= 0 && b < 64 ? (int)((m >> b) & 1) : 0;
+}
 static inline int insync_popcount(uint64_t m) { return __builtin_popcountll(m); }
 
 #endif

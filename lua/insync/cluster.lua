@@ -114,7 +114,7 @@ function M.new(opts)
   end
   local conf = {}
   for k, v in pairs(BROKER_DEFAULTS) do conf[k] = v end
-  conf.brokers = opts.brokers == nil and 3 or to_int("cluster: brokers", opts.brokers, 1, 64)
+  conf.brokers = opts.brokers == nil and 3 or to_int("cluster: brokers", opts.brokers, 1, 63)
   conf.seed = opts.seed == nil and 1 or to_int("cluster: seed", opts.seed)
   if opts.latency_ms ~= nil then
     conf.latency_ms = to_int("cluster: latency_ms", opts.latency_ms, 0)

@@ -1,0 +1,168 @@
+-- The simulated producer: partitioner, batching, retries, timeouts,
+-- idempotence, queue limits.
+local S = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "scenario.lua")
+local insync = require "insync"
+
+describe("producer", function()
+  it("places keys as librdkafka's consistent_random partitioner does (CRC-32 of the key)", function()
+    local c = S.cluster{ partitions = 3 }
+    local p = c:producer{}
+    local got = {}
+    for _, k in ipairs({ "k1", "k2", "k3", "k10", "order-42", "123456789", "user-045189" }) do
+      p:send({ topic = "orders", key = k, value = "v" }, function(r) got[k] = r.partition end)
+    end
+    c:run()
+    -- the partitions librdkafka 2.0.2's rd_kafka_msg_partitioner_consistent_random gives for 3 partitions
+    assert.same({ k1 = 1, k2 = 0, k3 = 2, k10 = 2, ["order-42"] = 1, ["123456789"] = 2,
+                  ["user-045189"] = 1 }, got)
+  end)
+
+  it("sticks keyless records to one partition for sticky.partitioning.linger.ms", function()
+    local c = S.cluster{ partitions = 8 }
+    local p = c:producer{}
+    local parts = {}
+    for i = 1, 20 do
+      p:send({ topic = "orders", value = "v" .. i }, function(r) parts[r.partition] = true end)
+    end
+    c:run()
+    local n = 0
+    for _ in pairs(parts) do n = n + 1 end
+    assert.equal(1, n)
+  end)
+
+  it("batches records sent within linger.ms into one produce request", function()
+    local c = S.cluster{ trace = true }
+    local p = c:producer{ ["linger.ms"] = 50 }
+    S.send(p, 10); c:run()
+    local requests = 0
+    for _, e in ipairs(c:trace()) do
+      if e.event == "request" and e.node == "producer1" then requests = requests + 1; assert.equal(10, e.count) end
+    end
+    assert.equal(1, requests)
+    local p2 = c:producer{ ["linger.ms"] = 50, ["batch.num.messages"] = 4 }
+    S.send(p2, 10, { prefix = "b" }); c:run()
+    requests = 0
+    for _, e in ipairs(c:trace()) do
+      if e.event == "request" and e.node == "producer2" then requests = requests + 1 end
+    end
+    assert.equal(3, requests)
+  end)
+
+  it("ends in _MSG_TIMED_OUT after message.timeout.ms, not persisted when never sent", function()
+    local c = S.cluster{}
+    c:run_for(100)
+    local p = c:producer{ ["message.timeout.ms"] = 5000 }
+    c:isolate(p)
+    local out = S.send(p, 2)
+    c:run()
+    assert.same({ _MSG_TIMED_OUT = 2 }, S.count(out))
+    assert.equal(-192, out[1].err.code)
+    assert.equal("not_persisted", out[1].err.persisted)
+    assert.is_true(out[1].report.latency_ms >= 5000 and out[1].report.latency_ms <= 6100)
+  end)
+
+  it("reports possibly_persisted for a request sent but never answered", function()
+    local c = S.cluster{}
+    c:run_for(100)
+    local p = c:producer{ ["message.timeout.ms"] = 5000 }
+    S.send(p, 1); c:run()
+    c:drop(1, p)                       -- answers are lost, requests arrive
+    local out = S.send(p, 1, { prefix = "x" })
+    c:run()
+    assert.equal("_MSG_TIMED_OUT", out[1].name)
+    assert.equal("possibly_persisted", out[1].err.persisted)
+    c:heal(); c:run_for(1000)
+    local a = c:audit()
+    assert.equal(1, #a.unexpected)     -- failed, yet written
+    assert.equal("x1", a.unexpected[1].key)
+  end)
+
+  it("duplicates a record whose response was lost when retrying without idempotence", function()
+    local c = S.cluster{}
+    c:run_for(100)
+    local p = c:producer{ ["socket.timeout.ms"] = 2000 }
+    S.send(p, 1); c:run()
+    c:drop(1, p)
+    local out = S.send(p, 1, { prefix = "d" })
+    c:run_for(2050)                    -- the first attempt's answer is lost
+    c:heal()
+    c:run()
+    assert.equal("OK", out[1].name)
+    local a = c:audit()
+    assert.equal(1, #a.duplicated)
+    assert.equal("d1", a.duplicated[1].key)
+    assert.equal(2, a.duplicated[1].offset)
+  end)
+
+  it("does not duplicate with enable.idempotence: the broker answers the retry with the original offset", function()
+    local c = S.cluster{}
+    c:run_for(100)
+    local p = c:producer{ ["enable.idempotence"] = true, ["socket.timeout.ms"] = 2000 }
+    S.send(p, 1); c:run()
+    c:drop(1, p)
+    local out = S.send(p, 1, { prefix = "d" })
+    c:run_for(2050)
+    c:heal()
+    c:run()
+    assert.equal("OK", out[1].name)
+    assert.equal(1, out[1].report.offset)   -- the offset of the first append
+    local a = c:audit()
+    assert.equal(0, #a.duplicated)
+    assert.equal(2, c:partition("orders", 0).replicas[1].leo)
+  end)
+
+  it("answers a sequence gap with OUT_OF_ORDER_SEQUENCE_NUMBER (the broker lost the producer's state)", function()
+    local c = S.cluster{ rf = 1 }
+    c:run_for(100)
+    local p = c:producer{ ["enable.idempotence"] = true }
+    S.send(p, 2); c:run()
+    c:crash(1, { lose_unflushed = true }); c:restart(1); c:run_for(3000)
+    local out = S.send(p, 1, { prefix = "gap" }); c:run()
+    assert.equal("OUT_OF_ORDER_SEQUENCE_NUMBER", out[1].name)
+    assert.equal(45, out[1].err.code)
+    -- the producer bumps its epoch and goes on from sequence 0
+    local after = S.send(p, 1, { prefix = "next" }); c:run()
+    assert.equal("OK", after[1].name)
+  end)
+
+  it("returns nil and _QUEUE_FULL past queue.buffering.max.messages", function()
+    local c = S.cluster{}
+    local p = c:producer{ ["queue.buffering.max.messages"] = 2 }
+    assert.truthy(p:send({ topic = "orders", value = "a" }))
+    assert.truthy(p:send({ topic = "orders", value = "b" }))
+    local id, err = p:send({ topic = "orders", value = "c" })
+    assert.is_nil(id)
+    assert.equal("_QUEUE_FULL", err.name)
+    c:run()
+    assert.truthy(p:send({ topic = "orders", value = "d" }))
+  end)
+
+  it("reports _UNKNOWN_TOPIC and _UNKNOWN_PARTITION through the callback", function()
+    local c = S.cluster{}
+    local p = c:producer{}
+    local e1, e2
+    p:send({ topic = "nope", value = "x" }, function(r, err) e1 = { r, err } end)
+    p:send({ topic = "orders", partition = 7, value = "x" }, function(r, err) e2 = { r, err } end)
+    c:run()
+    assert.equal("_UNKNOWN_TOPIC", e1[2].name)
+    assert.equal("nope", e1[1].topic)
+    assert.equal("_UNKNOWN_PARTITION", e2[2].name)
+  end)
+
+  it("hands back key, opaque, topic, partition and latency in the report", function()
+    local c = S.cluster{}
+    local p = c:producer{}
+    local rep
+    local marker = {}
+    p:send({ topic = "orders", key = "order-42", value = "x", opaque = marker,
+             headers = { trace = "abc" } }, function(r) rep = r end)
+    c:run()
+    assert.equal("orders", rep.topic)
+    assert.equal(0, rep.partition)
+    assert.equal("order-42", rep.key)
+    assert.equal(marker, rep.opaque)
+    assert.equal(0, rep.offset)
+    assert.is_true(rep.latency_ms >= 5)     -- linger.ms 5 at least
+    assert.truthy(insync.is_error(insync.error("REQUEST_TIMED_OUT")))
+  end)
+end)

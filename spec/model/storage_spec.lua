@@ -1,0 +1,84 @@
+-- Process kill, power loss, controlled shutdown, flushing.
+local S = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "scenario.lua")
+
+local function all_down(opts)
+  local c = S.cluster{ topic_config = { ["min.insync.replicas"] = 2, ["flush.messages"] = opts.flush } }
+  c:run_for(100)
+  local p = c:producer{ acks = "all" }
+  local out = S.send(p, 5); c:run()
+  assert.same({ OK = 5 }, S.count(out))
+  for b = 1, 3 do c:crash(b, { lose_unflushed = opts.power_loss }) end
+  c:run_for(1000)
+  for b = 1, 3 do c:restart(b) end
+  c:run_for(15000)
+  return c
+end
+
+describe("storage", function()
+  it("keeps what is in the page cache across a process kill of every broker", function()
+    local c = all_down{ power_loss = false }
+    local a = c:audit()
+    assert.equal(0, #a.lost)
+    assert.equal(5, c:partition("orders", 0).hw)
+  end)
+
+  it("loses acknowledged acks=all records when every broker loses power without fsync", function()
+    local c = all_down{ power_loss = true }
+    local a = c:audit()
+    assert.equal(5, #a.lost)
+    for b = 1, 3 do assert.equal(0, c:partition("orders", 0).replicas[b].leo) end
+  end)
+
+  it("keeps flushed records through a power loss (flush.messages=1)", function()
+    local c = all_down{ power_loss = true, flush = 1 }
+    assert.equal(0, #c:audit().lost)
+    assert.equal(5, c:partition("orders", 0).replicas[1].flushed)
+  end)
+
+  it("a power loss of one broker loses nothing when the others have the records", function()
+    local c = S.cluster{ topic_config = { ["min.insync.replicas"] = 2 } }
+    c:run_for(100)
+    local p = c:producer{ acks = "all" }
+    S.send(p, 5); c:run()
+    c:crash(1, { lose_unflushed = true })
+    c:run_for(10000)
+    c:restart(1); c:run_for(5000)
+    assert.equal(0, #c:audit().lost)
+    assert.equal(5, c:partition("orders", 0).replicas[1].leo)   -- refetched
+    assert.equal("1,2,3", S.isr(c))
+  end)
+
+  it("a controlled shutdown moves leadership first and flushes", function()
+    local c = S.cluster{ trace = true, topic_config = { ["min.insync.replicas"] = 2 } }
+    c:run_for(100)
+    local p = c:producer{ acks = "all" }
+    S.send(p, 3); c:run()
+    local t0 = c:now()
+    c:shutdown(1)
+    local part = c:partition("orders", 0)
+    assert.equal(2, part.leader)               -- at once, no session timeout
+    assert.equal("2,3", S.isr(c))
+    assert.equal(3, part.replicas[1].flushed)
+    local out = S.send(p, 2, { prefix = "after" })
+    c:run()
+    assert.same({ OK = 2 }, S.count(out))
+    assert.is_true(c:now() - t0 < 2000)
+    assert.truthy(S.find(c:trace(), "shutdown", { broker = 1 }))
+  end)
+
+  it("a process kill resets the producer's connections at once (retry to the new leader)", function()
+    local c = S.cluster{ trace = true, topic_config = { ["min.insync.replicas"] = 2 } }
+    c:run_for(100)
+    c:drop(1, 3)                      -- a request waits in broker 1's purgatory
+    local p = c:producer{ acks = "all" }
+    local out = S.send(p, 1)
+    c:run_for(50)
+    c:crash(1)
+    c:heal()
+    c:run()
+    assert.equal("OK", out[1].name)
+    local retry = S.find(c:trace(), "retry")
+    assert.truthy(retry)
+    assert.equal(-195, retry.error)   -- _TRANSPORT
+  end)
+end)

@@ -91,6 +91,11 @@ local function collect(cb, report, err)
   end
 end
 
+-- The producer's callback for a send without one of its own.
+local function count_only(report, err)
+  collect(nil, report, err)
+end
+
 -- Runs the queued callbacks, each under xpcall (which lets it yield).
 local function drain()
   while head <= tail do
@@ -335,7 +340,12 @@ function M.send(msg, cb)
   if cb ~= nil and type(cb) ~= "function" then
     error("insync.openresty.send: cb: expected function or nil, got " .. type(cb), 2)
   end
-  local id, err = producer:send(msg, function(report, e) collect(cb, report, e) end)
+  local id, err
+  if cb then
+    id, err = producer:send(msg, function(report, e) collect(cb, report, e) end)
+  else
+    id, err = producer:send(msg, count_only)   -- no closure per send
+  end
   if id then
     counts.sent = counts.sent + 1
   elseif err and err.name == "_QUEUE_FULL" then

@@ -138,7 +138,10 @@ http {
 -- name (required: the prefix is build/openresty/<name>), workers (default 1),
 -- main (directives for the main context), http (for the http block),
 -- server (for the one server block), log_level (default "info"),
--- env (table of environment variables the workers see).
+-- env (table of environment variables the workers see), or instead of all
+-- that conf (the whole nginx.conf text: it must keep the pid file in
+-- logs/nginx.pid under the prefix, and port must say where it listens);
+-- cmd_env (environment variables for the nginx command).
 -- Returns a Server; raises with error.log's text when nginx does not start.
 function nginx.start(opts)
   assert(type(opts.name) == "string", "nginx.start: name: expected string")
@@ -156,15 +159,20 @@ function nginx.start(opts)
   local p = io.popen("id -u")
   if p:read("l") == "0" then user = "user root root;" end
   p:close()
-  local t = nginx.top
-  local conf = CONF:format(user, opts.workers or 1, prefix, prefix, opts.log_level or "info",
-    nginx.modules, nginx.modules, table.concat(env, "\n") .. "\n" .. (opts.main or ""),
-    prefix, prefix, prefix, prefix, prefix, t, t, t, t,
-    opts.http or "", port, opts.server or "")
+  local conf = opts.conf
+  if not conf then
+    local t = nginx.top
+    conf = CONF:format(user, opts.workers or 1, prefix, prefix, opts.log_level or "info",
+      nginx.modules, nginx.modules, table.concat(env, "\n") .. "\n" .. (opts.main or ""),
+      prefix, prefix, prefix, prefix, prefix, t, t, t, t,
+      opts.http or "", port, opts.server or "")
+  end
   local conf_path = prefix .. "/conf/nginx.conf"
   write_file(conf_path, conf)
   local srv = setmetatable({ name = opts.name, prefix = prefix, port = port, conf = conf_path }, Server)
-  local ok = run(("%s -p %s -c %s -e %s >%s 2>&1"):format(sh_quote(nginx.binary), sh_quote(prefix .. "/"),
+  local vars = {}
+  for k, v in pairs(opts.cmd_env or {}) do vars[#vars + 1] = k .. "=" .. sh_quote(v) .. " " end
+  local ok = run(("%s%s -p %s -c %s -e %s >%s 2>&1"):format(table.concat(vars), sh_quote(nginx.binary), sh_quote(prefix .. "/"),
     sh_quote(conf_path), sh_quote(prefix .. "/logs/error.log"), sh_quote(prefix .. "/logs/stderr.log")))
   if not ok then
     error(("nginx did not start (%s):\n%s%s"):format(conf_path, read_file(prefix .. "/logs/stderr.log") or "",

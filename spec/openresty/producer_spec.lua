@@ -39,6 +39,7 @@ local function start(name, o)
       content_by_lua_block { require("openresty.app").echo() }
     }
     location = /nosend { content_by_lua_block { require("openresty.app").echo() } }
+    location = /badmsg { content_by_lua_block { require("insync.openresty").send({ topic = 42 }) } }
     location = /noop { return 200 "noop\n"; }
     location = /insync/metrics { content_by_lua_block { require("insync.openresty").serve_metrics() } }
     location = /app/counts { content_by_lua_block { require("openresty.app").counts() } }
@@ -335,5 +336,117 @@ describe("insync.openresty in Debian's nginx with 2 workers, mock cluster in ano
     local c = exit_counts(srv)
     assert.are.same({ 6000, 6000 }, { c.sent, c.delivered })
     assert.are.same({}, srv:problems())
+  end)
+end)
+
+describe("insync.openresty on a fast shutdown (nginx -s stop: no timers run)", function()
+  local cluster
+  local servers = {}
+
+  setup(function()
+    assert(nginx.available())
+    cluster = nginx.mock_cluster("stop-cluster", { "stop" })
+  end)
+
+  teardown(function()
+    for _, srv in ipairs(servers) do srv:stop(10) end
+    if cluster then cluster.stop() end
+  end)
+
+  local function stop_fast(srv)
+    local pids = srv:workers()
+    pids[#pids + 1] = srv.pid
+    assert.is_true(srv:signal("stop"))
+    assert.is_true(nginx.wait_all_exit(pids, 30))
+  end
+
+  it("flushes in exit_worker_by_lua, so what was queued is delivered", function()
+    local srv = start("stop-ok", { topic = "stop", bootstrap = cluster.bootstrap, init = "poll_interval_ms = 60000" })
+    servers[#servers + 1] = srv
+    for i = 1, 50 do assert.are.equal(200, (srv:get("/content?cb=1&id=S-" .. i))) end
+    stop_fast(srv)
+    local c = exit_counts(srv)
+    assert.are.equal(2, #srv:log_lines("exiting %(exit_worker%)"))
+    assert.are.same({ 50, 50, 0, 0 }, { c.sent, c.delivered, c.failed, c.purged })
+    assert.are.same({ ok = 50 }, callback_counts(srv))
+    local by_key = read_keys(cluster.bootstrap, "stop")
+    for i = 1, 50 do assert.are.equal(1, by_key["S-" .. i]) end
+    assert.are.same({}, srv:problems())
+  end)
+
+  it("purges what it could not deliver within exit_timeout_ms and hands each record to its callback", function()
+    local srv = start("stop-purge", { topic = "stop", bootstrap = "127.0.0.1:" .. nginx.free_port(),
+      init = "exit_timeout_ms = 200" })
+    servers[#servers + 1] = srv
+    for i = 1, 20 do assert.are.equal(200, (srv:get("/log?cb=1&id=D-" .. i))) end
+    stop_fast(srv)
+    local c = exit_counts(srv)
+    assert.are.equal(2, #srv:log_lines("exiting %(exit_worker%)"))
+    assert.are.same({ 20, 0, 0, 20 }, { c.sent, c.delivered, c.failed, c.purged })
+    local cb = callback_counts(srv)
+    assert.are.equal(20, (cb._PURGE_QUEUE or 0) + (cb._PURGE_INFLIGHT or 0))
+  end)
+end)
+
+describe("insync.openresty misuse", function()
+  it("refuses to make the producer in the master (init_by_lua): nginx does not start", function()
+    assert(nginx.available())
+    local ok, err = pcall(nginx.start, { name = "misuse-master", http = [[
+  init_by_lua_block {
+    require("insync.openresty").init{ config = { ["bootstrap.servers"] = "127.0.0.1:1" } }
+  }
+]] })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("insync.openresty.init: call it from init_worker_by_lua*, not from init",
+      1, true), err)
+  end)
+
+  it("raises naming the argument: send before init, init outside init_worker, a bad option, a bad msg", function()
+    local srv = nginx.start{ name = "misuse", http = [[
+  init_worker_by_lua_block {
+    local openresty = require "insync.openresty"
+    local ok, err = pcall(openresty.init, { config = { ["bootstrap.servers"] = "127.0.0.1:1" }, poll_interval_ms = -1 })
+    ngx.log(ngx.NOTICE, "bad option: ", err)
+    ok, err = pcall(openresty.init, { config = "x" })
+    ngx.log(ngx.NOTICE, "bad config: ", err)
+  }
+]], server = [[
+    location = /send { content_by_lua_block {
+      local ok, err = pcall(require("insync.openresty").send, { topic = "t" })
+      ngx.say(err)
+    } }
+    location = /init { content_by_lua_block {
+      local ok, err = pcall(require("insync.openresty").init, { config = {} })
+      ngx.say(err)
+    } }
+]] }
+    local _, send_err = srv:get("/send")
+    local _, init_err = srv:get("/init")
+    srv:stop()
+    assert.truthy(send_err:find("insync.openresty.send: no producer in this worker", 1, true), send_err)
+    assert.truthy(init_err:find("call it from init_worker_by_lua*, not from content", 1, true), init_err)
+    assert.are.equal(1, #srv:log_lines("bad option: .*poll_interval_ms: expected a number >= 0, got %-1"))
+    assert.are.equal(1, #srv:log_lines("bad config: .*config: expected table, got string"))
+  end)
+
+  it("raises naming the field when a send's msg is wrong: that request fails (500), the worker goes on", function()
+    local cluster = nginx.mock_cluster("misuse-cluster", { "m" })
+    local srv
+    local ok, err = pcall(function()
+      srv = start("misuse-msg", { topic = "m", bootstrap = cluster.bootstrap, workers = 1 })
+      local pid = srv:workers()[1]
+      assert.are.equal(500, (srv:get("/badmsg")))
+      assert.are.equal(200, (srv:get("/content?id=after")))
+      assert.are.same({ pid }, srv:workers())
+      assert.is_true(srv:stop())
+      local lines = srv:log_lines("%[error%]")
+      assert.are.equal(1, #lines)
+      assert.truthy(lines[1]:find("send: msg.topic: expected string, got number", 1, true), lines[1])
+      local by_key = read_keys(cluster.bootstrap, "m")
+      assert.are.same({ after = 1 }, by_key)
+    end)
+    if srv then srv:stop() end
+    cluster.stop()
+    assert(ok, err)
   end)
 end)

@@ -26,7 +26,7 @@ SO_SAN := $(BUILD)/asan/insync/core.so
 BUSTED_SPECS := spec/core spec/model spec/producer
 DEPS := lua5.4 liblua5.4-dev librdkafka-dev lua-busted luarocks kcat \
         nginx-light libnginx-mod-http-lua luajit2 libluajit2-5.1-dev \
-        lua-cjson wrk pkg-config gcc make
+        lua-cjson lua-socket wrk pkg-config gcc make
 KAFKA_DEPS := openjdk-17-jdk-headless maven
 
 .PHONY: all luajit sanitize test test-lua54 test-luajit test-install \

@@ -105,7 +105,7 @@ test-lua54: deps all
 test-luajit: deps luajit
 	@spec/run luajit $(LUAJIT) $(BUILD)/luajit $(BUSTED_SPECS); spec/summary luajit
 
-sanitize: deps $(SO_SAN) $(LUA_SAN)
+sanitize: deps $(SO_SAN) $(LUA_SAN) $(SO_JIT)
 	@rm -rf $(BUILD)/results
 	@INSYNC_SANITIZE=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp \

@@ -5,6 +5,7 @@
  * librdkafka side is csrc/rdkafka/mock.c.
  */
 #include <string.h>
+#include <unistd.h>
 
 #include "binding.h"
 #include "../rdkafka/mock.h"
@@ -18,6 +19,10 @@ static insync_rk_mock_t *check_mock(lua_State *L, const char *what) {
         insync_rk_mock_t *m = luaL_checkudata(L, 1, INSYNC_MOCK_MT);
         if (!m->rk)
                 luaL_error(L, "%s: attempt to use a closed mock cluster", what);
+        if (m->pid != getpid())
+                luaL_error(L, "%s: this mock cluster runs in the process this "
+                              "one was forked from",
+                           what);
         return m;
 }
 

@@ -24,15 +24,18 @@
 
 #define INSYNC_PRODUCER_MT "insync.producer"
 
-/** Slots of the uservalue table. */
+/**
+ * The uservalue is one table, so that a send touches a single table:
+ * positive integers: slot -> callback (a dense array, slots are reused);
+ * strings: topic name -> lightuserdata rd_kafka_topic_t;
+ * lightuserdata rd_kafka_topic_t -> topic name;
+ * and at the negative integers below, the rest.
+ */
 enum {
-        UV_CALLBACKS = 1, /**< slot -> callback */
-        UV_OPAQUES,       /**< slot -> opaque, when the send had one */
-        UV_TOPICS,        /**< topic name -> lightuserdata rd_kafka_topic_t */
-        UV_ON_ERROR,      /**< conf.on_error or nil */
-        UV_ON_LOG,        /**< conf.on_log or nil */
-        UV_ON_STATS,      /**< conf.on_stats or nil */
-        UV_COUNT = UV_ON_STATS
+        UV_OPAQUES = -1,  /**< table: slot -> opaque, when the send had one */
+        UV_ON_ERROR = -2, /**< conf.on_error or nil */
+        UV_ON_LOG = -3,   /**< conf.on_log or nil */
+        UV_ON_STATS = -4, /**< conf.on_stats or nil */
 };
 
 /**
@@ -64,14 +67,6 @@ static const char *const up_names[UP_COUNT + 1] = {
         [UP_LATENCY_MS] = "latency_ms",
 };
 
-/** Pushes t[name] of the table at idx (raw), name an UP_* field. */
-#define RAWGET_UP(L, idx, up)                                                  \
-        (lua_pushvalue((L), lua_upvalueindex(up)), lua_rawget((L), (idx)))
-/** t[name] = top of stack, for the table at idx (< 0 counts before the
- * value), name an UP_* field. */
-#define RAWSET_UP(L, idx, up)                                                  \
-        (lua_pushvalue((L), lua_upvalueindex(up)), lua_insert((L), -2),        \
-         lua_rawset((L), (idx) < 0 ? (idx) - 1 : (idx)))
 
 /** Default bound of close() and of __close, in milliseconds. */
 #define INSYNC_CLOSE_TIMEOUT_MS 10000
@@ -99,6 +94,11 @@ static insync_producer_t *check_producer(lua_State *L, const char *what) {
         insync_producer_t *p = to_producer(L, what);
         if (!p->rk.rk)
                 luaL_error(L, "%s: attempt to use a closed producer", what);
+        if (insync_rk_producer_forked(&p->rk))
+                luaL_error(L, "%s: this producer belongs to the process this "
+                              "one was forked from; make a new producer "
+                              "after fork",
+                           what);
         return p;
 }
 
@@ -149,9 +149,9 @@ static int callback_field(const char *key) {
 /* core.producer(conf) */
 static int l_producer_new(lua_State *L) {
         static const int events[] = {
-                [UV_ON_ERROR] = INSYNC_RK_EV_ERROR,
-                [UV_ON_LOG] = INSYNC_RK_EV_LOG,
-                [UV_ON_STATS] = INSYNC_RK_EV_STATS,
+                [-UV_ON_ERROR] = INSYNC_RK_EV_ERROR,
+                [-UV_ON_LOG] = INSYNC_RK_EV_LOG,
+                [-UV_ON_STATS] = INSYNC_RK_EV_STATS,
         };
         char errbuf[512], numbuf[64];
         int ev = 0;
@@ -164,13 +164,9 @@ static int l_producer_new(lua_State *L) {
         memset(p, 0, sizeof(*p));
         luaL_getmetatable(L, INSYNC_PRODUCER_MT);
         lua_setmetatable(L, 2);
-        lua_createtable(L, UV_COUNT, 0); /* 3 */
-        lua_newtable(L);
-        lua_rawseti(L, 3, UV_CALLBACKS);
+        lua_newtable(L); /* 3 */
         lua_newtable(L);
         lua_rawseti(L, 3, UV_OPAQUES);
-        lua_newtable(L);
-        lua_rawseti(L, 3, UV_TOPICS);
         lua_pushvalue(L, 3);
         insync_setuservalue(L, 2);
 
@@ -193,7 +189,7 @@ static int l_producer_new(lua_State *L) {
                                                   key, luaL_typename(L, -1));
                         }
                         lua_rawseti(L, 3, cb);
-                        ev |= events[cb];
+                        ev |= events[-cb];
                         continue;
                 }
                 const char *value = conf_value(L, numbuf, sizeof(numbuf));
@@ -301,6 +297,17 @@ static void push_send_error(lua_State *L, insync_producer_t *p,
         }
 }
 
+/** Where send() keeps each field of msg on the stack (in UP_* order). */
+enum {
+        F_TOPIC = 4,
+        F_KEY,
+        F_VALUE,
+        F_PARTITION,
+        F_TIMESTAMP,
+        F_HEADERS,
+        F_OPAQUE,
+};
+
 /* p:send(msg [, callback]) -> send number | nil, err */
 static int l_send(lua_State *L) {
         insync_producer_t *p = check_producer(L, "send");
@@ -313,48 +320,63 @@ static int l_send(lua_State *L) {
         if (has_cb && lua_type(L, 3) != LUA_TFUNCTION)
                 return luaL_error(L, "send: callback: expected function, got %s",
                                   luaL_typename(L, 3));
-        RAWGET_UP(L, 2, UP_TOPIC);     /* 4 */
-        RAWGET_UP(L, 2, UP_KEY);       /* 5 */
-        RAWGET_UP(L, 2, UP_VALUE);     /* 6 */
-        RAWGET_UP(L, 2, UP_PARTITION); /* 7 */
-        RAWGET_UP(L, 2, UP_TIMESTAMP); /* 8 */
-        RAWGET_UP(L, 2, UP_HEADERS);   /* 9 */
-        RAWGET_UP(L, 2, UP_OPAQUE);    /* 10 */
+        /* Each field at its index (4..10), nil when absent; found has bit
+         * f set for each field f that is present. */
+        int found = 0;
+        for (int f = F_TOPIC; f <= F_OPAQUE; f++) {
+                lua_pushvalue(L, lua_upvalueindex(UP_TOPIC + f - F_TOPIC));
+                lua_rawget(L, 2); /* returns void on Lua 5.1 */
+                if (!lua_isnil(L, -1))
+                        found |= 1 << f;
+        }
         insync_getuservalue(L, 1);       /* 11 */
-        if (lua_type(L, 4) != LUA_TSTRING)
-                bad_field(L, NULL, "topic", "string", 4);
-        const char *key = opt_string(L, 5, "key", &klen);
-        const char *value = opt_string(L, 6, "value", &vlen);
-        int32_t partition = (int32_t)opt_integer(
-                L, 7, "partition", "a partition number (integer >= 0)",
-                RD_KAFKA_PARTITION_UA, 0);
-        if (!lua_isnil(L, 7) && lua_tointeger(L, 7) > INT32_MAX)
-                bad_field(L, NULL, "partition", "a partition number", 7);
-        int64_t timestamp = opt_integer(L, 8, "timestamp",
+        if (lua_type(L, F_TOPIC) != LUA_TSTRING)
+                bad_field(L, NULL, "topic", "string", F_TOPIC);
+        const char *key = NULL, *value = NULL;
+        klen = vlen = 0;
+        if (found & (1 << F_KEY))
+                key = opt_string(L, F_KEY, "key", &klen);
+        if (found & (1 << F_VALUE))
+                value = opt_string(L, F_VALUE, "value", &vlen);
+        int32_t partition = RD_KAFKA_PARTITION_UA;
+        if (found & (1 << F_PARTITION)) {
+                partition = (int32_t)opt_integer(
+                        L, F_PARTITION, "partition",
+                        "a partition number (integer >= 0)",
+                        RD_KAFKA_PARTITION_UA, 0);
+                if (lua_tointeger(L, F_PARTITION) > INT32_MAX)
+                        bad_field(L, NULL, "partition", "a partition number",
+                                  F_PARTITION);
+        }
+        int64_t timestamp = 0;
+        if (found & (1 << F_TIMESTAMP))
+                timestamp = opt_integer(L, F_TIMESTAMP, "timestamp",
                                         "milliseconds since the epoch "
                                         "(integer >= 0)", 0, 0);
-        int has_headers = !lua_isnil(L, 9);
-        if (has_headers && lua_type(L, 9) != LUA_TTABLE)
-                bad_field(L, NULL, "headers", "table", 9);
-        int has_opaque = has_cb && !lua_isnil(L, 10);
+        int has_headers = (found & (1 << F_HEADERS)) != 0;
+        if (has_headers && lua_type(L, F_HEADERS) != LUA_TTABLE)
+                bad_field(L, NULL, "headers", "table", F_HEADERS);
+        int has_opaque = has_cb && (found & (1 << F_OPAQUE));
 
         /* The topic handle, made once per name. */
-        lua_rawgeti(L, 11, UV_TOPICS); /* 12 */
-        lua_pushvalue(L, 4);
-        lua_rawget(L, 12);             /* 13 */
-        rd_kafka_topic_t *rkt = lua_touserdata(L, 13);
+        lua_pushvalue(L, F_TOPIC);
+        lua_rawget(L, 11);             /* 12 */
+        rd_kafka_topic_t *rkt = lua_touserdata(L, 12);
         if (!rkt) {
                 char errbuf[256];
-                rkt = insync_rk_producer_topic(&p->rk, lua_tostring(L, 4),
+                rkt = insync_rk_producer_topic(&p->rk, lua_tostring(L, F_TOPIC),
                                                errbuf, sizeof(errbuf));
                 if (!rkt)
                         return luaL_error(L, "send: msg.topic: %s", errbuf);
-                lua_pushvalue(L, 4);
+                lua_pushvalue(L, F_TOPIC);
                 lua_pushlightuserdata(L, rkt);
-                lua_rawset(L, 12);
+                lua_rawset(L, 11);
+                lua_pushlightuserdata(L, rkt);
+                lua_pushvalue(L, F_TOPIC);
+                lua_rawset(L, 11);
         }
 
-        rd_kafka_headers_t *hdrs = has_headers ? make_headers(L, 9) : NULL;
+        rd_kafka_headers_t *hdrs = has_headers ? make_headers(L, F_HEADERS) : NULL;
         int slot = 0;
         if (has_cb) {
                 slot = insync_rk_producer_slot_get(&p->rk);
@@ -399,12 +421,11 @@ static int l_send(lua_State *L) {
                 return 2;
         }
         if (has_cb) {
-                lua_rawgeti(L, 11, UV_CALLBACKS);
                 lua_pushvalue(L, 3);
-                lua_rawseti(L, -2, slot);
+                lua_rawseti(L, 11, slot);
                 if (has_opaque) {
                         lua_rawgeti(L, 11, UV_OPAQUES);
-                        lua_pushvalue(L, 10);
+                        lua_pushvalue(L, F_OPAQUE);
                         lua_rawseti(L, -2, slot);
                 }
         }
@@ -424,45 +445,41 @@ static int traceback(lua_State *L) {
         return 1; /* a non-string error object goes through as it is */
 }
 
+/* t[UP field] = value, for the table at the top before `push`. */
+#define SET_UP(L, up, push)                                                    \
+        (lua_pushvalue((L), lua_upvalueindex(up)), (push),                     \
+         lua_rawset((L), -3))
+
 /* Pushes the report of delivered message m (opaque at `opaque`, 0: none);
- * the topic's name is the string at `topic`. */
+ * the topic's name is the string at `topic`.  The table is sized exactly:
+ * it is the one allocation per report. */
 static void push_report(lua_State *L, const rd_kafka_message_t *m, int topic,
                         int opaque) {
-        lua_createtable(L, 0, 6);
-        lua_pushvalue(L, topic);
-        RAWSET_UP(L, -2, UP_TOPIC);
-        lua_pushinteger(L, m->partition);
-        RAWSET_UP(L, -2, UP_PARTITION);
-        if (!m->err && m->offset >= 0) {
-                lua_pushinteger(L, (lua_Integer)m->offset);
-                RAWSET_UP(L, -2, UP_OFFSET);
-        }
-        if (m->key) {
-                lua_pushlstring(L, m->key, m->key_len);
-                RAWSET_UP(L, -2, UP_KEY);
-        }
-        if (opaque) {
-                lua_pushvalue(L, opaque);
-                RAWSET_UP(L, -2, UP_OPAQUE);
-        }
+        int has_offset = !m->err && m->offset >= 0;
         int64_t us = rd_kafka_message_latency(m);
-        if (us >= 0) {
-                lua_pushnumber(L, (lua_Number)us / 1000.0);
-                RAWSET_UP(L, -2, UP_LATENCY_MS);
-        }
+        lua_createtable(L, 0, 2 + has_offset + (m->key != NULL) +
+                                      (opaque != 0) + (us >= 0));
+        SET_UP(L, UP_TOPIC, lua_pushvalue(L, topic));
+        SET_UP(L, UP_PARTITION, lua_pushinteger(L, m->partition));
+        if (has_offset)
+                SET_UP(L, UP_OFFSET, lua_pushinteger(L, (lua_Integer)m->offset));
+        if (m->key)
+                SET_UP(L, UP_KEY, lua_pushlstring(L, m->key, m->key_len));
+        if (opaque)
+                SET_UP(L, UP_OPAQUE, lua_pushvalue(L, opaque));
+        if (us >= 0)
+                SET_UP(L, UP_LATENCY_MS,
+                       lua_pushnumber(L, (lua_Number)us / 1000.0));
 }
 
-/* Pushes the name of topic rkt, kept as a string in the topics table (at
- * `topics`) under the handle, so that it is not hashed for each report. */
-static void push_topic_name(lua_State *L, int topics, rd_kafka_topic_t *rkt) {
+/* Pushes the name of topic rkt: send() keeps it in the uservalue (at uv)
+ * under the handle, so that it is not hashed again for each report. */
+static void push_topic_name(lua_State *L, int uv, rd_kafka_topic_t *rkt) {
         lua_pushlightuserdata(L, rkt);
-        lua_rawget(L, topics);
+        lua_rawget(L, uv);
         if (lua_isnil(L, -1)) {
                 lua_pop(L, 1);
                 lua_pushstring(L, rd_kafka_topic_name(rkt));
-                lua_pushlightuserdata(L, rkt);
-                lua_pushvalue(L, -2);
-                lua_rawset(L, topics);
         }
 }
 
@@ -476,15 +493,13 @@ static void push_topic_name(lua_State *L, int topics, rd_kafka_topic_t *rkt) {
 static int serve_protected(lua_State *L) {
         insync_producer_t *p = lua_touserdata(L, 1);
         int wait = (int)lua_tointeger(L, 2);
-        int uv = 3, cbs = 4, ops = 5, topics = 6, tname = 7;
+        int uv = 3, ops = 4, tname = 5;
         int n = 0;
         rd_kafka_topic_t *last_rkt = NULL;
         rd_kafka_event_t *ev;
         lua_settop(L, 2);
         insync_getuservalue(L, 1);
-        lua_rawgeti(L, uv, UV_CALLBACKS);
         lua_rawgeti(L, uv, UV_OPAQUES);
-        lua_rawgeti(L, uv, UV_TOPICS);
         lua_pushnil(L); /* tname: the name of last_rkt */
 
         while ((ev = insync_rk_producer_next_event(&p->rk, wait))) {
@@ -500,9 +515,9 @@ static int serve_protected(lua_State *L) {
                                 n++;
                                 if (!slot)
                                         continue;
-                                lua_rawgeti(L, cbs, slot);
+                                lua_rawgeti(L, uv, slot);
                                 lua_pushnil(L);
-                                lua_rawseti(L, cbs, slot);
+                                lua_rawseti(L, uv, slot);
                                 if (op & 1) {
                                         lua_rawgeti(L, ops, slot);
                                         opaque = lua_gettop(L);
@@ -511,7 +526,7 @@ static int serve_protected(lua_State *L) {
                                 }
                                 insync_rk_producer_slot_put(&p->rk, slot);
                                 if (m->rkt != last_rkt) {
-                                        push_topic_name(L, topics, m->rkt);
+                                        push_topic_name(L, uv, m->rkt);
                                         lua_replace(L, tname);
                                         last_rkt = m->rkt;
                                 }
@@ -666,7 +681,10 @@ static int l_flush(lua_State *L) {
 /* p:close([timeout_ms]) -> how many sends had to be purged (0 if closed) */
 static int l_close(lua_State *L) {
         insync_producer_t *p = to_producer(L, "close");
-        if (!p->rk.rk) {
+        if (!p->rk.rk || insync_rk_producer_forked(&p->rk)) {
+                /* In a forked child: forget the parent's producer, free
+                 * nothing of it, call nothing back. */
+                insync_rk_producer_destroy(&p->rk);
                 lua_pushinteger(L, 0);
                 return 1;
         }

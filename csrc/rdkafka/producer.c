@@ -2,12 +2,29 @@
  * @file producer.c
  * @brief The librdkafka side of insync.producer (see producer.h).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "producer.h"
+
+/* Counts forks in the child; process-wide by nature.  glibc unregisters the
+ * handler when this object is unloaded. */
+static volatile unsigned fork_generation;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void) {
+        fork_generation++;
+}
+
+static void watch_forks(void) {
+        pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+unsigned insync_rk_fork_generation(void) {
+        return fork_generation;
+}
 
 int insync_rk_conf_is_secret(const char *key) {
         static const char *const exact[] = {
@@ -53,7 +70,8 @@ int insync_rk_producer_init(insync_rk_producer_t *p, rd_kafka_conf_t *conf,
         p->queue = rd_kafka_queue_get_main(p->rk);
         if (log)
                 rd_kafka_set_log_queue(p->rk, NULL);
-        p->pid = getpid();
+        pthread_once(&fork_once, watch_forks);
+        p->fork_gen = fork_generation;
         p->next_slot = 1;
         return 0;
 }
@@ -116,7 +134,7 @@ void insync_rk_producer_slot_put(insync_rk_producer_t *p, int slot) {
 }
 
 int insync_rk_producer_forked(const insync_rk_producer_t *p) {
-        return p->rk && p->pid != getpid();
+        return p->rk && p->fork_gen != fork_generation;
 }
 
 void insync_rk_producer_purge(insync_rk_producer_t *p) {

@@ -27,8 +27,9 @@ typedef struct insync_rk_producer_s {
         rd_kafka_queue_t *queue;  /**< rk's main queue; NULL iff rk is NULL */
         rd_kafka_event_t *cur;    /**< event partly handed out (a callback
                                    *   raised), resumed first; or NULL */
-        pid_t pid;                /**< process that created rk: a forked
-                                   *   child never destroys it */
+        unsigned fork_gen;        /**< insync_rk_fork_generation() when rk
+                                   *   was made: if it differs, this is a
+                                   *   forked child and rk is the parent's */
         rd_kafka_topic_t **topics; /**< every topic handle made by
                                     *   insync_rk_producer_topic() */
         size_t ntopics;           /**< used entries of topics */
@@ -94,6 +95,13 @@ int insync_rk_producer_slot_get(insync_rk_producer_t *p);
 
 /** Gives @p slot back; it is reused by a later send. */
 void insync_rk_producer_slot_put(insync_rk_producer_t *p, int slot);
+
+/**
+ * @returns how many times the process has forked between the first producer
+ * and now, as seen from this process (a pthread_atfork child handler counts;
+ * no system call, so it can be checked on every send).
+ */
+unsigned insync_rk_fork_generation(void);
 
 /** @returns 1 when this process is a fork of the one that made the handle. */
 int insync_rk_producer_forked(const insync_rk_producer_t *p);

@@ -707,6 +707,8 @@ static void push_entry(lua_State *L, lcluster_t *lc, int state, uint32_t id,
         }
         lua_pushinteger(L, (lua_Integer)id);
         lua_setfield(L, -2, "id");
+        lua_pushinteger(L, insync_cluster_send_acks(lc->c, id));
+        lua_setfield(L, -2, "acks");
 }
 
 static int l_audit(lua_State *L) {

@@ -114,7 +114,7 @@ int insync_cluster_check(const insync_cluster_t *c, char *err, size_t errlen) {
                                 if (c->br[y].alive && ry->role == INSYNC_ROLE_LEADER &&
                                     ry->epoch == rx->epoch) {
                                         snprintf(err, errlen,
-                                                 "%s/%d: brokers %d and %d both lead epoch %d",
+                                                 "one leader per epoch: %s/%d: brokers %d and %d both lead epoch %d",
                                                  t->name, cp->part, x, y, rx->epoch);
                                         return 1;
                                 }
@@ -134,7 +134,7 @@ int insync_cluster_check(const insync_cluster_t *c, char *err, size_t errlen) {
                         const insync_replica_t *rx = c->br[x].rep[gp];
                         if (l->hw > (int64_t)rx->log.len) {
                                 snprintf(err, errlen,
-                                         "%s/%d: HW %lld above ISR member %d's LEO %u",
+                                         "hw: %s/%d: HW %lld above ISR member %d's LEO %u",
                                          t->name, cp->part, (long long)l->hw, x,
                                          rx->log.len);
                                 return 1;
@@ -145,20 +145,21 @@ int insync_cluster_check(const insync_cluster_t *c, char *err, size_t errlen) {
          * keep their offset in the current leader's log. */
         for (uint32_t i = 0; i < c->recs.n; i++) {
                 const insync_rec_t *e = &c->recs.rec[i];
-                if ((e->state & 0x0f) != INSYNC_REC_ACKED || !(e->state & 0x10) ||
+                if ((e->state & 0x0f) != INSYNC_REC_ACKED || (e->state >> 4) != 0 ||
                     e->topic == UINT8_MAX || e->offset < 0)
                         continue;
                 const insync_topic_t *t = &c->topics[e->topic];
                 uint32_t gp = t->gp0 + e->part;
                 const insync_cpart_t *cp = &c->cp[gp];
-                if (t->min_isr < 2 || cp->leader < 1)
+                int unclean = t->unclean < 0 ? c->conf.unclean : t->unclean;
+                if (t->min_isr < 2 || unclean || cp->leader < 1)
                         continue;
                 const insync_replica_t *l = c->br[cp->leader].rep[gp];
                 if (!c->br[cp->leader].alive || l->role != INSYNC_ROLE_LEADER)
                         continue;
                 if (e->offset >= (int64_t)l->log.len || l->log.ids[e->offset] != i) {
                         snprintf(err, errlen,
-                                 "%s/%d: acknowledged offset %lld no longer holds send %u",
+                                 "committed: %s/%d: acknowledged offset %lld no longer holds send %u",
                                  t->name, cp->part, (long long)e->offset, i + 1);
                         return 1;
                 }

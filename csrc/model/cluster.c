@@ -311,6 +311,10 @@ void insync_cluster_send_info(const insync_cluster_t *c, uint32_t id,
         *partition = e->part;
 }
 
+int insync_cluster_send_acks(const insync_cluster_t *c, uint32_t id) {
+        return (c->recs.rec[id - 1].state >> 4) - 1;
+}
+
 /* ---------------------------------------------------------------- faults */
 
 static int check_broker(const insync_cluster_t *c, int b, char *err,

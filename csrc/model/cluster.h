@@ -203,6 +203,8 @@ void insync_audit_free(insync_audit_t *a);
 /** Topic and partition of a send id. */
 void insync_cluster_send_info(const insync_cluster_t *c, uint32_t id,
                               int *topic, int *partition);
+/** The acks setting (-1, 0, 1) the send was made with. */
+int insync_cluster_send_acks(const insync_cluster_t *c, uint32_t id);
 
 /**
  * Checks the replication invariants; @returns 0, or 1 with a description

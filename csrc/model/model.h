@@ -86,7 +86,7 @@ typedef struct insync_rec_s {
         uint32_t enq;       /**< virtual ms when sent (latency_ms base) */
         uint16_t part;      /**< partition */
         uint8_t topic;      /**< topic index */
-        uint8_t state;      /**< insync_recstate_t | acks_all << 4 */
+        uint8_t state;      /**< insync_recstate_t | (acks + 1) << 4 */
 } insync_rec_t;
 
 #define INSYNC_ARENA_CHUNK_BITS 22 /**< 4 MiB chunks; a record fits in one */

@@ -459,7 +459,7 @@ int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
                 return -1;
         insync_rec_t *e = &c->recs.rec[idx];
         e->enq = (uint32_t)c->now;
-        e->state = (uint8_t)(INSYNC_REC_PENDING | (p->conf.acks == -1 ? 0x10 : 0));
+        e->state = (uint8_t)(INSYNC_REC_PENDING | ((p->conf.acks + 1) << 4));
         *id = idx + 1;
         c->outstanding++;
         p->queued++;

@@ -79,6 +79,25 @@ describe("producer errors", function()
     assert.equal(0, p:close(5000))
   end)
 
+  it("gives the sends queued at a fatal error their callbacks at once", function()
+    local p = fixture.producer(m, { ["enable.idempotence"] = true, on_error = function() end })
+    local _, ok_err = send_one(p, { topic = "orders", value = "before" })
+    assert.is_nil(ok_err)
+    m:broker_down(1); m:broker_down(2); m:broker_down(3)
+    local errs = {}
+    for i = 1, 3 do
+      assert(p:send({ topic = "orders", value = "queued" }, function(_, e) errs[i] = e end))
+    end
+    p:test_fatal_error("OUT_OF_ORDER_SEQUENCE_NUMBER", "spec")
+    assert.equal(0, p:flush(5000))
+    for i = 1, 3 do
+      assert.equal("_PURGE_QUEUE", errs[i].name)
+      assert.equal("not_persisted", errs[i].persisted)
+    end
+    p:close(0)
+    m:broker_up(1); m:broker_up(2); m:broker_up(3)
+  end)
+
   it("returns nil, err for a partition the topic does not have", function()
     local p = fixture.producer(m)
     send_one(p, { topic = "orders", value = "learn the partition count" })

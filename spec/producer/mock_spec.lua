@@ -64,6 +64,35 @@ describe("mock cluster", function()
     m:close()
   end)
 
+  it("delays a broker's responses by its RTT", function()
+    local m = fixture.cluster(1, "orders", 1, 1)
+    local p = fixture.producer(m)
+    local report
+    p:send({ topic = "orders", value = "warm up" }, function() end)
+    assert.equal(0, p:flush(10000))
+    m:broker_rtt(1, 400)
+    p:send({ topic = "orders", value = "x" }, function(r) report = r end)
+    assert.equal(0, p:flush(10000))
+    assert.is_true(report.latency_ms >= 400, "latency " .. report.latency_ms)
+    m:broker_rtt(-1, 0)
+    p:close()
+    m:close()
+  end)
+
+  it("takes a follower and its watermarks, checking the arguments", function()
+    local m = fixture.cluster(3, "orders", 1, 3)
+    m:set_follower("orders", 0, 2)
+    m:set_follower_watermarks("orders", 0, 0, 10)
+    m:set_follower_watermarks("orders", 0, -1, -1)
+    assert.matches("set_follower_watermarks: high: expected an offset or %-1",
+      helpers.raises(m.set_follower_watermarks, m, "orders", 0, 0, -7))
+    assert.matches("set_follower: partition: expected an integer >= 0",
+      helpers.raises(m.set_follower, m, "orders", "zero", 2))
+    assert.matches("set_leader: broker: no broker 4",
+      helpers.raises(m.set_leader, m, "orders", 0, 4))
+    m:close()
+  end)
+
   it("raises on misuse, naming the argument", function()
     assert.matches("mock: brokers: expected an integer >= 1", helpers.raises(insync.mock, { brokers = 0 }))
     local m = insync.mock{ brokers = 2 }

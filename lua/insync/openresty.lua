@@ -96,9 +96,20 @@ local function count_only(report, err)
   collect(nil, report, err)
 end
 
--- Runs the queued callbacks, each under xpcall (which lets it yield).
-local function drain()
+-- Callbacks run in a row before the timer lets the event loop serve
+-- requests (ngx.sleep(0)), so a burst of reports does not hold them up.
+local BURST = 200
+
+-- Runs the queued callbacks, each under xpcall (which lets it yield);
+-- `can_yield` is false in exit_worker, where nothing may yield.
+local function drain(can_yield)
+  local ran = 0
   while head <= tail do
+    if can_yield and ran >= BURST then
+      ngx.sleep(0)
+      ran = 0
+    end
+    ran = ran + 1
     local i = head
     local cb, report, err = queue[i], queue[i + 1], queue[i + 2]
     queue[i], queue[i + 1], queue[i + 2] = nil, nil, nil
@@ -203,7 +214,7 @@ local function finish(how)
   state, producer = "closed", nil
   local ok, e = pcall(p.close, p, 0)
   if not ok then log_err("close: ", tostring(e)) end
-  drain()
+  drain(how == "graceful")
   ngx.log(ngx.NOTICE, "insync.openresty: worker ", ngx.worker.pid(), " exiting (", how, "): sent ",
     counts.sent, ", delivered ", counts.delivered, ", failed ", counts.failed, ", purged ", counts.purged,
     ", queue_full ", counts.queue_full, ", rejected ", counts.rejected, ", callback_errors ",
@@ -227,7 +238,7 @@ local function exit_drain()
   local deadline = ngx.now() + opts.exit_timeout_ms / 1000
   repeat
     poll()
-    drain()
+    drain(true)
     if in_flight() <= 0 then break end
     ngx.sleep(opts.poll_interval_ms / 1000)
   until ngx.now() >= deadline
@@ -240,7 +251,7 @@ local function tick(premature)
   if busy or state ~= "running" then return end
   busy = true
   poll()
-  drain()
+  drain(true)
   busy = false
   publish(false)
 end
@@ -363,7 +374,7 @@ function M.exit()
   if state ~= "running" then return end
   local ok, e = pcall(producer.flush, producer, opts.exit_timeout_ms)
   if not ok then log_err("flush: ", tostring(e)) end
-  drain()
+  drain(false)
   finish("exit_worker")
 end
 

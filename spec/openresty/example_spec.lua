@@ -37,7 +37,7 @@ describe("examples/openresty/nginx.conf", function()
     assert.are.same({ 200, "hello\n" }, { status, body })
 
     local cjson = require "cjson"
-    local deadline, m = nginx.now() + 10
+    local deadline, m = nginx.now() + 30
     repeat
       local _, text = srv:get("/insync/metrics")
       m = cjson.decode(text)

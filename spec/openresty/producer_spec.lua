@@ -234,7 +234,7 @@ describe("insync.openresty in Debian's nginx with 2 workers, mock cluster in ano
       assert.are.equal(200, (srv:get("/log?raise=1&id=X-" .. i)))
       assert.are.equal(200, (srv:get("/log?cb=1&id=K-" .. i)))
     end
-    local c = wait_for("90 callbacks", 20, function()
+    local c = wait_for("90 callbacks", 30, function()
       local c = counts(srv)
       return (c.ok or 0) >= 90 and c
     end)
@@ -248,7 +248,7 @@ describe("insync.openresty in Debian's nginx with 2 workers, mock cluster in ano
     end
     -- Each worker publishes its counts every metrics_interval_ms (1 s).
     local errors, delivered
-    wait_for("metrics of 90 deliveries", 5, function()
+    wait_for("metrics of 90 deliveries", 30, function()
       local _, body = srv:get("/insync/metrics")
       errors, delivered = 0, 0
       for _, w in ipairs(require("cjson").decode(body).workers) do
@@ -278,7 +278,7 @@ describe("insync.openresty in Debian's nginx with 2 workers, mock cluster in ano
     assert.are.same({ "200 F-1", "200 F-2", "200 F-3", "200 F-4", "200 F-5",
       "503 _QUEUE_FULL", "503 _QUEUE_FULL", "503 _QUEUE_FULL" }, statuses)
     for i = 1, 4 do assert.are.equal(200, (srv:get("/log?id=G-" .. i))) end
-    local c = wait_for("4 dropped", 5, function()
+    local c = wait_for("4 dropped", 30, function()
       local c = counts(srv)
       return c.dropped__QUEUE_FULL == 4 and c
     end)
@@ -296,7 +296,7 @@ describe("insync.openresty in Debian's nginx with 2 workers, mock cluster in ano
       init = "metrics_interval_ms = 50" })
     for i = 1, 50 do assert.are.equal(200, (srv:get("/content?id=M-" .. i))) end
     local cjson = require "cjson"
-    local m = wait_for("metrics of 50 deliveries with statistics", 10, function()
+    local m = wait_for("metrics of 50 deliveries with statistics", 30, function()
       local _, body = srv:get("/insync/metrics")
       local m = cjson.decode(body)
       local sent, delivered, stats = 0, 0, 0

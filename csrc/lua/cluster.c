@@ -35,6 +35,7 @@
 typedef struct lcluster_s {
         insync_cluster_t *c;    /**< NULL once closed */
         const char *last_topic; /**< interned name of the last topic sent to */
+        uint64_t opaques;       /**< opaques held in S[2], not yet handed out */
         int last_topic_idx;
 } lcluster_t;
 
@@ -121,6 +122,7 @@ static int l_cluster_new(lua_State *L) {
         lc->c = NULL;
         lc->last_topic = NULL;
         lc->last_topic_idx = -1;
+        lc->opaques = 0;
         luaL_getmetatable(L, INSYNC_CLUSTER_MT);
         lua_setmetatable(L, -2);
         lua_createtable(L, 5, 0);
@@ -183,58 +185,107 @@ static void push_topic_name(lua_State *L, int state, int topic, uint32_t id) {
         lua_remove(L, -2);
 }
 
-/* Hands every queued report to its callback.  @returns 0, or 1 with an
- * error (message with traceback) on the top of the stack. */
-static int deliver(lua_State *L, lcluster_t *lc, int state) {
+/* The body of delivery, run under one lua_pcall (not one per callback):
+ * deliver_all(cluster, state) calls every queued report's callback with
+ * lua_call.  A report is taken off the queue before its callback runs, so
+ * when one raises, the error unwinds to deliver()'s pcall and the rest stay
+ * queued. */
+static int deliver_all(lua_State *L) {
+        lcluster_t *lc = lua_touserdata(L, 1);
+        const int state = 2;
         insync_report_t r;
-        lua_pushcfunction(L, traceback);
-        int h = lua_gettop(L);
         lua_rawgeti(L, state, S_CBS);
         int cbs = lua_gettop(L);
         lua_rawgeti(L, state, S_OPAQUES);
         int opq = lua_gettop(L);
+        /* report keys, interned once per call */
+        lua_pushliteral(L, "topic");
+        int k0 = lua_gettop(L);
+        lua_pushliteral(L, "partition");
+        lua_pushliteral(L, "offset");
+        lua_pushliteral(L, "key");
+        lua_pushliteral(L, "opaque");
+        lua_pushliteral(L, "latency_ms");
+        lua_rawgeti(L, state, S_TOPICS);
+        int topics = lua_gettop(L);
         while (insync_cluster_report(lc->c, &r)) {
                 insync_cluster_report_pop(lc->c);
                 lua_rawgeti(L, cbs, (lua_Integer)r.id);
                 if (lua_isnil(L, -1)) {
                         lua_pop(L, 1);
+                        if (lc->opaques) {
+                                lua_rawgeti(L, opq, (lua_Integer)r.id);
+                                if (!lua_isnil(L, -1)) {
+                                        lc->opaques--;
+                                        lua_pushnil(L);
+                                        lua_rawseti(L, opq, (lua_Integer)r.id);
+                                }
+                                lua_pop(L, 1);
+                        }
                         continue;
                 }
                 lua_pushnil(L);
                 lua_rawseti(L, cbs, (lua_Integer)r.id);
                 lua_createtable(L, 0, 6);
-                push_topic_name(L, state, r.topic, r.id);
-                lua_setfield(L, -2, "topic");
+                lua_pushvalue(L, k0);
+                if (r.topic >= 0)
+                        lua_rawgeti(L, topics, r.topic + 1);
+                else
+                        push_topic_name(L, state, r.topic, r.id);
+                lua_rawset(L, -3);
+                lua_pushvalue(L, k0 + 1);
                 lua_pushinteger(L, r.partition);
-                lua_setfield(L, -2, "partition");
+                lua_rawset(L, -3);
                 if (r.offset >= 0) {
+                        lua_pushvalue(L, k0 + 2);
                         lua_pushinteger(L, (lua_Integer)r.offset);
-                        lua_setfield(L, -2, "offset");
+                        lua_rawset(L, -3);
                 }
                 size_t kl;
                 const char *k = insync_cluster_key(lc->c, r.id, &kl);
                 if (k) {
+                        lua_pushvalue(L, k0 + 3);
                         lua_pushlstring(L, k, kl);
-                        lua_setfield(L, -2, "key");
+                        lua_rawset(L, -3);
                 }
-                lua_rawgeti(L, opq, (lua_Integer)r.id);
-                if (!lua_isnil(L, -1)) {
-                        lua_setfield(L, -2, "opaque");
-                        lua_pushnil(L);
-                        lua_rawseti(L, opq, (lua_Integer)r.id);
-                } else {
-                        lua_pop(L, 1);
+                if (lc->opaques) {
+                        lua_rawgeti(L, opq, (lua_Integer)r.id);
+                        if (!lua_isnil(L, -1)) {
+                                lc->opaques--;
+                                lua_pushvalue(L, k0 + 4);
+                                lua_insert(L, -2);
+                                lua_rawset(L, -3);
+                                lua_pushnil(L);
+                                lua_rawseti(L, opq, (lua_Integer)r.id);
+                        } else {
+                                lua_pop(L, 1);
+                        }
                 }
+                lua_pushvalue(L, k0 + 5);
                 lua_pushinteger(L, (lua_Integer)r.latency_ms);
-                lua_setfield(L, -2, "latency_ms");
+                lua_rawset(L, -3);
                 if (r.err)
                         insync_lua_push_error(L, r.err, NULL, r.persisted, r.fatal);
                 else
                         lua_pushnil(L);
-                if (lua_pcall(L, 2, 0, h) != LUA_OK)
-                        return 1;
+                lua_call(L, 2, 0);
         }
-        lua_pop(L, 3);
+        return 0;
+}
+
+/* Hands every queued report to its callback.  @returns 0, or 1 with an
+ * error (message with traceback) on the top of the stack. */
+static int deliver(lua_State *L, lcluster_t *lc, int state) {
+        if (!insync_cluster_report(lc->c, &(insync_report_t){0}))
+                return 0;
+        lua_pushcfunction(L, traceback);
+        int h = lua_gettop(L);
+        lua_pushcfunction(L, deliver_all);
+        lua_pushlightuserdata(L, lc);
+        lua_pushvalue(L, state);
+        if (lua_pcall(L, 2, 0, h) != LUA_OK)
+                return 1;
+        lua_settop(L, h - 1);
         return 0;
 }
 
@@ -397,24 +448,46 @@ static int lookup_topic(lcluster_t *lc, const char *name) {
         return t;
 }
 
-static const char *opt_string_field(lua_State *L, int t, const char *k,
+/* msg fields are looked up raw, with the key strings kept as upvalues of
+ * send (lua_getfield would intern the literal again on every call). */
+enum { K_TOPIC = 1, K_KEY, K_VALUE, K_PARTITION, K_HEADERS, K_OPAQUE };
+static const char *const send_keys[] = {"topic", "key", "value", "partition",
+                                        "headers", "opaque"};
+
+static void get_msg_field(lua_State *L, int t, int k) {
+        lua_pushvalue(L, lua_upvalueindex(k));
+        lua_rawget(L, t);
+}
+
+static const char *opt_string_field(lua_State *L, int t, int kidx,
                                     size_t *len, const char *what) {
-        lua_getfield(L, t, k);
-        if (lua_isnil(L, -1)) {
+        get_msg_field(L, t, kidx);
+        int type = lua_type(L, -1);
+        if (type == LUA_TNIL) {
                 lua_pop(L, 1);
                 return NULL;
         }
-        if (lua_type(L, -1) != LUA_TSTRING)
-                luaL_error(L, "send: msg.%s: expected %s, got %s", k, what,
-                           tname(L, -1));
+        if (type != LUA_TSTRING)
+                luaL_error(L, "send: msg.%s: expected %s, got %s",
+                           send_keys[kidx - 1], what, tname(L, -1));
         const char *s = lua_tolstring(L, -1, len);
         lua_pop(L, 1); /* still referenced by the msg table */
         return s;
 }
 
-/* p:send(msg [, callback]) -> id | nil, err */
+/* p:send(msg [, callback]) -> id | nil, err.  Upvalue 7 is the producer
+ * metatable: checked without a registry lookup by name on every send. */
 static int l_send(lua_State *L) {
-        lproducer_t *p = check_producer(L, 1);
+        lproducer_t *p = lua_touserdata(L, 1);
+        int same = 0;
+        if (p && lua_getmetatable(L, 1)) {
+                same = lua_rawequal(L, -1, lua_upvalueindex(7));
+                lua_pop(L, 1);
+        }
+        if (!same)
+                p = check_producer(L, 1); /* raises with the usual message */
+        if (!p->lc->c)
+                return luaL_error(L, "attempt to use a closed cluster");
         lcluster_t *lc = p->lc;
         lua_settop(L, 3);
         if (lua_type(L, 2) != LUA_TTABLE)
@@ -423,14 +496,15 @@ static int l_send(lua_State *L) {
         if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TFUNCTION)
                 return luaL_error(L, "send: callback: expected function, got %s",
                                   tname(L, 3));
-        size_t tl, kl = 0, vl = 0;
-        const char *topic = opt_string_field(L, 2, "topic", &tl, "string");
+        size_t kl = 0, vl = 0;
+        lua_pushnil(L); /* 4: the opaque */
+        const char *topic = opt_string_field(L, 2, K_TOPIC, NULL, "string");
         if (!topic)
                 return luaL_error(L, "send: msg.topic: expected string, got nil");
-        const char *key = opt_string_field(L, 2, "key", &kl, "string or nil");
-        const char *value = opt_string_field(L, 2, "value", &vl, "string or nil");
+        const char *key = opt_string_field(L, 2, K_KEY, &kl, "string or nil");
+        const char *value = opt_string_field(L, 2, K_VALUE, &vl, "string or nil");
         int partition = -1;
-        lua_getfield(L, 2, "partition");
+        get_msg_field(L, 2, K_PARTITION);
         if (!lua_isnil(L, -1)) {
                 if (!insync_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
                         return luaL_error(L, "send: msg.partition: expected an integer >= 0, got %s",
@@ -440,7 +514,7 @@ static int l_send(lua_State *L) {
                 partition = pi > 65535 ? 65535 : (int)pi;
         }
         lua_pop(L, 1);
-        lua_getfield(L, 2, "headers");
+        get_msg_field(L, 2, K_HEADERS);
         if (!lua_isnil(L, -1)) {
                 if (!lua_istable(L, -1))
                         return luaL_error(L, "send: msg.headers: expected table, got %s",
@@ -454,6 +528,8 @@ static int l_send(lua_State *L) {
                 }
         }
         lua_pop(L, 1);
+        get_msg_field(L, 2, K_OPAQUE);
+        lua_replace(L, 4);
         int t = lookup_topic(lc, topic);
         uint32_t id = 0;
         int rc = insync_cluster_send(lc->c, p->index, t, partition, key, kl,
@@ -473,14 +549,13 @@ static int l_send(lua_State *L) {
                 lua_rawseti(L, -2, (lua_Integer)id);
                 lua_pop(L, 1);
         }
-        lua_getfield(L, 2, "opaque");
-        if (!lua_isnil(L, -1)) {
+        if (!lua_isnil(L, 4)) {
+                lc->opaques++;
                 lua_rawgeti(L, state, S_OPAQUES);
-                lua_pushvalue(L, -2);
+                lua_pushvalue(L, 4);
                 lua_rawseti(L, -2, (lua_Integer)id);
                 lua_pop(L, 1);
         }
-        lua_pop(L, 1);
         if (t < 0) {
                 lua_rawgeti(L, state, S_UNKNOWN);
                 lua_pushstring(L, topic);
@@ -896,7 +971,6 @@ void insync_lua_open_cluster(lua_State *L) {
                 {NULL, NULL},
         };
         static const luaL_Reg pmethods[] = {
-                {"send", l_send},
                 {NULL, NULL},
         };
         if (luaL_newmetatable(L, INSYNC_CLUSTER_MT)) {
@@ -916,6 +990,11 @@ void insync_lua_open_cluster(lua_State *L) {
                 lua_setfield(L, -2, "__tostring");
                 lua_newtable(L);
                 luaL_setfuncs(L, pmethods, 0);
+                for (int k = 0; k < 6; k++)
+                        lua_pushstring(L, send_keys[k]);
+                lua_pushvalue(L, -8); /* the metatable */
+                lua_pushcclosure(L, l_send, 7);
+                lua_setfield(L, -2, "send");
                 lua_setfield(L, -2, "__index");
         }
         lua_getfield(L, -1, "__index");

@@ -428,10 +428,10 @@ static int choose_partition(insync_cluster_t *c, insync_producer_t *p,
                              (uint32_t)n);
         if (part == INSYNC_PART_CONSISTENT_RANDOM && has_key && klen > 0)
                 return (int)(insync_crc32(key, klen) % (uint32_t)n);
-        /* Keyless: librdkafka's sticky partitioner keeps one random
-         * partition for sticky.partitioning.linger.ms. */
+        /* Random: keyless records stick to one random partition for
+         * sticky.partitioning.linger.ms (librdkafka's sticky partitioner). */
         insync_ppart_t *s = &p->pp[t->gp0];
-        if (p->conf.sticky_ms <= 0)
+        if (p->conf.sticky_ms <= 0 || has_key)
                 return (int)(insync_sim_rand(c) % (uint64_t)n);
         if (s->sticky < 0 || c->now >= s->sticky_until) {
                 s->sticky = (int)(insync_sim_rand(c) % (uint64_t)n);

@@ -166,3 +166,64 @@ describe("producer", function()
     assert.truthy(insync.is_error(insync.error("REQUEST_TIMED_OUT")))
   end)
 end)
+
+describe("producer requests", function()
+  local function producer_requests(c, node)
+    local out = {}
+    for _, e in ipairs(c:trace()) do
+      if e.node == node and (e.event == "request" or e.event == "response" or e.event == "retry") then
+        out[#out + 1] = e
+      end
+    end
+    return out
+  end
+
+  it("keeps at most max.in.flight requests outstanding per broker", function()
+    local c = S.cluster{ trace = true }
+    c:run_for(100)
+    local p = c:producer{ ["max.in.flight"] = 1, ["batch.num.messages"] = 1 }
+    local out = S.send(p, 5); c:run()
+    assert.same({ OK = 5 }, S.count(out))
+    local inflight, max = 0, 0
+    for _, e in ipairs(producer_requests(c, "producer1")) do
+      if e.event == "request" then inflight = inflight + 1 elseif e.event == "response" then inflight = inflight - 1 end
+      if inflight > max then max = inflight end
+    end
+    assert.equal(1, max)
+    for i, o in ipairs(out) do assert.equal(i - 1, o.report.offset) end   -- in order
+  end)
+
+  it("retries a retriable error `retries` times, retry.backoff.ms apart, then reports it", function()
+    local c = S.cluster{ trace = true, topic_config = { ["min.insync.replicas"] = 2 } }
+    c:crash(2); c:crash(3); c:run_for(10000)
+    local p = c:producer{ retries = 2, ["retry.backoff.ms"] = 250 }
+    local out = S.send(p, 1); c:run()
+    assert.equal("NOT_ENOUGH_REPLICAS", out[1].name)
+    local reqs, retries = {}, 0
+    for _, e in ipairs(producer_requests(c, "producer1")) do
+      if e.event == "request" then reqs[#reqs + 1] = e.t end
+      if e.event == "retry" then retries = retries + 1; assert.equal(19, e.error) end
+    end
+    assert.equal(3, #reqs)
+    assert.equal(2, retries)
+    assert.is_true(reqs[2] - reqs[1] >= 250 and reqs[3] - reqs[2] >= 250)
+  end)
+
+  it("offers the consistent and random partitioners", function()
+    local c = S.cluster{ partitions = 3 }
+    local cons = c:producer{ partitioner = "consistent" }
+    local got
+    cons:send({ topic = "orders", value = "no key" }, function(r) got = r.partition end)
+    c:run()
+    assert.equal(0, got)          -- crc32("") = 0: keyless records share one partition
+    local rnd = c:producer{ partitioner = "random" }   -- keyed: no stickiness
+    local seen = {}
+    for i = 1, 30 do
+      rnd:send({ topic = "orders", key = "same", value = "v" .. i }, function(r) seen[r.partition] = true end)
+    end
+    c:run()
+    local n = 0
+    for _ in pairs(seen) do n = n + 1 end
+    assert.is_true(n > 1)
+  end)
+end)

@@ -134,6 +134,8 @@ static int l_cluster_new(lua_State *L) {
         lua_rawseti(L, -2, S_TOPICS);
         lua_newtable(L);
         lua_rawseti(L, -2, S_UNKNOWN);
+        lua_pushvalue(L, -2);
+        lua_rawseti(L, -2, S_CLUSTER); /* producers keep their cluster alive */
         insync_setuservalue(L, -2);
         lc->c = insync_cluster_new(&conf);
         if (!lc->c)
@@ -940,6 +942,14 @@ static int l_tostring(lua_State *L) {
         return 1;
 }
 
+/* p:cluster(): the cluster this producer belongs to. */
+static int l_producer_cluster(lua_State *L) {
+        check_producer(L, 1);
+        push_state(L, 1);
+        lua_rawgeti(L, -1, S_CLUSTER);
+        return 1;
+}
+
 static int l_producer_tostring(lua_State *L) {
         lproducer_t *p = luaL_checkudata(L, 1, INSYNC_MPRODUCER_MT);
         lua_pushfstring(L, "insync.cluster.producer (producer%d)", p->index + 1);
@@ -971,6 +981,7 @@ void insync_lua_open_cluster(lua_State *L) {
                 {NULL, NULL},
         };
         static const luaL_Reg pmethods[] = {
+                {"cluster", l_producer_cluster},
                 {NULL, NULL},
         };
         if (luaL_newmetatable(L, INSYNC_CLUSTER_MT)) {

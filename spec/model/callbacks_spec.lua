@@ -55,3 +55,18 @@ describe("callbacks", function()
     assert.equal(1000, c:now())
   end)
 end)
+
+describe("lifetime", function()
+  it("a producer keeps its cluster alive after the script drops the cluster", function()
+    local p, got
+    do
+      local c = S.cluster{}
+      p = c:producer{}
+    end
+    collectgarbage(); collectgarbage()
+    p:send({ topic = "orders", value = "still here" }, function(r) got = r end)
+    collectgarbage()
+    assert.is_true(p:cluster():run())
+    assert.equal(0, got.offset)
+  end)
+end)

@@ -410,7 +410,7 @@ static int l_send(lua_State *L) {
                                        (void *)value, vlen, key, klen, opaque)
                               ? rd_kafka_last_error()
                               : RD_KAFKA_RESP_ERR_NO_ERROR;
-        if (err) {
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                 /* Not accepted: no callback will run. */
                 if (hdrs)
                         rd_kafka_headers_destroy(hdrs);
@@ -419,6 +419,28 @@ static int l_send(lua_State *L) {
                 lua_pushnil(L);
                 push_send_error(L, p, err, INSYNC_NOT_PERSISTED);
                 return 2;
+        }
+        if (err) {
+                /* Refused for good (_UNKNOWN_PARTITION, a fatal error...):
+                 * accepted all the same, its callback gets the error on the
+                 * next poll, as on the model. */
+                int code = err, fatal = 0;
+                if (hdrs)
+                        rd_kafka_headers_destroy(hdrs);
+                if (err == RD_KAFKA_RESP_ERR__FATAL) {
+                        char buf[256];
+                        int f = rd_kafka_fatal_error(p->rk.rk, buf, sizeof(buf));
+                        fatal = 1;
+                        if (f)
+                                code = f;
+                }
+                if (insync_rk_producer_fail(&p->rk, (intptr_t)opaque, rkt,
+                                            partition, code, fatal, key,
+                                            klen)) {
+                        if (slot)
+                                insync_rk_producer_slot_put(&p->rk, slot);
+                        return luaL_error(L, "send: out of memory");
+                }
         }
         if (has_cb) {
                 lua_pushvalue(L, 3);
@@ -450,26 +472,48 @@ static int traceback(lua_State *L) {
         (lua_pushvalue((L), lua_upvalueindex(up)), (push),                     \
          lua_rawset((L), -3))
 
-/* Pushes the report of delivered message m (opaque at `opaque`, 0: none);
- * the topic's name is the string at `topic`.  The table is sized exactly:
- * it is the one allocation per report. */
-static void push_report(lua_State *L, const rd_kafka_message_t *m, int topic,
-                        int opaque) {
-        int has_offset = !m->err && m->offset >= 0;
-        int64_t us = rd_kafka_message_latency(m);
-        lua_createtable(L, 0, 2 + has_offset + (m->key != NULL) +
-                                      (opaque != 0) + (us >= 0));
+/* Pushes a report: the topic's name is at `topic`, the opaque at `opaque`
+ * (0: none); offset < 0, partition < 0 or latency_us < 0: left out.  The
+ * table is sized exactly: it is the one allocation per report. */
+static void push_report(lua_State *L, int topic, int32_t partition,
+                        int64_t offset, const void *key, size_t key_len,
+                        int opaque, int64_t latency_us) {
+        lua_createtable(L, 0, 1 + (partition >= 0) + (offset >= 0) +
+                                      (key != NULL) + (opaque != 0) +
+                                      (latency_us >= 0));
         SET_UP(L, UP_TOPIC, lua_pushvalue(L, topic));
-        SET_UP(L, UP_PARTITION, lua_pushinteger(L, m->partition));
-        if (has_offset)
-                SET_UP(L, UP_OFFSET, lua_pushinteger(L, (lua_Integer)m->offset));
-        if (m->key)
-                SET_UP(L, UP_KEY, lua_pushlstring(L, m->key, m->key_len));
+        if (partition >= 0)
+                SET_UP(L, UP_PARTITION, lua_pushinteger(L, partition));
+        if (offset >= 0)
+                SET_UP(L, UP_OFFSET, lua_pushinteger(L, (lua_Integer)offset));
+        if (key)
+                SET_UP(L, UP_KEY, lua_pushlstring(L, key, key_len));
         if (opaque)
                 SET_UP(L, UP_OPAQUE, lua_pushvalue(L, opaque));
-        if (us >= 0)
+        if (latency_us >= 0)
                 SET_UP(L, UP_LATENCY_MS,
-                       lua_pushnumber(L, (lua_Number)us / 1000.0));
+                       lua_pushnumber(L, (lua_Number)latency_us / 1000.0));
+}
+
+/* Takes the callback and opaque of a report out of the uservalue (at uv)
+ * and gives its slot back; pushes the callback and, if op has one, the
+ * opaque.  @returns the opaque's index, or 0. */
+static int take_callback(lua_State *L, insync_producer_t *p, int uv,
+                         intptr_t op) {
+        int slot = (int)(op >> 1), opaque = 0;
+        lua_rawgeti(L, uv, slot);
+        lua_pushnil(L);
+        lua_rawseti(L, uv, slot);
+        if (op & 1) {
+                lua_rawgeti(L, uv, UV_OPAQUES);
+                lua_rawgeti(L, -1, slot);
+                lua_pushnil(L);
+                lua_rawseti(L, -3, slot);
+                lua_remove(L, -2);
+                opaque = lua_gettop(L);
+        }
+        insync_rk_producer_slot_put(&p->rk, slot);
+        return opaque;
 }
 
 /* Pushes the name of topic rkt: send() keeps it in the uservalue (at uv)
@@ -493,14 +537,33 @@ static void push_topic_name(lua_State *L, int uv, rd_kafka_topic_t *rkt) {
 static int serve_protected(lua_State *L) {
         insync_producer_t *p = lua_touserdata(L, 1);
         int wait = (int)lua_tointeger(L, 2);
-        int uv = 3, ops = 4, tname = 5;
+        int uv = 3, tname = 4;
         int n = 0;
         rd_kafka_topic_t *last_rkt = NULL;
         rd_kafka_event_t *ev;
         lua_settop(L, 2);
         insync_getuservalue(L, 1);
-        lua_rawgeti(L, uv, UV_OPAQUES);
         lua_pushnil(L); /* tname: the name of last_rkt */
+
+        /* First the sends librdkafka refused at once, oldest first. */
+        const insync_rk_failed_t *f;
+        while ((f = insync_rk_producer_next_failed(&p->rk))) {
+                p->rk.outstanding--;
+                n++;
+                wait = 0;
+                if (!(f->opaque >> 1))
+                        continue;
+                int opaque = take_callback(L, p, uv, f->opaque);
+                push_topic_name(L, uv, f->rkt);
+                push_report(L, lua_gettop(L), f->partition, -1, f->key,
+                            f->key_len, opaque, 0);
+                lua_remove(L, -2); /* the topic name */
+                if (opaque)
+                        lua_remove(L, opaque);
+                insync_lua_push_error(L, f->err, NULL, INSYNC_NOT_PERSISTED,
+                                      f->fatal);
+                lua_call(L, 2, 0);
+        }
 
         while ((ev = insync_rk_producer_next_event(&p->rk, wait))) {
                 const rd_kafka_message_t *m;
@@ -510,27 +573,20 @@ static int serve_protected(lua_State *L) {
                 case RD_KAFKA_EVENT_DR:
                         while ((m = rd_kafka_event_message_next(ev))) {
                                 intptr_t op = (intptr_t)m->_private;
-                                int slot = (int)(op >> 1), opaque = 0;
                                 p->rk.outstanding--;
                                 n++;
-                                if (!slot)
+                                if (!(op >> 1))
                                         continue;
-                                lua_rawgeti(L, uv, slot);
-                                lua_pushnil(L);
-                                lua_rawseti(L, uv, slot);
-                                if (op & 1) {
-                                        lua_rawgeti(L, ops, slot);
-                                        opaque = lua_gettop(L);
-                                        lua_pushnil(L);
-                                        lua_rawseti(L, ops, slot);
-                                }
-                                insync_rk_producer_slot_put(&p->rk, slot);
+                                int opaque = take_callback(L, p, uv, op);
                                 if (m->rkt != last_rkt) {
                                         push_topic_name(L, uv, m->rkt);
                                         lua_replace(L, tname);
                                         last_rkt = m->rkt;
                                 }
-                                push_report(L, m, tname, opaque);
+                                push_report(L, tname, m->partition,
+                                            m->err ? -1 : m->offset, m->key,
+                                            m->key_len, opaque,
+                                            rd_kafka_message_latency(m));
                                 if (opaque)
                                         lua_remove(L, opaque);
                                 if (m->err) {
@@ -538,12 +594,12 @@ static int serve_protected(lua_State *L) {
                                         char buf[512];
                                         const char *msg = NULL;
                                         if (code == RD_KAFKA_RESP_ERR__FATAL) {
-                                                int f = rd_kafka_fatal_error(
+                                                int fe = rd_kafka_fatal_error(
                                                         p->rk.rk, buf,
                                                         sizeof(buf));
                                                 fatal = 1;
-                                                if (f) {
-                                                        code = f;
+                                                if (fe) {
+                                                        code = fe;
                                                         msg = buf;
                                                 }
                                         }
@@ -563,10 +619,10 @@ static int serve_protected(lua_State *L) {
                         char buf[512];
                         const char *msg = rd_kafka_event_error_string(ev);
                         if (fatal) {
-                                int f = rd_kafka_fatal_error(p->rk.rk, buf,
-                                                             sizeof(buf));
-                                if (f) {
-                                        code = f;
+                                int fe = rd_kafka_fatal_error(p->rk.rk, buf,
+                                                              sizeof(buf));
+                                if (fe) {
+                                        code = fe;
                                         msg = buf;
                                 }
                         }

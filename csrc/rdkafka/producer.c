@@ -114,6 +114,50 @@ rd_kafka_topic_t *insync_rk_producer_topic(insync_rk_producer_t *p,
         return rkt;
 }
 
+int insync_rk_producer_fail(insync_rk_producer_t *p, intptr_t opaque,
+                            rd_kafka_topic_t *rkt, int32_t partition, int err,
+                            int fatal, const char *key, size_t key_len) {
+        if (p->nfailed == p->capfailed) {
+                size_t cap = p->capfailed ? 2 * p->capfailed : 16;
+                insync_rk_failed_t *f =
+                        realloc(p->failed, cap * sizeof(*p->failed));
+                if (!f)
+                        return -1;
+                p->failed = f;
+                p->capfailed = cap;
+        }
+        char *k = NULL;
+        if (key) {
+                k = malloc(key_len ? key_len : 1);
+                if (!k)
+                        return -1;
+                memcpy(k, key, key_len);
+        }
+        insync_rk_failed_t *f = &p->failed[p->nfailed++];
+        f->opaque = opaque;
+        f->rkt = rkt;
+        f->partition = partition;
+        f->err = err;
+        f->fatal = fatal;
+        f->key = k;
+        f->key_len = key_len;
+        return 0;
+}
+
+const insync_rk_failed_t *insync_rk_producer_next_failed(
+        insync_rk_producer_t *p) {
+        /* The previous one handed out is done with: free its key. */
+        if (p->failed_head > 0) {
+                free(p->failed[p->failed_head - 1].key);
+                p->failed[p->failed_head - 1].key = NULL;
+        }
+        if (p->failed_head == p->nfailed) {
+                p->failed_head = p->nfailed = 0;
+                return NULL;
+        }
+        return &p->failed[p->failed_head++];
+}
+
 int insync_rk_producer_slot_get(insync_rk_producer_t *p) {
         if (p->nfree)
                 return p->free_slots[--p->nfree];
@@ -158,6 +202,11 @@ void insync_rk_producer_destroy(insync_rk_producer_t *p) {
         }
         /* In a forked child the handle, its threads' state and its events
          * belong to the parent: only our own C memory is freed. */
+        for (size_t i = 0; i < p->nfailed; i++)
+                free(p->failed[i].key);
+        free(p->failed);
+        p->failed = NULL;
+        p->failed_head = p->nfailed = p->capfailed = 0;
         free(p->topics);
         free(p->free_slots);
         p->rk = NULL;

@@ -22,6 +22,23 @@
 #include <sys/types.h>
 #include <librdkafka/rdkafka.h>
 
+/**
+ * A send librdkafka refused at once for a reason other than a full queue
+ * (_UNKNOWN_PARTITION, _UNKNOWN_TOPIC, _MSG_SIZE_TOO_LARGE, a fatal error):
+ * it is accepted all the same and its report, with this error, is handed out
+ * by the next poll, as the model does.
+ */
+typedef struct insync_rk_failed_s {
+        intptr_t opaque;         /**< the message opaque it would have had */
+        rd_kafka_topic_t *rkt;   /**< its topic (one of the producer's) */
+        int32_t partition;       /**< as asked (-1: the partitioner's) */
+        int err;                 /**< the error; for a fatal error, the
+                                  *   underlying one, with fatal set */
+        int fatal;               /**< 1 if err is the producer's fatal error */
+        char *key;               /**< a copy of the key, or NULL */
+        size_t key_len;          /**< its length */
+} insync_rk_failed_t;
+
 typedef struct insync_rk_producer_s {
         rd_kafka_t *rk;           /**< NULL before init and after destroy */
         rd_kafka_queue_t *queue;  /**< rk's main queue; NULL iff rk is NULL */
@@ -38,6 +55,12 @@ typedef struct insync_rk_producer_s {
         size_t nfree;             /**< used entries of free_slots */
         size_t capfree;           /**< allocated entries of free_slots */
         int next_slot;            /**< lowest slot never handed out (>= 1) */
+        insync_rk_failed_t *failed; /**< refused sends, FIFO from
+                                     *   failed[failed_head] to
+                                     *   failed[nfailed - 1] */
+        size_t failed_head;       /**< next one to hand out */
+        size_t nfailed;           /**< end of the used entries */
+        size_t capfailed;         /**< allocated entries of failed */
         int64_t outstanding;      /**< accepted sends whose report has not
                                    *   been handed out yet */
         int64_t sent;             /**< accepted sends since creation */
@@ -89,6 +112,22 @@ void insync_rk_producer_event_done(insync_rk_producer_t *p);
 rd_kafka_topic_t *insync_rk_producer_topic(insync_rk_producer_t *p,
                                            const char *name, char *errbuf,
                                            size_t size);
+
+/**
+ * Queues the report of a send librdkafka refused (see insync_rk_failed_t),
+ * copying @p key.  @returns 0, or -1 when memory is exhausted.
+ */
+int insync_rk_producer_fail(insync_rk_producer_t *p, intptr_t opaque,
+                            rd_kafka_topic_t *rkt, int32_t partition, int err,
+                            int fatal, const char *key, size_t key_len);
+
+/**
+ * @returns the oldest refused send not yet handed out, removed from the
+ * queue (valid until the next call here), or NULL.  Its key is freed by the
+ * next call.
+ */
+const insync_rk_failed_t *insync_rk_producer_next_failed(
+        insync_rk_producer_t *p);
 
 /** @returns a free slot (>= 1), or -1 when memory is exhausted. */
 int insync_rk_producer_slot_get(insync_rk_producer_t *p);

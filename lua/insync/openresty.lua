@@ -53,7 +53,7 @@ local counts = {
   failed = 0,            -- reports with an error other than a purge
   purged = 0,            -- reports with _PURGE_QUEUE or _PURGE_INFLIGHT
   queue_full = 0,        -- sends refused with _QUEUE_FULL (not accepted)
-  rejected = 0,          -- sends refused because the worker had closed its producer
+  rejected = 0,          -- sends refused otherwise (producer closed at exit, fatal error, ...)
   callback_errors = 0,   -- callbacks that raised (logged with traceback)
 }
 -- Reports waiting for their callback: flat triples (cb, report, err) in
@@ -63,6 +63,7 @@ local counts = {
 local queue, head, tail = {}, 1, 0
 local busy = false       -- a timer run is serving reports (callbacks may yield)
 local last_publish = 0
+local last_stats         -- librdkafka's latest statistics, decoded
 
 local function log_err(...)
   ngx.log(ngx.ERR, "insync.openresty: ", ...)
@@ -143,7 +144,7 @@ function M.metrics()
     pending_callbacks = (tail - head + 1) / 3,
   }
   for k, v in pairs(counts) do m[k] = v end
-  m.stats = M.stats
+  m.stats = last_stats
   return m
 end
 
@@ -194,7 +195,9 @@ function M.all_metrics()
     if name then out.exited[name] = dict:get(key) end
   end
   table.sort(out.workers, function(a, b)
-    if a.worker ~= b.worker then return a.worker < b.worker end
+    -- ngx.worker.id() is nil outside the worker processes (privileged agent)
+    local wa, wb = a.worker or -1, b.worker or -1
+    if wa ~= wb then return wa < wb end
     return a.pid < b.pid
   end)
   return out
@@ -314,7 +317,7 @@ function M.init(o)
   for k, v in pairs(o.config) do config[k] = v end
   local user_on_stats = o.config.on_stats
   config.on_stats = function(stats, text)
-    M.stats = stats
+    last_stats = stats
     if user_on_stats then return user_on_stats(stats, text) end
   end
   -- librdkafka's logs and errors go to nginx's error log unless the caller
@@ -337,7 +340,8 @@ end
 -- object: `_QUEUE_FULL` when librdkafka's local queue is full (nothing
 -- waits: the caller decides to drop and count, or to fail the request),
 -- `_DESTROY` when this worker has already closed its producer (it is
--- exiting).  `cb(report, err)`, when given, runs later in the poll timer.
+-- exiting), or what librdkafka refused the record with (a fatal error,
+-- `_UNKNOWN_PARTITION`, ...); then no callback runs.  `cb(report, err)`, when given, runs later in the poll timer.
 -- Raises on misuse (a bad msg, or no init in this worker).
 function M.send(msg, cb)
   if state ~= "running" then
@@ -359,8 +363,10 @@ function M.send(msg, cb)
   end
   if id then
     counts.sent = counts.sent + 1
-  elseif err and err.name == "_QUEUE_FULL" then
+  elseif err.name == "_QUEUE_FULL" then
     counts.queue_full = counts.queue_full + 1
+  else
+    counts.rejected = counts.rejected + 1
   end
   return id, err
 end

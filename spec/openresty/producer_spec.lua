@@ -39,6 +39,10 @@ local function start(name, o)
       content_by_lua_block { require("openresty.app").echo() }
     }
     location = /nosend { content_by_lua_block { require("openresty.app").echo() } }
+    location = /slow {
+      content_by_lua_block { ngx.sleep(tonumber(ngx.var.arg_sleep)) require("openresty.app").echo() }
+      log_by_lua_block { require("openresty.app").log() }
+    }
     location = /badmsg { content_by_lua_block { require("insync.openresty").send({ topic = 42 }) } }
     location = /noop { return 200 "noop\n"; }
     location = /insync/metrics { content_by_lua_block { require("insync.openresty").serve_metrics() } }
@@ -385,6 +389,36 @@ describe("insync.openresty on a fast shutdown (nginx -s stop: no timers run)", f
     assert.are.same({ 20, 0, 0, 20 }, { c.sent, c.delivered, c.failed, c.purged })
     local cb = callback_counts(srv)
     assert.are.equal(20, (cb._PURGE_QUEUE or 0) + (cb._PURGE_INFLIGHT or 0))
+  end)
+end)
+
+describe("insync.openresty when a request sends after its worker closed the producer", function()
+  it("returns nil, _DESTROY at once, and the request still completes", function()
+    local cluster = nginx.mock_cluster("late-cluster", { "late" })
+    local srv
+    local ok, err = pcall(function()
+      srv = start("late", { topic = "late", bootstrap = cluster.bootstrap, workers = 1, init = "exit_timeout_ms = 0" })
+      local pids = { srv.pid, srv:workers()[1] }
+      -- This request sleeps 1 s, then sends from its log phase; QUIT comes
+      -- while it sleeps, and the worker closes its producer at once.
+      local sock = require("socket").tcp()
+      sock:settimeout(20)
+      assert(sock:connect("127.0.0.1", srv.port))
+      sock:send("GET /slow?sleep=1&id=late-1 HTTP/1.0\r\nHost: x\r\n\r\n")
+      nginx.sleep(0.3)
+      assert.is_true(srv:signal("quit"))
+      local answer = sock:receive("*a")
+      sock:close()
+      assert.truthy(answer:find("^HTTP/1%.1 200"), answer)
+      assert.truthy(answer:find("late%-1\n$"), answer)
+      assert.is_true(nginx.wait_all_exit(pids, 30))
+      -- The producer closed (and logged its counts) before the send.
+      assert.are.equal(0, exit_counts(srv).sent)
+      assert.are.same({ dropped__DESTROY = 1 }, callback_counts(srv))
+    end)
+    if srv then srv:stop() end
+    cluster.stop()
+    assert(ok, err)
   end)
 end)
 

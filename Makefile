@@ -126,7 +126,7 @@ $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(@D)
 	$(CC) -O2 -g $(WARN) -o $@ $< $(RDKAFKA_LIBS) -lm
 
-bench: deps all $(BENCH_BIN)
+bench: deps all luajit $(BENCH_BIN)
 	@bench/run
 
 install: deps

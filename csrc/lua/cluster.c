@@ -7,9 +7,10 @@
  * methods (create_topic, producer, trace_json) to the same method table.
  *
  * Callbacks, opaques and topic names live in one state table S, the user
- * value of the cluster and of each producer: S[1] callbacks by send id,
- * S[2] opaques by send id, S[3] topic names by topic index + 1, S[4] topic
- * names of sends to unknown topics, S[5] the cluster userdata.  The C model
+ * value of the cluster and of each producer: S[id] is the callback of send
+ * id (ids start at 1, so they fill S's array part), S[0] the opaques by
+ * send id, S[-1] topic names by topic index + 1, S[-2] topic names of sends
+ * to unknown topics, S[-3] the cluster userdata.  The C model
  * never calls Lua: it queues completions, and run / run_for deliver them
  * between events, so a raising callback unwinds no C state of the model.
  */
@@ -24,11 +25,10 @@
 #define INSYNC_CLUSTER_MT "insync.cluster"
 #define INSYNC_MPRODUCER_MT "insync.cluster.producer"
 
-#define S_CBS 1
-#define S_OPAQUES 2
-#define S_TOPICS 3
-#define S_UNKNOWN 4
-#define S_CLUSTER 5
+#define S_OPAQUES 0
+#define S_TOPICS (-1)
+#define S_UNKNOWN (-2)
+#define S_CLUSTER (-3)
 
 #define DEFAULT_RUN_MS 86400000 /* run() without a limit: one virtual day */
 
@@ -125,9 +125,7 @@ static int l_cluster_new(lua_State *L) {
         lc->opaques = 0;
         luaL_getmetatable(L, INSYNC_CLUSTER_MT);
         lua_setmetatable(L, -2);
-        lua_createtable(L, 5, 0);
-        lua_newtable(L);
-        lua_rawseti(L, -2, S_CBS);
+        lua_createtable(L, 0, 4);
         lua_newtable(L);
         lua_rawseti(L, -2, S_OPAQUES);
         lua_newtable(L);
@@ -196,8 +194,7 @@ static int deliver_all(lua_State *L) {
         lcluster_t *lc = lua_touserdata(L, 1);
         const int state = 2;
         insync_report_t r;
-        lua_rawgeti(L, state, S_CBS);
-        int cbs = lua_gettop(L);
+        const int cbs = state;
         lua_rawgeti(L, state, S_OPAQUES);
         int opq = lua_gettop(L);
         /* report keys, interned once per call */
@@ -228,7 +225,26 @@ static int deliver_all(lua_State *L) {
                 }
                 lua_pushnil(L);
                 lua_rawseti(L, cbs, (lua_Integer)r.id);
-                lua_createtable(L, 0, 6);
+                size_t kl;
+                const char *k = insync_cluster_key(lc->c, r.id, &kl);
+                int has_opaque = 0;
+                if (lc->opaques) {
+                        lua_rawgeti(L, opq, (lua_Integer)r.id);
+                        has_opaque = !lua_isnil(L, -1);
+                        if (!has_opaque)
+                                lua_pop(L, 1);
+                }
+                /* sized exactly: the common report has 4 fields, 4 slots */
+                lua_createtable(L, 0, 3 + (r.offset >= 0) + (k != NULL) + has_opaque);
+                if (has_opaque) {
+                        lc->opaques--;
+                        lua_pushvalue(L, k0 + 4);
+                        lua_pushvalue(L, -3);
+                        lua_rawset(L, -3);
+                        lua_remove(L, -2);
+                        lua_pushnil(L);
+                        lua_rawseti(L, opq, (lua_Integer)r.id);
+                }
                 lua_pushvalue(L, k0);
                 if (r.topic >= 0)
                         lua_rawgeti(L, topics, r.topic + 1);
@@ -243,25 +259,10 @@ static int deliver_all(lua_State *L) {
                         lua_pushinteger(L, (lua_Integer)r.offset);
                         lua_rawset(L, -3);
                 }
-                size_t kl;
-                const char *k = insync_cluster_key(lc->c, r.id, &kl);
                 if (k) {
                         lua_pushvalue(L, k0 + 3);
                         lua_pushlstring(L, k, kl);
                         lua_rawset(L, -3);
-                }
-                if (lc->opaques) {
-                        lua_rawgeti(L, opq, (lua_Integer)r.id);
-                        if (!lua_isnil(L, -1)) {
-                                lc->opaques--;
-                                lua_pushvalue(L, k0 + 4);
-                                lua_insert(L, -2);
-                                lua_rawset(L, -3);
-                                lua_pushnil(L);
-                                lua_rawseti(L, opq, (lua_Integer)r.id);
-                        } else {
-                                lua_pop(L, 1);
-                        }
                 }
                 lua_pushvalue(L, k0 + 5);
                 lua_pushinteger(L, (lua_Integer)r.latency_ms);
@@ -456,27 +457,6 @@ enum { K_TOPIC = 1, K_KEY, K_VALUE, K_PARTITION, K_HEADERS, K_OPAQUE };
 static const char *const send_keys[] = {"topic", "key", "value", "partition",
                                         "headers", "opaque"};
 
-static void get_msg_field(lua_State *L, int t, int k) {
-        lua_pushvalue(L, lua_upvalueindex(k));
-        lua_rawget(L, t);
-}
-
-static const char *opt_string_field(lua_State *L, int t, int kidx,
-                                    size_t *len, const char *what) {
-        get_msg_field(L, t, kidx);
-        int type = lua_type(L, -1);
-        if (type == LUA_TNIL) {
-                lua_pop(L, 1);
-                return NULL;
-        }
-        if (type != LUA_TSTRING)
-                luaL_error(L, "send: msg.%s: expected %s, got %s",
-                           send_keys[kidx - 1], what, tname(L, -1));
-        const char *s = lua_tolstring(L, -1, len);
-        lua_pop(L, 1); /* still referenced by the msg table */
-        return s;
-}
-
 /* p:send(msg [, callback]) -> id | nil, err.  Upvalue 7 is the producer
  * metatable: checked without a registry lookup by name on every send. */
 static int l_send(lua_State *L) {
@@ -495,43 +475,57 @@ static int l_send(lua_State *L) {
         if (lua_type(L, 2) != LUA_TTABLE)
                 return luaL_error(L, "send: msg: expected table, got %s",
                                   tname(L, 2));
-        if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TFUNCTION)
+        int cbt = lua_type(L, 3);
+        if (cbt != LUA_TNIL && cbt != LUA_TFUNCTION)
                 return luaL_error(L, "send: callback: expected function, got %s",
                                   tname(L, 3));
+        /* Slots 4..9: msg.topic, key, value, partition, headers, opaque. */
+        for (int k = K_TOPIC; k <= K_OPAQUE; k++) {
+                lua_pushvalue(L, lua_upvalueindex(k));
+                lua_rawget(L, 2);
+        }
         size_t kl = 0, vl = 0;
-        lua_pushnil(L); /* 4: the opaque */
-        const char *topic = opt_string_field(L, 2, K_TOPIC, NULL, "string");
-        if (!topic)
-                return luaL_error(L, "send: msg.topic: expected string, got nil");
-        const char *key = opt_string_field(L, 2, K_KEY, &kl, "string or nil");
-        const char *value = opt_string_field(L, 2, K_VALUE, &vl, "string or nil");
+        const char *topic = NULL, *key = NULL, *value = NULL;
+        int ty = lua_type(L, 3 + K_TOPIC);
+        if (ty != LUA_TSTRING)
+                return luaL_error(L, "send: msg.topic: expected string, got %s",
+                                  tname(L, 3 + K_TOPIC));
+        topic = lua_tostring(L, 3 + K_TOPIC);
+        ty = lua_type(L, 3 + K_KEY);
+        if (ty == LUA_TSTRING)
+                key = lua_tolstring(L, 3 + K_KEY, &kl);
+        else if (ty != LUA_TNIL)
+                return luaL_error(L, "send: msg.key: expected string or nil, got %s",
+                                  tname(L, 3 + K_KEY));
+        ty = lua_type(L, 3 + K_VALUE);
+        if (ty == LUA_TSTRING)
+                value = lua_tolstring(L, 3 + K_VALUE, &vl);
+        else if (ty != LUA_TNIL)
+                return luaL_error(L, "send: msg.value: expected string or nil, got %s",
+                                  tname(L, 3 + K_VALUE));
         int partition = -1;
-        get_msg_field(L, 2, K_PARTITION);
-        if (!lua_isnil(L, -1)) {
-                if (!insync_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+        if (lua_type(L, 3 + K_PARTITION) != LUA_TNIL) {
+                int i = 3 + K_PARTITION;
+                if (!insync_isinteger(L, i) || lua_tointeger(L, i) < 0)
                         return luaL_error(L, "send: msg.partition: expected an integer >= 0, got %s",
-                                          lua_type(L, -1) == LUA_TNUMBER ? "another number"
-                                                                         : tname(L, -1));
-                lua_Integer pi = lua_tointeger(L, -1);
+                                          lua_type(L, i) == LUA_TNUMBER ? "another number"
+                                                                        : tname(L, i));
+                lua_Integer pi = lua_tointeger(L, i);
                 partition = pi > 65535 ? 65535 : (int)pi;
         }
-        lua_pop(L, 1);
-        get_msg_field(L, 2, K_HEADERS);
-        if (!lua_isnil(L, -1)) {
-                if (!lua_istable(L, -1))
+        if (lua_type(L, 3 + K_HEADERS) != LUA_TNIL) {
+                int i = 3 + K_HEADERS;
+                if (!lua_istable(L, i))
                         return luaL_error(L, "send: msg.headers: expected table, got %s",
-                                          tname(L, -1));
+                                          tname(L, i));
                 lua_pushnil(L);
-                while (lua_next(L, -2)) {
+                while (lua_next(L, i)) {
                         if (lua_type(L, -2) != LUA_TSTRING ||
                             lua_type(L, -1) != LUA_TSTRING)
                                 return luaL_error(L, "send: msg.headers: expected string keys and values");
                         lua_pop(L, 1);
                 }
         }
-        lua_pop(L, 1);
-        get_msg_field(L, 2, K_OPAQUE);
-        lua_replace(L, 4);
         int t = lookup_topic(lc, topic);
         uint32_t id = 0;
         int rc = insync_cluster_send(lc->c, p->index, t, partition, key, kl,
@@ -545,16 +539,14 @@ static int l_send(lua_State *L) {
         }
         push_state(L, 1);
         int state = lua_gettop(L);
-        if (!lua_isnoneornil(L, 3)) {
-                lua_rawgeti(L, state, S_CBS);
+        if (cbt == LUA_TFUNCTION) {
                 lua_pushvalue(L, 3);
-                lua_rawseti(L, -2, (lua_Integer)id);
-                lua_pop(L, 1);
+                lua_rawseti(L, state, (lua_Integer)id);
         }
-        if (!lua_isnil(L, 4)) {
+        if (lua_type(L, 3 + K_OPAQUE) != LUA_TNIL) {
                 lc->opaques++;
                 lua_rawgeti(L, state, S_OPAQUES);
-                lua_pushvalue(L, 4);
+                lua_pushvalue(L, 3 + K_OPAQUE);
                 lua_rawseti(L, -2, (lua_Integer)id);
                 lua_pop(L, 1);
         }

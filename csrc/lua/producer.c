@@ -56,10 +56,13 @@ enum {
         UP_OPAQUE,
         UP_OFFSET,
         UP_LATENCY_MS,
-        UP_COUNT = UP_LATENCY_MS
+        UP_KEYS_END = UP_LATENCY_MS, /**< serve_protected's are 1..this */
+        UP_TRACEBACK,                /**< the message handler, made once */
+        UP_SERVE,                    /**< serve_protected, made once */
+        UP_COUNT = UP_SERVE
 };
 
-static const char *const up_names[UP_COUNT + 1] = {
+static const char *const up_names[UP_KEYS_END + 1] = {
         [UP_TOPIC] = "topic",         [UP_KEY] = "key",
         [UP_VALUE] = "value",         [UP_PARTITION] = "partition",
         [UP_TIMESTAMP] = "timestamp", [UP_HEADERS] = "headers",
@@ -672,10 +675,9 @@ static int serve_protected(lua_State *L) {
  */
 static int serve(lua_State *L, insync_producer_t *p, int timeout_ms) {
         int base = lua_gettop(L);
-        lua_pushcfunction(L, traceback);
-        for (int up = 1; up <= UP_COUNT; up++)
-                lua_pushvalue(L, lua_upvalueindex(up));
-        lua_pushcclosure(L, serve_protected, UP_COUNT);
+        /* Both made once (LuaJIT allocates for every lua_pushcfunction). */
+        lua_pushvalue(L, lua_upvalueindex(UP_TRACEBACK));
+        lua_pushvalue(L, lua_upvalueindex(UP_SERVE));
         lua_pushvalue(L, 1);
         lua_pushinteger(L, timeout_ms);
         p->busy = 1;
@@ -850,8 +852,14 @@ void insync_lua_open_producer(lua_State *L) {
                         if (i == 1)
                                 lua_newtable(L); /* the methods */
                         lua_pushvalue(L, mt);
-                        for (int up = UP_MT + 1; up <= UP_COUNT; up++)
+                        for (int up = UP_MT + 1; up <= UP_KEYS_END; up++)
                                 lua_pushstring(L, up_names[up]);
+                        lua_pushcfunction(L, traceback);
+                        /* serve_protected: the same upvalues up to the keys */
+                        lua_pushvalue(L, mt);
+                        for (int up = UP_MT + 1; up <= UP_KEYS_END; up++)
+                                lua_pushstring(L, up_names[up]);
+                        lua_pushcclosure(L, serve_protected, UP_KEYS_END);
                         luaL_setfuncs(L, i == 0 ? meta : methods, UP_COUNT);
                 }
                 lua_setfield(L, mt, "__index");

@@ -37,7 +37,58 @@ function M.producer(conf)
   return p
 end
 
+--- The producer's methods (in C, csrc/lua/producer.c).
+-- @type producer
+
+--- Queues a record: `p:send(msg [, callback])`.
+-- `msg` has `topic` (required), `key`, `value` (strings), `partition`,
+-- `timestamp` (milliseconds), `headers` (`{ name = value }`, or
+-- `{ {name, value}, ... }` to keep order and repeats), `opaque` (anything).
+-- `callback(report, err)` runs exactly once, inside poll/flush/close;
+-- `report` has `topic`, `partition`, `offset` (nil unless delivered), `key`,
+-- `opaque`, `latency_ms`; `err` is nil or an error object.
+-- @return the send's number, or nil and a `_QUEUE_FULL` error object.
+-- @function producer:send
+
+--- Runs the callbacks that are due, waiting up to `timeout_ms` (default 0,
+-- -1: no bound) for the first.
+-- @return how many delivery reports it handed out
+-- @function producer:poll
+
+--- Runs callbacks until every send has had its own, or `timeout_ms` passed
+-- (default -1: no bound; each record is bounded by message.timeout.ms).
+-- @return how many sends still wait for their callback
+-- @function producer:flush
+
+--- Flushes for at most `timeout_ms` (default 10000), purges what is left
+-- (each gets its callback with `_PURGE_QUEUE` or `_PURGE_INFLIGHT`) and frees
+-- the producer.  Idempotent; also `__close` and `__gc` (which runs no Lua).
+-- @return how many sends had to be purged
+-- @function producer:close
+
+--- @return sends whose callback has not run yet
+-- @function producer:outstanding
+
+--- @return librdkafka's client name, e.g. "rdkafka#producer-1"
+-- @function producer:name
+
+--- librdkafka's `rd_kafka_test_fatal_error()`: raises a fatal error with code
+-- `err` (a name or number), to try fatal error handling.
+-- @return true if librdkafka raised it
+-- @function producer:test_fatal_error
+
+--- @section end
+
 --- Starts librdkafka's embedded mock cluster: `insync.mock{ brokers = 3 }`.
+-- Methods: `bootstrap_servers()`, `brokers()`, `create_topic(name,
+-- partitions, replication_factor)`, `broker_down(id)`, `broker_up(id)`,
+-- `broker_rtt(id, ms)`, `set_leader(topic, partition, id)`,
+-- `set_follower(topic, partition, id)`, `set_follower_watermarks(topic,
+-- partition, low, high)`, `push_errors(request, { names })`,
+-- `push_broker_errors(id, request, { names } [, rtt_ms])`,
+-- `clear_errors(request)`, `broker_errors_left(id, request)`, `close()`.
+-- Broker ids are 1..n, -1 means every broker where librdkafka allows it;
+-- requests are Kafka's names ("Produce") or ApiKey numbers.
 M.mock = core.mock
 
 --- The ApiKey of a Kafka request type by name: `api_key("Produce") == 0`.

@@ -425,6 +425,7 @@ static int l_producer(lua_State *L) {
         F("queue_max_kbytes", queue_max_kbytes);
         F("sticky_ms", sticky_ms);
         F("metadata_fast_ms", metadata_fast_ms);
+        F("metadata_refresh_ms", metadata_refresh_ms);
         F("message_max_bytes", message_max_bytes);
 #undef F
         lproducer_t *p = lua_newuserdata(L, sizeof(*p));

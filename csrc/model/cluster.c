@@ -222,6 +222,9 @@ int insync_cluster_producer(insync_cluster_t *c, const insync_pconf_t *conf) {
         }
         c->prod[c->nprod++] = p;
         c->nnodes++;
+        if (conf->metadata_refresh_ms > 0)
+                insync_sim_at(c, c->now + conf->metadata_refresh_ms, INSYNC_EV_META,
+                              (uint32_t)p->index, 1, NULL);
         return p->index;
 }
 

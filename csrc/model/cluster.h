@@ -52,6 +52,7 @@ typedef struct insync_pconf_s {
         int64_t queue_max_kbytes;   /**< queue.buffering.max.kbytes (1048576) */
         int64_t sticky_ms;          /**< sticky.partitioning.linger.ms (10) */
         int64_t metadata_fast_ms;   /**< topic.metadata.refresh.fast.interval.ms (250) */
+        int64_t metadata_refresh_ms;/**< topic.metadata.refresh.interval.ms (300000), -1: never */
         int64_t message_max_bytes;  /**< message.max.bytes (1000000) */
 } insync_pconf_t;
 

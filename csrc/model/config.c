@@ -45,5 +45,6 @@ void insync_pconf_defaults(insync_pconf_t *conf) {
         conf->queue_max_kbytes = 1048576;
         conf->sticky_ms = 10;
         conf->metadata_fast_ms = 250;
+        conf->metadata_refresh_ms = 300000;
         conf->message_max_bytes = 1000000;
 }

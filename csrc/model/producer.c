@@ -386,6 +386,16 @@ void insync_producer_timer(insync_cluster_t *c, int type, uint32_t a,
                 scan(c, p);
                 break;
         case INSYNC_EV_META: {
+                if (b == 1) {
+                        /* topic.metadata.refresh.interval.ms: the periodic
+                         * refresh that also moves a producer off a leader
+                         * that lost its leadership without telling it. */
+                        p->meta_pending = 0;
+                        need_metadata(c, p);
+                        insync_sim_at(c, c->now + p->conf.metadata_refresh_ms,
+                                      INSYNC_EV_META, (uint32_t)p->index, 1, NULL);
+                        break;
+                }
                 p->meta_pending = 0;
                 int again = 0;
                 for (uint32_t gp = 0; gp < p->npp; gp++)

@@ -196,6 +196,7 @@ local PRODUCER_KEYS = {
   ["queue.buffering.max.kbytes"] = { "queue_max_kbytes", "int", 1, 2147483647 },
   ["sticky.partitioning.linger.ms"] = { "sticky_ms", "int", 0, 900000 },
   ["topic.metadata.refresh.fast.interval.ms"] = { "metadata_fast_ms", "int", 1, 60000 },
+  ["topic.metadata.refresh.interval.ms"] = { "metadata_refresh_ms", "int", -1, 3600000 },
   ["message.max.bytes"] = { "message_max_bytes", "int", 1000, 1000000000 },
 }
 

@@ -66,3 +66,32 @@ describe("leader election", function()
     assert.equal(2, #c:audit().lost)
   end)
 end)
+
+describe("a leader cut off from the controller and its followers", function()
+  it("takes acks=1 writes that are lost when it rejoins; acks=all writes wait, then land on the new leader", function()
+    local c = S.cluster{ trace = true, topic_config = { ["min.insync.replicas"] = 2 } }
+    c:run_for(100)
+    local one = c:producer{ acks = 1 }
+    local all = c:producer{ acks = "all", ["topic.metadata.refresh.interval.ms"] = 20000 }
+    S.send(one, 1, { prefix = "warm" }); S.send(all, 1, { prefix = "warmall" }); c:run()
+    c:cut(1, 2); c:cut(1, 3); c:cut(1, "controller")   -- producers still reach broker 1
+    local o1 = S.send(one, 2, { prefix = "zombie" })
+    local oa = S.send(all, 2, { prefix = "safe" })
+    c:run_for(15000)
+    local part = c:partition("orders", 0)
+    assert.equal(2, part.leader)                        -- the controller moved on
+    assert.same({ OK = 2 }, S.count(o1))                -- broker 1 still answered acks=1
+    assert.is_nil(oa[1].name)                           -- acks=all waits: no follower fetches from it
+    c:run_for(40000)
+    assert.same({ OK = 2 }, S.count(oa))                -- REQUEST_TIMED_OUT, refresh, new leader
+    assert.truthy(S.find(c:trace(), "retry", { node = "producer2", error = 7 }))
+    c:heal(); c:run_for(15000)
+    local a = c:audit()
+    local lost = {}
+    for _, e in ipairs(a.lost) do lost[#lost + 1] = e.key end
+    table.sort(lost)
+    assert.same({ "zombie1", "zombie2" }, lost)
+    assert.equal(0, #a.duplicated)
+    assert.equal(c:partition("orders", 0).replicas[2].leo, c:partition("orders", 0).replicas[1].leo)
+  end)
+end)

@@ -67,11 +67,11 @@ local function compression()
   local cb = function() done = done + 1 end
   local t0 = clock()
   local sent = 0
-  local function tick(ms)   -- one send per virtual 100 ms while time runs
-    for _ = 1, ms / 100 do
+  local function tick(ms)   -- one send per virtual 250 ms while time runs
+    for _ = 1, ms / 250 do
       sent = sent + 1
       p:send({ topic = "bench", key = "k" .. sent, value = VALUE }, cb)
-      c:run_for(100)
+      c:run_for(250)
     end
   end
   tick(5000)

@@ -458,6 +458,16 @@ enum { K_TOPIC = 1, K_KEY, K_VALUE, K_PARTITION, K_HEADERS, K_OPAQUE };
 static const char *const send_keys[] = {"topic", "key", "value", "partition",
                                         "headers", "opaque"};
 
+/* lua_rawget, returning the value's type (as Lua 5.3+ does). */
+static inline int rawget_type(lua_State *L, int t) {
+#if LUA_VERSION_NUM >= 503
+        return lua_rawget(L, t);
+#else
+        lua_rawget(L, t);
+        return lua_type(L, -1);
+#endif
+}
+
 /* p:send(msg [, callback]) -> id | nil, err.  Upvalue 7 is the producer
  * metatable: checked without a registry lookup by name on every send. */
 static int l_send(lua_State *L) {
@@ -481,31 +491,32 @@ static int l_send(lua_State *L) {
                 return luaL_error(L, "send: callback: expected function, got %s",
                                   tname(L, 3));
         /* Slots 4..9: msg.topic, key, value, partition, headers, opaque. */
+        int ft[K_OPAQUE + 1];
         for (int k = K_TOPIC; k <= K_OPAQUE; k++) {
                 lua_pushvalue(L, lua_upvalueindex(k));
-                lua_rawget(L, 2);
+                ft[k] = rawget_type(L, 2);
         }
         size_t kl = 0, vl = 0;
         const char *topic = NULL, *key = NULL, *value = NULL;
-        int ty = lua_type(L, 3 + K_TOPIC);
+        int ty = ft[K_TOPIC];
         if (ty != LUA_TSTRING)
                 return luaL_error(L, "send: msg.topic: expected string, got %s",
                                   tname(L, 3 + K_TOPIC));
         topic = lua_tostring(L, 3 + K_TOPIC);
-        ty = lua_type(L, 3 + K_KEY);
+        ty = ft[K_KEY];
         if (ty == LUA_TSTRING)
                 key = lua_tolstring(L, 3 + K_KEY, &kl);
         else if (ty != LUA_TNIL)
                 return luaL_error(L, "send: msg.key: expected string or nil, got %s",
                                   tname(L, 3 + K_KEY));
-        ty = lua_type(L, 3 + K_VALUE);
+        ty = ft[K_VALUE];
         if (ty == LUA_TSTRING)
                 value = lua_tolstring(L, 3 + K_VALUE, &vl);
         else if (ty != LUA_TNIL)
                 return luaL_error(L, "send: msg.value: expected string or nil, got %s",
                                   tname(L, 3 + K_VALUE));
         int partition = -1;
-        if (lua_type(L, 3 + K_PARTITION) != LUA_TNIL) {
+        if (ft[K_PARTITION] != LUA_TNIL) {
                 int i = 3 + K_PARTITION;
                 if (!insync_isinteger(L, i) || lua_tointeger(L, i) < 0)
                         return luaL_error(L, "send: msg.partition: expected an integer >= 0, got %s",
@@ -514,7 +525,7 @@ static int l_send(lua_State *L) {
                 lua_Integer pi = lua_tointeger(L, i);
                 partition = pi > 65535 ? 65535 : (int)pi;
         }
-        if (lua_type(L, 3 + K_HEADERS) != LUA_TNIL) {
+        if (ft[K_HEADERS] != LUA_TNIL) {
                 int i = 3 + K_HEADERS;
                 if (!lua_istable(L, i))
                         return luaL_error(L, "send: msg.headers: expected table, got %s",
@@ -544,7 +555,7 @@ static int l_send(lua_State *L) {
                 lua_pushvalue(L, 3);
                 lua_rawseti(L, state, (lua_Integer)id);
         }
-        if (lua_type(L, 3 + K_OPAQUE) != LUA_TNIL) {
+        if (ft[K_OPAQUE] != LUA_TNIL) {
                 lc->opaques++;
                 lua_rawgeti(L, state, S_OPAQUES);
                 lua_pushvalue(L, 3 + K_OPAQUE);

@@ -36,6 +36,9 @@ local function callback_for(args)
       end
     end
     count(err and err.name or "ok")
+    if err then
+      ngx.log(ngx.NOTICE, "app failed ", tostring(report.key), " ", err.name, " ", err.persisted)
+    end
     if raise then error("boom for " .. tostring(report.key)) end
   end
 end

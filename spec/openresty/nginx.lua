@@ -415,16 +415,17 @@ end
 
 --- Starts librdkafka's mock cluster (spec/openresty/mock_cluster.lua) in a
 -- Lua 5.4 process of its own, with `topics` (a list; `partitions` each,
--- default 3) on 3 brokers.  Returns { bootstrap = "host:port,...", pid = n, stop = fn }.
-function nginx.mock_cluster(name, topics, partitions)
+-- default 3) on 3 brokers, each delaying its responses by `rtt_ms` (default
+-- 0).  Returns { bootstrap = "host:port,...", pid = n, stop = fn }.
+function nginx.mock_cluster(name, topics, partitions, rtt_ms)
   local dir = nginx.top .. "/build/openresty/" .. name
   assert(run("mkdir -p " .. sh_quote(dir)))
   local file = dir .. "/bootstrap"
   os.remove(file)
   local t = nginx.top
-  local cmd = ("LUA_PATH=%s LUA_CPATH=%s exec lua5.4 %s %s %s %d"):format(
+  local cmd = ("LUA_PATH=%s LUA_CPATH=%s exec lua5.4 %s %s %s %d 3 %d"):format(
     sh_quote(t .. "/lua/?.lua;" .. t .. "/lua/?/init.lua;;"), sh_quote(t .. "/build/lua5.4/?.so;;"),
-    sh_quote(t .. "/spec/openresty/mock_cluster.lua"), sh_quote(file), sh_quote(table.concat(topics, ",")), partitions or 3)
+    sh_quote(t .. "/spec/openresty/mock_cluster.lua"), sh_quote(file), sh_quote(table.concat(topics, ",")), partitions or 3, rtt_ms or 0)
   local pid = nginx.spawn(cmd, dir .. "/mock_cluster.out")
   local deadline = nginx.now() + 20
   local bootstrap

@@ -392,6 +392,57 @@ describe("insync.openresty on a fast shutdown (nginx -s stop: no timers run)", f
   end)
 end)
 
+describe("insync.openresty, reload under load while every broker answers 100 ms late", function()
+  it("hands each record not delivered before its worker exits to its callback: none lost, none reported twice", function()
+    local cluster = nginx.mock_cluster("slow-cluster", { "slow" }, 3, 100)
+    local srv
+    local ok, err = pcall(function()
+      srv = start("slow", { topic = "slow", bootstrap = cluster.bootstrap, init = "exit_timeout_ms = 50" })
+      local old = srv:workers()
+      local r = srv:wrk{ threads = 4, n = 5000, prefix = "W", paths = { "/content?cb=1", "/log?cb=1" },
+        during = function(s) s:signal("reload") end }
+      assert.are.equal(20000, r.answered, r.output)
+      assert.are.equal(0, r.bad)
+      assert.is_true(nginx.wait_all_exit(old, 30))
+      assert.is_true(srv:stop())
+      local c = exit_counts(srv)
+      assert.are.equal(4, c.workers)
+      assert.are.equal(c.sent, c.delivered + c.failed + c.purged)
+      assert.are.equal(0, c.report)     -- "undelivered without report 0"
+      assert.is_true(c.purged > 0, "no record was purged: the test did not test purging")
+      assert.is_true(c.delivered > 0, "no record was delivered")
+      local cb = callback_counts(srv)
+      assert.are.equal(c.delivered, cb.ok or 0)
+      assert.are.equal(c.purged, (cb._PURGE_QUEUE or 0) + (cb._PURGE_INFLIGHT or 0))
+      -- Per record: delivered (in the topic once), or reported failed once;
+      -- a record purged while in flight may have been written all the same.
+      local failed = {}
+      for _, line in ipairs(srv:log_lines("app failed ")) do
+        local key, name, persisted = line:match("app failed (%S+) (%S+) ([%a_]+)")
+        assert.is_nil(failed[key], "reported twice: " .. key)
+        failed[key] = { name = name, persisted = persisted }
+      end
+      local by_key = read_keys(cluster.bootstrap, "slow")
+      for _, id in ipairs(answered_ids(srv, "W")) do
+        local f, n = failed[id], by_key[id] or 0
+        assert(n <= 1, id .. " is in the topic " .. n .. " times")
+        if not f then
+          assert(n == 1, id .. ": neither delivered nor reported")
+        elseif f.name == "_PURGE_QUEUE" then
+          assert(n == 0, id .. ": purged from the queue, yet in the topic")
+          assert.are.equal("not_persisted", f.persisted)
+        else
+          assert.are.equal("_PURGE_INFLIGHT", f.name)
+          assert.are.equal("possibly_persisted", f.persisted)
+        end
+      end
+    end)
+    if srv then srv:stop() end
+    cluster.stop()
+    assert(ok, err)
+  end)
+end)
+
 describe("insync.openresty when a request sends after its worker closed the producer", function()
   it("returns nil, _DESTROY at once, and the request still completes", function()
     local cluster = nginx.mock_cluster("late-cluster", { "late" })

@@ -7,10 +7,13 @@
  * methods (create_topic, producer, trace_json) to the same method table.
  *
  * Callbacks, opaques and topic names live in one state table S, the user
- * value of the cluster and of each producer: S[id] is the callback of send
- * id (ids start at 1, so they fill S's array part), S[0] the opaques by
- * send id, S[-1] topic names by topic index + 1, S[-2] topic names of sends
- * to unknown topics, S[-3] the cluster userdata.  The C model
+ * value of the cluster and of each producer: S[r] (r >= 1) is the callback
+ * of run r, S[0] the opaques by send id, S[-1] topic names by topic index
+ * + 1, S[-2] topic names of sends to unknown topics, S[-3] the cluster
+ * userdata.  A run is a stretch of consecutive send ids made with the same
+ * callback (C keeps where each starts and how many of its reports are
+ * still due); a script that passes one function to a million sends holds
+ * one reference, not a million, and the collector has nothing to walk.  The C model
  * never calls Lua: it queues completions, and run / run_for deliver them
  * between events, so a raising callback unwinds no C state of the model.
  */
@@ -32,8 +35,20 @@
 
 #define DEFAULT_RUN_MS 86400000 /* run() without a limit: one virtual day */
 
+/** Sends with one callback, consecutive ids (see above). */
+typedef struct lrun_s {
+        uint32_t first;         /**< first send id */
+        uint32_t count;         /**< ids first .. first + count - 1 */
+        uint32_t left;          /**< its reports not yet handed out, <= count */
+        uint32_t key;           /**< S[key] holds the callback; 0: none */
+} lrun_t;
+
 typedef struct lcluster_s {
         insync_cluster_t *c;    /**< NULL once closed */
+        lrun_t *run;            /**< runs, by first id; run[head..n) live */
+        uint32_t nrun, caprun, headrun;
+        uint32_t next_key;      /**< next S key for a callback */
+        uint32_t hint;          /**< the run the last report belonged to */
         const char *last_topic; /**< interned name of the last topic sent to */
         uint64_t opaques;       /**< opaques held in S[2], not yet handed out */
         int last_topic_idx;
@@ -123,6 +138,10 @@ static int l_cluster_new(lua_State *L) {
         lc->last_topic = NULL;
         lc->last_topic_idx = -1;
         lc->opaques = 0;
+        lc->run = NULL;
+        lc->nrun = lc->caprun = lc->headrun = 0;
+        lc->next_key = 1;
+        lc->hint = 0;
         luaL_getmetatable(L, INSYNC_CLUSTER_MT);
         lua_setmetatable(L, -2);
         lua_createtable(L, 0, 4);
@@ -145,6 +164,8 @@ static int l_cluster_gc(lua_State *L) {
         lcluster_t *lc = luaL_checkudata(L, 1, INSYNC_CLUSTER_MT);
         insync_cluster_free(lc->c);
         lc->c = NULL;
+        free(lc->run);
+        lc->run = NULL;
         return 0;
 }
 
@@ -185,6 +206,37 @@ static void push_topic_name(lua_State *L, int state, int topic, uint32_t id) {
         lua_remove(L, -2);
 }
 
+/* The run holding send @p id (ids only grow, runs are sorted). */
+static lrun_t *run_of(lcluster_t *lc, uint32_t id) {
+        uint32_t lo = lc->headrun, hi = lc->nrun;
+        if (lc->hint >= lo && lc->hint < hi && lc->run[lc->hint].first <= id &&
+            (lc->hint + 1 == hi || lc->run[lc->hint + 1].first > id))
+                return &lc->run[lc->hint];
+        while (hi - lo > 1) {
+                uint32_t mid = lo + (hi - lo) / 2;
+                if (lc->run[mid].first <= id)
+                        lo = mid;
+                else
+                        hi = mid;
+        }
+        lc->hint = lo;
+        return &lc->run[lo];
+}
+
+/* Drops the runs at the front whose reports are all handed out. */
+static void runs_trim(lcluster_t *lc) {
+        while (lc->headrun < lc->nrun && lc->run[lc->headrun].left == 0 &&
+               lc->headrun + 1 < lc->nrun)
+                lc->headrun++;
+        if (lc->headrun > 1024 && lc->headrun * 2 > lc->nrun) {
+                memmove(lc->run, lc->run + lc->headrun,
+                        (lc->nrun - lc->headrun) * sizeof(*lc->run));
+                lc->nrun -= lc->headrun;
+                lc->hint = 0;
+                lc->headrun = 0;
+        }
+}
+
 /* The body of delivery, run under one lua_pcall (not one per callback):
  * deliver_all(cluster, state) calls every queued report's callback with
  * lua_call.  A report is taken off the queue before its callback runs, so
@@ -194,7 +246,6 @@ static int deliver_all(lua_State *L) {
         lcluster_t *lc = lua_touserdata(L, 1);
         const int state = 2;
         insync_report_t r;
-        const int cbs = state;
         lua_rawgeti(L, state, S_OPAQUES);
         int opq = lua_gettop(L);
         /* report keys, interned once per call */
@@ -209,9 +260,19 @@ static int deliver_all(lua_State *L) {
         int topics = lua_gettop(L);
         while (insync_cluster_report(lc->c, &r)) {
                 insync_cluster_report_pop(lc->c);
-                lua_rawgeti(L, cbs, (lua_Integer)r.id);
-                if (lua_isnil(L, -1)) {
-                        lua_pop(L, 1);
+                lrun_t *run = run_of(lc, r.id);
+                uint32_t key = run->key;
+                if (--run->left == 0) {
+                        if (key) {
+                                lua_rawgeti(L, state, (lua_Integer)key);
+                                lua_pushnil(L);
+                                lua_rawseti(L, state, (lua_Integer)key);
+                        }
+                        runs_trim(lc);
+                } else if (key) {
+                        lua_rawgeti(L, state, (lua_Integer)key);
+                }
+                if (!key) {
                         if (lc->opaques) {
                                 lua_rawgeti(L, opq, (lua_Integer)r.id);
                                 if (!lua_isnil(L, -1)) {
@@ -223,8 +284,6 @@ static int deliver_all(lua_State *L) {
                         }
                         continue;
                 }
-                lua_pushnil(L);
-                lua_rawseti(L, cbs, (lua_Integer)r.id);
                 size_t kl;
                 const char *k = insync_cluster_key(lc->c, r.id, &kl);
                 int has_opaque = 0;
@@ -551,9 +610,40 @@ static int l_send(lua_State *L) {
         }
         push_state(L, 1);
         int state = lua_gettop(L);
-        if (cbt == LUA_TFUNCTION) {
-                lua_pushvalue(L, 3);
-                lua_rawseti(L, state, (lua_Integer)id);
+        /* Extend the last run when it has this callback, else start one. */
+        lrun_t *last = lc->nrun > lc->headrun ? &lc->run[lc->nrun - 1] : NULL;
+        int same_cb = 0;
+        if (last && last->left > 0 && last->first + last->count == id) {
+                if (cbt != LUA_TFUNCTION) {
+                        same_cb = last->key == 0;
+                } else if (last->key) {
+                        lua_rawgeti(L, state, (lua_Integer)last->key);
+                        same_cb = lua_rawequal(L, -1, 3);
+                        lua_pop(L, 1);
+                }
+        }
+        if (same_cb) {
+                last->left++;
+                last->count++;
+        } else {
+                if (lc->nrun == lc->caprun) {
+                        uint32_t cap = lc->caprun ? lc->caprun * 2 : 64;
+                        lrun_t *r = realloc(lc->run, cap * sizeof(*r));
+                        if (!r)
+                                return luaL_error(L, "send: out of memory");
+                        lc->run = r;
+                        lc->caprun = cap;
+                }
+                lrun_t *r = &lc->run[lc->nrun++];
+                r->first = id;
+                r->count = 1;
+                r->left = 1;
+                r->key = 0;
+                if (cbt == LUA_TFUNCTION) {
+                        r->key = lc->next_key++;
+                        lua_pushvalue(L, 3);
+                        lua_rawseti(L, state, (lua_Integer)r->key);
+                }
         }
         if (ft[K_OPAQUE] != LUA_TNIL) {
                 lc->opaques++;

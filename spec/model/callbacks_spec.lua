@@ -70,3 +70,41 @@ describe("lifetime", function()
     assert.equal(0, got.offset)
   end)
 end)
+
+describe("callback bookkeeping", function()
+  it("hands each report to its own send's callback, whatever the mix of shared, fresh and no callbacks", function()
+    local c = S.cluster{ partitions = 3 }
+    local p = c:producer{ ["queue.buffering.max.messages"] = 10000 }
+    local shared_f, shared_g = {}, {}
+    local function f(r) shared_f[#shared_f + 1] = r.key end
+    local function g(r) shared_g[#shared_g + 1] = r.key end
+    local fresh = {}
+    local expect_f, expect_g = {}, {}
+    for i = 1, 3000 do
+      local key = "k" .. i
+      local m = i % 7
+      if m == 0 or m == 1 or m == 2 then
+        p:send({ topic = "orders", key = key, value = "v" }, f); expect_f[#expect_f + 1] = key
+      elseif m == 3 then
+        p:send({ topic = "orders", key = key, value = "v" }, g); expect_g[#expect_g + 1] = key
+      elseif m == 4 then
+        p:send({ topic = "orders", key = key, value = "v" })
+      else
+        p:send({ topic = "orders", key = key, value = "v" }, function(r) fresh[r.key] = (fresh[r.key] or 0) + 1 end)
+      end
+      if i % 1000 == 0 then c:run_for(3) end   -- some delivered while more are sent
+    end
+    assert.is_true(c:run())
+    table.sort(shared_f); table.sort(expect_f); table.sort(shared_g); table.sort(expect_g)
+    assert.same(expect_f, shared_f)
+    assert.same(expect_g, shared_g)
+    local n = 0
+    for k, v in pairs(fresh) do
+      n = n + 1
+      assert.equal(1, v, k)
+      local i = tonumber(k:sub(2))
+      assert.truthy(i % 7 == 5 or i % 7 == 6)
+    end
+    assert.equal(856, n)
+  end)
+end)

@@ -1,0 +1,44 @@
+-- The differential check: each scenario of spec/kafka/scenarios.lua runs on
+-- the model (insync.cluster) and on real Apache Kafka (insync.producer on
+-- spec/kafka/cluster); the outcome of every send and the audit's lost,
+-- duplicated and unexpected counts must agree.  One line per scenario, "model vs kafka:
+-- agree" or what differed, is printed as it runs and again at the end.
+local engines = require "kafka.engines"
+local scenarios = require "kafka.scenarios"
+local real = require "kafka.real"
+
+-- Tallies of outcomes plus the audit counts, for checking `expect`.
+local function tally(result)
+  local t = { lost = result.lost, duplicated = result.duplicated, unexpected = result.unexpected }
+  for _, o in ipairs(result.outcomes) do t[o] = (t[o] or 0) + 1 end
+  return t
+end
+
+describe("the model against Apache Kafka (differential check)", function()
+  local lines = {}
+  setup(real.require_cluster)
+  after_each(real.heal)
+  teardown(function()
+    print("# differential check, model vs kafka:")
+    for _, line in ipairs(lines) do print("#   " .. line) end
+  end)
+
+  for i, scenario in ipairs(scenarios) do
+    it(scenario.name, function()
+      local topic = "diff-" .. i
+      local kafka = engines.kafka(scenario, topic)
+      -- the model raising where Kafka ran is a difference, reported as one
+      local ok, model = pcall(engines.model, scenario, topic)
+      local d
+      if ok then d = engines.diff(model, kafka, "model", "kafka")
+      else d = { "the model raised: " .. tostring(model) } end
+      local line = engines.line(scenario.name, d)
+      lines[#lines + 1] = line
+      print("# " .. line)
+      -- Kafka did what the scenario says Kafka does ...
+      assert.same(scenario.expect, tally(kafka))
+      -- ... and the model did the same, send by send
+      assert.is_nil(d, line)
+    end)
+  end
+end)

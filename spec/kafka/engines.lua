@@ -1,0 +1,260 @@
+--- Runs a scenario of spec/kafka/scenarios.lua on one engine and returns
+-- what the differential check compares:
+--   { outcomes = { "ok", "NOT_ENOUGH_REPLICAS", ... }  -- one per send, in order
+--     calls = { 1, 1, ... },                           -- callbacks per send
+--     lost = n, duplicated = n, unexpected = n, sent = n }
+-- (the audit's counts: acknowledged but not committed; committed more than
+-- once; reported as failed yet committed)
+-- engines.model(scenario): the model, insync.cluster, in virtual time.
+-- engines.kafka(scenario, topic): real Apache Kafka (spec/kafka/cluster must
+-- be up), through insync.producer; the audit reads the topic back with kcat.
+local insync = require "insync"
+
+local engines = {}
+
+-- The model is given the real cluster's non-default broker settings
+-- (spec/kafka/cluster), so both detect failures on the same clocks.
+engines.model_config = {
+  ["replica.lag.time.max.ms"] = 5000,
+  ["broker.session.timeout.ms"] = 3000,
+}
+
+local BROKERS = { 1, 2, 3 }
+
+-- The messages of a send step: values unique per scenario step.
+local function step_msgs(topic, step, index)
+  local list = {}
+  for i = 1, step.n do
+    list[i] = {
+      topic = topic, partition = step.partition or 0,
+      key = ("s%d-k%d"):format(index, i), value = ("s%d-%d"):format(index, i),
+      headers = step.headers,
+    }
+  end
+  return list
+end
+
+-- Resolves WHO ("leader", "followers", "follower", "down", an id) to ids;
+-- leader_of() is asked only when WHO depends on the leader.
+local function targets(who, leader_of, down)
+  if type(who) == "number" then return { who } end
+  if who == "down" then
+    local ids = {}
+    for id in pairs(down) do ids[#ids + 1] = id end
+    table.sort(ids)
+    return ids
+  end
+  local leader = leader_of()
+  if who == "leader" then
+    assert(leader, "partition 0 has no leader")
+    return { leader }
+  end
+  local ids = {}
+  for _, id in ipairs(BROKERS) do
+    if id ~= leader and not down[id] then ids[#ids + 1] = id end
+  end
+  if who == "follower" then return { ids[1] } end
+  assert(who == "followers", "unknown target " .. tostring(who))
+  return ids
+end
+
+-- The engine-neutral part: walks the steps, calling the engine's
+-- operations (e.send, e.wait, e.leader, e.stop, e.kill, e.restart,
+-- e.wait_isr, e.settle) and collecting one result per send.
+local function walk(scenario, topic, e)
+  local results, pending, down = {}, {}, {}
+  for index, step in ipairs(scenario.steps) do
+    if step.send then
+      local mine = {}
+      for _, msg in ipairs(step_msgs(topic, step, index)) do
+        local r = { calls = 0, value = msg.value }
+        results[#results + 1] = r
+        mine[#mine + 1] = r
+        pending[#pending + 1] = r
+        e.send(step.send, msg, function(report, err)
+          r.calls = r.calls + 1
+          r.report, r.err = report, err
+        end)
+      end
+      if step.wait ~= false then e.wait(mine) end
+    elseif step.stop or step.kill or step.pause then
+      local op = step.stop and "stop" or step.kill and "kill" or "pause"
+      for _, id in ipairs(targets(step[op], e.leader, down)) do
+        e[op](id)
+        down[id] = true
+      end
+    elseif step.resume then
+      for _, id in ipairs(targets(step.resume, e.leader, down)) do
+        e.resume(id)
+        down[id] = nil
+      end
+    elseif step.restart then
+      for _, id in ipairs(targets(step.restart, e.leader, down)) do
+        e.restart(id)
+        down[id] = nil
+      end
+    elseif step.isr then
+      e.wait_isr(step.isr)
+    elseif step.settle then
+      e.settle(step.settle)
+    elseif step.wait then
+      e.wait(pending)
+    else
+      error("scenario '" .. scenario.name .. "': unknown step " .. index)
+    end
+  end
+  e.wait(pending)
+  local out = { outcomes = {}, calls = {}, sent = #results }
+  for i, r in ipairs(results) do
+    out.outcomes[i] = r.err and r.err.name or "ok"
+    out.calls[i] = r.calls
+  end
+  return out, results
+end
+
+--- The model: a fresh insync.cluster per scenario.
+function engines.model(scenario, topic, seed)
+  local c = insync.cluster{ brokers = 3, seed = seed or 1, config = engines.model_config }
+  c:create_topic(topic, scenario.topic)
+  local producers = {}
+  for name, conf in pairs(scenario.producers) do producers[name] = c:producer(conf) end
+  local function leader() return c:partition(topic, 0).leader end
+  local function all_done(list)
+    for _, r in ipairs(list) do if r.calls == 0 then return false end end
+    return true
+  end
+  local e = {
+    send = function(pname, msg, cb) assert(producers[pname]:send(msg, cb)) end,
+    wait = function(list)
+      -- virtual time: at most 10 minutes, far beyond every timeout here
+      for _ = 1, 6000 do
+        if all_done(list) then return end
+        c:run_for(100)
+      end
+      error("model: sends without a callback after 10 virtual minutes")
+    end,
+    leader = leader,
+    stop = function(id) c:shutdown(id) end,
+    kill = function(id) c:crash(id) end,
+    restart = function(id) c:restart(id) end,
+    -- a hung process (SIGSTOP) answers nobody: cut from every node
+    pause = function(id) c:isolate(id) end,
+    resume = function() c:heal() end,
+    settle = function(ms) c:run_for(ms) end,
+    wait_isr = function(n)
+      for _ = 1, 600 do
+        local p = c:partition(topic, 0)
+        if p.leader and #p.isr == n then return end
+        c:run_for(100)
+      end
+      local p = c:partition(topic, 0)
+      error(("model: partition 0 never reached an ISR of %d (leader %s, isr {%s})"):format(
+        n, tostring(p.leader), table.concat(p.isr, ",")))
+    end,
+  }
+  local out = walk(scenario, topic, e)
+  local audit = c:audit()
+  out.lost, out.duplicated, out.unexpected = #audit.lost, #audit.duplicated, #audit.unexpected
+  return out
+end
+
+--- Real Apache Kafka: `topic` must be a new name on the running cluster.
+function engines.kafka(scenario, topic)
+  local real = require "kafka.real"
+  local t = scenario.topic
+  real.topic(topic, t.partitions, t.replication_factor, t.config)
+  for p = 0, t.partitions - 1 do
+    real.wait_isr(topic, p, function(l, isr) return l and #isr == t.replication_factor end)
+  end
+  local producers = {}
+  for name, conf in pairs(scenario.producers) do producers[name] = real.producer(conf) end
+  local polled = {}
+  local e = {
+    send = function(pname, msg, cb)
+      polled[pname] = producers[pname]
+      assert(producers[pname]:send(msg, cb))
+    end,
+    wait = function(list)
+      local deadline = os.time() + 120
+      while true do
+        local left = 0
+        for _, r in ipairs(list) do if r.calls == 0 then left = left + 1 end end
+        if left == 0 then return end
+        assert(os.time() <= deadline, "kafka: " .. left .. " sends without a callback after 120 s")
+        for _, p in pairs(polled) do p:poll(20) end
+      end
+    end,
+    leader = function() return (real.isr(topic, 0)) end,
+    stop = real.stop,
+    kill = real.kill,
+    restart = real.restart,
+    pause = real.pause,
+    resume = real.resume,
+    settle = function(ms)
+      local deadline = real.now_ms() + ms
+      repeat
+        for _, p in pairs(polled) do p:poll(20) end
+      until real.now_ms() >= deadline
+    end,
+    wait_isr = function(n)
+      real.wait_isr(topic, 0, function(l, isr) return l and #isr == n end, "an ISR of " .. n)
+    end,
+  }
+  local ok, out, results = pcall(walk, scenario, topic, e)
+  for _, p in pairs(producers) do p:close(10000) end
+  if not ok then error(out, 0) end
+  -- the audit, as a consumer sees the topic
+  local seen = real.by_value(topic)
+  out.lost, out.duplicated, out.unexpected = 0, 0, 0
+  for _, r in ipairs(results) do
+    local copies = seen[r.value] and #seen[r.value] or 0
+    if not r.err and copies == 0 then out.lost = out.lost + 1 end
+    if r.err and copies > 0 then out.unexpected = out.unexpected + 1 end
+    if copies > 1 then out.duplicated = out.duplicated + 1 end
+  end
+  return out
+end
+
+--- Compares two engines' results; returns nil when they agree, else a list
+-- of the differences in words.
+function engines.diff(a, b, a_name, b_name)
+  local d = {}
+  if a.sent ~= b.sent then
+    d[#d + 1] = ("sends: %s %d, %s %d"):format(a_name, a.sent, b_name, b.sent)
+  end
+  -- runs of sends with the same difference fold into one entry
+  local n, i = math.max(#a.outcomes, #b.outcomes), 1
+  while i <= n do
+    local x, y = a.outcomes[i], b.outcomes[i]
+    if x ~= y then
+      local j = i
+      while j < n and a.outcomes[j + 1] == x and b.outcomes[j + 1] == y do j = j + 1 end
+      d[#d + 1] = ("%s %s: %s %s, %s %s"):format(i == j and "send" or "sends",
+        i == j and tostring(i) or (i .. "-" .. j), a_name, tostring(x), b_name, tostring(y))
+      i = j + 1
+    else
+      i = i + 1
+    end
+  end
+  for k = 1, math.max(#a.calls, #b.calls) do
+    if (a.calls[k] or 0) ~= 1 then d[#d + 1] = ("send %d: %d callbacks on %s"):format(k, a.calls[k] or 0, a_name) end
+    if (b.calls[k] or 0) ~= 1 then d[#d + 1] = ("send %d: %d callbacks on %s"):format(k, b.calls[k] or 0, b_name) end
+  end
+  for _, k in ipairs({ "lost", "duplicated", "unexpected" }) do
+    if a[k] ~= b[k] then
+      d[#d + 1] = ("%s: %s %d, %s %d"):format(k, a_name, a[k], b_name, b[k])
+    end
+  end
+  if #d == 0 then return nil end
+  return d
+end
+
+--- One line: "model vs kafka: agree" or what differed (runs of sends with
+-- the same difference are folded: "sends 3-5: model ok, kafka NOT_...").
+-- A send that did not get exactly one callback is a difference too.
+function engines.line(name, d)
+  if not d then return ("%s: model vs kafka: agree"):format(name) end
+  return ("%s: model vs kafka: %s"):format(name, table.concat(d, "; "))
+end
+
+return engines

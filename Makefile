@@ -99,7 +99,7 @@ test-kafka: kafka-deps deps all
 test-kafka-run: kafka-deps deps all
 	@spec/kafka/test $(LUA) $(BUILD)/lua5.4
 
-test-lua54: deps all
+test-lua54: deps all $(SO_JIT)
 	@spec/run lua5.4 $(LUA) $(BUILD)/lua5.4 $(BUSTED_SPECS); spec/summary lua5.4
 
 test-luajit: deps luajit

@@ -900,8 +900,9 @@ static int l_audit(lua_State *L) {
         lua_pushinteger(L, (lua_Integer)a.pending);
         lua_setfield(L, res, "pending");
         static const char *const kinds[] = {"lost", "duplicated", "unexpected",
-                                            "uncommitted"};
-        for (int k = 0; k < 4; k++) {
+                                            "uncommitted", "reordered",
+                                            "inconsistent"};
+        for (int k = 0; k < 6; k++) {
                 lua_newtable(L);
                 int n = 0;
                 for (size_t i = 0; i < a.n; i++) {

@@ -12,7 +12,11 @@
  * - lost: acknowledged, but not in that log;
  * - duplicated: in it more than once (one entry per extra copy);
  * - unexpected: reported as failed, yet in it;
- * - uncommitted: acknowledged, in it, but above the HW for now.
+ * - uncommitted: acknowledged, in it, but above the HW for now;
+ * - reordered (Jepsen's checker): in it after a record the same producer
+ *   sent later to the same partition;
+ * - inconsistent (Jepsen's): acknowledged at an offset that holds another
+ *   record, though the record is in the log elsewhere.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,8 +55,12 @@ int insync_cluster_audit(const insync_cluster_t *c, insync_audit_t *a) {
         memset(a, 0, sizeof(*a));
         uint32_t n = c->recs.n;
         uint8_t *seen = calloc(n ? n : 1, 1);
-        if (!seen)
+        uint32_t *maxid = calloc((size_t)c->nprod + 1, sizeof(*maxid));
+        if (!seen || !maxid) {
+                free(seen);
+                free(maxid);
                 return -1;
+        }
         for (uint32_t i = 0; i < n; i++) {
                 int st = c->recs.rec[i].state & 0x0f;
                 a->sent++;
@@ -64,9 +72,17 @@ int insync_cluster_audit(const insync_cluster_t *c, insync_audit_t *a) {
                 const insync_replica_t *r = committed(c, gp);
                 if (!r)
                         continue;
+                memset(maxid, 0, ((size_t)c->nprod + 1) * sizeof(*maxid));
                 for (int64_t o = 0; o < (int64_t)r->log.len; o++) {
                         uint32_t rec = r->log.ids[o];
                         int st = c->recs.rec[rec].state & 0x0f;
+                        uint8_t pi = c->recs.prod[rec];
+                        if (rec + 1 < maxid[pi]) {
+                                if (add_item(a, rec, INSYNC_AUDIT_REORDERED, o))
+                                        goto nomem;
+                        } else {
+                                maxid[pi] = rec + 1;
+                        }
                         if (o >= r->hw && st == INSYNC_REC_ACKED && !seen[rec])
                                 if (add_item(a, rec, INSYNC_AUDIT_UNCOMMITTED, o))
                                         goto nomem;
@@ -81,14 +97,30 @@ int insync_cluster_audit(const insync_cluster_t *c, insync_audit_t *a) {
                                 seen[rec]++;
                 }
         }
-        for (uint32_t i = 0; i < n; i++)
-                if ((c->recs.rec[i].state & 0x0f) == INSYNC_REC_ACKED && !seen[i])
-                        if (add_item(a, i, INSYNC_AUDIT_LOST, c->recs.rec[i].offset))
+        for (uint32_t i = 0; i < n; i++) {
+                const insync_rec_t *e = &c->recs.rec[i];
+                if ((e->state & 0x0f) != INSYNC_REC_ACKED)
+                        continue;
+                if (!seen[i]) {
+                        if (add_item(a, i, INSYNC_AUDIT_LOST, e->offset))
                                 goto nomem;
+                        continue;
+                }
+                if (e->offset < 0 || e->topic == UINT8_MAX)
+                        continue;
+                const insync_replica_t *r =
+                        committed(c, c->topics[e->topic].gp0 + e->part);
+                if (r && (e->offset >= (int64_t)r->log.len ||
+                          r->log.ids[e->offset] != i))
+                        if (add_item(a, i, INSYNC_AUDIT_INCONSISTENT, e->offset))
+                                goto nomem;
+        }
         free(seen);
+        free(maxid);
         return 0;
 nomem:
         free(seen);
+        free(maxid);
         insync_audit_free(a);
         return -1;
 }

@@ -203,7 +203,7 @@ nomem:
 }
 
 int insync_cluster_producer(insync_cluster_t *c, const insync_pconf_t *conf) {
-        if (c->nnodes >= INSYNC_MAX_NODES)
+        if (c->nnodes >= INSYNC_MAX_NODES || c->nprod >= UINT8_MAX)
                 return -1;
         insync_producer_t **v = realloc(c->prod, (size_t)(c->nprod + 1) * sizeof(*v));
         if (!v)
@@ -464,7 +464,7 @@ int insync_cluster_broker_info(const insync_cluster_t *c, int b, int *alive,
 }
 
 uint64_t insync_cluster_memory(const insync_cluster_t *c) {
-        uint64_t m = sizeof(*c) + (uint64_t)c->recs.cap * sizeof(insync_rec_t) +
+        uint64_t m = sizeof(*c) + (uint64_t)c->recs.cap * (sizeof(insync_rec_t) + 1) +
                      c->recs.arena_bytes + c->cq_cap * sizeof(insync_compl_t) +
                      c->heap.cap * sizeof(insync_ev_t) +
                      c->trace.cap * sizeof(insync_trace_entry_t);

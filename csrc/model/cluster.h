@@ -183,7 +183,8 @@ int insync_cluster_broker_info(const insync_cluster_t *c, int b, int *alive,
 /* Audit. */
 typedef enum insync_audit_kind_e {
         INSYNC_AUDIT_LOST = 0, INSYNC_AUDIT_DUPLICATED, INSYNC_AUDIT_UNEXPECTED,
-        INSYNC_AUDIT_UNCOMMITTED,
+        INSYNC_AUDIT_UNCOMMITTED, INSYNC_AUDIT_REORDERED,
+        INSYNC_AUDIT_INCONSISTENT,
 } insync_audit_kind_t;
 
 typedef struct insync_audit_item_s {

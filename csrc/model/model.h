@@ -93,6 +93,7 @@ typedef struct insync_rec_s {
 
 typedef struct insync_records_s {
         insync_rec_t *rec;  /**< rec[i] is send id i + 1 */
+        uint8_t *prod;      /**< prod[i]: index of the producer that sent it */
         uint32_t n, cap;
         char **chunk;       /**< key/value bytes, chunked so nothing moves */
         uint32_t nchunk, chunk_cap;

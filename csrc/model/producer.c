@@ -468,6 +468,7 @@ int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
                                has_value ? value : NULL, vlen, &idx))
                 return -1;
         insync_rec_t *e = &c->recs.rec[idx];
+        c->recs.prod[idx] = (uint8_t)p->index;
         e->enq = (uint32_t)c->now;
         e->state = (uint8_t)(INSYNC_REC_PENDING | ((p->conf.acks + 1) << 4));
         *id = idx + 1;

@@ -53,6 +53,10 @@ int insync_records_add(insync_records_t *r, const char *k, size_t kl,
                 if (!rec)
                         return -1;
                 r->rec = rec;
+                uint8_t *prod = realloc(r->prod, cap);
+                if (!prod)
+                        return -1;
+                r->prod = prod;
                 r->cap = cap;
         }
         uint64_t pos = 0;
@@ -92,5 +96,6 @@ void insync_records_free(insync_records_t *r) {
                 free(r->chunk[i]);
         free(r->chunk);
         free(r->rec);
+        free(r->prod);
         memset(r, 0, sizeof(*r));
 }

@@ -92,10 +92,14 @@ describe("randomized faults", function()
         assert.equal(1, e.acks, ("seed %d lost an acks=%d record"):format(seed, e.acks))
         lost_acks1 = lost_acks1 + 1
       end
-      -- the idempotent producer never duplicates; the plain acks=all one may
+      -- the idempotent producer never duplicates nor reorders; the others may
       for _, e in ipairs(r.audit.duplicated) do
         assert.is_nil(e.value:match("^idem"), ("seed %d duplicated an idempotent record"):format(seed))
       end
+      for _, e in ipairs(r.audit.reordered) do
+        assert.is_nil(e.value:match("^idem"), ("seed %d reordered an idempotent record"):format(seed))
+      end
+      assert.same({}, r.audit.inconsistent)
     end
     assert.is_true(lost_acks1 > 0)   -- the faults are harsh enough to cost acks=1 records
   end)

@@ -227,3 +227,46 @@ describe("producer requests", function()
     assert.is_true(n > 1)
   end)
 end)
+
+describe("ordering", function()
+  -- r1's request is lost on the way, r2's arrives: r1 is retried after
+  -- socket.timeout.ms and lands after r2 unless the producer is idempotent.
+  local function lost_first_request(conf)
+    local c = S.cluster{}
+    c:run_for(100)
+    conf["linger.ms"] = 0
+    conf["socket.timeout.ms"] = 1000
+    local p = c:producer(conf)
+    S.send(p, 1, { prefix = "warm" }); c:run()
+    local out = {}
+    p:send({ topic = "orders", partition = 0, key = "r1", value = "1" }, function(r, e) out.r1 = e and e.name or r.offset end)
+    c:run_for(0)            -- r1 is on the wire
+    c:drop(p, 1)
+    c:run_for(1)            -- and lost
+    c:heal()
+    p:send({ topic = "orders", partition = 0, key = "r2", value = "2" }, function(r, e) out.r2 = e and e.name or r.offset end)
+    assert.is_true(c:run())
+    c:run_for(1000)
+    local keys = {}
+    for _, e in ipairs(c:log("orders", 0, 1)) do keys[#keys + 1] = e.key end
+    return c:audit(), out, keys
+  end
+
+  it("reorders a retried batch behind a later one without idempotence (max.in.flight > 1)", function()
+    local a, out, keys = lost_first_request{}
+    assert.same({ "warm1", "r2", "r1" }, keys)
+    assert.equal(1, #a.reordered)
+    assert.equal("r1", a.reordered[1].key)   -- in the log after r2, sent before it
+    assert.equal(2, a.reordered[1].offset)
+    assert.equal(2, out.r1)
+  end)
+
+  it("keeps send order with enable.idempotence (the later batch waits: OUT_OF_ORDER_SEQUENCE_NUMBER, retried)", function()
+    local a, out, keys = lost_first_request{ ["enable.idempotence"] = true }
+    assert.same({ "warm1", "r1", "r2" }, keys)
+    assert.equal(0, #a.reordered)
+    assert.equal(1, out.r1)
+    assert.equal(2, out.r2)
+    assert.equal(0, #a.inconsistent)
+  end)
+end)

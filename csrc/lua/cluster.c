@@ -41,6 +41,7 @@ typedef struct lrun_s {
         uint32_t count;         /**< ids first .. first + count - 1 */
         uint32_t left;          /**< its reports not yet handed out, <= count */
         uint32_t key;           /**< S[key] holds the callback; 0: none */
+        const void *fn;         /**< the callback's address (alive while left > 0) */
 } lrun_t;
 
 typedef struct lcluster_s {
@@ -614,13 +615,12 @@ static int l_send(lua_State *L) {
         lrun_t *last = lc->nrun > lc->headrun ? &lc->run[lc->nrun - 1] : NULL;
         int same_cb = 0;
         if (last && last->left > 0 && last->first + last->count == id) {
-                if (cbt != LUA_TFUNCTION) {
+                /* S[key] keeps the last run's function alive, so its
+                 * address cannot belong to another function now. */
+                if (cbt != LUA_TFUNCTION)
                         same_cb = last->key == 0;
-                } else if (last->key) {
-                        lua_rawgeti(L, state, (lua_Integer)last->key);
-                        same_cb = lua_rawequal(L, -1, 3);
-                        lua_pop(L, 1);
-                }
+                else
+                        same_cb = last->key && last->fn == lua_topointer(L, 3);
         }
         if (same_cb) {
                 last->left++;
@@ -639,7 +639,9 @@ static int l_send(lua_State *L) {
                 r->count = 1;
                 r->left = 1;
                 r->key = 0;
+                r->fn = NULL;
                 if (cbt == LUA_TFUNCTION) {
+                        r->fn = lua_topointer(L, 3);
                         r->key = lc->next_key++;
                         lua_pushvalue(L, 3);
                         lua_rawseti(L, state, (lua_Integer)r->key);

@@ -126,6 +126,7 @@ static int l_cluster_new(lua_State *L) {
         F("fetch_backoff_ms", fetch_backoff_ms);
         F("socket_timeout_ms", socket_timeout_ms);
         F("flush_messages", flush_messages);
+        F("flush_ms", flush_ms);
         F("default_partitions", default_partitions);
         F("default_rf", default_rf);
 #undef F

@@ -21,6 +21,14 @@ static void schedule(insync_cluster_t *c, int b) {
                       br->inc, NULL);
         insync_sim_at(c, c->now + FETCH_CHECK_MS, INSYNC_EV_FETCH_CHECK,
                       (uint32_t)b, br->inc, NULL);
+        insync_broker_schedule_flush(c, b);
+}
+
+/* log.flush.interval.ms: every interval the broker fsyncs all its logs. */
+void insync_broker_schedule_flush(insync_cluster_t *c, int b) {
+        if (c->conf.flush_ms > 0 && c->conf.flush_ms < INSYNC_NEVER / 2)
+                insync_sim_at(c, c->now + c->conf.flush_ms, INSYNC_EV_FLUSH,
+                              (uint32_t)b, c->br[b].inc, NULL);
 }
 
 void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc) {
@@ -44,6 +52,12 @@ void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc) {
                               (uint32_t)b, inc, NULL);
                 break;
         }
+        case INSYNC_EV_FLUSH:
+                for (uint32_t gp = 0; gp < c->ngp; gp++)
+                        if (br->rep[gp])
+                                br->rep[gp]->log.flushed = br->rep[gp]->log.len;
+                insync_broker_schedule_flush(c, b);
+                break;
         case INSYNC_EV_FETCH_CHECK:
                 insync_partition_fetch_check(c, b);
                 insync_sim_at(c, c->now + FETCH_CHECK_MS, INSYNC_EV_FETCH_CHECK,

@@ -42,6 +42,7 @@ insync_cluster_t *insync_cluster_new(const insync_cconf_t *conf) {
                               br->inc, NULL);
                 insync_sim_at(c, c->conf.session_ms, INSYNC_EV_SESSION,
                               (uint32_t)b, 0, NULL);
+                insync_broker_schedule_flush(c, b);
         }
         return c;
 }

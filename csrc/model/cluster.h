@@ -30,6 +30,7 @@ typedef struct insync_cconf_s {
         int64_t fetch_backoff_ms; /**< replica.fetch.backoff.ms (1000) */
         int64_t socket_timeout_ms;/**< replica.socket.timeout.ms (30000) */
         int64_t flush_messages;   /**< log.flush.interval.messages (Long.MAX) */
+        int64_t flush_ms;         /**< log.flush.interval.ms (Long.MAX: never) */
         int default_partitions;   /**< num.partitions (1) */
         int default_rf;           /**< default.replication.factor (1) */
 } insync_cconf_t;

@@ -24,6 +24,7 @@ void insync_cconf_defaults(insync_cconf_t *conf) {
         conf->fetch_backoff_ms = 1000;
         conf->socket_timeout_ms = 30000;
         conf->flush_messages = INT64_MAX;
+        conf->flush_ms = INT64_MAX;
         conf->default_partitions = 1;
         conf->default_rf = 1;
 }

@@ -43,6 +43,7 @@ typedef enum insync_evtype_e {
         INSYNC_EV_HEARTBEAT,    /**< a: broker, b: incarnation */
         INSYNC_EV_ISR_CHECK,    /**< a: broker, b: incarnation */
         INSYNC_EV_FETCH_CHECK,  /**< a: broker, b: incarnation */
+        INSYNC_EV_FLUSH,        /**< a: broker, b: incarnation */
         INSYNC_EV_SESSION,      /**< a: broker, b: heartbeat count */
         INSYNC_EV_FETCH_WAIT,   /**< a: broker, b: gp << 32 | parked gen */
         INSYNC_EV_FETCH_RETRY,  /**< a: broker, b: gp << 32 | session */
@@ -433,6 +434,7 @@ void insync_partition_maybe_flush(insync_cluster_t *c, uint32_t gp,
 /* broker.c */
 void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc);
 void insync_broker_start(insync_cluster_t *c, int b);
+void insync_broker_schedule_flush(insync_cluster_t *c, int b);
 void insync_broker_stop(insync_cluster_t *c, int b, int power_loss);
 void insync_broker_meta_req(insync_cluster_t *c, int b, insync_msg_t *m);
 insync_replica_t *insync_broker_replica(insync_cluster_t *c, int b,

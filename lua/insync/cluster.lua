@@ -54,6 +54,7 @@ local BROKER_KEYS = {
   ["replica.fetch.backoff.ms"] = { "fetch_backoff_ms", "int", 0 },
   ["replica.socket.timeout.ms"] = { "socket_timeout_ms", "int", 1 },
   ["log.flush.interval.messages"] = { "flush_messages", "int", 1 },
+  ["log.flush.interval.ms"] = { "flush_ms", "int", 1 },
   ["num.partitions"] = { "default_partitions", "int", 1 },
   ["default.replication.factor"] = { "default_rf", "int", 1 },
 }
@@ -62,6 +63,7 @@ local BROKER_DEFAULTS = {
   min_isr = 1, lag_ms = 30000, unclean = 0, session_ms = 9000,
   heartbeat_ms = 2000, fetch_wait_ms = 500, fetch_max_bytes = 1048576,
   fetch_backoff_ms = 1000, socket_timeout_ms = 30000, flush_messages = LONG_MAX,
+  flush_ms = LONG_MAX,
   default_partitions = 1, default_rf = 1,
 }
 

@@ -82,3 +82,22 @@ describe("storage", function()
     assert.equal(-195, retry.error)   -- _TRANSPORT
   end)
 end)
+
+describe("log.flush.interval.ms", function()
+  it("flushes every interval: a power loss after it keeps the records, one before it loses them", function()
+    local function run(wait)
+      local c = S.cluster{ config = { ["log.flush.interval.ms"] = 1000 },
+                           topic_config = { ["min.insync.replicas"] = 2 } }
+      c:run_for(1500)                  -- just after a flush
+      local p = c:producer{ acks = "all" }
+      S.send(p, 3); c:run()
+      c:run_for(wait)
+      for b = 1, 3 do c:crash(b, { lose_unflushed = true }) end
+      for b = 1, 3 do c:restart(b) end
+      c:run_for(15000)
+      return #c:audit().lost
+    end
+    assert.equal(3, run(0))            -- crashed before the next flush
+    assert.equal(0, run(1000))         -- a flush came first
+  end)
+end)

@@ -4,14 +4,14 @@
  * callback.  The librdkafka side is csrc/rdkafka/producer.c; this file turns
  * its events into Lua values and runs the callbacks.
  *
- * Callbacks, and their opaques, wait in two tables of the userdata's
- * uservalue, keyed by a small integer slot that is the message's opaque in
- * librdkafka.  Slots are reused, so the tables stay dense arrays.
+ * Callbacks (and opaques) wait in the userdata's uservalue, keyed by a small
+ * integer slot that is the message's opaque in librdkafka.  Slots are
+ * reused, so the callbacks stay a dense array.
  *
- * Callbacks run only in poll, flush and close, each under lua_pcall with a
- * traceback handler.  When one raises, the event being handed out stays in
- * C (p->rk.cur) with its remaining reports, and the error is raised again
- * once the C state is consistent.
+ * Callbacks run only in poll, flush and close, all of one call under a
+ * single lua_pcall with a traceback handler (serve).  When one raises, the
+ * event being handed out stays in C (p->rk.cur) with its remaining reports,
+ * and the error is raised again once the C state is consistent.
  */
 #include <stdint.h>
 #include <string.h>
@@ -287,19 +287,6 @@ static rd_kafka_headers_t *make_headers(lua_State *L, int idx) {
         return hdrs;
 }
 
-/* Pushes the error object of a failed produce call, or of a fatal one. */
-static void push_send_error(lua_State *L, insync_producer_t *p,
-                            rd_kafka_resp_err_t err, int persisted) {
-        char buf[512];
-        if (err == RD_KAFKA_RESP_ERR__FATAL) {
-                int code = rd_kafka_fatal_error(p->rk.rk, buf, sizeof(buf));
-                insync_lua_push_error(L, code ? code : err, code ? buf : NULL,
-                                      persisted, 1);
-        } else {
-                insync_lua_push_error(L, err, NULL, persisted, 0);
-        }
-}
-
 /** Where send() keeps each field of msg on the stack (in UP_* order). */
 enum {
         F_TOPIC = 4,
@@ -420,7 +407,7 @@ static int l_send(lua_State *L) {
                 if (slot)
                         insync_rk_producer_slot_put(&p->rk, slot);
                 lua_pushnil(L);
-                push_send_error(L, p, err, INSYNC_NOT_PERSISTED);
+                insync_lua_push_error(L, err, NULL, INSYNC_NOT_PERSISTED, 0);
                 return 2;
         }
         if (err) {

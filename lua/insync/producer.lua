@@ -43,7 +43,8 @@ end
 --- Queues a record: `p:send(msg [, callback])`.
 -- `msg` has `topic` (required), `key`, `value` (strings), `partition`,
 -- `timestamp` (milliseconds), `headers` (`{ name = value }`, or
--- `{ {name, value}, ... }` to keep order and repeats), `opaque` (anything).
+-- `{ {name, value}, ... }` to keep order and repeats), `opaque` (anything);
+-- msg is read raw (fields from an __index metamethod are not seen).
 -- `callback(report, err)` runs exactly once, inside poll/flush/close;
 -- `report` has `topic`, `partition`, `offset` (nil unless delivered), `key`,
 -- `opaque`, `latency_ms`; `err` is nil or an error object.

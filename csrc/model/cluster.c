@@ -263,7 +263,8 @@ void insync_cluster_complete(insync_cluster_t *c, uint32_t rec, int err,
         e->offset = err ? -1 : offset;
         c->outstanding--;
         if (c->trace.on && e->topic != UINT8_MAX)
-                insync_trace_add(c, INSYNC_T_DELIVERY, -1,
+                insync_trace_add(c, INSYNC_T_DELIVERY,
+                                 c->nbrokers + 1 + c->recs.prod[rec],
                                  c->topics[e->topic].gp0 + e->part, err, offset);
 }
 

@@ -188,7 +188,6 @@ void insync_partition_produce(insync_cluster_t *c, int b, insync_msg_t *m) {
         uint32_t gp = m->gp;
         insync_replica_t *r = insync_broker_replica(c, b, gp);
         int acks = m->acks;
-        insync_trace_add(c, INSYNC_T_REQUEST, b, gp, (int64_t)m->req, m->nids);
         if (!r || r->role != INSYNC_ROLE_LEADER) {
                 if (acks != 0)
                         produce_resp(c, b, m->from, m->req, gp,

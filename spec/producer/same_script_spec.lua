@@ -1,0 +1,73 @@
+-- One script, two engines: the same send-and-callback code runs on the model
+-- (insync.cluster) and on the real producer (librdkafka against its mock
+-- cluster), and records the same outcomes.
+local insync = require "insync"
+local fixture = require "producer.fixture"
+
+-- Written once, for either engine: sends five keyed records to partition 0
+-- and keeps what each callback saw (everything but the latency, which is
+-- the one thing that differs between a simulation and a real network).
+local function script(p, seen)
+  for i = 1, 5 do
+    assert(p:send({ topic = "orders", partition = 0, key = "k" .. i, value = "v" .. i, opaque = i },
+      function(report, err)
+        seen[report.opaque] = {
+          topic = report.topic, partition = report.partition, offset = report.offset,
+          key = report.key, latency = type(report.latency_ms),
+          err = err and err.name, code = err and err.code,
+          retriable = err and err.retriable, persisted = err and err.persisted,
+          is_error = err and insync.is_error(err),
+        }
+      end))
+  end
+end
+
+local function on_model(setup)
+  local c = insync.cluster{ brokers = 3, seed = 1 }
+  c:create_topic("orders", { partitions = 1, replication_factor = 3,
+                             config = { ["min.insync.replicas"] = 2 } })
+  local p = c:producer{ acks = "all", retries = 0 }
+  if setup then setup(c) end
+  local seen = {}
+  script(p, seen)
+  assert.is_true(c:run(60000))
+  return seen
+end
+
+local function on_producer(setup)
+  local m = fixture.cluster(3, "orders", 1, 3)
+  local p = fixture.producer(m, { acks = "all", retries = 0 })
+  assert(p:send({ topic = "orders", partition = 0, value = "connect" }, function() end))
+  assert.equal(0, p:flush(10000))   -- so both start from a known cluster
+  if setup then setup(m) end
+  local seen = {}
+  script(p, seen)
+  assert.equal(0, p:flush(20000))
+  p:close()
+  m:close()
+  -- the connecting record took offset 0 on the real producer
+  for _, s in pairs(seen) do if s.offset then s.offset = s.offset - 1 end end
+  return seen
+end
+
+describe("one script on both engines", function()
+  it("sees the same reports when every record is acknowledged", function()
+    local model, real = on_model(), on_producer()
+    assert.same(model, real)
+    for i = 1, 5 do assert.equal(i - 1, real[i].offset) end
+  end)
+
+  it("sees the same NOT_ENOUGH_REPLICAS when the ISR is too small", function()
+    local model = on_model(function(c)
+      c:crash(2); c:crash(3)
+      c:run_for(40000)   -- past replica.lag.time.max.ms: the ISR shrinks to {1}
+    end)
+    local real = on_producer(function(m)
+      m:push_errors("Produce", { "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS",
+                                 "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS" })
+    end)
+    assert.same(model, real)
+    assert.equal("NOT_ENOUGH_REPLICAS", real[1].err)
+    assert.equal("not_persisted", real[1].persisted)
+  end)
+end)

@@ -105,3 +105,35 @@ describe("high watermark", function()
     assert.equal(3, c2:partition("orders", 0).hw)
   end)
 end)
+
+describe("offline partitions and follower shutdown", function()
+  it("an offline partition fails sends with _MSG_TIMED_OUT, not persisted", function()
+    local c = S.cluster{ rf = 3 }
+    c:run_for(100)
+    for b = 1, 3 do c:crash(b) end
+    c:run_for(10000)
+    assert.is_nil(c:partition("orders", 0).leader)
+    local p = c:producer{ ["message.timeout.ms"] = 3000 }
+    local out = S.send(p, 2)
+    c:run()
+    assert.same({ _MSG_TIMED_OUT = 2 }, S.count(out))
+    assert.equal("not_persisted", out[1].err.persisted)
+  end)
+
+  it("a follower's controlled shutdown takes it out of the ISR at once; writes go on", function()
+    local c = S.cluster{ topic_config = { ["min.insync.replicas"] = 2 } }
+    c:run_for(100)
+    c:shutdown(3)
+    assert.equal("1,2", S.isr(c))
+    assert.equal(1, c:partition("orders", 0).leader)
+    local p = c:producer{}
+    local out = S.send(p, 3); c:run()
+    assert.same({ OK = 3 }, S.count(out))
+    c:restart(3); c:run_for(3000)
+    local part = c:partition("orders", 0)
+    assert.equal("1,2,3", S.isr(c))
+    assert.equal(3, part.replicas[3].leo)
+    c:run_for(1000)
+    assert.equal(part.hw, c:partition("orders", 0).replicas[3].hw)
+  end)
+end)

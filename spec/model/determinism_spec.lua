@@ -65,6 +65,12 @@ describe("determinism", function()
     os.remove(path)
     assert.equal(n, #lines)
     assert.truthy(lines[1]:match('^{"t":%d+,"event":"[a-z_]+","node":'))
+    -- every line is a JSON object with the entry's fields
+    local cjson = require "cjson"
+    local entries = c:trace()
+    for i, line in ipairs(lines) do
+      assert.same(entries[i], cjson.decode(line))
+    end
     local untraced = S.cluster{}
     assert.equal(0, #untraced:trace())
   end)

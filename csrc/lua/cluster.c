@@ -599,6 +599,16 @@ static int l_send(lua_State *L) {
                         lua_pop(L, 1);
                 }
         }
+        /* Room for one more run first: once the model has accepted the
+         * send, nothing may fail before its callback is recorded. */
+        if (lc->nrun == lc->caprun) {
+                uint32_t cap = lc->caprun ? lc->caprun * 2 : 64;
+                lrun_t *r = realloc(lc->run, cap * sizeof(*r));
+                if (!r)
+                        return luaL_error(L, "send: out of memory");
+                lc->run = r;
+                lc->caprun = cap;
+        }
         int t = lookup_topic(lc, topic);
         uint32_t id = 0;
         int rc = insync_cluster_send(lc->c, p->index, t, partition, key, kl,
@@ -610,8 +620,7 @@ static int l_send(lua_State *L) {
                 insync_lua_push_error(L, rc, NULL, INSYNC_NOT_PERSISTED, 0);
                 return 2;
         }
-        push_state(L, 1);
-        int state = lua_gettop(L);
+        int state = 0; /* the state table's slot, pushed only when needed */
         /* Extend the last run when it has this callback, else start one. */
         lrun_t *last = lc->nrun > lc->headrun ? &lc->run[lc->nrun - 1] : NULL;
         int same_cb = 0;
@@ -627,14 +636,6 @@ static int l_send(lua_State *L) {
                 last->left++;
                 last->count++;
         } else {
-                if (lc->nrun == lc->caprun) {
-                        uint32_t cap = lc->caprun ? lc->caprun * 2 : 64;
-                        lrun_t *r = realloc(lc->run, cap * sizeof(*r));
-                        if (!r)
-                                return luaL_error(L, "send: out of memory");
-                        lc->run = r;
-                        lc->caprun = cap;
-                }
                 lrun_t *r = &lc->run[lc->nrun++];
                 r->first = id;
                 r->count = 1;
@@ -644,9 +645,15 @@ static int l_send(lua_State *L) {
                 if (cbt == LUA_TFUNCTION) {
                         r->fn = lua_topointer(L, 3);
                         r->key = lc->next_key++;
+                        push_state(L, 1);
+                        state = lua_gettop(L);
                         lua_pushvalue(L, 3);
                         lua_rawseti(L, state, (lua_Integer)r->key);
                 }
+        }
+        if ((ft[K_OPAQUE] != LUA_TNIL || t < 0) && !state) {
+                push_state(L, 1);
+                state = lua_gettop(L);
         }
         if (ft[K_OPAQUE] != LUA_TNIL) {
                 lc->opaques++;

@@ -12,14 +12,16 @@
 --     }
 --
 -- The producer is made in each worker by `init` (never in the master: the
--- threads of a librdkafka handle do not survive fork).  `send` only queues
--- the record in librdkafka's local queue, so it never waits for the network
--- and can be called from the rewrite, access, content and log phases.
--- Delivery reports are collected by an `ngx.timer.every` that polls the
--- producer every `poll_interval_ms`; the callbacks then run one after the
--- other in that timer's coroutine, where the whole nginx Lua API, cosockets
--- and ngx.sleep included, is available.  A callback that raises is logged
--- with its traceback (ngx.ERR) and the others still run.
+-- threads of a librdkafka handle do not survive fork).  `send` checks the
+-- record and keeps a copy in the worker's Lua memory; it never waits for
+-- anything and can be called from the rewrite, access, content and log
+-- phases.  An `ngx.timer.every` hands the copies to the producer every
+-- `poll_interval_ms` (librdkafka's own queue, batches of warm calls instead
+-- of one cold call per request) and polls it for delivery reports; the
+-- callbacks then run one after the other in that timer's coroutine, where
+-- the whole nginx Lua API, cosockets and ngx.sleep included, is available.
+-- A callback that raises is logged with its traceback (ngx.ERR) and the
+-- others still run.
 --
 -- When the worker exits (nginx -s reload / HUP, nginx -s quit / QUIT) the
 -- timer fires one last time: it keeps polling for up to `exit_timeout_ms`,
@@ -53,7 +55,7 @@ local counts = {
   failed = 0,            -- reports with an error other than a purge
   purged = 0,            -- reports with _PURGE_QUEUE or _PURGE_INFLIGHT
   queue_full = 0,        -- sends refused with _QUEUE_FULL (not accepted)
-  rejected = 0,          -- sends refused otherwise (producer closed at exit, fatal error, ...)
+  rejected = 0,          -- sends refused because this worker had closed its producer
   callback_errors = 0,   -- callbacks that raised (logged with traceback)
 }
 -- Reports waiting for their callback: flat triples (cb, report, err) in
@@ -61,6 +63,11 @@ local counts = {
 -- run inside a C function, where a Lua callback could not yield), emptied in
 -- Lua right after, where it can.
 local queue, head, tail = {}, 1, 0
+-- Records accepted by send and not yet handed to the producer: the checked
+-- copies of the messages in pending[1 .. npending].
+local pending, npending = {}, 0
+local max_messages       -- queue.buffering.max.messages: the bound send keeps to
+local seq = 0            -- the number send returns
 local busy = false       -- a timer run is serving reports (callbacks may yield)
 local last_publish = 0
 local last_stats         -- librdkafka's latest statistics, decoded
@@ -69,6 +76,7 @@ local function log_err(...)
   ngx.log(ngx.ERR, "insync.openresty: ", ...)
 end
 
+-- Accepted sends without a report yet: pending here, or in librdkafka.
 local function in_flight()
   return counts.sent - counts.delivered - counts.failed - counts.purged
 end
@@ -95,6 +103,38 @@ end
 -- The producer's callback for a send without one of its own.
 local function count_only(report, err)
   collect(nil, report, err)
+end
+
+-- The producer's callback for a send with one: the record's copy travels
+-- as the opaque and carries the caller's callback and opaque.
+local function deliver(report, err)
+  local copy = report.opaque
+  report.opaque = copy.user_opaque
+  collect(copy.cb, report, err)
+end
+
+local function report_of(copy)
+  return { topic = copy.topic, partition = copy.partition or -1, key = copy.key,
+    opaque = copy.cb and copy.user_opaque or nil }
+end
+
+-- Hands the pending records to the producer, in order.  librdkafka refuses
+-- one only when its queue is full (the bound send keeps to counts what is
+-- pending, not the bytes): that record then fails through its callback.
+local function hand_over()
+  if npending == 0 then return end
+  local p, list, n = producer, pending, npending
+  pending, npending = {}, 0
+  for i = 1, n do
+    local copy = list[i]
+    local ok, id, err = pcall(p.send, p, copy, copy.cb and deliver or count_only)
+    if not ok then
+      -- send's own checks passed, librdkafka's did not (an invalid topic name)
+      err = insync.error("_INVALID_ARG", tostring(id))
+      ngx.log(ngx.ERR, "insync.openresty: record to ", tostring(copy.topic), " refused: ", tostring(id))
+    end
+    if not id then collect(copy.cb, report_of(copy), err) end
+  end
 end
 
 -- Callbacks run in a row before the timer lets the event loop serve
@@ -125,12 +165,14 @@ local function drain(can_yield)
 end
 
 local function poll()
+  hand_over()
   local ok, e = pcall(producer.poll, producer, 0)
   if not ok then log_err("poll: ", tostring(e)) end
 end
 
 --- This worker's counters: `pid`, `worker` (ngx.worker.id()), `queue_depth`
--- (accepted sends whose report has not arrived yet), `sent`, `delivered`,
+-- (accepted sends whose report has not arrived yet), `pending` (of those,
+-- the ones the timer has not handed to librdkafka yet), `sent`, `delivered`,
 -- `failed`, `purged`, `queue_full`, `rejected`, `callback_errors`,
 -- `pending_callbacks`, `state` ("new", "running", "closed"), and `stats`
 -- (librdkafka's last statistics, decoded, when `statistics.interval.ms` is
@@ -141,6 +183,7 @@ function M.metrics()
     worker = ngx.worker.id(),
     state = state,
     queue_depth = in_flight(),
+    pending = npending,
     pending_callbacks = (tail - head + 1) / 3,
   }
   for k, v in pairs(counts) do m[k] = v end
@@ -213,6 +256,7 @@ end
 -- Closes the producer: what is still undelivered is purged and reaches its
 -- callback with an error; then the counts are logged.
 local function finish(how)
+  hand_over()
   local p = producer
   state, producer = "closed", nil
   local ok, e = pcall(p.close, p, 0)
@@ -325,6 +369,8 @@ function M.init(o)
   if config.on_log == nil then config.on_log = log_rdkafka end
   if config.on_error == nil then config.on_error = error_rdkafka end
   producer = insync.producer(config)
+  -- librdkafka's default for queue.buffering.max.messages is 100000.
+  max_messages = tonumber(o.config["queue.buffering.max.messages"]) or 100000
   local ok, err = ngx.timer.every(math.max(opts.poll_interval_ms, 1) / 1000, tick)
   if not ok then
     producer:close(0)
@@ -336,13 +382,75 @@ function M.init(o)
   return producer
 end
 
---- Queues `msg` (as producer:send) and returns its id, or nil and an error
--- object: `_QUEUE_FULL` when librdkafka's local queue is full (nothing
--- waits: the caller decides to drop and count, or to fail the request),
--- `_DESTROY` when this worker has already closed its producer (it is
--- exiting), or what librdkafka refused the record with (a fatal error,
--- `_UNKNOWN_PARTITION`, ...); then no callback runs.  `cb(report, err)`, when given, runs later in the poll timer.
--- Raises on misuse (a bad msg, or no init in this worker).
+local function bad(field, expected, v)
+  error(("send: msg.%s: expected %s, got %s"):format(field, expected, type(v)), 4)
+end
+
+local function is_integer(v)
+  return type(v) == "number" and v == math.floor(v) and v > -math.huge and v < math.huge
+end
+
+-- A copy of msg's headers, checked as producer:send checks them:
+-- { name = value, ... } or { {name, value}, ... }.
+local function copy_headers(h)
+  local out = {}
+  for k, v in pairs(h) do
+    if type(k) == "number" and type(v) == "table" then
+      local name, value = rawget(v, 1), rawget(v, 2)
+      if type(name) ~= "string" then bad("headers[i][1]", "string", name) end
+      if value ~= nil and type(value) ~= "string" then bad("headers[i][2]", "string or nil", value) end
+      out[k] = { name, value }
+    else
+      if type(k) ~= "string" then bad("headers (a name)", "string", k) end
+      if type(v) ~= "string" then bad("headers (a value)", "string", v) end
+      out[k] = v
+    end
+  end
+  return out
+end
+
+-- Checks msg as producer:send does and returns a copy of it, so that the
+-- caller may reuse or change its table once send returns.
+local function copy_msg(msg, cb)
+  if type(msg) ~= "table" then
+    error("send: msg: expected table, got " .. type(msg), 3)
+  end
+  local topic, key, value = rawget(msg, "topic"), rawget(msg, "key"), rawget(msg, "value")
+  local partition, timestamp, headers = rawget(msg, "partition"), rawget(msg, "timestamp"), rawget(msg, "headers")
+  if type(topic) ~= "string" then bad("topic", "string", topic) end
+  if key ~= nil and type(key) ~= "string" then bad("key", "string", key) end
+  if value ~= nil and type(value) ~= "string" then bad("value", "string", value) end
+  if partition ~= nil then
+    if not is_integer(partition) or partition < 0 then
+      bad("partition", "a partition number (integer >= 0)", partition)
+    end
+    if partition > 2147483647 then bad("partition", "a partition number", partition) end
+  end
+  if timestamp ~= nil and (not is_integer(timestamp) or timestamp < 0) then
+    bad("timestamp", "milliseconds since the epoch (integer >= 0)", timestamp)
+  end
+  if headers ~= nil then
+    if type(headers) ~= "table" then bad("headers", "table", headers) end
+    headers = copy_headers(headers)
+  end
+  local copy = { topic = topic, key = key, value = value, partition = partition, timestamp = timestamp,
+    headers = headers }
+  if cb then
+    copy.cb, copy.user_opaque, copy.opaque = cb, rawget(msg, "opaque"), copy
+  end
+  return copy
+end
+
+--- Accepts `msg` (the fields of producer:send) and returns a number, or nil
+-- and an error object: `_QUEUE_FULL` when the records not yet delivered
+-- reach `queue.buffering.max.messages` (nothing waits: the caller decides
+-- to drop and count, or to fail the request), `_DESTROY` when this worker
+-- has already closed its producer (it is exiting); then no callback runs.
+-- The record goes to librdkafka at the poll timer's next run.
+-- `cb(report, err)`, when given, runs in the poll timer once the record is
+-- delivered or has failed (anything librdkafka refuses later reaches it
+-- too).  Raises on misuse: a bad msg, naming the field, as producer:send;
+-- no init in this worker.
 function M.send(msg, cb)
   if state ~= "running" then
     if state == "new" then
@@ -355,20 +463,16 @@ function M.send(msg, cb)
   if cb ~= nil and type(cb) ~= "function" then
     error("insync.openresty.send: cb: expected function or nil, got " .. type(cb), 2)
   end
-  local id, err
-  if cb then
-    id, err = producer:send(msg, function(report, e) collect(cb, report, e) end)
-  else
-    id, err = producer:send(msg, count_only)   -- no closure per send
-  end
-  if id then
-    counts.sent = counts.sent + 1
-  elseif err.name == "_QUEUE_FULL" then
+  local copy = copy_msg(msg, cb)
+  if in_flight() >= max_messages then
     counts.queue_full = counts.queue_full + 1
-  else
-    counts.rejected = counts.rejected + 1
+    return nil, insync.error("_QUEUE_FULL")
   end
-  return id, err
+  npending = npending + 1
+  pending[npending] = copy
+  counts.sent = counts.sent + 1
+  seq = seq + 1
+  return seq
 end
 
 --- For exit_worker_by_lua*: when the worker exits without its timer having
@@ -378,6 +482,7 @@ end
 -- the producer is already closed.
 function M.exit()
   if state ~= "running" then return end
+  hand_over()
   local ok, e = pcall(producer.flush, producer, opts.exit_timeout_ms)
   if not ok then log_err("flush: ", tostring(e)) end
   drain(false)

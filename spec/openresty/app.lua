@@ -98,6 +98,26 @@ function app.counts()
   for _, k in ipairs(keys) do ngx.say(k, " ", src[k]) end
 end
 
+--- content_by_lua: runs bad messages through insync.openresty.send and
+-- through the producer's own send; one line per case: "i|<error>|<error>".
+function app.parity()
+  local p = openresty.producer()
+  local cases = {
+    "x", {}, { topic = 1 }, { topic = "t", key = 1 }, { topic = "t", value = {} },
+    { topic = "t", partition = -1 }, { topic = "t", partition = 1.5 }, { topic = "t", partition = 2 ^ 31 },
+    { topic = "t", partition = "1" }, { topic = "t", timestamp = -1 }, { topic = "t", timestamp = "x" },
+    { topic = "t", headers = "x" }, { topic = "t", headers = { { 1, "v" } } },
+    { topic = "t", headers = { { "n", 2 } } }, { topic = "t", headers = { [true] = "v" } },
+    { topic = "t", headers = { n = 1 } },
+  }
+  local function strip(e) return (tostring(e):gsub("^[^:]*:%d+: ", "")) end
+  for i, msg in ipairs(cases) do
+    local ok1, e1 = pcall(openresty.send, msg)
+    local ok2, e2 = pcall(p.send, p, msg)
+    ngx.say(i, "|", ok1 and "accepted" or strip(e1), "|", ok2 and "accepted" or strip(e2))
+  end
+end
+
 --- exit_worker_by_lua: closes the producer (when its timer has not) and logs
 -- this worker's callback counts.
 function app.exit()

@@ -43,6 +43,7 @@ local function start(name, o)
       content_by_lua_block { ngx.sleep(tonumber(ngx.var.arg_sleep)) require("openresty.app").echo() }
       log_by_lua_block { require("openresty.app").log() }
     }
+    location = /parity { content_by_lua_block { require("openresty.app").parity() } }
     location = /badmsg { content_by_lua_block { require("insync.openresty").send({ topic = 42 }) } }
     location = /noop { return 200 "noop\n"; }
     location = /insync/metrics { content_by_lua_block { require("insync.openresty").serve_metrics() } }
@@ -512,6 +513,20 @@ describe("insync.openresty misuse", function()
     assert.truthy(init_err:find("call it from init_worker_by_lua*, not from content", 1, true), init_err)
     assert.are.equal(1, #srv:log_lines("bad option: .*poll_interval_ms: expected a number >= 0, got %-1"))
     assert.are.equal(1, #srv:log_lines("bad config: .*config: expected table, got string"))
+  end)
+
+  it("checks a msg as producer:send does, with the same error for each bad field", function()
+    local srv = start("parity", { topic = "p", bootstrap = "127.0.0.1:" .. nginx.free_port(), workers = 1 })
+    local status, body = srv:get("/parity")
+    srv:stop()
+    assert.are.equal(200, status)
+    local n = 0
+    for i, mine, theirs in body:gmatch("(%d+)|([^|\n]*)|([^|\n]*)\n") do
+      n = n + 1
+      assert.are.equal(theirs, mine, "case " .. i)
+      assert.truthy(mine:find("^send: msg"), "case " .. i .. ": " .. mine)
+    end
+    assert.are.equal(16, n)
   end)
 
   it("raises naming the field when a send's msg is wrong: that request fails (500), the worker goes on", function()

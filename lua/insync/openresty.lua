@@ -295,7 +295,13 @@ end
 
 local function tick(premature)
   if premature then return exit_drain() end
-  if busy or state ~= "running" then return end
+  if state ~= "running" then return end
+  if busy then
+    -- An earlier run is in a callback that waits (a cosocket): keep
+    -- librdkafka fed and its reports collected; that run hands them out.
+    poll()
+    return
+  end
   busy = true
   poll()
   drain(true)

@@ -8,7 +8,7 @@
 --     exit_worker_by_lua_block { require("insync.openresty").exit() }
 --     ...
 --     log_by_lua_block {
---       local ok, err = require("insync.openresty").send({ topic = "access", value = ngx.var.request_uri })
+--       local id, err = require("insync.openresty").send({ topic = "access", value = ngx.var.request_uri })
 --     }
 --
 -- The producer is made in each worker by `init` (never in the master: the
@@ -50,7 +50,7 @@ local state = "new"      -- "new" -> "running" -> "closed"
 local producer           -- this worker's insync.producer while "running"
 local opts               -- the options given to init, with defaults
 local counts = {
-  sent = 0,              -- sends accepted by the producer
+  sent = 0,              -- sends accepted (by send; handed to the producer by the timer)
   delivered = 0,         -- reports without error
   failed = 0,            -- reports with an error other than a purge
   purged = 0,            -- reports with _PURGE_QUEUE or _PURGE_INFLIGHT
@@ -60,8 +60,8 @@ local counts = {
 }
 -- Reports waiting for their callback: flat triples (cb, report, err) in
 -- queue[head .. tail].  Filled while the producer is polled (its callbacks
--- run inside a C function, where a Lua callback could not yield), emptied in
--- Lua right after, where it can.
+-- run inside a C function, where a Lua callback could not yield: the
+-- collecting one does not), emptied in Lua right after, where it can.
 local queue, head, tail = {}, 1, 0
 -- Records accepted by send and not yet handed to the producer: the checked
 -- copies of the messages in pending[1 .. npending].

@@ -311,6 +311,9 @@ typedef struct insync_msg_s {
         int type;             /**< insync_msgtype_t */
         int from, to;         /**< nodes */
         int rst;              /**< a connection reset, not a reply */
+        int refused;          /**< with rst: the connection was refused (the
+                                   process was already dead), so the request
+                                   never left the client */
         int diverging;        /**< fetch reply: truncate to epoch2/end */
         uint32_t gp;          /**< global partition */
         int err;

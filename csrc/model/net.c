@@ -58,6 +58,7 @@ static void reset_back(insync_cluster_t *c, insync_msg_t *m) {
                                                : INSYNC_M_FETCH_RESP;
         insync_msg_t *r = insync_net_msg(c, type, m->to, m->from);
         r->rst = 1;
+        r->refused = 1;
         r->err = INSYNC_KERR__TRANSPORT;
         r->gp = m->gp;
         r->req = m->req;

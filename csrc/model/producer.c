@@ -7,7 +7,9 @@
  * (the broker's wait; the producer's own is socket.timeout.ms capped by the
  * first message's remaining message.timeout.ms, per librdkafka's
  * CONFIGURATION.md),
- * metadata refresh on leader errors, idempotence (producer id, epoch,
+ * metadata refresh on leader errors, a refused connection (a dead leader
+ * process) counted as no attempt since librdkafka sends nothing on it,
+ * idempotence (producer id, epoch,
  * sequence; an epoch bump after a permanent failure, once nothing is in
  * flight, as librdkafka's idempotent producer drains and bumps), and each
  * message's persistence status (rd_kafka_message_status): not persisted
@@ -19,6 +21,7 @@
 #include "model.h"
 
 #define SCAN_MS 1000 /* librdkafka scans queued messages for timeouts every second */
+#define RECONNECT_MS 100 /* librdkafka's reconnect.backoff.ms */
 
 static void pump(insync_cluster_t *c, insync_producer_t *p, uint32_t gp);
 
@@ -310,6 +313,20 @@ void insync_producer_recv(insync_cluster_t *c, insync_producer_t *p,
         insync_pbatch_t *b = req_take(p, m->req, &gp, &broker);
         if (!b)
                 return; /* answered after its timeout */
+        if (m->refused) {
+                /* The leader's process is dead and its machine refused the
+                 * connection.  librdkafka sends nothing on a connection it
+                 * could not make: no attempt, no retry counted, nothing
+                 * possibly persisted.  The batch waits for a reconnect or a
+                 * new leader from the metadata, or times out (scan). */
+                insync_trace_add(c, INSYNC_T_RESPONSE, p->node, gp, m->err, -1);
+                need_metadata(c, p);
+                b->not_before = c->now + RECONNECT_MS;
+                enqueue(&p->pp[gp], b);
+                maybe_bump(c, p);
+                pump(c, p, gp);
+                return;
+        }
         insync_trace_add(c, INSYNC_T_RESPONSE, p->node, gp, m->err, m->offset);
         if (m->err == 0) {
                 if (p->pid >= 0)

@@ -14,6 +14,31 @@ local function tally(result)
   return t
 end
 
+describe("the differential check's comparison", function()
+  it("names every kind of difference, folding runs of sends", function()
+    local function result(outcomes, at, audit)
+      local calls = {}
+      for i = 1, #outcomes do calls[i] = 1 end
+      return { sent = #outcomes, outcomes = outcomes, at = at, calls = calls,
+               lost = audit[1], duplicated = audit[2], unexpected = audit[3] }
+    end
+    local model = result({ "ok", "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS", "ok", "ok" },
+                         { "0:0", "-", "-", "0:1", "0:2" }, { 0, 0, 0 })
+    local kafka = result({ "ok", "_MSG_TIMED_OUT", "_MSG_TIMED_OUT", "ok", "ok" },
+                         { "0:0", "-", "-", "0:3", "0:4" }, { 1, 0, 2 })
+    kafka.calls[1] = 2
+    assert.same({
+      "sends 2-3: model NOT_ENOUGH_REPLICAS, kafka _MSG_TIMED_OUT",
+      "sends 4-5: landed at model 0:1, kafka 0:3, ...",
+      "send 1: 2 callbacks on kafka",
+      "lost: model 0, kafka 1",
+      "unexpected: model 0, kafka 2",
+    }, engines.diff(model, kafka, "model", "kafka"))
+    assert.is_nil(engines.diff(model, model, "model", "kafka"))
+    assert.equal("s: model vs kafka: agree", engines.line("s", nil))
+  end)
+end)
+
 describe("the model against Apache Kafka (differential check)", function()
   local lines = {}
   setup(real.require_cluster)
@@ -25,7 +50,7 @@ describe("the model against Apache Kafka (differential check)", function()
 
   for i, scenario in ipairs(scenarios) do
     it(scenario.name, function()
-      local topic = "diff-" .. i
+      local topic = real.name("diff-" .. i)
       local kafka = engines.kafka(scenario, topic)
       -- the model raising where Kafka ran is a difference, reported as one
       local ok, model = pcall(engines.model, scenario, topic)

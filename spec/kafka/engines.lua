@@ -5,6 +5,7 @@
 --     lost = n, duplicated = n, unexpected = n, sent = n }
 -- (the audit's counts: acknowledged but not committed; committed more than
 -- once; reported as failed yet committed)
+--     at = { "0:0", "-", ... },                        -- partition:offset of each acknowledged send
 -- engines.model(scenario): the model, insync.cluster, in virtual time.
 -- engines.kafka(scenario, topic): real Apache Kafka (spec/kafka/cluster must
 -- be up), through insync.producer; the audit reads the topic back with kcat.
@@ -104,10 +105,13 @@ local function walk(scenario, topic, e)
     end
   end
   e.wait(pending)
-  local out = { outcomes = {}, calls = {}, sent = #results }
+  local out = { outcomes = {}, calls = {}, at = {}, sent = #results }
   for i, r in ipairs(results) do
     out.outcomes[i] = r.err and r.err.name or "ok"
     out.calls[i] = r.calls
+    -- where an acknowledged record landed, "partition:offset"
+    local rep = r.report
+    out.at[i] = (not r.err and rep and rep.offset) and (rep.partition .. ":" .. rep.offset) or "-"
   end
   return out, results
 end
@@ -222,15 +226,31 @@ function engines.diff(a, b, a_name, b_name)
   if a.sent ~= b.sent then
     d[#d + 1] = ("sends: %s %d, %s %d"):format(a_name, a.sent, b_name, b.sent)
   end
-  -- runs of sends with the same difference fold into one entry
-  local n, i = math.max(#a.outcomes, #b.outcomes), 1
-  while i <= n do
+  -- Per send: its outcome on each side, and, where both acknowledged it,
+  -- where it landed (partition:offset).  Runs of sends that differ in the
+  -- same way fold into one entry ("sends 3-5: model ok, kafka ...").
+  local n = math.max(#a.outcomes, #b.outcomes)
+  local kind = {}
+  for i = 1, n do
     local x, y = a.outcomes[i], b.outcomes[i]
     if x ~= y then
+      kind[i] = ("%s %s, %s %s"):format(a_name, tostring(x), b_name, tostring(y))
+    elseif x == "ok" and a.at[i] ~= b.at[i] then
+      kind[i] = ("landed at %s %s, %s %s"):format(a_name, a.at[i], b_name, b.at[i])
+    end
+  end
+  local i = 1
+  while i <= n do
+    if kind[i] then
       local j = i
-      while j < n and a.outcomes[j + 1] == x and b.outcomes[j + 1] == y do j = j + 1 end
-      d[#d + 1] = ("%s %s: %s %s, %s %s"):format(i == j and "send" or "sends",
-        i == j and tostring(i) or (i .. "-" .. j), a_name, tostring(x), b_name, tostring(y))
+      local offsets = kind[i]:find("^landed")
+      while j < n and kind[j + 1] and
+            (kind[j + 1] == kind[i] or (offsets and kind[j + 1]:find("^landed"))) do
+        j = j + 1
+      end
+      if i == j then d[#d + 1] = ("send %d: %s"):format(i, kind[i])
+      elseif offsets then d[#d + 1] = ("sends %d-%d: %s, ..."):format(i, j, kind[i])
+      else d[#d + 1] = ("sends %d-%d: %s"):format(i, j, kind[i]) end
       i = j + 1
     else
       i = i + 1

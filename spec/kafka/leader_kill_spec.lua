@@ -9,7 +9,7 @@ describe("a leader killed under an acks=all idempotent load on Apache Kafka", fu
 
   it("every send gets one callback; every acknowledged record is read back exactly once, " ..
      "at its reported offset, in send order per partition", function()
-    local topic = "leader-kill"
+    local topic = real.name("leader-kill")
     local partitions = 3
     real.topic(topic, partitions, 3, { ["min.insync.replicas"] = 2 })
     for p = 0, partitions - 1 do real.wait_isr_is(topic, p, { 1, 2, 3 }) end

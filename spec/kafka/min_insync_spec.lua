@@ -29,7 +29,7 @@ describe("acks=all, replication factor 3, min.insync.replicas=2 on Apache Kafka"
 
   it("rejects with NOT_ENOUGH_REPLICAS once two brokers are gone, times out with retries, " ..
      "keeps taking acks=1, and takes acks=all again when they return", function()
-    local topic = "mis-2of3"
+    local topic = real.name("mis-2of3")
     real.topic(topic, 1, 3, { ["min.insync.replicas"] = 2 })
     local leader = real.wait_isr_is(topic, 0, { 1, 2, 3 })
 
@@ -94,7 +94,7 @@ describe("min.insync.replicas equal to the replication factor on Apache Kafka (c
   after_each(real.heal)
 
   it("one broker stopped stops every acks=all write; acks=1 goes on", function()
-    local topic = "mis-3of3"
+    local topic = real.name("mis-3of3")
     real.topic(topic, 1, 3, { ["min.insync.replicas"] = 3 })
     local leader = real.wait_isr_is(topic, 0, { 1, 2, 3 })
 

@@ -41,6 +41,15 @@ function real.require_cluster()
   end
 end
 
+-- Topic names carry the run's start time, so the specs can run again on a
+-- cluster that is already up (spec/kafka/cluster start, by hand).
+local run_id = tostring(os.time())
+
+--- A topic name unique to this run: real.name("orders") --> "orders-1795600000".
+function real.name(base)
+  return base .. "-" .. run_id
+end
+
 --- Creates a topic: real.topic("t", 3, 3, { ["min.insync.replicas"] = 2 }).
 function real.topic(name, partitions, rf, config)
   local args = { "topic", name, partitions, rf }

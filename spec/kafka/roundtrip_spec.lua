@@ -6,7 +6,7 @@ describe("a record's fields round-trip through Apache Kafka", function()
   setup(real.require_cluster)
 
   it("keys, values, headers, timestamps and partitions come back as sent, at the reported offsets", function()
-    local topic = "roundtrip"
+    local topic = real.name("roundtrip")
     real.topic(topic, 3, 3, { ["min.insync.replicas"] = 2 })
     local p = real.producer{ acks = "all" }
     local before = real.now_ms()

@@ -166,4 +166,29 @@ scenarios[#scenarios + 1] = {
   expect = { ok = 7, _MSG_TIMED_OUT = 3, lost = 0, duplicated = 0, unexpected = 3 },
 }
 
+scenarios[#scenarios + 1] = {
+  name = "acks=all, min.insync.replicas=2: leader killed while a follower is down; the last in-sync replica leads",
+  topic = { partitions = 1, replication_factor = 3, config = { ["min.insync.replicas"] = 2 } },
+  producers = {
+    all = { acks = "all", retries = 0 },
+    one = { acks = "1", ["message.timeout.ms"] = 60000 },
+  },
+  steps = {
+    { send = "all", n = 3 },
+    { stop = "follower" },
+    { isr = 2 },
+    { send = "all", n = 3 },          -- ISR {leader, follower}: still at the floor
+    { kill = "leader" },
+    { isr = 1 },                      -- the surviving follower leads alone
+    { send = "all", n = 2 },          -- NOT_ENOUGH_REPLICAS
+    { send = "one", n = 2 },          -- acks=1 goes on
+    { restart = "down" },
+    { isr = 3 },
+    { send = "all", n = 2 },
+  },
+  -- every record acknowledged with acks=all before the kill was on the
+  -- follower that took over: nothing is lost
+  expect = { ok = 10, NOT_ENOUGH_REPLICAS = 2, lost = 0, duplicated = 0, unexpected = 0 },
+}
+
 return scenarios

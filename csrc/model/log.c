@@ -129,8 +129,14 @@ int insync_log_append(insync_log_t *l, const uint32_t *ids, uint32_t n,
 }
 
 void insync_log_truncate(insync_log_t *l, uint32_t len) {
-        if (len >= l->len)
+        if (len >= l->len) {
+                /* UnifiedLog.truncateTo: even then, drop epoch entries that
+                 * start at the LEO (an epoch this broker led without
+                 * writing), which would otherwise diverge forever. */
+                while (l->nep && l->ep[l->nep - 1].start >= l->len)
+                        l->nep--;
                 return;
+        }
         l->len = len;
         while (l->nb && l->b[l->nb - 1].base >= len)
                 l->nb--;

@@ -433,11 +433,22 @@ void insync_partition_fetch_resp(insync_cluster_t *c, int b, insync_msg_t *m) {
                         insync_log_end_for_epoch(l, m->epoch2, &e, &end);
                         to = e < 0 ? r->hw : (end < m->end ? end : m->end);
                 }
+                int32_t before = insync_log_latest_epoch(l);
+                uint32_t old = l->len;
                 if (to < (int64_t)l->len) {
                         insync_trace_add(c, INSYNC_T_TRUNCATE, b, gp, l->len, to);
-                        insync_log_truncate(l, (uint32_t)to);
                         if (r->hw > to)
                                 r->hw = to;
+                }
+                insync_log_truncate(l, to < (int64_t)l->len ? (uint32_t)to : l->len);
+                if (l->len == old && insync_log_latest_epoch(l) == before) {
+                        /* Nothing changed: ask again after the backoff
+                         * rather than in a loop. */
+                        insync_sim_at(c, c->now + c->conf.fetch_backoff_ms,
+                                      INSYNC_EV_FETCH_RETRY, (uint32_t)b,
+                                      ((uint64_t)gp << 32) | (r->session & 0xffffffffu),
+                                      NULL);
+                        return;
                 }
                 insync_partition_send_fetch(c, b, gp);
                 return;

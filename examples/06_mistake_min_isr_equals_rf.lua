@@ -2,7 +2,7 @@
 -- one follower failure stops every acks=all write.
 local insync = require "insync"
 
-local c = insync.cluster{ brokers = 3 }
+local c = insync.cluster{ brokers = 3, trace = true }
 c:create_topic("orders", { replication_factor = 3, config = { ["min.insync.replicas"] = 3 } })
 c:crash(3)
 c:run_for(10000)
@@ -15,6 +15,13 @@ c:run()
 print(("RF=3, min.insync.replicas=3, broker 3 down: ISR {%s}"):format(
   table.concat(c:partition("orders", 0).isr, ",")))
 print("acks=all sends: " .. table.concat(errs, ", "))
-print("(each was refused with NOT_ENOUGH_REPLICAS and retried until message.timeout.ms)")
+local refusals = 0
+for _, e in ipairs(c:trace()) do
+  if e.event == "retry" then
+    if e.error ~= insync.errors.NOT_ENOUGH_REPLICAS then os.exit(1) end
+    refusals = refusals + 1
+  end
+end
+print(("(refused with NOT_ENOUGH_REPLICAS %d times, retried until message.timeout.ms)"):format(refusals))
 for _, e in ipairs(errs) do if e ~= "_MSG_TIMED_OUT" then os.exit(1) end end
 os.exit(#errs == 3 and 0 or 1)

@@ -86,10 +86,6 @@ int insync_cluster_topic(const insync_cluster_t *c, const char *name) {
         return -1;
 }
 
-const char *insync_cluster_topic_name(const insync_cluster_t *c, int t) {
-        return t >= 0 && t < c->ntopics ? c->topics[t].name : NULL;
-}
-
 int insync_cluster_topic_partitions(const insync_cluster_t *c, int t) {
         return t >= 0 && t < c->ntopics ? c->topics[t].partitions : 0;
 }
@@ -239,7 +235,6 @@ uint64_t insync_cluster_outstanding(const insync_cluster_t *c) {
         return c->outstanding;
 }
 
-int insync_cluster_nodes(const insync_cluster_t *c) { return c->nnodes; }
 int insync_cluster_brokers(const insync_cluster_t *c) { return c->nbrokers; }
 
 void insync_cluster_complete(insync_cluster_t *c, uint32_t rec, int err,
@@ -380,10 +375,6 @@ int insync_cluster_shutdown(insync_cluster_t *c, int b, char *err,
 
 /* ------------------------------------------------------------ inspection */
 
-int insync_cluster_rf_of(const insync_cluster_t *c, uint32_t gp) {
-        return c->cp[gp].rf;
-}
-
 void insync_cluster_gp(const insync_cluster_t *c, int32_t gp, int *topic,
                        int *part) {
         if (gp < 0 || (uint32_t)gp >= c->ngp) {
@@ -469,6 +460,7 @@ uint64_t insync_cluster_memory(const insync_cluster_t *c) {
         uint64_t m = sizeof(*c) + (uint64_t)c->recs.cap * (sizeof(insync_rec_t) + 1) +
                      c->recs.arena_bytes + c->cq_cap * sizeof(insync_compl_t) +
                      c->heap.cap * sizeof(insync_ev_t) +
+                     c->msgs_alive * sizeof(insync_msg_t) +
                      c->trace.cap * sizeof(insync_trace_entry_t);
         for (int b = 1; b <= c->nbrokers; b++)
                 for (uint32_t gp = 0; gp < c->ngp; gp++) {

@@ -82,7 +82,6 @@ int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
                                 size_t errlen);
 /** @returns the topic's index, or -1. */
 int insync_cluster_topic(const insync_cluster_t *c, const char *name);
-const char *insync_cluster_topic_name(const insync_cluster_t *c, int t);
 int insync_cluster_topic_partitions(const insync_cluster_t *c, int t);
 
 /** @returns the producer's index, or -1 (too many nodes, no memory). */
@@ -145,7 +144,6 @@ int insync_cluster_shutdown(insync_cluster_t *c, int b, char *err,
 void insync_cluster_cut(insync_cluster_t *c, int from, int to, int both);
 void insync_cluster_isolate(insync_cluster_t *c, int node);
 void insync_cluster_heal(insync_cluster_t *c);
-int insync_cluster_nodes(const insync_cluster_t *c);
 int insync_cluster_brokers(const insync_cluster_t *c);
 
 /** The controller's view of a partition. */

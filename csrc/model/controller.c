@@ -137,7 +137,6 @@ void insync_controller_session(insync_cluster_t *c, int b, uint64_t count) {
 
 static void heard_from(insync_cluster_t *c, int b) {
         insync_broker_t *br = &c->br[b];
-        br->last_hb = c->now;
         br->hb_count++;
         insync_sim_at(c, c->now + c->conf.session_ms, INSYNC_EV_SESSION,
                       (uint32_t)b, br->hb_count, NULL);

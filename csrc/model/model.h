@@ -231,7 +231,6 @@ typedef struct insync_broker_s {
         /* controller's view */
         int fenced;           /**< controller: fenced */
         int registered;       /**< controller: this incarnation registered */
-        int64_t last_hb;      /**< controller: last heartbeat received */
         uint64_t hb_count;    /**< controller: heartbeats received */
         uint64_t meta_seen;   /**< metadata version the broker holds */
 } insync_broker_t;
@@ -376,7 +375,7 @@ struct insync_cluster_s {
         uint64_t outstanding;   /**< accepted sends not yet completed */
         uint64_t dp_id;         /**< delayed produce ids */
         insync_trace_t trace;
-        uint64_t msgs_alive;    /**< network messages allocated */
+        uint64_t msgs_alive;    /**< network messages allocated (in flight) */
 };
 
 /* sim.c */
@@ -472,7 +471,6 @@ void insync_trace_free(insync_trace_t *t);
 /* cluster.c */
 void insync_cluster_complete(insync_cluster_t *c, uint32_t rec, int err,
                              int64_t offset, int persisted, int fatal);
-int insync_cluster_rf_of(const insync_cluster_t *c, uint32_t gp);
 
 static inline int insync_bit(uint64_t m, int b) {
         return b >= 0 && b < 64 ? (int)((m >> b) & 1) : 0;

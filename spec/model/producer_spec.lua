@@ -137,6 +137,17 @@ describe("producer", function()
     assert.truthy(p:send({ topic = "orders", value = "d" }))
   end)
 
+  it("returns nil and MSG_SIZE_TOO_LARGE for a record above message.max.bytes", function()
+    local c = S.cluster{}
+    local p = c:producer{ ["message.max.bytes"] = 1000 }
+    local id, err = p:send({ topic = "orders", key = "k", value = ("x"):rep(1000) })
+    assert.is_nil(id)
+    assert.equal("MSG_SIZE_TOO_LARGE", err.name)
+    assert.equal("not_persisted", err.persisted)
+    assert.truthy(p:send({ topic = "orders", value = ("x"):rep(999) }))
+    assert.is_true(c:run())
+  end)
+
   it("reports _UNKNOWN_TOPIC and _UNKNOWN_PARTITION through the callback", function()
     local c = S.cluster{}
     local p = c:producer{}

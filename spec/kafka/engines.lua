@@ -39,6 +39,13 @@ end
 -- leader_of() is asked only when WHO depends on the leader.
 local function targets(who, leader_of, down)
   if type(who) == "number" then return { who } end
+  if type(who) == "table" then
+    -- { down = K }: the K-th broker taken down, in the order the steps did
+    local ids = {}
+    for id, order in pairs(down) do ids[#ids + 1] = { id = id, order = order } end
+    table.sort(ids, function(x, y) return x.order < y.order end)
+    return { assert(ids[who.down], "no broker was taken down " .. who.down .. "th").id }
+  end
   if who == "down" then
     local ids = {}
     for id in pairs(down) do ids[#ids + 1] = id end
@@ -63,7 +70,7 @@ end
 -- operations (e.send, e.wait, e.leader, e.stop, e.kill, e.restart,
 -- e.wait_isr, e.settle) and collecting one result per send.
 local function walk(scenario, topic, e)
-  local results, pending, down = {}, {}, {}
+  local results, pending, down, downs = {}, {}, {}, 0
   for index, step in ipairs(scenario.steps) do
     if step.send then
       local mine = {}
@@ -82,7 +89,8 @@ local function walk(scenario, topic, e)
       local op = step.stop and "stop" or step.kill and "kill" or "pause"
       for _, id in ipairs(targets(step[op], e.leader, down)) do
         e[op](id)
-        down[id] = true
+        downs = downs + 1
+        down[id] = downs
       end
     elseif step.resume then
       for _, id in ipairs(targets(step.resume, e.leader, down)) do

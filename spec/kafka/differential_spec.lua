@@ -2,7 +2,8 @@
 -- the model (insync.cluster) and on real Apache Kafka (insync.producer on
 -- spec/kafka/cluster); the outcome of every send and the audit's lost,
 -- duplicated and unexpected counts must agree.  One line per scenario, "model vs kafka:
--- agree" or what differed, is printed as it runs and again at the end.
+-- agree" or what differed, is printed as it runs and again at the end, and
+-- written to build/kafka/differential.txt.
 local engines = require "kafka.engines"
 local scenarios = require "kafka.scenarios"
 local real = require "kafka.real"
@@ -46,6 +47,14 @@ describe("the model against Apache Kafka (differential check)", function()
   teardown(function()
     print("# differential check, model vs kafka:")
     for _, line in ipairs(lines) do print("#   " .. line) end
+    -- and in a file beside the cluster's logs
+    local dir = os.getenv("INSYNC_KAFKA_DIR") or (require("helpers").top .. "/build/kafka")
+    local f = io.open(dir .. "/differential.txt", "w")
+    if f then
+      f:write(table.concat(lines, "\n"), "\n")
+      f:close()
+      print("# (also in " .. dir .. "/differential.txt)")
+    end
   end)
 
   for i, scenario in ipairs(scenarios) do

@@ -14,6 +14,7 @@
  * and the error is raised again once the C state is consistent.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <librdkafka/rdkafka.h>
@@ -346,7 +347,7 @@ static int l_send(lua_State *L) {
         int has_headers = (found & (1 << F_HEADERS)) != 0;
         if (has_headers && lua_type(L, F_HEADERS) != LUA_TTABLE)
                 bad_field(L, NULL, "headers", "table", F_HEADERS);
-        int has_opaque = has_cb && (found & (1 << F_OPAQUE));
+        int has_opaque = (found & (1 << F_OPAQUE)) != 0;
 
         /* The topic handle, made once per name. */
         lua_pushvalue(L, F_TOPIC);
@@ -367,8 +368,10 @@ static int l_send(lua_State *L) {
         }
 
         rd_kafka_headers_t *hdrs = has_headers ? make_headers(L, F_HEADERS) : NULL;
+        /* A slot when there is something to hand back: the callback, or
+         * an opaque for the report that on_error gets if the send fails. */
         int slot = 0;
-        if (has_cb) {
+        if (has_cb || has_opaque) {
                 slot = insync_rk_producer_slot_get(&p->rk);
                 if (slot < 0) {
                         if (hdrs)
@@ -432,8 +435,12 @@ static int l_send(lua_State *L) {
                         return luaL_error(L, "send: out of memory");
                 }
         }
-        if (has_cb) {
-                lua_pushvalue(L, 3);
+        if (slot) {
+                /* false: no callback, the slot only holds the opaque */
+                if (has_cb)
+                        lua_pushvalue(L, 3);
+                else
+                        lua_pushboolean(L, 0);
                 lua_rawseti(L, 11, slot);
                 if (has_opaque) {
                         lua_rawgeti(L, 11, UV_OPAQUES);
@@ -485,12 +492,50 @@ static void push_report(lua_State *L, int topic, int32_t partition,
                        lua_pushnumber(L, (lua_Number)latency_us / 1000.0));
 }
 
+/*
+ * Calls back for one report: the stack ends with callback, report, err.
+ * The callback is false for a send made without one: then a success is
+ * dropped, and a failure goes to on_error(err, report) or, without
+ * on_error, to one line on stderr, so that no failure passes unseen.
+ */
+static void call_back(lua_State *L, int uv, int32_t partition) {
+        if (lua_type(L, -3) == LUA_TFUNCTION) {
+                lua_call(L, 2, 0);
+                return;
+        }
+        if (lua_isnil(L, -1)) {
+                lua_pop(L, 3);
+                return;
+        }
+        lua_rawgeti(L, uv, UV_ON_ERROR);
+        if (!lua_isnil(L, -1)) {
+                lua_replace(L, -4);  /* on_error, report, err */
+                lua_insert(L, -2);   /* on_error, err, report */
+                lua_call(L, 2, 0);
+                return;
+        }
+        lua_pop(L, 1);
+        lua_getfield(L, -2, "topic");
+        lua_getfield(L, -2, "name");
+        lua_getfield(L, -3, "message");
+        fprintf(stderr,
+                "insync: undelivered record (no callback, no on_error): "
+                "%s [%d]: %s: %s\n",
+                lua_tostring(L, -3), (int)partition, lua_tostring(L, -2),
+                lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+        lua_pop(L, 6);
+}
+
 /* Takes the callback and opaque of a report out of the uservalue (at uv)
  * and gives its slot back; pushes the callback and, if op has one, the
  * opaque.  @returns the opaque's index, or 0. */
 static int take_callback(lua_State *L, insync_producer_t *p, int uv,
                          intptr_t op) {
         int slot = (int)(op >> 1), opaque = 0;
+        if (!slot) {
+                lua_pushboolean(L, 0);
+                return 0;
+        }
         lua_rawgeti(L, uv, slot);
         lua_pushnil(L);
         lua_rawseti(L, uv, slot);
@@ -541,8 +586,6 @@ static int serve_protected(lua_State *L) {
                 p->rk.outstanding--;
                 n++;
                 wait = 0;
-                if (!(f->opaque >> 1))
-                        continue;
                 int opaque = take_callback(L, p, uv, f->opaque);
                 push_topic_name(L, uv, f->rkt);
                 push_report(L, lua_gettop(L), f->partition, -1, f->key,
@@ -552,7 +595,7 @@ static int serve_protected(lua_State *L) {
                         lua_remove(L, opaque);
                 insync_lua_push_error(L, f->err, NULL, INSYNC_NOT_PERSISTED,
                                       f->fatal);
-                lua_call(L, 2, 0);
+                call_back(L, uv, f->partition);
         }
 
         while ((ev = insync_rk_producer_next_event(&p->rk, wait))) {
@@ -565,8 +608,8 @@ static int serve_protected(lua_State *L) {
                                 intptr_t op = (intptr_t)m->_private;
                                 p->rk.outstanding--;
                                 n++;
-                                if (!(op >> 1))
-                                        continue;
+                                if (!(op >> 1) && !m->err)
+                                        continue; /* no callback: silent */
                                 int opaque = take_callback(L, p, uv, op);
                                 if (m->rkt != last_rkt) {
                                         push_topic_name(L, uv, m->rkt);
@@ -600,7 +643,7 @@ static int serve_protected(lua_State *L) {
                                 } else {
                                         lua_pushnil(L);
                                 }
-                                lua_call(L, 2, 0);
+                                call_back(L, uv, m->partition);
                         }
                         break;
                 case RD_KAFKA_EVENT_ERROR: {

@@ -13,7 +13,9 @@ local M = {}
 --   (`["bootstrap.servers"]`, `acks`, `["enable.idempotence"]`, ...), values
 --   as strings, numbers or booleans; plus three optional functions, called
 --   only inside poll, flush and close:
---   `on_error(err)` (an error object; `err.fatal` for a fatal error),
+--   `on_error(err [, report])` (an error object; `err.fatal` for a fatal
+--   error; with `report` when a send made without a callback failed: the
+--   report its callback would have got),
 --   `on_log(level, facility, message)` (syslog levels, as librdkafka's log_cb),
 --   `on_stats(stats, json)` (the statistics, decoded, and their JSON text;
 --   set `["statistics.interval.ms"]`).
@@ -45,7 +47,9 @@ end
 -- `timestamp` (milliseconds), `headers` (`{ name = value }`, or
 -- `{ {name, value}, ... }` to keep order and repeats), `opaque` (anything);
 -- msg is read raw (fields from an __index metamethod are not seen).
--- `callback(report, err)` runs exactly once, inside poll/flush/close;
+-- `callback(report, err)` runs exactly once, inside poll/flush/close
+-- (without a callback, a failure goes to on_error(err, report), or without
+-- on_error to one line on stderr);
 -- `report` has `topic`, `partition`, `offset` (nil unless delivered), `key`,
 -- `opaque`, `latency_ms`; `err` is nil or an error object.
 -- @return the send's number, or nil and a `_QUEUE_FULL` error object.

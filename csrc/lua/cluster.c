@@ -10,7 +10,7 @@
  * value of the cluster and of each producer: S[r] (r >= 1) is the callback
  * of run r, S[0] the opaques by send id, S[-1] topic names by topic index
  * + 1, S[-2] topic names of sends to unknown topics, S[-3] the cluster
- * userdata.  A run is a stretch of consecutive send ids made with the same
+ * userdata, S[-4] each producer's on_error by producer index + 1.  A run is a stretch of consecutive send ids made with the same
  * callback (C keeps where each starts and how many of its reports are
  * still due); a script that passes one function to a million sends holds
  * one reference, not a million, and the collector has nothing to walk.  The C model
@@ -32,6 +32,7 @@
 #define S_TOPICS (-1)
 #define S_UNKNOWN (-2)
 #define S_CLUSTER (-3)
+#define S_ONERROR (-4)
 
 #define DEFAULT_RUN_MS 86400000 /* run() without a limit: one virtual day */
 
@@ -146,13 +147,15 @@ static int l_cluster_new(lua_State *L) {
         lc->hint = 0;
         luaL_getmetatable(L, INSYNC_CLUSTER_MT);
         lua_setmetatable(L, -2);
-        lua_createtable(L, 0, 4);
+        lua_createtable(L, 0, 5);
         lua_newtable(L);
         lua_rawseti(L, -2, S_OPAQUES);
         lua_newtable(L);
         lua_rawseti(L, -2, S_TOPICS);
         lua_newtable(L);
         lua_rawseti(L, -2, S_UNKNOWN);
+        lua_newtable(L);
+        lua_rawseti(L, -2, S_ONERROR);
         lua_pushvalue(L, -2);
         lua_rawseti(L, -2, S_CLUSTER); /* producers keep their cluster alive */
         insync_setuservalue(L, -2);
@@ -239,6 +242,26 @@ static void runs_trim(lcluster_t *lc) {
         }
 }
 
+/* A failed send without a callback; the stack ends with on_error (or nil),
+ * report, err: on_error(err, report), or one line on stderr (the same line
+ * insync.producer writes). */
+static void undelivered(lua_State *L, int partition) {
+        if (!lua_isnil(L, -3)) {
+                lua_insert(L, -2);
+                lua_call(L, 2, 0);
+                return;
+        }
+        lua_getfield(L, -2, "topic");
+        lua_getfield(L, -2, "name");
+        lua_getfield(L, -3, "message");
+        fprintf(stderr,
+                "insync: undelivered record (no callback, no on_error): "
+                "%s [%d]: %s: %s\n",
+                lua_tostring(L, -3), partition, lua_tostring(L, -2),
+                lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+        lua_pop(L, 6);
+}
+
 /* The body of delivery, run under one lua_pcall (not one per callback):
  * deliver_all(cluster, state) calls every queued report's callback with
  * lua_call.  A report is taken off the queue before its callback runs, so
@@ -274,17 +297,28 @@ static int deliver_all(lua_State *L) {
                 } else if (key) {
                         lua_rawgeti(L, state, (lua_Integer)key);
                 }
+                /* Without a callback a success is dropped; a failure goes
+                 * to the producer's on_error(err, report) or, without one,
+                 * to a line on stderr: no failure passes unseen. */
+                int to_on_error = 0;
                 if (!key) {
-                        if (lc->opaques) {
-                                lua_rawgeti(L, opq, (lua_Integer)r.id);
-                                if (!lua_isnil(L, -1)) {
-                                        lc->opaques--;
-                                        lua_pushnil(L);
-                                        lua_rawseti(L, opq, (lua_Integer)r.id);
+                        if (r.err) {
+                                lua_rawgeti(L, state, S_ONERROR);
+                                lua_rawgeti(L, -1, r.producer + 1);
+                                lua_remove(L, -2);
+                                to_on_error = 1;
+                        } else {
+                                if (lc->opaques) {
+                                        lua_rawgeti(L, opq, (lua_Integer)r.id);
+                                        if (!lua_isnil(L, -1)) {
+                                                lc->opaques--;
+                                                lua_pushnil(L);
+                                                lua_rawseti(L, opq, (lua_Integer)r.id);
+                                        }
+                                        lua_pop(L, 1);
                                 }
-                                lua_pop(L, 1);
+                                continue;
                         }
-                        continue;
                 }
                 size_t kl;
                 const char *k = insync_cluster_key(lc->c, r.id, &kl);
@@ -332,7 +366,10 @@ static int deliver_all(lua_State *L) {
                         insync_lua_push_error(L, r.err, NULL, r.persisted, r.fatal);
                 else
                         lua_pushnil(L);
-                lua_call(L, 2, 0);
+                if (to_on_error)
+                        undelivered(L, r.partition);
+                else
+                        lua_call(L, 2, 0);
         }
         return 0;
 }
@@ -460,10 +497,13 @@ static int l_create_topic(lua_State *L) {
 
 /* -------------------------------------------------------------- producer */
 
-/* c:_producer(conf): conf normalized by cluster.lua. */
+/* c:_producer(conf [, on_error]): conf normalized by cluster.lua. */
 static int l_producer(lua_State *L) {
         lcluster_t *lc = check_cluster(L, 1);
         luaL_checktype(L, 2, LUA_TTABLE);
+        if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TFUNCTION)
+                return luaL_error(L, "producer: on_error: expected function, got %s",
+                                  tname(L, 3));
         insync_pconf_t conf;
         lua_Integer v;
         insync_pconf_defaults(&conf);
@@ -499,6 +539,13 @@ static int l_producer(lua_State *L) {
         p->index = insync_cluster_producer(lc->c, &conf);
         if (p->index < 0)
                 return luaL_error(L, "producer: too many nodes (at most %d in all)", 255);
+        if (lua_type(L, 3) == LUA_TFUNCTION) {
+                push_state(L, 1);
+                lua_rawgeti(L, -1, S_ONERROR);
+                lua_pushvalue(L, 3);
+                lua_rawseti(L, -2, p->index + 1);
+                lua_pop(L, 2);
+        }
         return 1;
 }
 
@@ -515,9 +562,40 @@ static int lookup_topic(lcluster_t *lc, const char *name) {
 
 /* msg fields are looked up raw, with the key strings kept as upvalues of
  * send (lua_getfield would intern the literal again on every call). */
-enum { K_TOPIC = 1, K_KEY, K_VALUE, K_PARTITION, K_HEADERS, K_OPAQUE };
-static const char *const send_keys[] = {"topic", "key", "value", "partition",
-                                        "headers", "opaque"};
+enum { K_TOPIC = 1, K_KEY, K_VALUE, K_PARTITION, K_HEADERS, K_OPAQUE,
+       K_TIMESTAMP, K_N = K_TIMESTAMP };
+static const char *const send_keys[K_N] = {"topic", "key", "value", "partition",
+                                           "headers", "opaque", "timestamp"};
+
+/* msg.headers, checked as insync.producer checks them: { name = value, ... }
+ * or { {name, value}, ... } (order kept, names may repeat, a nil value).
+ * The model keeps no headers: they change no outcome it simulates. */
+static void check_headers(lua_State *L, int i) {
+        if (!lua_istable(L, i))
+                luaL_error(L, "send: msg.headers: expected table, got %s", tname(L, i));
+        lua_pushnil(L);
+        while (lua_next(L, i)) {
+                if (lua_type(L, -2) == LUA_TNUMBER && lua_type(L, -1) == LUA_TTABLE) {
+                        lua_rawgeti(L, -1, 1);
+                        lua_rawgeti(L, -2, 2);
+                        if (lua_type(L, -2) != LUA_TSTRING)
+                                luaL_error(L, "send: msg.headers[i][1]: expected string, got %s",
+                                           luaL_typename(L, -2));
+                        if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+                                luaL_error(L, "send: msg.headers[i][2]: expected string or nil, got %s",
+                                           luaL_typename(L, -1));
+                        lua_pop(L, 3);
+                        continue;
+                }
+                if (lua_type(L, -2) != LUA_TSTRING)
+                        luaL_error(L, "send: msg.headers (a name): expected string, got %s",
+                                   luaL_typename(L, -2));
+                if (lua_type(L, -1) != LUA_TSTRING)
+                        luaL_error(L, "send: msg.headers (a value): expected string, got %s",
+                                   luaL_typename(L, -1));
+                lua_pop(L, 1);
+        }
+}
 
 /* lua_rawget, returning the value's type (as Lua 5.3+ does). */
 static inline int rawget_type(lua_State *L, int t) {
@@ -529,13 +607,14 @@ static inline int rawget_type(lua_State *L, int t) {
 #endif
 }
 
-/* p:send(msg [, callback]) -> id | nil, err.  Upvalue 7 is the producer
- * metatable: checked without a registry lookup by name on every send. */
+/* p:send(msg [, callback]) -> id | nil, err.  Upvalue K_N + 1 is the
+ * producer metatable: checked without a registry lookup by name on every
+ * send. */
 static int l_send(lua_State *L) {
         lproducer_t *p = lua_touserdata(L, 1);
         int same = 0;
         if (p && lua_getmetatable(L, 1)) {
-                same = lua_rawequal(L, -1, lua_upvalueindex(7));
+                same = lua_rawequal(L, -1, lua_upvalueindex(K_N + 1));
                 lua_pop(L, 1);
         }
         if (!same)
@@ -551,9 +630,10 @@ static int l_send(lua_State *L) {
         if (cbt != LUA_TNIL && cbt != LUA_TFUNCTION)
                 return luaL_error(L, "send: callback: expected function, got %s",
                                   tname(L, 3));
-        /* Slots 4..9: msg.topic, key, value, partition, headers, opaque. */
-        int ft[K_OPAQUE + 1];
-        for (int k = K_TOPIC; k <= K_OPAQUE; k++) {
+        /* Slots 4..10: msg.topic, key, value, partition, headers, opaque,
+         * timestamp. */
+        int ft[K_N + 1];
+        for (int k = K_TOPIC; k <= K_N; k++) {
                 lua_pushvalue(L, lua_upvalueindex(k));
                 ft[k] = rawget_type(L, 2);
         }
@@ -586,18 +666,15 @@ static int l_send(lua_State *L) {
                 lua_Integer pi = lua_tointeger(L, i);
                 partition = pi > 65535 ? 65535 : (int)pi;
         }
-        if (ft[K_HEADERS] != LUA_TNIL) {
-                int i = 3 + K_HEADERS;
-                if (!lua_istable(L, i))
-                        return luaL_error(L, "send: msg.headers: expected table, got %s",
-                                          tname(L, i));
-                lua_pushnil(L);
-                while (lua_next(L, i)) {
-                        if (lua_type(L, -2) != LUA_TSTRING ||
-                            lua_type(L, -1) != LUA_TSTRING)
-                                return luaL_error(L, "send: msg.headers: expected string keys and values");
-                        lua_pop(L, 1);
-                }
+        if (ft[K_HEADERS] != LUA_TNIL)
+                check_headers(L, 3 + K_HEADERS);
+        int64_t ts = 0;
+        if (ft[K_TIMESTAMP] != LUA_TNIL) {
+                int i = 3 + K_TIMESTAMP;
+                if (!insync_isinteger(L, i) || lua_tointeger(L, i) < 0)
+                        return luaL_error(L, "send: msg.timestamp: expected milliseconds since the epoch (integer >= 0), got %s",
+                                          luaL_typename(L, i));
+                ts = (int64_t)lua_tointeger(L, i);
         }
         /* Room for one more run first: once the model has accepted the
          * send, nothing may fail before its callback is recorded. */
@@ -612,7 +689,8 @@ static int l_send(lua_State *L) {
         int t = lookup_topic(lc, topic);
         uint32_t id = 0;
         int rc = insync_cluster_send(lc->c, p->index, t, partition, key, kl,
-                                     key != NULL, value, vl, value != NULL, &id);
+                                     key != NULL, value, vl, value != NULL,
+                                     ft[K_TIMESTAMP] != LUA_TNIL ? &ts : NULL, &id);
         if (rc == -1)
                 return luaL_error(L, "send: out of memory");
         if (rc) {
@@ -886,6 +964,11 @@ static void push_entry(lua_State *L, lcluster_t *lc, int state, uint32_t id,
                 lua_pushinteger(L, (lua_Integer)offset);
                 lua_setfield(L, -2, "offset");
         }
+        int64_t ts;
+        if (insync_cluster_timestamp(lc->c, id, &ts)) {
+                lua_pushinteger(L, (lua_Integer)ts);
+                lua_setfield(L, -2, "timestamp");
+        }
         lua_pushinteger(L, (lua_Integer)id);
         lua_setfield(L, -2, "id");
         lua_pushinteger(L, insync_cluster_send_acks(lc->c, id));
@@ -1106,10 +1189,10 @@ void insync_lua_open_cluster(lua_State *L) {
                 lua_setfield(L, -2, "__tostring");
                 lua_newtable(L);
                 luaL_setfuncs(L, pmethods, 0);
-                for (int k = 0; k < 6; k++)
+                for (int k = 0; k < K_N; k++)
                         lua_pushstring(L, send_keys[k]);
-                lua_pushvalue(L, -8); /* the metatable */
-                lua_pushcclosure(L, l_send, 7);
+                lua_pushvalue(L, -K_N - 2); /* the metatable */
+                lua_pushcclosure(L, l_send, K_N + 1);
                 lua_setfield(L, -2, "send");
                 lua_setfield(L, -2, "__index");
         }

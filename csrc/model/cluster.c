@@ -275,6 +275,7 @@ int insync_cluster_report(const insync_cluster_t *c, insync_report_t *r) {
         r->fatal = q->fatal;
         r->topic = e->topic == UINT8_MAX ? -1 : e->topic;
         r->partition = e->part;
+        r->producer = c->recs.prod[q->rec];
         r->latency_ms = c->now - (int64_t)e->enq;
         return 1;
 }
@@ -302,6 +303,13 @@ const char *insync_cluster_value(const insync_cluster_t *c, uint32_t id,
         const insync_rec_t *e = &c->recs.rec[id - 1];
         *len = e->vlen == INSYNC_NOLEN ? 0 : e->vlen;
         return insync_records_value(&c->recs, id - 1);
+}
+
+int insync_cluster_timestamp(const insync_cluster_t *c, uint32_t id,
+                             int64_t *ts) {
+        if (id < 1 || id > c->recs.n)
+                return 0;
+        return insync_records_timestamp(&c->recs, id - 1, ts);
 }
 
 void insync_cluster_send_info(const insync_cluster_t *c, uint32_t id,

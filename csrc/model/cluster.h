@@ -90,7 +90,8 @@ int insync_cluster_producer(insync_cluster_t *c, const insync_pconf_t *conf);
 int insync_cluster_producer_node(const insync_cluster_t *c, int p);
 
 /**
- * Accepts a record.  @p partition -1 lets the partitioner choose.
+ * Accepts a record.  @p partition -1 lets the partitioner choose;
+ * @p timestamp (msg.timestamp, ms) may be NULL.
  * @returns 0 and the send id (1-based) in @p id; or an error code when the
  * record is refused at once (_QUEUE_FULL, MSG_SIZE_TOO_LARGE, or -1 for
  * memory exhaustion).  An unknown topic or partition is accepted and
@@ -99,7 +100,7 @@ int insync_cluster_producer_node(const insync_cluster_t *c, int p);
 int insync_cluster_send(insync_cluster_t *c, int p, int topic, int partition,
                         const char *key, size_t klen, int has_key,
                         const char *value, size_t vlen, int has_value,
-                        uint32_t *id);
+                        const int64_t *timestamp, uint32_t *id);
 
 int64_t insync_cluster_now(const insync_cluster_t *c);
 /** Sends accepted whose callback is not yet due. */
@@ -120,6 +121,7 @@ typedef struct insync_report_s {
         int persisted;      /**< insync_persisted_t */
         int fatal;
         int topic, partition;
+        int producer;       /**< index of the producer that sent it */
         int64_t latency_ms;
 } insync_report_t;
 
@@ -132,6 +134,9 @@ const char *insync_cluster_key(const insync_cluster_t *c, uint32_t id,
                                size_t *len);
 const char *insync_cluster_value(const insync_cluster_t *c, uint32_t id,
                                  size_t *len);
+/** @returns 1 and the send's msg.timestamp in @p ts, or 0 when it had none. */
+int insync_cluster_timestamp(const insync_cluster_t *c, uint32_t id,
+                             int64_t *ts);
 
 /* Faults.  Broker ids 1..n; nodes: 0 controller, brokers, producer nodes.
  * @returns 0, or -1 with a message in err. */

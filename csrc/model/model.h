@@ -80,7 +80,8 @@ typedef enum insync_recstate_e {
 
 /** One sent record, stored once for every replica that holds it. */
 typedef struct insync_rec_s {
-        uint64_t data;      /**< arena position of key bytes, then value bytes */
+        uint64_t data;      /**< arena position of key bytes, then value bytes;
+                                 with INSYNC_REC_TS, of the timestamp before them */
         int64_t offset;     /**< offset reported on success, -1 when unknown */
         uint32_t klen;      /**< key length, INSYNC_NOLEN for nil */
         uint32_t vlen;      /**< value length, INSYNC_NOLEN for nil */
@@ -91,6 +92,7 @@ typedef struct insync_rec_s {
 } insync_rec_t;
 
 #define INSYNC_ARENA_CHUNK_BITS 22 /**< 4 MiB chunks; a record fits in one */
+#define INSYNC_REC_TS ((uint64_t)1 << 63) /**< in data: a timestamp precedes the key */
 
 typedef struct insync_records_s {
         insync_rec_t *rec;  /**< rec[i] is send id i + 1 */
@@ -394,7 +396,11 @@ int insync_net_passes(const insync_cluster_t *c, int from, int to);
 
 /* records.c */
 int insync_records_add(insync_records_t *r, const char *k, size_t kl,
-                       const char *v, size_t vl, uint32_t *idx);
+                       const char *v, size_t vl, const int64_t *ts,
+                       uint32_t *idx);
+/** @returns 1 and the record's msg.timestamp in @p ts, or 0 without one. */
+int insync_records_timestamp(const insync_records_t *r, uint32_t i,
+                             int64_t *ts);
 const char *insync_records_key(const insync_records_t *r, uint32_t i);
 const char *insync_records_value(const insync_records_t *r, uint32_t i);
 void insync_records_free(insync_records_t *r);

@@ -470,7 +470,7 @@ static int choose_partition(insync_cluster_t *c, insync_producer_t *p,
 int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
                         const char *key, size_t klen, int has_key,
                         const char *value, size_t vlen, int has_value,
-                        uint32_t *id) {
+                        const int64_t *timestamp, uint32_t *id) {
         insync_producer_t *p = c->prod[pi];
         uint64_t size = (has_key ? klen : 0) + (has_value ? vlen : 0);
         if (size > (uint64_t)p->conf.message_max_bytes)
@@ -482,7 +482,7 @@ int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
                 return -1;
         uint32_t idx;
         if (insync_records_add(&c->recs, has_key ? key : NULL, klen,
-                               has_value ? value : NULL, vlen, &idx))
+                               has_value ? value : NULL, vlen, timestamp, &idx))
                 return -1;
         insync_rec_t *e = &c->recs.rec[idx];
         c->recs.prod[idx] = (uint8_t)p->index;

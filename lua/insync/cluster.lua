@@ -213,6 +213,9 @@ local ACKS = { all = -1, ["-1"] = -1, ["0"] = 0, ["1"] = 1, [-1] = -1, [0] = 0, 
 local PARTITIONERS = { consistent_random = 0, consistent = 1, random = 2 }
 
 --- A simulated producer with librdkafka's configuration names and defaults.
+-- `on_error = function(err, report)` gets the failure of a send made
+-- without a callback (without it, one line goes to stderr), as with
+-- insync.producer.
 -- @tparam[opt] table conf
 -- @return the producer; `producer:send(msg, callback)`
 function methods:producer(conf)
@@ -220,10 +223,15 @@ function methods:producer(conf)
   if type(conf) ~= "table" then
     error(("producer: conf: expected table, got %s"):format(type(conf)), 2)
   end
-  local out, set = {}, {}
+  local out, set, on_error = {}, {}, nil
   for k, v in pairs(conf) do
     local where = ("producer: %s"):format(tostring(k))
-    if k == "acks" or k == "request.required.acks" then
+    if k == "on_error" then
+      if type(v) ~= "function" then
+        error(("%s: expected function, got %s"):format(where, type(v)), 2)
+      end
+      on_error = v
+    elseif k == "acks" or k == "request.required.acks" then
       local a = ACKS[v]
       if a == nil then
         error(("%s: expected \"all\", \"-1\", \"0\", \"1\" or -1, 0, 1, got %s")
@@ -274,7 +282,7 @@ function methods:producer(conf)
     out.acks = -1
     out.max_in_flight = out.max_in_flight or 5
   end
-  return self:_producer(out)
+  return self:_producer(out, on_error)
 end
 
 local function json_string(s)

@@ -62,6 +62,18 @@ describe("configuration", function()
     raises("send: msg.value: expected string or nil, got table", p.send, p, { topic = "orders", value = {} })
     raises("send: msg.partition: expected an integer >= 0", p.send, p, { topic = "orders", partition = -1 })
     raises("send: msg.headers: expected table", p.send, p, { topic = "orders", headers = "h" })
+    raises("send: msg.headers (a value): expected string, got number", p.send, p,
+      { topic = "orders", headers = { h = 1 } })
+    raises("send: msg.headers (a name): expected string, got number", p.send, p,
+      { topic = "orders", headers = { "h" } })
+    raises("send: msg.headers[i][1]: expected string, got nil", p.send, p,
+      { topic = "orders", headers = { {} } })
+    raises("send: msg.headers[i][2]: expected string or nil, got number", p.send, p,
+      { topic = "orders", headers = { { "h", 2 } } })
+    raises("send: msg.timestamp: expected milliseconds since the epoch (integer >= 0), got number",
+      p.send, p, { topic = "orders", timestamp = -1 })
+    raises("send: msg.timestamp: expected milliseconds since the epoch (integer >= 0), got string",
+      p.send, p, { topic = "orders", timestamp = "now" })
     raises("send: callback: expected function, got number", p.send, p, { topic = "orders" }, 5)
     raises("run_for: ms: expected a number >= 0, got nil", c.run_for, c, nil)
     raises("run_for: ms: expected a number >= 0, got a negative number", c.run_for, c, -1)

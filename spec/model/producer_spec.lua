@@ -160,6 +160,23 @@ describe("producer", function()
     assert.equal("_UNKNOWN_PARTITION", e2[2].name)
   end)
 
+  it("takes headers as a map or as a list, and keeps msg.timestamp on the record", function()
+    local c = S.cluster{}
+    local p = c:producer{}
+    local names = {}
+    local function cb(r, err) names[#names + 1] = err and err.name or r.offset end
+    p:send({ topic = "orders", value = "a", headers = { { "h", "1" }, { "h", "2" }, { "n" } },
+             timestamp = 1700000000000 }, cb)
+    p:send({ topic = "orders", value = "b", headers = { trace = "abc" } }, cb)
+    c:run()
+    assert.same({ 0, 1 }, names)
+    local log = c:log("orders", 0, 2)
+    assert.equal(1700000000000, log[1].timestamp)
+    assert.equal("a", log[1].value)
+    assert.is_nil(log[2].timestamp)
+    assert.equal("b", log[2].value)
+  end)
+
   it("hands back key, opaque, topic, partition and latency in the report", function()
     local c = S.cluster{}
     local p = c:producer{}

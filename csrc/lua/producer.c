@@ -37,6 +37,7 @@ enum {
         UV_ON_ERROR = -2, /**< conf.on_error or nil */
         UV_ON_LOG = -3,   /**< conf.on_log or nil */
         UV_ON_STATS = -4, /**< conf.on_stats or nil */
+        UV_LAST_TOPIC = -5, /**< the string of p->last_topic, or nil */
 };
 
 /**
@@ -80,6 +81,18 @@ static const char *const up_names[UP_KEYS_END + 1] = {
 typedef struct insync_producer_s {
         insync_rk_producer_t rk; /**< rk.rk == NULL: closed (or not yet open) */
         int busy;                /**< 1 while one of its callbacks runs */
+        const char *fields[UP_OPAQUE + 1]; /**< the bytes of the interned
+                                            *   msg field names (upvalues
+                                            *   UP_TOPIC..UP_OPAQUE, alive as
+                                            *   long as the methods), set by
+                                            *   the first send; a msg key is
+                                            *   that field iff it is the same
+                                            *   string, the same pointer */
+        const char *last_topic;  /**< the bytes of the string the last send
+                                  *   named its topic with, kept alive at
+                                  *   UV_LAST_TOPIC (so no other string can
+                                  *   have them), or NULL */
+        rd_kafka_topic_t *last_rkt; /**< last_topic's handle */
 } insync_producer_t;
 
 /* The producer at index 1, open or closed; raises naming @p what if it is
@@ -228,18 +241,6 @@ static void bad_field(lua_State *L, rd_kafka_headers_t *hdrs, const char *field,
                    luaL_typename(L, idx));
 }
 
-/* Optional string field at idx: NULL when nil. */
-static const char *opt_string(lua_State *L, int idx, const char *field,
-                              size_t *len) {
-        int t = lua_type(L, idx);
-        *len = 0;
-        if (t == LUA_TNIL)
-                return NULL;
-        if (t != LUA_TSTRING)
-                bad_field(L, NULL, field, "string", idx);
-        return lua_tolstring(L, idx, len);
-}
-
 static int64_t opt_integer(lua_State *L, int idx, const char *field,
                            const char *expected, int64_t dflt, int64_t min) {
         if (lua_isnil(L, idx))
@@ -312,23 +313,48 @@ static int l_send(lua_State *L) {
                 return luaL_error(L, "send: callback: expected function, got %s",
                                   luaL_typename(L, 3));
         /* Each field at its index (4..10), nil when absent; found has bit
-         * f set for each field f that is present. */
-        int found = 0;
-        for (int f = F_TOPIC; f <= F_OPAQUE; f++) {
-                lua_pushvalue(L, lua_upvalueindex(UP_TOPIC + f - F_TOPIC));
-                lua_rawget(L, 2); /* returns void on Lua 5.1 */
-                if (!lua_isnil(L, -1))
-                        found |= 1 << f;
+         * f set for each field f that is present, and types[f] is its
+         * type.  One lua_next pass over msg (a record has few fields, most
+         * of the seven optional ones absent), telling fields apart by
+         * their interned names' addresses: no hashing, no string compare. */
+        if (!p->fields[UP_TOPIC])
+                for (int up = UP_TOPIC; up <= UP_OPAQUE; up++)
+                        p->fields[up] = lua_tostring(L, lua_upvalueindex(up));
+        int found = 0, types[F_OPAQUE + 1];
+        lua_settop(L, F_OPAQUE);
+        lua_pushnil(L);
+        while (lua_next(L, 2)) {
+                const char *k = lua_type(L, -2) == LUA_TSTRING
+                                        ? lua_tostring(L, -2)
+                                        : NULL;
+                int f = F_OPAQUE;
+                if (k)
+                        while (f >= F_TOPIC &&
+                               p->fields[UP_TOPIC + f - F_TOPIC] != k)
+                                f--;
+                if (!k || f < F_TOPIC) {
+                        lua_pop(L, 1);
+                        continue;
+                }
+                found |= 1 << f;
+                types[f] = lua_type(L, -1);
+                lua_replace(L, f);
         }
         insync_getuservalue(L, 1);       /* 11 */
-        if (lua_type(L, F_TOPIC) != LUA_TSTRING)
+        if (!(found & (1 << F_TOPIC)) || types[F_TOPIC] != LUA_TSTRING)
                 bad_field(L, NULL, "topic", "string", F_TOPIC);
         const char *key = NULL, *value = NULL;
         klen = vlen = 0;
-        if (found & (1 << F_KEY))
-                key = opt_string(L, F_KEY, "key", &klen);
-        if (found & (1 << F_VALUE))
-                value = opt_string(L, F_VALUE, "value", &vlen);
+        if (found & (1 << F_KEY)) {
+                if (types[F_KEY] != LUA_TSTRING)
+                        bad_field(L, NULL, "key", "string", F_KEY);
+                key = lua_tolstring(L, F_KEY, &klen);
+        }
+        if (found & (1 << F_VALUE)) {
+                if (types[F_VALUE] != LUA_TSTRING)
+                        bad_field(L, NULL, "value", "string", F_VALUE);
+                value = lua_tolstring(L, F_VALUE, &vlen);
+        }
         int32_t partition = RD_KAFKA_PARTITION_UA;
         if (found & (1 << F_PARTITION)) {
                 partition = (int32_t)opt_integer(
@@ -345,26 +371,37 @@ static int l_send(lua_State *L) {
                                         "milliseconds since the epoch "
                                         "(integer >= 0)", 0, 0);
         int has_headers = (found & (1 << F_HEADERS)) != 0;
-        if (has_headers && lua_type(L, F_HEADERS) != LUA_TTABLE)
+        if (has_headers && types[F_HEADERS] != LUA_TTABLE)
                 bad_field(L, NULL, "headers", "table", F_HEADERS);
         int has_opaque = (found & (1 << F_OPAQUE)) != 0;
 
-        /* The topic handle, made once per name. */
-        lua_pushvalue(L, F_TOPIC);
-        lua_rawget(L, 11);             /* 12 */
-        rd_kafka_topic_t *rkt = lua_touserdata(L, 12);
-        if (!rkt) {
-                char errbuf[256];
-                rkt = insync_rk_producer_topic(&p->rk, lua_tostring(L, F_TOPIC),
-                                               errbuf, sizeof(errbuf));
-                if (!rkt)
-                        return luaL_error(L, "send: msg.topic: %s", errbuf);
+        /* The topic handle: the last send's when msg.topic is the very
+         * same string, else looked up by name, made once per name. */
+        const char *tname = lua_tostring(L, F_TOPIC);
+        rd_kafka_topic_t *rkt = p->last_rkt;
+        if (tname != p->last_topic) {
                 lua_pushvalue(L, F_TOPIC);
-                lua_pushlightuserdata(L, rkt);
-                lua_rawset(L, 11);
-                lua_pushlightuserdata(L, rkt);
+                lua_rawget(L, 11);
+                rkt = lua_touserdata(L, -1);
+                lua_pop(L, 1);
+                if (!rkt) {
+                        char errbuf[256];
+                        rkt = insync_rk_producer_topic(&p->rk, tname, errbuf,
+                                                       sizeof(errbuf));
+                        if (!rkt)
+                                return luaL_error(L, "send: msg.topic: %s",
+                                                  errbuf);
+                        lua_pushvalue(L, F_TOPIC);
+                        lua_pushlightuserdata(L, rkt);
+                        lua_rawset(L, 11);
+                        lua_pushlightuserdata(L, rkt);
+                        lua_pushvalue(L, F_TOPIC);
+                        lua_rawset(L, 11);
+                }
                 lua_pushvalue(L, F_TOPIC);
-                lua_rawset(L, 11);
+                lua_rawseti(L, 11, UV_LAST_TOPIC);
+                p->last_topic = tname;
+                p->last_rkt = rkt;
         }
 
         rd_kafka_headers_t *hdrs = has_headers ? make_headers(L, F_HEADERS) : NULL;
@@ -787,6 +824,8 @@ static int l_close(lua_State *L) {
                 flush(L, p, INSYNC_PURGE_WAIT_MS);
         }
         insync_rk_producer_destroy(&p->rk);
+        p->last_topic = NULL;
+        p->last_rkt = NULL;
         lua_newtable(L);
         insync_setuservalue(L, 1);
         lua_pushinteger(L, (lua_Integer)purged);

@@ -119,6 +119,7 @@ static int l_cluster_new(lua_State *L) {
         F("strict_min_isr", strict_min_isr);
         F("min_isr", min_isr);
         F("unclean", unclean);
+        F("eligible_leader_replicas", elr);
         F("lag_ms", lag_ms);
         F("session_ms", session_ms);
         F("heartbeat_ms", heartbeat_ms);
@@ -911,6 +912,12 @@ static int l_partition(lua_State *L) {
         lua_setfield(L, -2, "partition_epoch");
         push_isr(L, pi.isr);
         lua_setfield(L, -2, "isr");
+        push_isr(L, pi.elr);
+        lua_setfield(L, -2, "elr");
+        if (pi.last_leader >= 1) {
+                lua_pushinteger(L, pi.last_leader);
+                lua_setfield(L, -2, "last_known_leader");
+        }
         lua_createtable(L, pi.rf, 0);
         for (int i = 0; i < pi.rf; i++) {
                 lua_pushinteger(L, pi.replicas[i]);

@@ -5,7 +5,8 @@
  *
  * The log of record of a partition is its leader's log (as the controller
  * names the leader); when the partition is offline, that of the first ISR
- * member, the replica a clean election would pick.  Records in it below
+ * member, the replica a clean election would pick (ISR empty, ELR on: the
+ * first ELR member, else the last known leader).  Records in it below
  * the HW are committed; those above are not yet, and a consumer sees them
  * once the HW catches up (with min.insync.replicas = RF, after a
  * failover, only when the ISR is whole again): they are not lost.
@@ -32,6 +33,12 @@ static const insync_replica_t *committed(const insync_cluster_t *c,
         for (int i = 0; i < cp->rf; i++)
                 if (insync_bit(cp->isr, cp->replicas[i]))
                         return c->br[cp->replicas[i]].rep[gp];
+        /* ELR on, the ISR empty: the replica an ELR election would pick */
+        for (int i = 0; i < cp->rf; i++)
+                if (insync_bit(cp->elr, cp->replicas[i]))
+                        return c->br[cp->replicas[i]].rep[gp];
+        if (cp->last_leader >= 1)
+                return c->br[cp->last_leader].rep[gp];
         return NULL;
 }
 

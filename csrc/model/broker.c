@@ -79,6 +79,10 @@ void insync_broker_start(insync_cluster_t *c, int b) {
         schedule(c, b);
         insync_msg_t *m = insync_net_msg(c, INSYNC_M_REGISTER, b, 0);
         m->req = br->inc;
+        /* previousBrokerEpoch: known only after a clean shutdown; the
+         * marker is gone once the broker has started */
+        m->offset = br->clean_inc ? (int64_t)br->clean_inc : -1;
+        br->clean_inc = 0;
         insync_net_send(c, m);
 }
 

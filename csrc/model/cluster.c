@@ -31,6 +31,7 @@ insync_cluster_t *insync_cluster_new(const insync_cconf_t *conf) {
                 br->powered = 1;
                 br->inc = 1;
                 br->registered = 1;
+                br->reg_inc = 1;
                 br->hb_count = 0;
                 /* Staggered so brokers do not all heartbeat at once. */
                 int64_t hb = c->conf.heartbeat_ms * b / (c->nbrokers + 1);
@@ -377,7 +378,9 @@ int insync_cluster_shutdown(insync_cluster_t *c, int b, char *err,
                 if (r)
                         r->log.flushed = r->log.len;
         }
+        uint32_t inc = c->br[b].inc;
         insync_broker_stop(c, b, 0);
+        c->br[b].clean_inc = inc; /* the clean shutdown file */
         return 0;
 }
 
@@ -412,6 +415,8 @@ int insync_cluster_partition_info(const insync_cluster_t *c, int topic,
         out->epoch = cp->epoch;
         out->pepoch = cp->pepoch;
         out->isr = cp->isr;
+        out->elr = cp->elr;
+        out->last_leader = cp->last_leader;
         out->rf = cp->rf;
         for (int i = 0; i < cp->rf; i++)
                 out->replicas[i] = cp->replicas[i];

@@ -22,6 +22,8 @@ typedef struct insync_cconf_s {
         int strict_min_isr;       /**< Kafka 3.7+: no HW advance under min ISR */
         int min_isr;              /**< min.insync.replicas (1) */
         int unclean;              /**< unclean.leader.election.enable (false) */
+        int elr;                  /**< KIP-966 eligible leader replicas (false;
+                                       Kafka 4.x enables them on new clusters) */
         int64_t lag_ms;           /**< replica.lag.time.max.ms (30000) */
         int64_t session_ms;       /**< broker.session.timeout.ms (9000) */
         int64_t heartbeat_ms;     /**< broker.heartbeat.interval.ms (2000) */
@@ -157,6 +159,8 @@ typedef struct insync_pinfo_s {
         int32_t epoch;    /**< leader epoch */
         int32_t pepoch;   /**< partition epoch */
         uint64_t isr;     /**< bit per broker */
+        uint64_t elr;     /**< eligible leader replicas (KIP-966), bit per broker */
+        int last_leader;  /**< KIP-966 last known leader, 0 when none */
         int rf;
         int replicas[64];
         int64_t hw;       /**< the leader's HW (or -1 when offline) */
@@ -227,7 +231,8 @@ typedef enum insync_trace_kind_e {
         INSYNC_T_ELECTION, INSYNC_T_UNCLEAN_ELECTION, INSYNC_T_TRUNCATE,
         INSYNC_T_REQUEST, INSYNC_T_RESPONSE, INSYNC_T_RETRY, INSYNC_T_CRASH,
         INSYNC_T_RESTART, INSYNC_T_SHUTDOWN, INSYNC_T_DROP, INSYNC_T_LEADER,
-        INSYNC_T_FOLLOWER, INSYNC_T_TIMEOUT, INSYNC_T_DELIVERY, INSYNC_T__N,
+        INSYNC_T_FOLLOWER, INSYNC_T_TIMEOUT, INSYNC_T_DELIVERY, INSYNC_T_ELR,
+        INSYNC_T_ELR_ELECTION, INSYNC_T__N,
 } insync_trace_kind_t;
 
 typedef struct insync_trace_entry_s {

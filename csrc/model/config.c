@@ -16,6 +16,7 @@ void insync_cconf_defaults(insync_cconf_t *conf) {
         conf->strict_min_isr = 1;
         conf->min_isr = 1;
         conf->unclean = 0;
+        conf->elr = 0;
         conf->lag_ms = 30000;
         conf->session_ms = 9000;
         conf->heartbeat_ms = 2000;

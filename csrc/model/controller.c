@@ -12,6 +12,8 @@
  *   ISR and not fenced.  Unclean (unclean.leader.election.enable): failing
  *   that, the first unfenced replica, which becomes the whole ISR.
  *   Otherwise the partition is offline (leader -1).
+ * - KIP-966 eligible leader replicas (conf.elr; Kafka 4.x turns them on
+ *   for new clusters): see elr_change() below.
  * - Every leader change bumps the leader epoch; every change bumps the
  *   partition epoch.  Changes go to every broker; a broker whose
  *   heartbeat shows it behind gets the whole state again (catching up the
@@ -50,8 +52,127 @@ static int topic_unclean(const insync_cluster_t *c, uint32_t gp) {
         return u < 0 ? c->conf.unclean : u;
 }
 
+/* effectiveMinIsr: min(min.insync.replicas, replication factor) */
+static int eff_min_isr(const insync_cluster_t *c, uint32_t gp) {
+        int m = c->topics[c->cp[gp].topic].min_isr;
+        return m < c->cp[gp].rf ? m : c->cp[gp].rf;
+}
+
+static int acceptable(const insync_cluster_t *c, int r, uint64_t exclude) {
+        return r >= 1 && !c->br[r].fenced && !insync_bit(exclude, r);
+}
+
+static void trace_isr(insync_cluster_t *c, uint32_t gp, uint64_t old,
+                      uint64_t isr) {
+        if (old & ~isr)
+                insync_trace_add(c, INSYNC_T_ISR_SHRINK, 0, gp,
+                                 (int64_t)(old & ~isr), (int64_t)isr);
+        if (isr & ~old)
+                insync_trace_add(c, INSYNC_T_ISR_EXPAND, 0, gp,
+                                 (int64_t)(isr & ~old), (int64_t)isr);
+}
+
+/*
+ * KIP-966, as PartitionChangeBuilder.build() with ELR on (Kafka 4.1+):
+ * the ISR becomes @p target, which may be empty.
+ * - ELR (maybePopulateTargetElr): while the target ISR is below the
+ *   effective min ISR, the members that leave the ISR join the ELR: under
+ *   strict min ISR the HW could not pass them, so they hold every
+ *   committed record.  Members of @p unclean (re-registered after an
+ *   unclean shutdown: their unflushed tail may be gone) are dropped from
+ *   it; at min ISR or above the ELR is empty.
+ * - Election (electAnyLeader): the current leader if still valid; else
+ *   the first replica in assignment order that is in the ISR, or, when the
+ *   ISR is empty, in the ELR; else, with ISR and ELR empty, the last known
+ *   leader (lastKnownElr; KAFKA-19522: only if it is up); else, with
+ *   unclean.leader.election.enable, any replica.  @p exclude may not lead
+ *   (being fenced, or shut down uncleanly).  A leader from the ELR leaves
+ *   it and becomes the whole ISR (a clean election: the rest of the ELR
+ *   stays); the last known leader or an unclean choice becomes the whole
+ *   ISR and empties the ELR (unclean elections).
+ * - lastKnownElr (maybeUpdateLastKnownLeader): the leader at the moment
+ *   the ISR became empty; cleared once the partition has a leader.
+ * @returns 1 when anything changed (the caller bumps the partition epoch
+ * and broadcasts).
+ */
+static int elr_change(insync_cluster_t *c, uint32_t gp, uint64_t target,
+                      uint64_t exclude, uint64_t unclean) {
+        insync_cpart_t *cp = &c->cp[gp];
+        uint64_t old_isr = cp->isr, old_elr = cp->elr;
+        int old = cp->leader, old_last = cp->last_leader;
+        uint64_t isr = target, elr = 0;
+        if (insync_popcount(target) < eff_min_isr(c, gp))
+                elr = (cp->elr | cp->isr) & ~target & ~unclean;
+#define VALID(r) ((insync_bit(isr, r) || (!isr && insync_bit(elr, r))) && \
+                  acceptable(c, r, exclude))
+        int leader = -1, kind = INSYNC_T_ELECTION;
+        if (old >= 1 && VALID(old))
+                leader = old;
+        for (int i = 0; i < cp->rf && leader < 0; i++)
+                if (VALID(cp->replicas[i]))
+                        leader = cp->replicas[i];
+#undef VALID
+        if (leader < 0 && !isr && !elr && acceptable(c, cp->last_leader, exclude)) {
+                leader = cp->last_leader;
+                kind = INSYNC_T_UNCLEAN_ELECTION;
+        }
+        if (leader < 0 && topic_unclean(c, gp)) {
+                for (int i = 0; i < cp->rf && leader < 0; i++)
+                        if (acceptable(c, cp->replicas[i], exclude))
+                                leader = cp->replicas[i];
+                if (leader >= 0)
+                        kind = INSYNC_T_UNCLEAN_ELECTION;
+        }
+        if (leader != old && leader >= 1) {
+                if (insync_bit(elr, leader)) {
+                        isr = (uint64_t)1 << leader;
+                        elr &= ~isr;
+                        kind = INSYNC_T_ELR_ELECTION;
+                } else if (kind == INSYNC_T_UNCLEAN_ELECTION) {
+                        isr = (uint64_t)1 << leader;
+                        elr = 0;
+                }
+        }
+        if (isr != old_isr && !isr)
+                cp->last_leader = old >= 1 ? old : 0;
+        else if (leader >= 1)
+                cp->last_leader = 0;
+        cp->isr = isr;
+        cp->elr = elr;
+        trace_isr(c, gp, old_isr, isr);
+        if (elr != old_elr)
+                insync_trace_add(c, INSYNC_T_ELR, 0, gp, (int64_t)elr,
+                                 (int64_t)isr);
+        if (leader != old) {
+                cp->leader = leader;
+                cp->epoch++;
+                insync_trace_add(c, kind, 0, gp, leader, cp->epoch);
+        }
+        return isr != old_isr || elr != old_elr || leader != old ||
+               cp->last_leader != old_last;
+}
+
+/* handleBrokerUncleanShutdown: a broker that registers again without a
+ * clean shutdown leaves every ISR and ELR, and may not lead meanwhile. */
+static void unclean_shutdown(insync_cluster_t *c, int b) {
+        uint64_t bit = (uint64_t)1 << b;
+        for (uint32_t gp = 0; gp < c->ngp; gp++) {
+                insync_cpart_t *cp = &c->cp[gp];
+                if (!((cp->isr | cp->elr) & bit))
+                        continue;
+                if (elr_change(c, gp, cp->isr & ~bit, bit, bit)) {
+                        cp->pepoch++;
+                        insync_controller_broadcast(c, gp);
+                }
+        }
+}
+
 int insync_controller_elect(insync_cluster_t *c, uint32_t gp, uint64_t exclude) {
         insync_cpart_t *cp = &c->cp[gp];
+        if (c->conf.elr) {
+                elr_change(c, gp, cp->isr, exclude, 0);
+                return cp->leader;
+        }
         int old = cp->leader, leader = -1, unclean = 0;
         for (int i = 0; i < cp->rf && leader < 0; i++) {
                 int r = cp->replicas[i];
@@ -90,13 +211,19 @@ void insync_controller_fence(insync_cluster_t *c, int b, int controlled) {
         for (uint32_t gp = 0; gp < c->ngp; gp++) {
                 insync_cpart_t *cp = &c->cp[gp];
                 int changed = 0;
-                if (insync_bit(cp->isr, b) && insync_popcount(cp->isr) > 1) {
+                if (c->conf.elr) {
+                        /* the ISR may become empty: its last member joins the ELR */
+                        if (insync_bit(cp->isr, b) || cp->leader == b)
+                                changed = elr_change(c, gp,
+                                                     cp->isr & ~((uint64_t)1 << b),
+                                                     (uint64_t)1 << b, 0);
+                } else if (insync_bit(cp->isr, b) && insync_popcount(cp->isr) > 1) {
                         cp->isr &= ~((uint64_t)1 << b);
                         insync_trace_add(c, INSYNC_T_ISR_SHRINK, 0, gp,
                                          (int64_t)1 << b, (int64_t)cp->isr);
                         changed = 1;
                 }
-                if (cp->leader == b) {
+                if (!c->conf.elr && cp->leader == b) {
                         insync_controller_elect(c, gp, (uint64_t)1 << b);
                         changed = 1;
                 }
@@ -154,7 +281,12 @@ static void alter_partition(insync_cluster_t *c, insync_msg_t *m) {
                         if (insync_bit(m->isr, f) && !insync_bit(cp->isr, f) &&
                             c->br[f].fenced)
                                 err = INSYNC_KERR_INELIGIBLE_REPLICA;
-        if (!err && m->isr != cp->isr && m->isr) {
+        if (!err && m->isr != cp->isr && m->isr && c->conf.elr) {
+                if (elr_change(c, m->gp, m->isr, 0, 0)) {
+                        cp->pepoch++;
+                        insync_controller_broadcast(c, m->gp);
+                }
+        } else if (!err && m->isr != cp->isr && m->isr) {
                 uint64_t old = cp->isr;
                 cp->isr = m->isr;
                 cp->pepoch++;
@@ -187,6 +319,12 @@ void insync_controller_recv(insync_cluster_t *c, insync_msg_t *m) {
                         return;
                 /* A new incarnation: the old one is fenced first. */
                 insync_controller_fence(c, b, 0);
+                /* ClusterControlManager.registerBroker: the previous broker
+                 * epoch (m->offset) is the last one registered only after a
+                 * clean shutdown; else it lost whatever was unflushed. */
+                if (c->conf.elr && br->reg_inc && m->offset != (int64_t)br->reg_inc)
+                        unclean_shutdown(c, b);
+                br->reg_inc = (uint32_t)m->req;
                 br->registered = 1;
                 heard_from(c, b);
                 unfence(c, b);

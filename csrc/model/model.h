@@ -213,7 +213,13 @@ typedef struct insync_cpart_s {
         int leader;          /**< -1: offline */
         int32_t epoch;       /**< leader epoch */
         int32_t pepoch;      /**< partition epoch */
-        uint64_t isr;        /**< never empty once created (KRaft keeps the last member) */
+        uint64_t isr;        /**< never empty once created (KRaft keeps the last
+                                  member), unless ELR is on (KIP-966): then empty
+                                  when the last member is fenced */
+        uint64_t elr;        /**< eligible leader replicas: empty unless ELR is on
+                                  and the ISR is below min ISR; never meets the ISR */
+        int last_leader;     /**< lastKnownElr: the leader when the ISR became
+                                  empty (ELR on), 0 when none */
 } insync_cpart_t;
 
 /** What a broker knows of a partition from the metadata it received. */
@@ -235,6 +241,10 @@ typedef struct insync_broker_s {
         int registered;       /**< controller: this incarnation registered */
         uint64_t hb_count;    /**< controller: heartbeats received */
         uint64_t meta_seen;   /**< metadata version the broker holds */
+        uint32_t clean_inc;   /**< broker: the incarnation that last stopped with a
+                                   controlled shutdown (Kafka's clean shutdown
+                                   file), 0 when the last stop was a crash */
+        uint32_t reg_inc;     /**< controller: the incarnation last registered */
 } insync_broker_t;
 
 /* ----------------------------------------------------------- producer.c */

@@ -13,7 +13,7 @@ static const char *const kind_names[INSYNC_T__N] = {
         "append", "fetch", "hw", "isr_shrink", "isr_expand", "fence",
         "unfence", "election", "unclean_election", "truncate", "request",
         "response", "retry", "crash", "restart", "shutdown", "drop",
-        "leader", "follower", "timeout", "delivery",
+        "leader", "follower", "timeout", "delivery", "elr", "elr_election",
 };
 
 /* Names of fields a and b, by kind. */
@@ -39,6 +39,8 @@ static const char *const field_names[INSYNC_T__N][2] = {
         {"leader", "epoch"},        /* follower */
         {"broker", NULL},           /* timeout */
         {"error", "offset"},        /* delivery */
+        {"elr", "isr"},             /* elr: bit masks, after a change */
+        {"leader", "epoch"},        /* elr_election: leader from the ELR */
 };
 
 const char *insync_trace_kind_name(int kind) {

@@ -96,13 +96,16 @@ local function read_config(where, conf, keys, out)
 end
 
 local CLUSTER_OPTS = { brokers = true, seed = true, latency_ms = true, config = true,
-                       trace = true, strict_min_isr = true }
+                       trace = true, strict_min_isr = true, eligible_leader_replicas = true }
 
 --- Builds a simulated cluster.
 -- @tparam table opts `brokers` (3), `seed` (1), `latency_ms` (1), `config`
 -- (broker defaults under Kafka's names), `trace` (false),
 -- `strict_min_isr` (true: Kafka 3.7+, the HW does not advance while the
--- ISR is below min.insync.replicas; false: the older behaviour)
+-- ISR is below min.insync.replicas; false: the older behaviour),
+-- `eligible_leader_replicas` (false: KIP-966, on in new Kafka 4.x clusters:
+-- replicas that left the ISR while it was below min.insync.replicas may be
+-- elected cleanly when no ISR member is alive)
 -- @return the cluster
 function M.new(opts)
   opts = opts or {}
@@ -124,6 +127,10 @@ function M.new(opts)
   if opts.trace ~= nil then conf.trace = to_bool("cluster: trace", opts.trace) end
   if opts.strict_min_isr ~= nil then
     conf.strict_min_isr = to_bool("cluster: strict_min_isr", opts.strict_min_isr)
+  end
+  if opts.eligible_leader_replicas ~= nil then
+    conf.eligible_leader_replicas = to_bool("cluster: eligible_leader_replicas",
+                                            opts.eligible_leader_replicas)
   end
   read_config("cluster: config", opts.config, BROKER_KEYS, conf)
   local c = core.cluster_new(conf)

@@ -10,6 +10,7 @@ function S.cluster(opts)
   local c = insync.cluster{
     brokers = opts.brokers or 3, seed = opts.seed or 1, trace = opts.trace,
     config = opts.config, strict_min_isr = opts.strict_min_isr,
+    eligible_leader_replicas = opts.elr,
   }
   c:create_topic("orders", {
     partitions = opts.partitions or 1,

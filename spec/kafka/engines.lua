@@ -14,7 +14,9 @@ local insync = require "insync"
 local engines = {}
 
 -- The model is given the real cluster's non-default broker settings
--- (spec/kafka/cluster), so both detect failures on the same clocks.
+-- (spec/kafka/cluster), so both detect failures on the same clocks, and
+-- Kafka 4.4's eligible leader replicas (KIP-966, on for new clusters).
+engines.model_options = { eligible_leader_replicas = true }
 engines.model_config = {
   ["replica.lag.time.max.ms"] = 5000,
   ["broker.session.timeout.ms"] = 3000,
@@ -126,7 +128,8 @@ end
 
 --- The model: a fresh insync.cluster per scenario.
 function engines.model(scenario, topic, seed)
-  local c = insync.cluster{ brokers = 3, seed = seed or 1, config = engines.model_config }
+  local c = insync.cluster{ brokers = 3, seed = seed or 1, config = engines.model_config,
+                            eligible_leader_replicas = engines.model_options.eligible_leader_replicas }
   c:create_topic(topic, scenario.topic)
   local producers = {}
   for name, conf in pairs(scenario.producers) do producers[name] = c:producer(conf) end

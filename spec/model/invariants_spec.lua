@@ -15,7 +15,7 @@ end
 
 local function scenario(seed, opts)
   local rnd = lcg(seed)
-  local c = insync.cluster{ brokers = 3, seed = seed,
+  local c = insync.cluster{ brokers = 3, seed = seed, eligible_leader_replicas = opts.elr,
                             config = { ["replica.lag.time.max.ms"] = 5000,
                                        ["broker.session.timeout.ms"] = 3000,
                                        ["broker.heartbeat.interval.ms"] = 1000,
@@ -104,6 +104,19 @@ describe("randomized faults", function()
     assert.is_true(lost_acks1 > 0)   -- the faults are harsh enough to cost acks=1 records
   end)
 
+  it("keep every invariant and every acks=all record with eligible leader replicas (KIP-966; 40 seeds)", function()
+    for seed = 121, 160 do
+      local r = scenario(seed, { steps = 60, elr = true })
+      assert.same({}, r.violations)
+      assert.is_true(r.settled)
+      assert.equal(r.sent, r.callbacks)
+      for _, e in ipairs(r.audit.lost) do
+        assert.equal(1, e.acks, ("seed %d lost an acks=%d record"):format(seed, e.acks))
+      end
+      assert.same({}, r.audit.inconsistent)
+    end
+  end)
+
   it("keep one leader per epoch through power losses and unclean elections", function()
     local broken = 0
     for seed = 81, 120 do
@@ -181,11 +194,14 @@ describe("random configurations", function()
 end)
 
 describe("random configurations with acks=all, min.insync.replicas >= 2, clean elections, no power loss", function()
-  it("keep every invariant after every step and lose nothing acknowledged (100 seeds)", function()
-    for seed = 1001, 1100 do
+  for _, elr in ipairs{ false, true } do
+  it("keep every invariant after every step and lose nothing acknowledged (100 seeds" ..
+     (elr and ", eligible leader replicas)" or ")"), function()
+    for seed = elr and 2001 or 1001, elr and 2100 or 1100 do
       local rnd = lcg(seed)
       local nb = 3 + rnd(3)
       local c = insync.cluster{ brokers = nb, seed = seed, latency_ms = rnd(5),
+        eligible_leader_replicas = elr,
         config = { ["replica.lag.time.max.ms"] = 2000 + rnd(20000),
                    ["broker.session.timeout.ms"] = 1000 + rnd(9000),
                    ["broker.heartbeat.interval.ms"] = 500 } }
@@ -224,4 +240,5 @@ describe("random configurations with acks=all, min.insync.replicas >= 2, clean e
       assert.same({}, c:audit().lost)
     end
   end)
+  end
 end)

@@ -243,109 +243,98 @@ static void runs_trim(lcluster_t *lc) {
         }
 }
 
-/* A failed send without a callback; the stack ends with on_error (or nil),
- * report, err: on_error(err, report), or one line on stderr (the same line
- * insync.producer writes). */
-static void undelivered(lua_State *L, int partition) {
-        if (!lua_isnil(L, -3)) {
-                lua_insert(L, -2);
-                lua_call(L, 2, 0);
-                return;
-        }
-        lua_getfield(L, -2, "topic");
-        lua_getfield(L, -2, "name");
-        lua_getfield(L, -3, "message");
-        fprintf(stderr,
-                "insync: undelivered record (no callback, no on_error): "
-                "%s [%d]: %s: %s\n",
-                lua_tostring(L, -3), partition, lua_tostring(L, -2),
-                lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
-        lua_pop(L, 6);
-}
-
 /* The body of delivery, run under one lua_pcall (not one per callback):
  * deliver_all(cluster, state) calls every queued report's callback with
  * lua_call.  A report is taken off the queue before its callback runs, so
  * when one raises, the error unwinds to deliver()'s pcall and the rest stay
- * queued. */
+ * queued.  The callback of the current run and the last topic's name stay
+ * in stack slots from one report to the next.  Without a callback a success
+ * is dropped; a failure goes to the producer's on_error(err, report) or,
+ * without one, to a line on stderr: no failure passes unseen. */
 static int deliver_all(lua_State *L) {
         lcluster_t *lc = lua_touserdata(L, 1);
         const int state = 2;
         insync_report_t r;
         lua_rawgeti(L, state, S_OPAQUES);
-        int opq = lua_gettop(L);
+        const int opq = lua_gettop(L);
+        lua_rawgeti(L, state, S_TOPICS);
+        const int topics = lua_gettop(L);
         /* report keys, interned once per call */
         lua_pushliteral(L, "topic");
-        int k0 = lua_gettop(L);
+        const int k0 = lua_gettop(L);
         lua_pushliteral(L, "partition");
         lua_pushliteral(L, "offset");
         lua_pushliteral(L, "key");
         lua_pushliteral(L, "opaque");
         lua_pushliteral(L, "latency_ms");
-        lua_rawgeti(L, state, S_TOPICS);
-        int topics = lua_gettop(L);
+        lua_pushnil(L);
+        const int fn = lua_gettop(L);     /* the callback of run cur_key */
+        lua_pushnil(L);
+        const int tslot = lua_gettop(L);  /* the name of topic cur_topic */
+        uint32_t cur_key = 0;
+        int cur_topic = -1;
         while (insync_cluster_report(lc->c, &r)) {
                 insync_cluster_report_pop(lc->c);
                 lrun_t *run = run_of(lc, r.id);
                 uint32_t key = run->key;
+                if (key && key != cur_key) {
+                        lua_rawgeti(L, state, (lua_Integer)key);
+                        lua_replace(L, fn);
+                        cur_key = key;
+                }
                 if (--run->left == 0) {
                         if (key) {
-                                lua_rawgeti(L, state, (lua_Integer)key);
                                 lua_pushnil(L);
                                 lua_rawseti(L, state, (lua_Integer)key);
                         }
                         runs_trim(lc);
-                } else if (key) {
-                        lua_rawgeti(L, state, (lua_Integer)key);
                 }
-                /* Without a callback a success is dropped; a failure goes
-                 * to the producer's on_error(err, report) or, without one,
-                 * to a line on stderr: no failure passes unseen. */
-                int to_on_error = 0;
-                if (!key) {
-                        if (r.err) {
-                                lua_rawgeti(L, state, S_ONERROR);
-                                lua_rawgeti(L, -1, r.producer + 1);
-                                lua_remove(L, -2);
-                                to_on_error = 1;
-                        } else {
-                                if (lc->opaques) {
-                                        lua_rawgeti(L, opq, (lua_Integer)r.id);
-                                        if (!lua_isnil(L, -1)) {
-                                                lc->opaques--;
-                                                lua_pushnil(L);
-                                                lua_rawseti(L, opq, (lua_Integer)r.id);
-                                        }
-                                        lua_pop(L, 1);
-                                }
-                                continue;
-                        }
-                }
-                size_t kl;
-                const char *k = insync_cluster_key(lc->c, r.id, &kl);
                 int has_opaque = 0;
                 if (lc->opaques) {
                         lua_rawgeti(L, opq, (lua_Integer)r.id);
                         has_opaque = !lua_isnil(L, -1);
-                        if (!has_opaque)
+                        if (has_opaque) {
+                                lc->opaques--;
+                                lua_pushnil(L);
+                                lua_rawseti(L, opq, (lua_Integer)r.id);
+                        } else {
                                 lua_pop(L, 1);
+                        }
                 }
+                if (!key && !r.err) {
+                        lua_settop(L, tslot);
+                        continue;
+                }
+                if (key) {
+                        lua_pushvalue(L, fn);
+                } else {
+                        lua_rawgeti(L, state, S_ONERROR);
+                        lua_rawgeti(L, -1, r.producer + 1);
+                        lua_remove(L, -2);
+                }
+                if (has_opaque)
+                        lua_insert(L, -2); /* fn, opaque */
+                size_t kl;
+                const char *k = insync_cluster_key(lc->c, r.id, &kl);
                 /* sized exactly: the common report has 4 fields, 4 slots */
                 lua_createtable(L, 0, 3 + (r.offset >= 0) + (k != NULL) + has_opaque);
                 if (has_opaque) {
-                        lc->opaques--;
                         lua_pushvalue(L, k0 + 4);
                         lua_pushvalue(L, -3);
                         lua_rawset(L, -3);
                         lua_remove(L, -2);
-                        lua_pushnil(L);
-                        lua_rawseti(L, opq, (lua_Integer)r.id);
                 }
                 lua_pushvalue(L, k0);
-                if (r.topic >= 0)
-                        lua_rawgeti(L, topics, r.topic + 1);
-                else
+                if (r.topic < 0) {
                         push_topic_name(L, state, r.topic, r.id);
+                } else {
+                        if (r.topic != cur_topic) {
+                                lua_rawgeti(L, topics, r.topic + 1);
+                                lua_replace(L, tslot);
+                                cur_topic = r.topic;
+                        }
+                        lua_pushvalue(L, tslot);
+                }
                 lua_rawset(L, -3);
                 lua_pushvalue(L, k0 + 1);
                 lua_pushinteger(L, r.partition);
@@ -367,10 +356,22 @@ static int deliver_all(lua_State *L) {
                         insync_lua_push_error(L, r.err, NULL, r.persisted, r.fatal);
                 else
                         lua_pushnil(L);
-                if (to_on_error)
-                        undelivered(L, r.partition);
-                else
+                if (key) {
                         lua_call(L, 2, 0);
+                } else if (!lua_isnil(L, -3)) {
+                        lua_insert(L, -2);
+                        lua_call(L, 2, 0); /* on_error(err, report) */
+                } else {
+                        lua_getfield(L, -2, "topic");
+                        lua_getfield(L, -2, "name");
+                        lua_getfield(L, -3, "message");
+                        fprintf(stderr,
+                                "insync: undelivered record (no callback, no on_error): "
+                                "%s [%d]: %s: %s\n",
+                                lua_tostring(L, -3), r.partition, lua_tostring(L, -2),
+                                lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+                        lua_settop(L, tslot);
+                }
         }
         return 0;
 }
@@ -561,8 +562,7 @@ static int lookup_topic(lcluster_t *lc, const char *name) {
         return t;
 }
 
-/* msg fields are looked up raw, with the key strings kept as upvalues of
- * send (lua_getfield would intern the literal again on every call). */
+/* The msg fields send reads. */
 enum { K_TOPIC = 1, K_KEY, K_VALUE, K_PARTITION, K_HEADERS, K_OPAQUE,
        K_TIMESTAMP, K_N = K_TIMESTAMP };
 static const char *const send_keys[K_N] = {"topic", "key", "value", "partition",
@@ -598,24 +598,25 @@ static void check_headers(lua_State *L, int i) {
         }
 }
 
-/* lua_rawget, returning the value's type (as Lua 5.3+ does). */
-static inline int rawget_type(lua_State *L, int t) {
-#if LUA_VERSION_NUM >= 503
-        return lua_rawget(L, t);
-#else
-        lua_rawget(L, t);
-        return lua_type(L, -1);
-#endif
-}
+/* What send keeps of its upvalues as plain pointers: the field names'
+ * string bytes (interned, so a msg key is one of them only if it is the
+ * same pointer; the upvalues keep them alive) and the metatable. */
+typedef struct send_names_s {
+        const char *name[K_N];  /**< send_keys, as this state interned them */
+        const void *mt;         /**< the producer metatable */
+} send_names_t;
 
-/* p:send(msg [, callback]) -> id | nil, err.  Upvalue K_N + 1 is the
- * producer metatable: checked without a registry lookup by name on every
- * send. */
+/* p:send(msg [, callback]) -> id | nil, err.  Upvalues 1..K_N are the
+ * field names, K_N + 1 the producer metatable, K_N + 2 a send_names_t.
+ * msg is walked once with lua_next (a message has a few of the seven
+ * fields; a lookup for each of the seven costs more), raw, as
+ * insync.producer reads it. */
 static int l_send(lua_State *L) {
+        const send_names_t *nm = lua_touserdata(L, lua_upvalueindex(K_N + 2));
         lproducer_t *p = lua_touserdata(L, 1);
         int same = 0;
         if (p && lua_getmetatable(L, 1)) {
-                same = lua_rawequal(L, -1, lua_upvalueindex(K_N + 1));
+                same = lua_topointer(L, -1) == nm->mt;
                 lua_pop(L, 1);
         }
         if (!same)
@@ -631,35 +632,57 @@ static int l_send(lua_State *L) {
         if (cbt != LUA_TNIL && cbt != LUA_TFUNCTION)
                 return luaL_error(L, "send: callback: expected function, got %s",
                                   tname(L, 3));
-        /* Slots 4..10: msg.topic, key, value, partition, headers, opaque,
-         * timestamp. */
-        int ft[K_N + 1];
-        for (int k = K_TOPIC; k <= K_N; k++) {
-                lua_pushvalue(L, lua_upvalueindex(k));
-                ft[k] = rawget_type(L, 2);
+        /* at[k]: the stack slot of msg's field k (send_keys[k - 1]), slot 4
+         * (a nil) when absent; ft[k] its type.  A field found stays where
+         * lua_next put it, and a copy of its key goes on for the next. */
+        lua_pushnil(L);
+        int at[K_N + 1], ft[K_N + 1], nf = 0;
+        for (int k = 1; k <= K_N; k++) {
+                at[k] = 4;
+                ft[k] = LUA_TNIL;
+        }
+        lua_pushnil(L);
+        while (lua_next(L, 2)) {
+                int k = 0;
+                if (lua_type(L, -2) == LUA_TSTRING) {
+                        const char *f = lua_tostring(L, -2);
+                        for (k = K_N; k > 0 && nm->name[k - 1] != f; k--)
+                                ;
+                }
+                if (k && ft[k] == LUA_TNIL) {
+                        /* two slots a field: LUA_MINSTACK covers the
+                         * usual few, a richer message asks for more */
+                        if (++nf == 5)
+                                luaL_checkstack(L, 16, "send");
+                        at[k] = lua_gettop(L);
+                        ft[k] = lua_type(L, -1);
+                        lua_pushvalue(L, -2);
+                } else {
+                        lua_pop(L, 1);
+                }
         }
         size_t kl = 0, vl = 0;
         const char *topic = NULL, *key = NULL, *value = NULL;
         int ty = ft[K_TOPIC];
         if (ty != LUA_TSTRING)
                 return luaL_error(L, "send: msg.topic: expected string, got %s",
-                                  tname(L, 3 + K_TOPIC));
-        topic = lua_tostring(L, 3 + K_TOPIC);
+                                  tname(L, at[K_TOPIC]));
+        topic = lua_tostring(L, at[K_TOPIC]);
         ty = ft[K_KEY];
         if (ty == LUA_TSTRING)
-                key = lua_tolstring(L, 3 + K_KEY, &kl);
+                key = lua_tolstring(L, at[K_KEY], &kl);
         else if (ty != LUA_TNIL)
                 return luaL_error(L, "send: msg.key: expected string or nil, got %s",
-                                  tname(L, 3 + K_KEY));
+                                  tname(L, at[K_KEY]));
         ty = ft[K_VALUE];
         if (ty == LUA_TSTRING)
-                value = lua_tolstring(L, 3 + K_VALUE, &vl);
+                value = lua_tolstring(L, at[K_VALUE], &vl);
         else if (ty != LUA_TNIL)
                 return luaL_error(L, "send: msg.value: expected string or nil, got %s",
-                                  tname(L, 3 + K_VALUE));
+                                  tname(L, at[K_VALUE]));
         int partition = -1;
         if (ft[K_PARTITION] != LUA_TNIL) {
-                int i = 3 + K_PARTITION;
+                int i = at[K_PARTITION];
                 if (!insync_isinteger(L, i) || lua_tointeger(L, i) < 0)
                         return luaL_error(L, "send: msg.partition: expected an integer >= 0, got %s",
                                           lua_type(L, i) == LUA_TNUMBER ? "another number"
@@ -668,10 +691,10 @@ static int l_send(lua_State *L) {
                 partition = pi > 65535 ? 65535 : (int)pi;
         }
         if (ft[K_HEADERS] != LUA_TNIL)
-                check_headers(L, 3 + K_HEADERS);
+                check_headers(L, at[K_HEADERS]);
         int64_t ts = 0;
         if (ft[K_TIMESTAMP] != LUA_TNIL) {
-                int i = 3 + K_TIMESTAMP;
+                int i = at[K_TIMESTAMP];
                 if (!insync_isinteger(L, i) || lua_tointeger(L, i) < 0)
                         return luaL_error(L, "send: msg.timestamp: expected milliseconds since the epoch (integer >= 0), got %s",
                                           luaL_typename(L, i));
@@ -737,7 +760,7 @@ static int l_send(lua_State *L) {
         if (ft[K_OPAQUE] != LUA_TNIL) {
                 lc->opaques++;
                 lua_rawgeti(L, state, S_OPAQUES);
-                lua_pushvalue(L, 3 + K_OPAQUE);
+                lua_pushvalue(L, at[K_OPAQUE]);
                 lua_rawseti(L, -2, (lua_Integer)id);
                 lua_pop(L, 1);
         }
@@ -1154,9 +1177,9 @@ static int l_producer_tostring(lua_State *L) {
 void insync_lua_open_cluster(lua_State *L) {
         static const luaL_Reg methods[] = {
                 {"now", l_now},
-                {"outstanding", l_outstanding},
                 {"run_for", l_run_for},
                 {"run", l_run},
+                {"outstanding", l_outstanding},
                 {"_create_topic", l_create_topic},
                 {"_producer", l_producer},
                 {"crash", l_crash},
@@ -1199,7 +1222,11 @@ void insync_lua_open_cluster(lua_State *L) {
                 for (int k = 0; k < K_N; k++)
                         lua_pushstring(L, send_keys[k]);
                 lua_pushvalue(L, -K_N - 2); /* the metatable */
-                lua_pushcclosure(L, l_send, K_N + 1);
+                send_names_t *nm = lua_newuserdata(L, sizeof(*nm));
+                for (int k = 0; k < K_N; k++)
+                        nm->name[k] = lua_tostring(L, -K_N - 2 + k);
+                nm->mt = lua_topointer(L, -2);
+                lua_pushcclosure(L, l_send, K_N + 2);
                 lua_setfield(L, -2, "send");
                 lua_setfield(L, -2, "__index");
         }

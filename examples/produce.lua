@@ -30,7 +30,13 @@ end
 local function send(msg)
   local got
   assert(p:send(msg, function(report, err) got = { report = report, err = err } end))
-  p:flush(10000)
+  -- librdkafka checks message timeouts about once a second, and a loaded
+  -- machine slows it further: wait for the report itself, up to a minute.
+  for _ = 1, 12 do
+    if got then break end
+    p:flush(5000)
+  end
+  if not got then error("no delivery report within 60 s for " .. msg.key) end
   local r, e = got.report, got.err
   print(("  report: topic=%s partition=%d offset=%s key=%s latency_ms=%.1f err=%s%s"):format(
     r.topic, r.partition, tostring(r.offset), tostring(r.key), r.latency_ms or -1,

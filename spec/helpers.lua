@@ -34,4 +34,22 @@ function helpers.raises(fn, ...)
   return tostring(err)
 end
 
+--- Runs a Lua script of the checkout in a child process of the interpreter
+-- running the specs, with the same paths; returns its output (stdout and
+-- stderr) and whether it succeeded.
+function helpers.run_lua(script)
+  local exe = helpers.sh("readlink /proc/$PPID/exe"):gsub("%s+$", "")
+  return helpers.sh(("cd %s && LUA_PATH=%q LUA_CPATH=%q %s %s")
+    :format(helpers.top, package.path, package.cpath, exe, script))
+end
+
+--- The lines of `out` that match `pattern`, in order.
+function helpers.lines(out, pattern)
+  local found = {}
+  for line in out:gmatch("[^\n]+") do
+    if line:match(pattern) then found[#found + 1] = line end
+  end
+  return found
+end
+
 return helpers

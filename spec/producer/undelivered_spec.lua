@@ -77,15 +77,10 @@ describe("a failed send without a callback", function()
   end)
 
   it("without on_error writes one line to stderr, and a success writes none", function()
-    local exe = helpers.sh("readlink /proc/$PPID/exe"):gsub("%s+$", "")
-    local out, ok = helpers.sh(("cd %s && LUA_PATH=%q LUA_CPATH=%q %s spec/producer/undelivered_check.lua")
-      :format(helpers.top, package.path, package.cpath, exe))
+    local out, ok = helpers.run_lua("spec/producer/undelivered_check.lua")
     assert.is_true(ok, out)
     assert.matches("check done", out)
-    local lines = {}
-    for line in out:gmatch("[^\n]+") do
-      if line:match("^insync:") then lines[#lines + 1] = line end
-    end
+    local lines = helpers.lines(out, "^insync:")
     assert.equal(1, #lines, out)
     assert.matches("^insync: undelivered record %(no callback, no on_error%): orders %[0%]: "
       .. "NOT_ENOUGH_REPLICAS: %S.*$", lines[1])

@@ -273,8 +273,7 @@ static int deliver_all(lua_State *L) {
         const int tslot = lua_gettop(L);  /* the name of topic cur_topic */
         uint32_t cur_key = 0;
         int cur_topic = -1;
-        while (insync_cluster_report(lc->c, &r)) {
-                insync_cluster_report_pop(lc->c);
+        while (insync_cluster_report_take(lc->c, &r)) {
                 lrun_t *run = run_of(lc, r.id);
                 uint32_t key = run->key;
                 if (key && key != cur_key) {
@@ -314,8 +313,8 @@ static int deliver_all(lua_State *L) {
                 }
                 if (has_opaque)
                         lua_insert(L, -2); /* fn, opaque */
-                size_t kl;
-                const char *k = insync_cluster_key(lc->c, r.id, &kl);
+                const char *k = r.key;
+                size_t kl = r.klen;
                 /* sized exactly: the common report has 4 fields, 4 slots */
                 lua_createtable(L, 0, 3 + (r.offset >= 0) + (k != NULL) + has_opaque);
                 if (has_opaque) {

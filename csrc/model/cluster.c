@@ -281,6 +281,16 @@ int insync_cluster_report(const insync_cluster_t *c, insync_report_t *r) {
         return 1;
 }
 
+int insync_cluster_report_take(insync_cluster_t *c, insync_report_t *r) {
+        if (!insync_cluster_report(c, r))
+                return 0;
+        const insync_rec_t *e = &c->recs.rec[r->id - 1];
+        r->klen = e->klen == INSYNC_NOLEN ? 0 : e->klen;
+        r->key = insync_records_key(&c->recs, r->id - 1);
+        insync_cluster_report_pop(c);
+        return 1;
+}
+
 void insync_cluster_report_pop(insync_cluster_t *c) {
         if (c->cq_head < c->cq_n)
                 c->cq_head++;

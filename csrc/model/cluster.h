@@ -125,12 +125,17 @@ typedef struct insync_report_s {
         int topic, partition;
         int producer;       /**< index of the producer that sent it */
         int64_t latency_ms;
+        const char *key;    /**< its key (insync_cluster_report_take), NULL for nil */
+        size_t klen;
 } insync_report_t;
 
 /** Peeks at the oldest undelivered report; @returns 0 when none. */
 int insync_cluster_report(const insync_cluster_t *c, insync_report_t *r);
 /** Drops the oldest report (after the binding handed it out). */
 void insync_cluster_report_pop(insync_cluster_t *c);
+/** Peeks at the oldest report with its key, and drops it; @returns 0 when
+ * none. */
+int insync_cluster_report_take(insync_cluster_t *c, insync_report_t *r);
 
 const char *insync_cluster_key(const insync_cluster_t *c, uint32_t id,
                                size_t *len);

@@ -58,16 +58,11 @@ static void batch_free(insync_pbatch_t *b) {
 static void batch_done(insync_cluster_t *c, insync_producer_t *p,
                        insync_pbatch_t *b, int err, int64_t base, int persisted) {
         int fatal = 0;
-        for (uint32_t i = 0; i < b->n; i++) {
-                uint32_t r = b->ids[i];
-                const insync_rec_t *e = &c->recs.rec[r];
-                uint64_t size = (e->klen == INSYNC_NOLEN ? 0 : e->klen) +
-                                (e->vlen == INSYNC_NOLEN ? 0 : e->vlen);
-                p->queued_bytes -= size;
-                insync_cluster_complete(c, r, err,
+        for (uint32_t i = 0; i < b->n; i++)
+                insync_cluster_complete(c, b->ids[i], err,
                                         err || base < 0 ? -1 : base + (int64_t)i,
                                         persisted, fatal);
-        }
+        p->queued_bytes -= b->bytes; /* the key and value bytes of its records */
         p->queued -= b->n;
         batch_free(b);
 }

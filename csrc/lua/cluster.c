@@ -644,9 +644,19 @@ static int l_send(lua_State *L) {
         while (lua_next(L, 2)) {
                 int k = 0;
                 if (lua_type(L, -2) == LUA_TSTRING) {
+                        /* the usual fields first, in the order a message
+                         * most often has them: fewer compares, fewer
+                         * mispredicted loop exits */
                         const char *f = lua_tostring(L, -2);
-                        for (k = K_N; k > 0 && nm->name[k - 1] != f; k--)
-                                ;
+                        if (f == nm->name[K_TOPIC - 1])
+                                k = K_TOPIC;
+                        else if (f == nm->name[K_VALUE - 1])
+                                k = K_VALUE;
+                        else if (f == nm->name[K_KEY - 1])
+                                k = K_KEY;
+                        else
+                                for (k = K_N; k > 0 && nm->name[k - 1] != f; k--)
+                                        ;
                 }
                 if (k && ft[k] == LUA_TNIL) {
                         /* two slots a field: LUA_MINSTACK covers the

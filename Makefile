@@ -41,7 +41,7 @@ help:
 	@echo "make luajit     build it for OpenResty's LuaJIT 2.1 (build/luajit)"
 	@echo "make demo       run the examples"
 	@echo "make test       every spec on Lua 5.4 and LuaJIT, the rockspec, nginx, real Kafka"
-	@echo "make test-kafka the integration specs against a 3-node Apache Kafka on loopback"
+	@echo "make test-lua54, test-luajit, test-install, test-openresty, test-kafka: one part of make test"
 	@echo "make sanitize   the specs under AddressSanitizer and UBSan"
 	@echo "make bench      the benchmarks, each against its baseline in the same run"
 	@echo "make install    luarocks make into the system tree"
@@ -104,6 +104,12 @@ test-lua54: deps all $(SO_JIT)
 
 test-luajit: deps luajit
 	@spec/run luajit $(LUAJIT) $(BUILD)/luajit $(BUSTED_SPECS); spec/summary luajit
+
+test-install: deps all luajit
+	@spec/run install $(LUA) $(BUILD)/lua5.4 spec/install; spec/summary install
+
+test-openresty: deps all luajit
+	@spec/run openresty $(LUA) $(BUILD)/lua5.4 spec/openresty; spec/summary openresty
 
 sanitize: deps $(SO_SAN) $(LUA_SAN) $(SO_JIT)
 	@rm -rf $(BUILD)/results

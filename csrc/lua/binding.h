@@ -25,6 +25,14 @@ void insync_lua_open_mock(lua_State *L);
 void insync_lua_push_error(lua_State *L, int code, const char *message,
                            int persisted, int fatal);
 
+/**
+ * The one line written to stderr for a failed send that has neither a
+ * callback nor an on_error: the report table is at stack index @p report,
+ * the error object at @p err.  Leaves the stack as it found it.
+ */
+void insync_lua_warn_undelivered(lua_State *L, int report, int err,
+                                 int partition);
+
 /** librdkafka's name for @p code ("NOT_ENOUGH_REPLICAS", "_MSG_TIMED_OUT"). */
 const char *insync_lua_err_name(int code);
 

@@ -17,7 +17,6 @@
  * never calls Lua: it queues completions, and run / run_for deliver them
  * between events, so a raising callback unwinds no C state of the model.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -361,14 +360,7 @@ static int deliver_all(lua_State *L) {
                         lua_insert(L, -2);
                         lua_call(L, 2, 0); /* on_error(err, report) */
                 } else {
-                        lua_getfield(L, -2, "topic");
-                        lua_getfield(L, -2, "name");
-                        lua_getfield(L, -3, "message");
-                        fprintf(stderr,
-                                "insync: undelivered record (no callback, no on_error): "
-                                "%s [%d]: %s: %s\n",
-                                lua_tostring(L, -3), r.partition, lua_tostring(L, -2),
-                                lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+                        insync_lua_warn_undelivered(L, -2, -1, r.partition);
                         lua_settop(L, tslot);
                 }
         }

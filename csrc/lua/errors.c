@@ -3,6 +3,7 @@
  * @brief The error object of API.md, built here and nowhere else, and the
  * table of every librdkafka error name.
  */
+#include <stdio.h>
 #include <string.h>
 #include <librdkafka/rdkafka.h>
 
@@ -48,6 +49,24 @@ void insync_lua_push_error(lua_State *L, int code, const char *message,
         lua_setfield(L, -2, "persisted");
         luaL_getmetatable(L, INSYNC_ERROR_MT);
         lua_setmetatable(L, -2);
+}
+
+void insync_lua_warn_undelivered(lua_State *L, int report, int err,
+                                 int partition) {
+        int top = lua_gettop(L);
+        if (report < 0)
+                report = top + report + 1;
+        if (err < 0)
+                err = top + err + 1;
+        lua_getfield(L, report, "topic");
+        lua_getfield(L, err, "name");
+        lua_getfield(L, err, "message");
+        fprintf(stderr,
+                "insync: undelivered record (no callback, no on_error): "
+                "%s [%d]: %s: %s\n",
+                lua_tostring(L, -3), partition, lua_tostring(L, -2),
+                lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+        lua_settop(L, top);
 }
 
 /* Kafka 2.6 renamed NOT_LEADER_FOR_PARTITION (6) to NOT_LEADER_OR_FOLLOWER;

@@ -552,15 +552,8 @@ static void call_back(lua_State *L, int uv, int32_t partition) {
                 return;
         }
         lua_pop(L, 1);
-        lua_getfield(L, -2, "topic");
-        lua_getfield(L, -2, "name");
-        lua_getfield(L, -3, "message");
-        fprintf(stderr,
-                "insync: undelivered record (no callback, no on_error): "
-                "%s [%d]: %s: %s\n",
-                lua_tostring(L, -3), (int)partition, lua_tostring(L, -2),
-                lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
-        lua_pop(L, 6);
+        insync_lua_warn_undelivered(L, -2, -1, (int)partition);
+        lua_pop(L, 3);
 }
 
 /* Takes the callback and opaque of a report out of the uservalue (at uv)

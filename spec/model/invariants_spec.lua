@@ -132,6 +132,21 @@ describe("randomized faults", function()
   end)
 end)
 
+-- One random fault of the random-configuration runs: w picks it (5 to 10;
+-- anything else does nothing), b is the broker it hits, down the brokers
+-- it took down.  With power_loss, a crash loses unflushed data one time in three.
+local function fault(c, rnd, w, b, nb, ps, down, power_loss)
+  if w == 5 and not down[b] then
+    c:crash(b, power_loss and { lose_unflushed = rnd(3) == 0 } or nil); down[b] = true
+  elseif w == 6 and down[b] then c:restart(b); down[b] = nil
+  elseif w == 7 and not down[b] then c:shutdown(b); down[b] = true
+  elseif w == 8 then
+    local x = rnd(nb + 2)
+    if x ~= b then c:drop(b, x == nb + 1 and "controller" or (x == 0 and ps[1] or x)) end
+  elseif w == 9 then c:isolate(rnd(2) == 0 and b or ps[1 + rnd(#ps)])
+  elseif w == 10 then c:heal() end
+end
+
 describe("random configurations", function()
   -- 2..5 brokers, any RF and min.insync.replicas, latency 0..4 ms (0: many
   -- events at one instant), unclean election on or off, idempotent and
@@ -173,14 +188,7 @@ describe("random configurations", function()
               sent = sent + 1
             end
           end
-        elseif w == 5 and not down[b] then c:crash(b, { lose_unflushed = rnd(3) == 0 }); down[b] = true
-        elseif w == 6 and down[b] then c:restart(b); down[b] = nil
-        elseif w == 7 and not down[b] then c:shutdown(b); down[b] = true
-        elseif w == 8 then
-          local x = rnd(nb + 2)
-          if x ~= b then c:drop(b, x == nb + 1 and "controller" or (x == 0 and ps[1] or x)) end
-        elseif w == 9 then c:isolate(rnd(2) == 0 and b or ps[1 + rnd(#ps)])
-        elseif w == 10 then c:heal() end
+        else fault(c, rnd, w, b, nb, ps, down, true) end
         c:run_for(rnd(4000))
         local v = c:check()
         assert.is_nil(v and v:find("one leader per epoch", 1, true) and v)
@@ -222,14 +230,7 @@ describe("random configurations with acks=all, min.insync.replicas >= 2, clean e
             local key = rnd(3) == 0 and nil or ("k" .. rnd(100))
             ps[1 + rnd(#ps)]:send({ topic = "t", key = key, value = "v" }, function() end)
           end
-        elseif w == 5 and not down[b] then c:crash(b); down[b] = true
-        elseif w == 6 and down[b] then c:restart(b); down[b] = nil
-        elseif w == 7 and not down[b] then c:shutdown(b); down[b] = true
-        elseif w == 8 then
-          local x = rnd(nb + 2)
-          if x ~= b then c:drop(b, x == nb + 1 and "controller" or (x == 0 and ps[1] or x)) end
-        elseif w == 9 then c:isolate(rnd(2) == 0 and b or ps[1 + rnd(#ps)])
-        elseif w == 10 then c:heal() end
+        else fault(c, rnd, w, b, nb, ps, down, false) end
         c:run_for(rnd(4000))
         local v = c:check()
         assert.is_nil(v and ("seed %d step %d: %s"):format(seed, step, v))

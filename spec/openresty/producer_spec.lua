@@ -393,12 +393,24 @@ describe("insync.openresty on a fast shutdown (nginx -s stop: no timers run)", f
   end)
 end)
 
+-- Starts a mock cluster of its own with opts.topic, then nginx on it
+-- (start(name, opts)), runs body(srv, cluster), and stops both whatever happens.
+local function with_own_cluster(name, opts, body, partitions, rtt_ms)
+  local cluster = nginx.mock_cluster(name .. "-cluster", { opts.topic }, partitions, rtt_ms)
+  local srv
+  local ok, err = pcall(function()
+    opts.bootstrap = cluster.bootstrap
+    srv = start(name, opts)
+    body(srv, cluster)
+  end)
+  if srv then srv:stop() end
+  cluster.stop()
+  assert(ok, err)
+end
+
 describe("insync.openresty, reload under load while every broker answers 100 ms late", function()
   it("hands each record not delivered before its worker exits to its callback: none lost, none reported twice", function()
-    local cluster = nginx.mock_cluster("slow-cluster", { "slow" }, 3, 100)
-    local srv
-    local ok, err = pcall(function()
-      srv = start("slow", { topic = "slow", bootstrap = cluster.bootstrap, init = "exit_timeout_ms = 50" })
+    with_own_cluster("slow", { topic = "slow", init = "exit_timeout_ms = 50" }, function(srv, cluster)
       local old = srv:workers()
       local r = srv:wrk{ threads = 4, n = 5000, prefix = "W", paths = { "/content?cb=1", "/log?cb=1" },
         during = function(s) s:signal("reload") end }
@@ -437,19 +449,13 @@ describe("insync.openresty, reload under load while every broker answers 100 ms 
           assert.are.equal("possibly_persisted", f.persisted)
         end
       end
-    end)
-    if srv then srv:stop() end
-    cluster.stop()
-    assert(ok, err)
+    end, 3, 100)
   end)
 end)
 
 describe("insync.openresty when a request sends after its worker closed the producer", function()
   it("returns nil, _DESTROY at once, and the request still completes", function()
-    local cluster = nginx.mock_cluster("late-cluster", { "late" })
-    local srv
-    local ok, err = pcall(function()
-      srv = start("late", { topic = "late", bootstrap = cluster.bootstrap, workers = 1, init = "exit_timeout_ms = 0" })
+    with_own_cluster("late", { topic = "late", workers = 1, init = "exit_timeout_ms = 0" }, function(srv, cluster)
       local pids = { srv.pid, srv:workers()[1] }
       -- This request sleeps 1 s, then sends from its log phase; QUIT comes
       -- while it sleeps, and the worker closes its producer at once.
@@ -468,9 +474,6 @@ describe("insync.openresty when a request sends after its worker closed the prod
       assert.are.equal(0, exit_counts(srv).sent)
       assert.are.same({ dropped__DESTROY = 1 }, callback_counts(srv))
     end)
-    if srv then srv:stop() end
-    cluster.stop()
-    assert(ok, err)
   end)
 end)
 
@@ -530,10 +533,7 @@ describe("insync.openresty misuse", function()
   end)
 
   it("raises naming the field when a send's msg is wrong: that request fails (500), the worker goes on", function()
-    local cluster = nginx.mock_cluster("misuse-cluster", { "m" })
-    local srv
-    local ok, err = pcall(function()
-      srv = start("misuse-msg", { topic = "m", bootstrap = cluster.bootstrap, workers = 1 })
+    with_own_cluster("misuse-msg", { topic = "m", workers = 1 }, function(srv, cluster)
       local pid = srv:workers()[1]
       assert.are.equal(500, (srv:get("/badmsg")))
       assert.are.equal(200, (srv:get("/content?id=after")))
@@ -545,8 +545,5 @@ describe("insync.openresty misuse", function()
       local by_key = read_keys(cluster.bootstrap, "m")
       assert.are.same({ after = 1 }, by_key)
     end)
-    if srv then srv:stop() end
-    cluster.stop()
-    assert(ok, err)
   end)
 end)

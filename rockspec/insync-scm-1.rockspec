@@ -40,6 +40,7 @@ build = {
         "csrc/lua/errors.c",
         "csrc/lua/mock.c",
         "csrc/lua/producer.c",
+        "csrc/lua/report.c",
         "csrc/model/audit.c",
         "csrc/model/broker.c",
         "csrc/model/cluster.c",

@@ -7,10 +7,14 @@
 #ifndef INSYNC_BINDING_H
 #define INSYNC_BINDING_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "../compat.h"
 
 /** Each adds its functions to the module table on the top of the stack. */
 void insync_lua_open_errors(lua_State *L);
+void insync_lua_open_report(lua_State *L);
 void insync_lua_open_cluster(lua_State *L);
 void insync_lua_open_producer(lua_State *L);
 void insync_lua_open_mock(lua_State *L);
@@ -25,9 +29,34 @@ void insync_lua_open_mock(lua_State *L);
 void insync_lua_push_error(lua_State *L, int code, const char *message,
                            int persisted, int fatal);
 
+/** What a send's report holds (report.c). */
+typedef struct insync_lua_report_s {
+        const char *topic;      /**< the topic's name */
+        size_t topic_len;
+        int32_t partition;      /**< < 0: unknown */
+        int64_t offset;         /**< < 0: unknown (a failure) */
+        const char *key;        /**< NULL: none */
+        size_t key_len;
+        int opaque;             /**< stack index of the opaque; 0: none */
+        double latency_ms;      /**< < 0: unknown */
+        int latency_int;        /**< push latency_ms as an integer */
+} insync_lua_report_t;
+
+/** Pushes the report metatable, whose index insync_lua_push_report takes
+ * (kept on the stack over a batch of reports: one lookup, not one each). */
+void insync_lua_push_report_mt(lua_State *L);
+
+/**
+ * Pushes the report a send's callback gets: one userdata read like a table
+ * (report.topic ... report.latency_ms, tostring, pairs on Lua 5.4,
+ * report:totable()).  @p mt is the index of insync_lua_push_report_mt's
+ * table.  Never raises except on memory exhaustion.
+ */
+void insync_lua_push_report(lua_State *L, int mt, const insync_lua_report_t *r);
+
 /**
  * The one line written to stderr for a failed send that has neither a
- * callback nor an on_error: the report table is at stack index @p report,
+ * callback nor an on_error: the report is at stack index @p report,
  * the error object at @p err.  Leaves the stack as it found it.
  */
 void insync_lua_warn_undelivered(lua_State *L, int report, int err,

@@ -258,14 +258,8 @@ static int deliver_all(lua_State *L) {
         const int opq = lua_gettop(L);
         lua_rawgeti(L, state, S_TOPICS);
         const int topics = lua_gettop(L);
-        /* report keys, interned once per call */
-        lua_pushliteral(L, "topic");
-        const int k0 = lua_gettop(L);
-        lua_pushliteral(L, "partition");
-        lua_pushliteral(L, "offset");
-        lua_pushliteral(L, "key");
-        lua_pushliteral(L, "opaque");
-        lua_pushliteral(L, "latency_ms");
+        insync_lua_push_report_mt(L);
+        const int mt = lua_gettop(L);
         lua_pushnil(L);
         const int fn = lua_gettop(L);     /* the callback of run cur_key */
         lua_pushnil(L);
@@ -312,17 +306,12 @@ static int deliver_all(lua_State *L) {
                 }
                 if (has_opaque)
                         lua_insert(L, -2); /* fn, opaque */
-                const char *k = r.key;
-                size_t kl = r.klen;
-                /* sized exactly: the common report has 4 fields, 4 slots */
-                lua_createtable(L, 0, 3 + (r.offset >= 0) + (k != NULL) + has_opaque);
-                if (has_opaque) {
-                        lua_pushvalue(L, k0 + 4);
-                        lua_pushvalue(L, -3);
-                        lua_rawset(L, -3);
-                        lua_remove(L, -2);
-                }
-                lua_pushvalue(L, k0);
+                insync_lua_report_t f = {
+                        .partition = r.partition, .offset = r.offset,
+                        .key = r.key, .key_len = r.klen,
+                        .opaque = has_opaque ? lua_gettop(L) : 0,
+                        .latency_ms = (double)r.latency_ms, .latency_int = 1,
+                };
                 if (r.topic < 0) {
                         push_topic_name(L, state, r.topic, r.id);
                 } else {
@@ -333,23 +322,11 @@ static int deliver_all(lua_State *L) {
                         }
                         lua_pushvalue(L, tslot);
                 }
-                lua_rawset(L, -3);
-                lua_pushvalue(L, k0 + 1);
-                lua_pushinteger(L, r.partition);
-                lua_rawset(L, -3);
-                if (r.offset >= 0) {
-                        lua_pushvalue(L, k0 + 2);
-                        lua_pushinteger(L, (lua_Integer)r.offset);
-                        lua_rawset(L, -3);
-                }
-                if (k) {
-                        lua_pushvalue(L, k0 + 3);
-                        lua_pushlstring(L, k, kl);
-                        lua_rawset(L, -3);
-                }
-                lua_pushvalue(L, k0 + 5);
-                lua_pushinteger(L, (lua_Integer)r.latency_ms);
-                lua_rawset(L, -3);
+                f.topic = lua_tolstring(L, -1, &f.topic_len);
+                insync_lua_push_report(L, mt, &f);
+                lua_replace(L, -2); /* the name, or the opaque and the name */
+                if (has_opaque)
+                        lua_replace(L, -2);
                 if (r.err)
                         insync_lua_push_error(L, r.err, NULL, r.persisted, r.fatal);
                 else

@@ -16,6 +16,7 @@ int luaopen_insync_core(lua_State *L) {
         lua_pushstring(L, rd_kafka_version_str());
         lua_setfield(L, -2, "librdkafka_version");
         insync_lua_open_errors(L);
+        insync_lua_open_report(L);
         insync_lua_open_producer(L);
         insync_lua_open_mock(L);
         insync_lua_open_cluster(L);

@@ -56,9 +56,7 @@ enum {
         UP_TIMESTAMP,
         UP_HEADERS,
         UP_OPAQUE,
-        UP_OFFSET,
-        UP_LATENCY_MS,
-        UP_KEYS_END = UP_LATENCY_MS, /**< serve_protected's are 1..this */
+        UP_KEYS_END = UP_OPAQUE,     /**< the msg fields send reads */
         UP_TRACEBACK,                /**< the message handler, made once */
         UP_SERVE,                    /**< serve_protected, made once */
         UP_COUNT = UP_SERVE
@@ -68,8 +66,7 @@ static const char *const up_names[UP_KEYS_END + 1] = {
         [UP_TOPIC] = "topic",         [UP_KEY] = "key",
         [UP_VALUE] = "value",         [UP_PARTITION] = "partition",
         [UP_TIMESTAMP] = "timestamp", [UP_HEADERS] = "headers",
-        [UP_OPAQUE] = "opaque",       [UP_OFFSET] = "offset",
-        [UP_LATENCY_MS] = "latency_ms",
+        [UP_OPAQUE] = "opaque",
 };
 
 
@@ -495,32 +492,19 @@ static int traceback(lua_State *L) {
         return 1; /* a non-string error object goes through as it is */
 }
 
-/* t[UP field] = value, for the table at the top before `push`. */
-#define SET_UP(L, up, push)                                                    \
-        (lua_pushvalue((L), lua_upvalueindex(up)), (push),                     \
-         lua_rawset((L), -3))
-
-/* Pushes a report: the topic's name is at `topic`, the opaque at `opaque`
- * (0: none); offset < 0, partition < 0 or latency_us < 0: left out.  The
- * table is sized exactly: it is the one allocation per report. */
-static void push_report(lua_State *L, int topic, int32_t partition,
+/* Pushes a report (report.c): the topic's name is at `topic`, the report
+ * metatable at `mt`, the opaque at `opaque` (0: none); offset < 0,
+ * partition < 0 or latency_us < 0: unknown. */
+static void push_report(lua_State *L, int mt, int topic, int32_t partition,
                         int64_t offset, const void *key, size_t key_len,
                         int opaque, int64_t latency_us) {
-        lua_createtable(L, 0, 1 + (partition >= 0) + (offset >= 0) +
-                                      (key != NULL) + (opaque != 0) +
-                                      (latency_us >= 0));
-        SET_UP(L, UP_TOPIC, lua_pushvalue(L, topic));
-        if (partition >= 0)
-                SET_UP(L, UP_PARTITION, lua_pushinteger(L, partition));
-        if (offset >= 0)
-                SET_UP(L, UP_OFFSET, lua_pushinteger(L, (lua_Integer)offset));
-        if (key)
-                SET_UP(L, UP_KEY, lua_pushlstring(L, key, key_len));
-        if (opaque)
-                SET_UP(L, UP_OPAQUE, lua_pushvalue(L, opaque));
-        if (latency_us >= 0)
-                SET_UP(L, UP_LATENCY_MS,
-                       lua_pushnumber(L, (lua_Number)latency_us / 1000.0));
+        insync_lua_report_t r = {
+                .partition = partition, .offset = offset,
+                .key = key, .key_len = key_len, .opaque = opaque,
+                .latency_ms = latency_us < 0 ? -1.0 : (double)latency_us / 1000.0,
+        };
+        r.topic = lua_tolstring(L, topic, &r.topic_len);
+        insync_lua_push_report(L, mt, &r);
 }
 
 /*
@@ -596,13 +580,14 @@ static void push_topic_name(lua_State *L, int uv, rd_kafka_topic_t *rkt) {
 static int serve_protected(lua_State *L) {
         insync_producer_t *p = lua_touserdata(L, 1);
         int wait = (int)lua_tointeger(L, 2);
-        int uv = 3, tname = 4;
+        int uv = 3, tname = 4, mt = 5;
         int n = 0;
         rd_kafka_topic_t *last_rkt = NULL;
         rd_kafka_event_t *ev;
         lua_settop(L, 2);
         insync_getuservalue(L, 1);
         lua_pushnil(L); /* tname: the name of last_rkt */
+        insync_lua_push_report_mt(L);
 
         /* First the sends librdkafka refused at once, oldest first. */
         const insync_rk_failed_t *f;
@@ -612,7 +597,7 @@ static int serve_protected(lua_State *L) {
                 wait = 0;
                 int opaque = take_callback(L, p, uv, f->opaque);
                 push_topic_name(L, uv, f->rkt);
-                push_report(L, lua_gettop(L), f->partition, -1, f->key,
+                push_report(L, mt, lua_gettop(L), f->partition, -1, f->key,
                             f->key_len, opaque, 0);
                 lua_remove(L, -2); /* the topic name */
                 if (opaque)
@@ -640,7 +625,7 @@ static int serve_protected(lua_State *L) {
                                         lua_replace(L, tname);
                                         last_rkt = m->rkt;
                                 }
-                                push_report(L, tname, m->partition,
+                                push_report(L, mt, tname, m->partition,
                                             m->err ? -1 : m->offset, m->key,
                                             m->key_len, opaque,
                                             rd_kafka_message_latency(m));
@@ -911,11 +896,7 @@ void insync_lua_open_producer(lua_State *L) {
                         for (int up = UP_MT + 1; up <= UP_KEYS_END; up++)
                                 lua_pushstring(L, up_names[up]);
                         lua_pushcfunction(L, traceback);
-                        /* serve_protected: the same upvalues up to the keys */
-                        lua_pushvalue(L, mt);
-                        for (int up = UP_MT + 1; up <= UP_KEYS_END; up++)
-                                lua_pushstring(L, up_names[up]);
-                        lua_pushcclosure(L, serve_protected, UP_KEYS_END);
+                        lua_pushcfunction(L, serve_protected);
                         luaL_setfuncs(L, i == 0 ? meta : methods, UP_COUNT);
                 }
                 lua_setfield(L, mt, "__index");

@@ -266,6 +266,8 @@ static int deliver_all(lua_State *L) {
         const int tslot = lua_gettop(L);  /* the name of topic cur_topic */
         uint32_t cur_key = 0;
         int cur_topic = -1;
+        const char *tname = NULL; /* its bytes, kept alive at tslot */
+        size_t tlen = 0;
         while (insync_cluster_report_take(lc->c, &r)) {
                 lrun_t *run = run_of(lc, r.id);
                 uint32_t key = run->key;
@@ -314,17 +316,20 @@ static int deliver_all(lua_State *L) {
                 };
                 if (r.topic < 0) {
                         push_topic_name(L, state, r.topic, r.id);
+                        f.topic = lua_tolstring(L, -1, &f.topic_len);
+                        insync_lua_push_report(L, mt, &f);
+                        lua_replace(L, -2);
                 } else {
                         if (r.topic != cur_topic) {
                                 lua_rawgeti(L, topics, r.topic + 1);
                                 lua_replace(L, tslot);
                                 cur_topic = r.topic;
+                                tname = lua_tolstring(L, tslot, &tlen);
                         }
-                        lua_pushvalue(L, tslot);
+                        f.topic = tname;
+                        f.topic_len = tlen;
+                        insync_lua_push_report(L, mt, &f);
                 }
-                f.topic = lua_tolstring(L, -1, &f.topic_len);
-                insync_lua_push_report(L, mt, &f);
-                lua_replace(L, -2); /* the name, or the opaque and the name */
                 if (has_opaque)
                         lua_replace(L, -2);
                 if (r.err)
@@ -567,10 +572,11 @@ static void check_headers(lua_State *L, int i) {
 }
 
 /* What send keeps of its upvalues as plain pointers: the field names'
- * string bytes (interned, so a msg key is one of them only if it is the
- * same pointer; the upvalues keep them alive) and the metatable. */
+ * string objects (interned, so a msg key is one of them only if it is the
+ * same object; the upvalues keep them alive) and the metatable. */
 typedef struct send_names_s {
-        const char *name[K_N];  /**< send_keys, as this state interned them */
+        const void *name[K_N];  /**< send_keys, as this state interned them
+                                 *   (lua_topointer) */
         const void *mt;         /**< the producer metatable */
 } send_names_t;
 
@@ -582,17 +588,14 @@ typedef struct send_names_s {
 static int l_send(lua_State *L) {
         const send_names_t *nm = lua_touserdata(L, lua_upvalueindex(K_N + 2));
         lproducer_t *p = lua_touserdata(L, 1);
-        int same = 0;
-        if (p && lua_getmetatable(L, 1)) {
-                same = lua_topointer(L, -1) == nm->mt;
-                lua_pop(L, 1);
-        }
-        if (!same)
+        if (lua_gettop(L) != 3)
+                lua_settop(L, 3);
+        /* the metatable stays at 4, under what the walk pushes */
+        if (!p || !lua_getmetatable(L, 1) || lua_topointer(L, 4) != nm->mt)
                 p = check_producer(L, 1); /* raises with the usual message */
         if (!p->lc->c)
                 return luaL_error(L, "attempt to use a closed cluster");
         lcluster_t *lc = p->lc;
-        lua_settop(L, 3);
         if (lua_type(L, 2) != LUA_TTABLE)
                 return luaL_error(L, "send: msg: expected table, got %s",
                                   tname(L, 2));
@@ -600,84 +603,82 @@ static int l_send(lua_State *L) {
         if (cbt != LUA_TNIL && cbt != LUA_TFUNCTION)
                 return luaL_error(L, "send: callback: expected function, got %s",
                                   tname(L, 3));
-        /* at[k]: the stack slot of msg's field k (send_keys[k - 1]), slot 4
-         * (a nil) when absent; ft[k] its type.  A field found stays where
-         * lua_next put it, and a copy of its key goes on for the next. */
-        lua_pushnil(L);
-        int at[K_N + 1], ft[K_N + 1], nf = 0;
-        for (int k = 1; k <= K_N; k++) {
-                at[k] = 4;
-                ft[k] = LUA_TNIL;
-        }
-        lua_pushnil(L);
-        while (lua_next(L, 2)) {
-                int k = 0;
-                if (lua_type(L, -2) == LUA_TSTRING) {
-                        /* the usual fields first, in the order a message
-                         * most often has them: fewer compares, fewer
-                         * mispredicted loop exits */
-                        const char *f = lua_tostring(L, -2);
-                        if (f == nm->name[K_TOPIC - 1])
-                                k = K_TOPIC;
-                        else if (f == nm->name[K_VALUE - 1])
-                                k = K_VALUE;
-                        else if (f == nm->name[K_KEY - 1])
-                                k = K_KEY;
-                        else
-                                for (k = K_N; k > 0 && nm->name[k - 1] != f; k--)
-                                        ;
-                }
-                if (k && ft[k] == LUA_TNIL) {
-                        /* two slots a field: LUA_MINSTACK covers the
-                         * usual few, a richer message asks for more */
-                        if (++nf == 5)
-                                luaL_checkstack(L, 16, "send");
-                        at[k] = lua_gettop(L);
-                        ft[k] = lua_type(L, -1);
-                        lua_pushvalue(L, -2);
-                } else {
-                        lua_pop(L, 1);
-                }
-        }
+        /* ft[k]: the type of msg's field k (send_keys[k - 1]).  Strings and
+         * numbers are read as the walk meets them (msg keeps the strings
+         * alive, and no Lua code runs before send is done with them);
+         * headers and the opaque stay on the stack, at at_headers and
+         * at_opaque, with a copy of their key above for lua_next. */
+        int ft[K_N + 1] = {0}, at_headers = 0, at_opaque = 0;
         size_t kl = 0, vl = 0;
         const char *topic = NULL, *key = NULL, *value = NULL;
+        int part_ok = 1, ts_ok = 1;
+        lua_Integer part = -1, ts = 0;
+        lua_pushnil(L);
+        while (lua_next(L, 2)) {
+                /* a string key is one of the names iff it is the same
+                 * (interned) string; any other key has another pointer */
+                const void *f = lua_topointer(L, -2);
+                int k;
+                if (f == nm->name[K_TOPIC - 1])
+                        k = K_TOPIC;
+                else if (f == nm->name[K_VALUE - 1])
+                        k = K_VALUE;
+                else if (f == nm->name[K_KEY - 1])
+                        k = K_KEY;
+                else
+                        for (k = K_N; k > 0 && nm->name[k - 1] != f; k--)
+                                ;
+                int ty = k ? lua_type(L, -1) : LUA_TNIL;
+                ft[k] = ty;
+                switch (k) {
+                case K_TOPIC:
+                        if (ty == LUA_TSTRING)
+                                topic = lua_tostring(L, -1);
+                        break;
+                case K_KEY:
+                        if (ty == LUA_TSTRING)
+                                key = lua_tolstring(L, -1, &kl);
+                        break;
+                case K_VALUE:
+                        if (ty == LUA_TSTRING)
+                                value = lua_tolstring(L, -1, &vl);
+                        break;
+                case K_PARTITION:
+                        part_ok = insync_isinteger(L, -1) && (part = lua_tointeger(L, -1)) >= 0;
+                        break;
+                case K_TIMESTAMP:
+                        ts_ok = insync_isinteger(L, -1) && (ts = lua_tointeger(L, -1)) >= 0;
+                        break;
+                case K_HEADERS:
+                case K_OPAQUE:
+                        *(k == K_HEADERS ? &at_headers : &at_opaque) = lua_gettop(L);
+                        lua_pushvalue(L, -2);
+                        continue;
+                }
+                lua_pop(L, 1);
+        }
         int ty = ft[K_TOPIC];
         if (ty != LUA_TSTRING)
                 return luaL_error(L, "send: msg.topic: expected string, got %s",
-                                  tname(L, at[K_TOPIC]));
-        topic = lua_tostring(L, at[K_TOPIC]);
+                                  lua_typename(L, ty));
         ty = ft[K_KEY];
-        if (ty == LUA_TSTRING)
-                key = lua_tolstring(L, at[K_KEY], &kl);
-        else if (ty != LUA_TNIL)
+        if (ty != LUA_TSTRING && ty != LUA_TNIL)
                 return luaL_error(L, "send: msg.key: expected string or nil, got %s",
-                                  tname(L, at[K_KEY]));
+                                  lua_typename(L, ty));
         ty = ft[K_VALUE];
-        if (ty == LUA_TSTRING)
-                value = lua_tolstring(L, at[K_VALUE], &vl);
-        else if (ty != LUA_TNIL)
+        if (ty != LUA_TSTRING && ty != LUA_TNIL)
                 return luaL_error(L, "send: msg.value: expected string or nil, got %s",
-                                  tname(L, at[K_VALUE]));
-        int partition = -1;
-        if (ft[K_PARTITION] != LUA_TNIL) {
-                int i = at[K_PARTITION];
-                if (!insync_isinteger(L, i) || lua_tointeger(L, i) < 0)
-                        return luaL_error(L, "send: msg.partition: expected an integer >= 0, got %s",
-                                          lua_type(L, i) == LUA_TNUMBER ? "another number"
-                                                                        : tname(L, i));
-                lua_Integer pi = lua_tointeger(L, i);
-                partition = pi > 65535 ? 65535 : (int)pi;
-        }
-        if (ft[K_HEADERS] != LUA_TNIL)
-                check_headers(L, at[K_HEADERS]);
-        int64_t ts = 0;
-        if (ft[K_TIMESTAMP] != LUA_TNIL) {
-                int i = at[K_TIMESTAMP];
-                if (!insync_isinteger(L, i) || lua_tointeger(L, i) < 0)
-                        return luaL_error(L, "send: msg.timestamp: expected milliseconds since the epoch (integer >= 0), got %s",
-                                          luaL_typename(L, i));
-                ts = (int64_t)lua_tointeger(L, i);
-        }
+                                  lua_typename(L, ty));
+        if (!part_ok)
+                return luaL_error(L, "send: msg.partition: expected an integer >= 0, got %s",
+                                  ft[K_PARTITION] == LUA_TNUMBER ? "another number"
+                                                                 : lua_typename(L, ft[K_PARTITION]));
+        int partition = part < 0 ? -1 : part > 65535 ? 65535 : (int)part;
+        if (at_headers)
+                check_headers(L, at_headers);
+        if (!ts_ok)
+                return luaL_error(L, "send: msg.timestamp: expected milliseconds since the epoch (integer >= 0), got %s",
+                                  lua_typename(L, ft[K_TIMESTAMP]));
         /* Room for one more run first: once the model has accepted the
          * send, nothing may fail before its callback is recorded. */
         if (lc->nrun == lc->caprun) {
@@ -690,9 +691,10 @@ static int l_send(lua_State *L) {
         }
         int t = lookup_topic(lc, topic);
         uint32_t id = 0;
+        int64_t ts64 = (int64_t)ts;
         int rc = insync_cluster_send(lc->c, p->index, t, partition, key, kl,
                                      key != NULL, value, vl, value != NULL,
-                                     ft[K_TIMESTAMP] != LUA_TNIL ? &ts : NULL, &id);
+                                     ft[K_TIMESTAMP] != LUA_TNIL ? &ts64 : NULL, &id);
         if (rc == -1)
                 return luaL_error(L, "send: out of memory");
         if (rc) {
@@ -738,7 +740,7 @@ static int l_send(lua_State *L) {
         if (ft[K_OPAQUE] != LUA_TNIL) {
                 lc->opaques++;
                 lua_rawgeti(L, state, S_OPAQUES);
-                lua_pushvalue(L, at[K_OPAQUE]);
+                lua_pushvalue(L, at_opaque);
                 lua_rawseti(L, -2, (lua_Integer)id);
                 lua_pop(L, 1);
         }
@@ -1202,7 +1204,7 @@ void insync_lua_open_cluster(lua_State *L) {
                 lua_pushvalue(L, -K_N - 2); /* the metatable */
                 send_names_t *nm = lua_newuserdata(L, sizeof(*nm));
                 for (int k = 0; k < K_N; k++)
-                        nm->name[k] = lua_tostring(L, -K_N - 2 + k);
+                        nm->name[k] = lua_topointer(L, -K_N - 2 + k);
                 nm->mt = lua_topointer(L, -2);
                 lua_pushcclosure(L, l_send, K_N + 2);
                 lua_setfield(L, -2, "send");

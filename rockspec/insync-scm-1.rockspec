@@ -39,6 +39,7 @@ build = {
         "csrc/lua/core.c",
         "csrc/lua/errors.c",
         "csrc/lua/mock.c",
+        "csrc/lua/msg.c",
         "csrc/lua/producer.c",
         "csrc/lua/report.c",
         "csrc/model/audit.c",

@@ -29,6 +29,63 @@ void insync_lua_open_mock(lua_State *L);
 void insync_lua_push_error(lua_State *L, int code, const char *message,
                            int persisted, int fatal);
 
+/** The fields of send's msg (msg.c). */
+enum {
+        INSYNC_MSG_TOPIC,
+        INSYNC_MSG_KEY,
+        INSYNC_MSG_VALUE,
+        INSYNC_MSG_PARTITION,
+        INSYNC_MSG_TIMESTAMP,
+        INSYNC_MSG_HEADERS,
+        INSYNC_MSG_OPAQUE,
+        INSYNC_MSG_NFIELDS
+};
+
+/** The field names as one Lua state interned them (their addresses). */
+typedef struct insync_lua_msg_names_s {
+        const void *name[INSYNC_MSG_NFIELDS];
+} insync_lua_msg_names_t;
+
+/** Pushes a userdata insync_lua_msg_names_t that keeps its names alive:
+ * make it an upvalue of send. */
+void insync_lua_msg_names(lua_State *L);
+
+/** What send read from msg. */
+typedef struct insync_lua_msg_s {
+        const char *topic;      /**< always set */
+        size_t topic_len;
+        const char *key;        /**< NULL: none */
+        size_t key_len;
+        const char *value;      /**< NULL: none */
+        size_t value_len;
+        int64_t partition;      /**< -1: none; else 0..INT32_MAX */
+        int64_t timestamp;      /**< -1: none */
+        int headers;            /**< stack index of msg.headers (checked); 0: none */
+        int opaque;             /**< stack index of msg.opaque; 0: none */
+} insync_lua_msg_t;
+
+/**
+ * Reads msg at stack index @p msg into @p m, raising "send: msg.<field>:
+ * expected ..., got ..." for a wrong field.  The strings stay valid while
+ * msg is on the stack; headers and opaque stay on the stack (two slots
+ * each).
+ */
+void insync_lua_read_msg(lua_State *L, int msg, const insync_lua_msg_names_t *nm,
+                         insync_lua_msg_t *m);
+
+/** Called for each header: @p value is NULL for a header without one. */
+typedef void (*insync_lua_header_fn)(void *ud, const char *name, size_t name_len,
+                                     const char *value, size_t value_len);
+
+/**
+ * Walks msg.headers at @p idx: { name = value, ... } or { {name, value},
+ * ... } (order kept, names may repeat, a nil value), calling @p fn (NULL:
+ * only checks).  Raises naming the bad part; insync_lua_read_msg has
+ * already checked msg.headers, so a later walk does not raise.
+ */
+void insync_lua_each_header(lua_State *L, int idx, insync_lua_header_fn fn,
+                            void *ud);
+
 /** What a send's report holds (report.c). */
 typedef struct insync_lua_report_s {
         const char *topic;      /**< the topic's name */

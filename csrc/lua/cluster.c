@@ -535,150 +535,28 @@ static int lookup_topic(lcluster_t *lc, const char *name) {
         return t;
 }
 
-/* The msg fields send reads. */
-enum { K_TOPIC = 1, K_KEY, K_VALUE, K_PARTITION, K_HEADERS, K_OPAQUE,
-       K_TIMESTAMP, K_N = K_TIMESTAMP };
-static const char *const send_keys[K_N] = {"topic", "key", "value", "partition",
-                                           "headers", "opaque", "timestamp"};
-
-/* msg.headers, checked as insync.producer checks them: { name = value, ... }
- * or { {name, value}, ... } (order kept, names may repeat, a nil value).
- * The model keeps no headers: they change no outcome it simulates. */
-static void check_headers(lua_State *L, int i) {
-        if (!lua_istable(L, i))
-                luaL_error(L, "send: msg.headers: expected table, got %s", tname(L, i));
-        lua_pushnil(L);
-        while (lua_next(L, i)) {
-                if (lua_type(L, -2) == LUA_TNUMBER && lua_type(L, -1) == LUA_TTABLE) {
-                        lua_rawgeti(L, -1, 1);
-                        lua_rawgeti(L, -2, 2);
-                        if (lua_type(L, -2) != LUA_TSTRING)
-                                luaL_error(L, "send: msg.headers[i][1]: expected string, got %s",
-                                           luaL_typename(L, -2));
-                        if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
-                                luaL_error(L, "send: msg.headers[i][2]: expected string or nil, got %s",
-                                           luaL_typename(L, -1));
-                        lua_pop(L, 3);
-                        continue;
-                }
-                if (lua_type(L, -2) != LUA_TSTRING)
-                        luaL_error(L, "send: msg.headers (a name): expected string, got %s",
-                                   luaL_typename(L, -2));
-                if (lua_type(L, -1) != LUA_TSTRING)
-                        luaL_error(L, "send: msg.headers (a value): expected string, got %s",
-                                   luaL_typename(L, -1));
-                lua_pop(L, 1);
-        }
-}
-
-/* What send keeps of its upvalues as plain pointers: the field names'
- * string objects (interned, so a msg key is one of them only if it is the
- * same object; the upvalues keep them alive) and the metatable. */
-typedef struct send_names_s {
-        const void *name[K_N];  /**< send_keys, as this state interned them
-                                 *   (lua_topointer) */
-        const void *mt;         /**< the producer metatable */
-} send_names_t;
-
-/* p:send(msg [, callback]) -> id | nil, err.  Upvalues 1..K_N are the
- * field names, K_N + 1 the producer metatable, K_N + 2 a send_names_t.
- * msg is walked once with lua_next (a message has a few of the seven
- * fields; a lookup for each of the seven costs more), raw, as
- * insync.producer reads it. */
+/* p:send(msg [, callback]) -> id | nil, err.  Upvalue 1 is the msg field
+ * names (insync_lua_msg_names), 2 the producer metatable.  msg is read by
+ * insync_lua_read_msg, as insync.producer reads it; the model keeps no
+ * headers (they change no outcome it simulates), only checks them. */
 static int l_send(lua_State *L) {
-        const send_names_t *nm = lua_touserdata(L, lua_upvalueindex(K_N + 2));
         lproducer_t *p = lua_touserdata(L, 1);
         if (lua_gettop(L) != 3)
                 lua_settop(L, 3);
-        /* the metatable stays at 4, under what the walk pushes */
-        if (!p || !lua_getmetatable(L, 1) || lua_topointer(L, 4) != nm->mt)
+        /* the metatable stays at 4, under what reading msg pushes */
+        if (!p || !lua_getmetatable(L, 1) || !lua_rawequal(L, 4, lua_upvalueindex(2)))
                 p = check_producer(L, 1); /* raises with the usual message */
         if (!p->lc->c)
                 return luaL_error(L, "attempt to use a closed cluster");
         lcluster_t *lc = p->lc;
-        if (lua_type(L, 2) != LUA_TTABLE)
-                return luaL_error(L, "send: msg: expected table, got %s",
-                                  tname(L, 2));
         int cbt = lua_type(L, 3);
         if (cbt != LUA_TNIL && cbt != LUA_TFUNCTION)
                 return luaL_error(L, "send: callback: expected function, got %s",
                                   tname(L, 3));
-        /* ft[k]: the type of msg's field k (send_keys[k - 1]).  Strings and
-         * numbers are read as the walk meets them (msg keeps the strings
-         * alive, and no Lua code runs before send is done with them);
-         * headers and the opaque stay on the stack, at at_headers and
-         * at_opaque, with a copy of their key above for lua_next. */
-        int ft[K_N + 1] = {0}, at_headers = 0, at_opaque = 0;
-        size_t kl = 0, vl = 0;
-        const char *topic = NULL, *key = NULL, *value = NULL;
-        int part_ok = 1, ts_ok = 1;
-        lua_Integer part = -1, ts = 0;
-        lua_pushnil(L);
-        while (lua_next(L, 2)) {
-                /* a string key is one of the names iff it is the same
-                 * (interned) string; any other key has another pointer */
-                const void *f = lua_topointer(L, -2);
-                int k;
-                if (f == nm->name[K_TOPIC - 1])
-                        k = K_TOPIC;
-                else if (f == nm->name[K_VALUE - 1])
-                        k = K_VALUE;
-                else if (f == nm->name[K_KEY - 1])
-                        k = K_KEY;
-                else
-                        for (k = K_N; k > 0 && nm->name[k - 1] != f; k--)
-                                ;
-                int ty = k ? lua_type(L, -1) : LUA_TNIL;
-                ft[k] = ty;
-                switch (k) {
-                case K_TOPIC:
-                        if (ty == LUA_TSTRING)
-                                topic = lua_tostring(L, -1);
-                        break;
-                case K_KEY:
-                        if (ty == LUA_TSTRING)
-                                key = lua_tolstring(L, -1, &kl);
-                        break;
-                case K_VALUE:
-                        if (ty == LUA_TSTRING)
-                                value = lua_tolstring(L, -1, &vl);
-                        break;
-                case K_PARTITION:
-                        part_ok = insync_isinteger(L, -1) && (part = lua_tointeger(L, -1)) >= 0;
-                        break;
-                case K_TIMESTAMP:
-                        ts_ok = insync_isinteger(L, -1) && (ts = lua_tointeger(L, -1)) >= 0;
-                        break;
-                case K_HEADERS:
-                case K_OPAQUE:
-                        *(k == K_HEADERS ? &at_headers : &at_opaque) = lua_gettop(L);
-                        lua_pushvalue(L, -2);
-                        continue;
-                }
-                lua_pop(L, 1);
-        }
-        int ty = ft[K_TOPIC];
-        if (ty != LUA_TSTRING)
-                return luaL_error(L, "send: msg.topic: expected string, got %s",
-                                  lua_typename(L, ty));
-        ty = ft[K_KEY];
-        if (ty != LUA_TSTRING && ty != LUA_TNIL)
-                return luaL_error(L, "send: msg.key: expected string or nil, got %s",
-                                  lua_typename(L, ty));
-        ty = ft[K_VALUE];
-        if (ty != LUA_TSTRING && ty != LUA_TNIL)
-                return luaL_error(L, "send: msg.value: expected string or nil, got %s",
-                                  lua_typename(L, ty));
-        if (!part_ok)
-                return luaL_error(L, "send: msg.partition: expected an integer >= 0, got %s",
-                                  ft[K_PARTITION] == LUA_TNUMBER ? "another number"
-                                                                 : lua_typename(L, ft[K_PARTITION]));
-        int partition = part < 0 ? -1 : part > 65535 ? 65535 : (int)part;
-        if (at_headers)
-                check_headers(L, at_headers);
-        if (!ts_ok)
-                return luaL_error(L, "send: msg.timestamp: expected milliseconds since the epoch (integer >= 0), got %s",
-                                  lua_typename(L, ft[K_TIMESTAMP]));
+        insync_lua_msg_t m;
+        insync_lua_read_msg(L, 2, lua_touserdata(L, lua_upvalueindex(1)), &m);
+        const char *topic = m.topic;
+        int partition = m.partition > 65535 ? 65535 : (int)m.partition;
         /* Room for one more run first: once the model has accepted the
          * send, nothing may fail before its callback is recorded. */
         if (lc->nrun == lc->caprun) {
@@ -691,10 +569,10 @@ static int l_send(lua_State *L) {
         }
         int t = lookup_topic(lc, topic);
         uint32_t id = 0;
-        int64_t ts64 = (int64_t)ts;
-        int rc = insync_cluster_send(lc->c, p->index, t, partition, key, kl,
-                                     key != NULL, value, vl, value != NULL,
-                                     ft[K_TIMESTAMP] != LUA_TNIL ? &ts64 : NULL, &id);
+        int rc = insync_cluster_send(lc->c, p->index, t, partition, m.key,
+                                     m.key_len, m.key != NULL, m.value,
+                                     m.value_len, m.value != NULL,
+                                     m.timestamp >= 0 ? &m.timestamp : NULL, &id);
         if (rc == -1)
                 return luaL_error(L, "send: out of memory");
         if (rc) {
@@ -733,14 +611,14 @@ static int l_send(lua_State *L) {
                         lua_rawseti(L, state, (lua_Integer)r->key);
                 }
         }
-        if ((ft[K_OPAQUE] != LUA_TNIL || t < 0) && !state) {
+        if ((m.opaque || t < 0) && !state) {
                 push_state(L, 1);
                 state = lua_gettop(L);
         }
-        if (ft[K_OPAQUE] != LUA_TNIL) {
+        if (m.opaque) {
                 lc->opaques++;
                 lua_rawgeti(L, state, S_OPAQUES);
-                lua_pushvalue(L, at_opaque);
+                lua_pushvalue(L, m.opaque);
                 lua_rawseti(L, -2, (lua_Integer)id);
                 lua_pop(L, 1);
         }
@@ -1199,14 +1077,9 @@ void insync_lua_open_cluster(lua_State *L) {
                 lua_setfield(L, -2, "__tostring");
                 lua_newtable(L);
                 luaL_setfuncs(L, pmethods, 0);
-                for (int k = 0; k < K_N; k++)
-                        lua_pushstring(L, send_keys[k]);
-                lua_pushvalue(L, -K_N - 2); /* the metatable */
-                send_names_t *nm = lua_newuserdata(L, sizeof(*nm));
-                for (int k = 0; k < K_N; k++)
-                        nm->name[k] = lua_topointer(L, -K_N - 2 + k);
-                nm->mt = lua_topointer(L, -2);
-                lua_pushcclosure(L, l_send, K_N + 2);
+                insync_lua_msg_names(L);
+                lua_pushvalue(L, -3); /* the metatable */
+                lua_pushcclosure(L, l_send, 2);
                 lua_setfield(L, -2, "send");
                 lua_setfield(L, -2, "__index");
         }

@@ -40,35 +40,14 @@ enum {
         UV_LAST_TOPIC = -5, /**< the string of p->last_topic, or nil */
 };
 
-/**
- * Upvalues shared by every method and metamethod: the metatable (the type
- * check compares against it) and the field names, interned once, so that
- * the per-message path reads and writes fields with lua_rawget/lua_rawset
- * instead of hashing C strings (Lua 5.4's lua_getfield strcmp()s its string
- * cache on every call).
- */
+/** Upvalues shared by every method and metamethod. */
 enum {
-        UP_MT = 1,
-        UP_TOPIC,
-        UP_KEY,
-        UP_VALUE,
-        UP_PARTITION,
-        UP_TIMESTAMP,
-        UP_HEADERS,
-        UP_OPAQUE,
-        UP_KEYS_END = UP_OPAQUE,     /**< the msg fields send reads */
-        UP_TRACEBACK,                /**< the message handler, made once */
-        UP_SERVE,                    /**< serve_protected, made once */
+        UP_MT = 1,      /**< the metatable (the type check compares with it) */
+        UP_NAMES,       /**< msg's field names (insync_lua_msg_names) */
+        UP_TRACEBACK,   /**< the message handler, made once */
+        UP_SERVE,       /**< serve_protected, made once */
         UP_COUNT = UP_SERVE
 };
-
-static const char *const up_names[UP_KEYS_END + 1] = {
-        [UP_TOPIC] = "topic",         [UP_KEY] = "key",
-        [UP_VALUE] = "value",         [UP_PARTITION] = "partition",
-        [UP_TIMESTAMP] = "timestamp", [UP_HEADERS] = "headers",
-        [UP_OPAQUE] = "opaque",
-};
-
 
 /** Default bound of close() and of __close, in milliseconds. */
 #define INSYNC_CLOSE_TIMEOUT_MS 10000
@@ -78,13 +57,6 @@ static const char *const up_names[UP_KEYS_END + 1] = {
 typedef struct insync_producer_s {
         insync_rk_producer_t rk; /**< rk.rk == NULL: closed (or not yet open) */
         int busy;                /**< 1 while one of its callbacks runs */
-        const char *fields[UP_OPAQUE + 1]; /**< the bytes of the interned
-                                            *   msg field names (upvalues
-                                            *   UP_TOPIC..UP_OPAQUE, alive as
-                                            *   long as the methods), set by
-                                            *   the first send; a msg key is
-                                            *   that field iff it is the same
-                                            *   string, the same pointer */
         const char *last_topic;  /**< the bytes of the string the last send
                                   *   named its topic with, kept alive at
                                   *   UV_LAST_TOPIC (so no other string can
@@ -230,155 +202,43 @@ static int l_producer_new(lua_State *L) {
 /* ---------------------------------------------------------------------- */
 /* send */
 
-static void bad_field(lua_State *L, rd_kafka_headers_t *hdrs, const char *field,
-                      const char *expected, int idx) {
-        if (hdrs)
-                rd_kafka_headers_destroy(hdrs);
-        luaL_error(L, "send: msg.%s: expected %s, got %s", field, expected,
-                   luaL_typename(L, idx));
+/* insync_lua_each_header's callback: adds one header to librdkafka's list. */
+static void add_header(void *ud, const char *name, size_t name_len,
+                       const char *value, size_t value_len) {
+        rd_kafka_header_add(ud, name, (ssize_t)name_len, value,
+                            value ? (ssize_t)value_len : 0);
 }
-
-static int64_t opt_integer(lua_State *L, int idx, const char *field,
-                           const char *expected, int64_t dflt, int64_t min) {
-        if (lua_isnil(L, idx))
-                return dflt;
-        if (!insync_isinteger(L, idx) || lua_tointeger(L, idx) < min)
-                bad_field(L, NULL, field, expected, idx);
-        return (int64_t)lua_tointeger(L, idx);
-}
-
-/* Builds the headers of msg.headers at idx: { name = value, ... } or
- * { {name, value}, ... } (order kept, names may repeat). */
-static rd_kafka_headers_t *make_headers(lua_State *L, int idx) {
-        rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
-        lua_pushnil(L);
-        while (lua_next(L, idx)) {
-                if (lua_type(L, -2) == LUA_TNUMBER &&
-                    lua_type(L, -1) == LUA_TTABLE) {
-                        size_t nlen, vlen;
-                        lua_rawgeti(L, -1, 1);
-                        lua_rawgeti(L, -2, 2);
-                        if (lua_type(L, -2) != LUA_TSTRING)
-                                bad_field(L, hdrs, "headers[i][1]", "string",
-                                          -2);
-                        if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
-                                bad_field(L, hdrs, "headers[i][2]",
-                                          "string or nil", -1);
-                        const char *n = lua_tolstring(L, -2, &nlen);
-                        const char *v = lua_isnil(L, -1)
-                                                ? NULL
-                                                : lua_tolstring(L, -1, &vlen);
-                        rd_kafka_header_add(hdrs, n, (ssize_t)nlen, v,
-                                            v ? (ssize_t)vlen : 0);
-                        lua_pop(L, 3);
-                        continue;
-                }
-                if (lua_type(L, -2) != LUA_TSTRING)
-                        bad_field(L, hdrs, "headers (a name)", "string", -2);
-                if (lua_type(L, -1) != LUA_TSTRING)
-                        bad_field(L, hdrs, "headers (a value)", "string", -1);
-                size_t nlen, vlen;
-                const char *n = lua_tolstring(L, -2, &nlen);
-                const char *v = lua_tolstring(L, -1, &vlen);
-                rd_kafka_header_add(hdrs, n, (ssize_t)nlen, v, (ssize_t)vlen);
-                lua_pop(L, 1);
-        }
-        return hdrs;
-}
-
-/** Where send() keeps each field of msg on the stack (in UP_* order). */
-enum {
-        F_TOPIC = 4,
-        F_KEY,
-        F_VALUE,
-        F_PARTITION,
-        F_TIMESTAMP,
-        F_HEADERS,
-        F_OPAQUE,
-};
 
 /* p:send(msg [, callback]) -> send number | nil, err */
 static int l_send(lua_State *L) {
         insync_producer_t *p = check_producer(L, "send");
-        size_t klen, vlen;
-        lua_settop(L, 3);
-        if (lua_type(L, 2) != LUA_TTABLE)
-                return luaL_error(L, "send: msg: expected table, got %s",
-                                  luaL_typename(L, 2));
-        int has_cb = !lua_isnoneornil(L, 3);
+        if (lua_gettop(L) != 3)
+                lua_settop(L, 3);
+        int has_cb = !lua_isnil(L, 3);
         if (has_cb && lua_type(L, 3) != LUA_TFUNCTION)
                 return luaL_error(L, "send: callback: expected function, got %s",
                                   luaL_typename(L, 3));
-        /* Each field at its index (4..10), nil when absent; found has bit
-         * f set for each field f that is present, and types[f] is its
-         * type.  One lua_next pass over msg (a record has few fields, most
-         * of the seven optional ones absent), telling fields apart by
-         * their interned names' addresses: no hashing, no string compare. */
-        if (!p->fields[UP_TOPIC])
-                for (int up = UP_TOPIC; up <= UP_OPAQUE; up++)
-                        p->fields[up] = lua_tostring(L, lua_upvalueindex(up));
-        int found = 0, types[F_OPAQUE + 1];
-        lua_settop(L, F_OPAQUE);
-        lua_pushnil(L);
-        while (lua_next(L, 2)) {
-                const char *k = lua_type(L, -2) == LUA_TSTRING
-                                        ? lua_tostring(L, -2)
-                                        : NULL;
-                int f = F_OPAQUE;
-                if (k)
-                        while (f >= F_TOPIC &&
-                               p->fields[UP_TOPIC + f - F_TOPIC] != k)
-                                f--;
-                if (!k || f < F_TOPIC) {
-                        lua_pop(L, 1);
-                        continue;
-                }
-                found |= 1 << f;
-                types[f] = lua_type(L, -1);
-                lua_replace(L, f);
-        }
-        insync_getuservalue(L, 1);       /* 11 */
-        if (!(found & (1 << F_TOPIC)) || types[F_TOPIC] != LUA_TSTRING)
-                bad_field(L, NULL, "topic", "string", F_TOPIC);
-        const char *key = NULL, *value = NULL;
-        klen = vlen = 0;
-        if (found & (1 << F_KEY)) {
-                if (types[F_KEY] != LUA_TSTRING)
-                        bad_field(L, NULL, "key", "string", F_KEY);
-                key = lua_tolstring(L, F_KEY, &klen);
-        }
-        if (found & (1 << F_VALUE)) {
-                if (types[F_VALUE] != LUA_TSTRING)
-                        bad_field(L, NULL, "value", "string", F_VALUE);
-                value = lua_tolstring(L, F_VALUE, &vlen);
-        }
-        int32_t partition = RD_KAFKA_PARTITION_UA;
-        if (found & (1 << F_PARTITION)) {
-                partition = (int32_t)opt_integer(
-                        L, F_PARTITION, "partition",
-                        "a partition number (integer >= 0)",
-                        RD_KAFKA_PARTITION_UA, 0);
-                if (lua_tointeger(L, F_PARTITION) > INT32_MAX)
-                        bad_field(L, NULL, "partition", "a partition number",
-                                  F_PARTITION);
-        }
-        int64_t timestamp = 0;
-        if (found & (1 << F_TIMESTAMP))
-                timestamp = opt_integer(L, F_TIMESTAMP, "timestamp",
-                                        "milliseconds since the epoch "
-                                        "(integer >= 0)", 0, 0);
-        int has_headers = (found & (1 << F_HEADERS)) != 0;
-        if (has_headers && types[F_HEADERS] != LUA_TTABLE)
-                bad_field(L, NULL, "headers", "table", F_HEADERS);
-        int has_opaque = (found & (1 << F_OPAQUE)) != 0;
+        insync_lua_msg_t m;
+        insync_lua_read_msg(L, 2, lua_touserdata(L, lua_upvalueindex(UP_NAMES)), &m);
+        insync_getuservalue(L, 1);
+        const int uv = lua_gettop(L);
+        const char *key = m.key, *value = m.value;
+        size_t klen = m.key_len, vlen = m.value_len;
+        int32_t partition = m.partition < 0 ? RD_KAFKA_PARTITION_UA
+                                            : (int32_t)m.partition;
+        int64_t timestamp = m.timestamp < 0 ? 0 : m.timestamp;
+        int has_opaque = m.opaque != 0;
 
         /* The topic handle: the last send's when msg.topic is the very
          * same string, else looked up by name, made once per name. */
-        const char *tname = lua_tostring(L, F_TOPIC);
+        const char *tname = m.topic;
         rd_kafka_topic_t *rkt = p->last_rkt;
         if (tname != p->last_topic) {
-                lua_pushvalue(L, F_TOPIC);
-                lua_rawget(L, 11);
+                lua_pushliteral(L, "topic");
+                lua_rawget(L, 2); /* msg.topic itself: its bytes are tname */
+                const int ts = lua_gettop(L);
+                lua_pushvalue(L, ts);
+                lua_rawget(L, uv);
                 rkt = lua_touserdata(L, -1);
                 lua_pop(L, 1);
                 if (!rkt) {
@@ -388,20 +248,23 @@ static int l_send(lua_State *L) {
                         if (!rkt)
                                 return luaL_error(L, "send: msg.topic: %s",
                                                   errbuf);
-                        lua_pushvalue(L, F_TOPIC);
+                        lua_pushvalue(L, ts);
                         lua_pushlightuserdata(L, rkt);
-                        lua_rawset(L, 11);
+                        lua_rawset(L, uv);
                         lua_pushlightuserdata(L, rkt);
-                        lua_pushvalue(L, F_TOPIC);
-                        lua_rawset(L, 11);
+                        lua_pushvalue(L, ts);
+                        lua_rawset(L, uv);
                 }
-                lua_pushvalue(L, F_TOPIC);
-                lua_rawseti(L, 11, UV_LAST_TOPIC);
+                lua_rawseti(L, uv, UV_LAST_TOPIC);
                 p->last_topic = tname;
                 p->last_rkt = rkt;
         }
 
-        rd_kafka_headers_t *hdrs = has_headers ? make_headers(L, F_HEADERS) : NULL;
+        rd_kafka_headers_t *hdrs = NULL;
+        if (m.headers) {
+                hdrs = rd_kafka_headers_new(8);
+                insync_lua_each_header(L, m.headers, add_header, hdrs);
+        }
         /* A slot when there is something to hand back: the callback, or
          * an opaque for the report that on_error gets if the send fails. */
         int slot = 0;
@@ -469,10 +332,10 @@ static int l_send(lua_State *L) {
                         lua_pushvalue(L, 3);
                 else
                         lua_pushboolean(L, 0);
-                lua_rawseti(L, 11, slot);
+                lua_rawseti(L, uv, slot);
                 if (has_opaque) {
-                        lua_rawgeti(L, 11, UV_OPAQUES);
-                        lua_pushvalue(L, F_OPAQUE);
+                        lua_rawgeti(L, uv, UV_OPAQUES);
+                        lua_pushvalue(L, m.opaque);
                         lua_rawseti(L, -2, slot);
                 }
         }
@@ -889,17 +752,23 @@ void insync_lua_open_producer(lua_State *L) {
         };
         if (luaL_newmetatable(L, INSYNC_PRODUCER_MT)) {
                 int mt = lua_gettop(L);
+                insync_lua_msg_names(L);
+                int names = lua_gettop(L);
                 for (int i = 0; i < 2; i++) {
-                        if (i == 1)
+                        if (i == 0)
+                                lua_pushvalue(L, mt);
+                        else
                                 lua_newtable(L); /* the methods */
                         lua_pushvalue(L, mt);
-                        for (int up = UP_MT + 1; up <= UP_KEYS_END; up++)
-                                lua_pushstring(L, up_names[up]);
+                        lua_pushvalue(L, names);
                         lua_pushcfunction(L, traceback);
                         lua_pushcfunction(L, serve_protected);
                         luaL_setfuncs(L, i == 0 ? meta : methods, UP_COUNT);
+                        if (i == 0)
+                                lua_pop(L, 1);
                 }
                 lua_setfield(L, mt, "__index");
+                lua_pop(L, 1); /* the names */
                 lua_pushliteral(L, INSYNC_PRODUCER_MT);
                 lua_setfield(L, mt, "__name");
         }

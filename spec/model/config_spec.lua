@@ -60,7 +60,7 @@ describe("configuration", function()
     raises("send: msg.topic: expected string, got nil", p.send, p, { value = "x" })
     raises("send: msg.key: expected string or nil, got number", p.send, p, { topic = "orders", key = 1 })
     raises("send: msg.value: expected string or nil, got table", p.send, p, { topic = "orders", value = {} })
-    raises("send: msg.partition: expected an integer >= 0", p.send, p, { topic = "orders", partition = -1 })
+    raises("send: msg.partition: expected a partition number (integer >= 0), got -1", p.send, p, { topic = "orders", partition = -1 })
     raises("send: msg.headers: expected table", p.send, p, { topic = "orders", headers = "h" })
     raises("send: msg.headers (a value): expected string, got number", p.send, p,
       { topic = "orders", headers = { h = 1 } })
@@ -70,7 +70,7 @@ describe("configuration", function()
       { topic = "orders", headers = { {} } })
     raises("send: msg.headers[i][2]: expected string or nil, got number", p.send, p,
       { topic = "orders", headers = { { "h", 2 } } })
-    raises("send: msg.timestamp: expected milliseconds since the epoch (integer >= 0), got number",
+    raises("send: msg.timestamp: expected milliseconds since the epoch (integer >= 0), got -1",
       p.send, p, { topic = "orders", timestamp = -1 })
     raises("send: msg.timestamp: expected milliseconds since the epoch (integer >= 0), got string",
       p.send, p, { topic = "orders", timestamp = "now" })

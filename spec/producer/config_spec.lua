@@ -59,9 +59,9 @@ describe("producer configuration", function()
     local p = fixture.producer(m)
     assert.matches("send: msg: expected table, got nil", helpers.raises(p.send, p))
     assert.matches("send: msg.topic: expected string, got nil", helpers.raises(p.send, p, {}))
-    assert.matches("send: msg.key: expected string, got table",
+    assert.matches("send: msg.key: expected string or nil, got table",
       helpers.raises(p.send, p, { topic = "orders", key = {} }))
-    assert.matches("send: msg.value: expected string, got boolean",
+    assert.matches("send: msg.value: expected string or nil, got boolean",
       helpers.raises(p.send, p, { topic = "orders", value = true }))
     assert.matches("send: msg.partition: expected a partition number",
       helpers.raises(p.send, p, { topic = "orders", partition = -3 }))

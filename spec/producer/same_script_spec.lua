@@ -70,4 +70,37 @@ describe("one script on both engines", function()
     assert.equal("NOT_ENOUGH_REPLICAS", real[1].err)
     assert.equal("not_persisted", real[1].persisted)
   end)
+
+  it("raises the same message for the same bad msg", function()
+    local c = insync.cluster{ brokers = 1 }
+    c:create_topic("orders", { partitions = 1, replication_factor = 1 })
+    local mp = c:producer{}
+    local m = fixture.cluster(1, "orders", 1, 1)
+    local rp = fixture.producer(m)
+    local bad = {
+      "not a table",
+      { value = "v" },
+      { topic = 7 },
+      { topic = "orders", key = 1 },
+      { topic = "orders", value = true },
+      { topic = "orders", partition = -1 },
+      { topic = "orders", partition = 0.5 },
+      { topic = "orders", partition = "0" },
+      { topic = "orders", timestamp = -5 },
+      { topic = "orders", headers = "h" },
+      { topic = "orders", headers = { h = 1 } },
+      { topic = "orders", headers = { { "h", 2 } } },
+    }
+    for i, msg in ipairs(bad) do
+      local ok1, e1 = pcall(mp.send, mp, msg)
+      local ok2, e2 = pcall(rp.send, rp, msg)
+      assert.is_false(ok1, "model accepted case " .. i)
+      assert.is_false(ok2, "producer accepted case " .. i)
+      assert.matches("^send: msg", e1)
+      assert.equal(e1, e2, "case " .. i)
+    end
+    assert.equal(0, rp:outstanding())
+    rp:close()
+    m:close()
+  end)
 end)

@@ -1,0 +1,176 @@
+/**
+ * @file msg.c
+ * @brief Reading send's msg table, for both engines: one walk, one set of
+ * checks, one wording of the errors, so that a script gets the same
+ * answer from the model and from the real producer.
+ *
+ * msg is walked once with lua_next (a message has a few of its seven
+ * fields: a lookup for each of the seven costs more), raw, telling the
+ * fields apart by the addresses of their interned names: no hashing, no
+ * string compare.  Strings and numbers are read as the walk meets them;
+ * msg keeps the strings alive, and no Lua code runs while send uses them.
+ */
+#include <string.h>
+
+#include "binding.h"
+
+static const char *const field_names[INSYNC_MSG_NFIELDS] = {
+        [INSYNC_MSG_TOPIC] = "topic",         [INSYNC_MSG_KEY] = "key",
+        [INSYNC_MSG_VALUE] = "value",         [INSYNC_MSG_PARTITION] = "partition",
+        [INSYNC_MSG_TIMESTAMP] = "timestamp", [INSYNC_MSG_HEADERS] = "headers",
+        [INSYNC_MSG_OPAQUE] = "opaque",
+};
+
+void insync_lua_msg_names(lua_State *L) {
+        insync_lua_msg_names_t *nm = lua_newuserdata(L, sizeof(*nm));
+        lua_createtable(L, INSYNC_MSG_NFIELDS, 0);
+        for (int f = 0; f < INSYNC_MSG_NFIELDS; f++) {
+                lua_pushstring(L, field_names[f]);
+                nm->name[f] = lua_topointer(L, -1);
+                lua_rawseti(L, -2, f + 1);
+        }
+        insync_setuservalue(L, -2); /* keeps the names alive */
+}
+
+/* The field a msg key names, or INSYNC_MSG_NFIELDS for another key. */
+static int field_of(const insync_lua_msg_names_t *nm, const void *k) {
+        /* the usual fields first, in the order a message most often has
+         * them: fewer compares, fewer mispredicted exits */
+        if (k == nm->name[INSYNC_MSG_TOPIC])
+                return INSYNC_MSG_TOPIC;
+        if (k == nm->name[INSYNC_MSG_VALUE])
+                return INSYNC_MSG_VALUE;
+        if (k == nm->name[INSYNC_MSG_KEY])
+                return INSYNC_MSG_KEY;
+        int f = INSYNC_MSG_NFIELDS - 1;
+        while (f >= 0 && nm->name[f] != k)
+                f--;
+        return f < 0 ? INSYNC_MSG_NFIELDS : f;
+}
+
+/* Raises "send: msg.<field>: expected <what>, got <type>" for the value
+ * on the top of the stack. */
+static void bad_field(lua_State *L, int f, const char *what) {
+        luaL_error(L, "send: msg.%s: expected %s, got %s", field_names[f], what,
+                   luaL_typename(L, -1));
+}
+
+/* msg.partition and msg.timestamp: an integer from 0 to max; a number
+ * that is not one is named by its value. */
+static int64_t read_count(lua_State *L, int f, const char *what,
+                          lua_Integer max) {
+        lua_Integer v = insync_isinteger(L, -1) ? lua_tointeger(L, -1) : -1;
+        if (v < 0 || v > max) {
+                if (lua_type(L, -1) == LUA_TNUMBER)
+                        luaL_error(L, "send: msg.%s: expected %s, got %s",
+                                   field_names[f], what, lua_tostring(L, -1));
+                bad_field(L, f, what);
+        }
+        return (int64_t)v;
+}
+
+void insync_lua_read_msg(lua_State *L, int msg,
+                         const insync_lua_msg_names_t *nm, insync_lua_msg_t *m) {
+        if (lua_type(L, msg) != LUA_TTABLE)
+                luaL_error(L, "send: msg: expected table, got %s",
+                           lua_isnone(L, msg) ? "nil" : luaL_typename(L, msg));
+        memset(m, 0, sizeof(*m));
+        m->partition = m->timestamp = -1;
+        int has_topic = 0, nkept = 0;
+        lua_pushnil(L);
+        while (lua_next(L, msg)) {
+                int f = field_of(nm, lua_topointer(L, -2));
+                if (f < INSYNC_MSG_NFIELDS && lua_type(L, -2) != LUA_TSTRING)
+                        f = INSYNC_MSG_NFIELDS; /* a light userdata, say */
+                int ty = f < INSYNC_MSG_NFIELDS ? lua_type(L, -1) : LUA_TNIL;
+                switch (f) {
+                case INSYNC_MSG_TOPIC:
+                        if (ty != LUA_TSTRING)
+                                bad_field(L, f, "string");
+                        m->topic = lua_tolstring(L, -1, &m->topic_len);
+                        has_topic = 1;
+                        break;
+                case INSYNC_MSG_KEY:
+                case INSYNC_MSG_VALUE: {
+                        if (ty != LUA_TSTRING)
+                                bad_field(L, f, "string or nil");
+                        size_t len;
+                        const char *s = lua_tolstring(L, -1, &len);
+                        if (f == INSYNC_MSG_KEY) {
+                                m->key = s;
+                                m->key_len = len;
+                        } else {
+                                m->value = s;
+                                m->value_len = len;
+                        }
+                        break;
+                }
+                case INSYNC_MSG_PARTITION:
+                        m->partition = read_count(L, f, "a partition number (integer >= 0)",
+                                                  INT32_MAX);
+                        break;
+                case INSYNC_MSG_TIMESTAMP:
+                        m->timestamp = read_count(L, f, "milliseconds since the epoch (integer >= 0)",
+                                                  (lua_Integer)INT64_MAX);
+                        break;
+                case INSYNC_MSG_HEADERS:
+                case INSYNC_MSG_OPAQUE:
+                        /* kept where lua_next left it, a copy of its key
+                         * above for the next step: two slots each */
+                        if (f == INSYNC_MSG_HEADERS && ty != LUA_TTABLE)
+                                bad_field(L, f, "table");
+                        if (++nkept == 2)
+                                luaL_checkstack(L, 4, "send");
+                        *(f == INSYNC_MSG_HEADERS ? &m->headers : &m->opaque) =
+                                lua_gettop(L);
+                        lua_pushvalue(L, -2);
+                        continue;
+                }
+                lua_pop(L, 1);
+        }
+        if (!has_topic) {
+                lua_pushnil(L);
+                bad_field(L, INSYNC_MSG_TOPIC, "string");
+        }
+        if (m->headers)
+                insync_lua_each_header(L, m->headers, NULL, NULL);
+}
+
+/* Raises "send: msg.headers<where>: expected <what>, got <type>". */
+static void bad_header(lua_State *L, const char *where, const char *what,
+                       int idx) {
+        luaL_error(L, "send: msg.headers%s: expected %s, got %s", where, what,
+                   luaL_typename(L, idx));
+}
+
+void insync_lua_each_header(lua_State *L, int idx, insync_lua_header_fn fn,
+                            void *ud) {
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+                size_t nl = 0, vl = 0;
+                const char *n, *v;
+                if (lua_type(L, -2) == LUA_TNUMBER && lua_type(L, -1) == LUA_TTABLE) {
+                        lua_rawgeti(L, -1, 1);
+                        lua_rawgeti(L, -2, 2);
+                        if (lua_type(L, -2) != LUA_TSTRING)
+                                bad_header(L, "[i][1]", "string", -2);
+                        if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
+                                bad_header(L, "[i][2]", "string or nil", -1);
+                        n = lua_tolstring(L, -2, &nl);
+                        v = lua_isnil(L, -1) ? NULL : lua_tolstring(L, -1, &vl);
+                        if (fn)
+                                fn(ud, n, nl, v, vl);
+                        lua_pop(L, 3);
+                        continue;
+                }
+                if (lua_type(L, -2) != LUA_TSTRING)
+                        bad_header(L, " (a name)", "string", -2);
+                if (lua_type(L, -1) != LUA_TSTRING)
+                        bad_header(L, " (a value)", "string", -1);
+                n = lua_tolstring(L, -2, &nl);
+                v = lua_tolstring(L, -1, &vl);
+                if (fn)
+                        fn(ud, n, nl, v, vl);
+                lua_pop(L, 1);
+        }
+}

@@ -388,8 +388,11 @@ function M.init(o)
   return producer
 end
 
-local function bad(field, expected, v)
-  error(("send: msg.%s: expected %s, got %s"):format(field, expected, type(v)), 4)
+-- The message producer:send raises for the same mistake (csrc/lua/msg.c):
+-- a count out of range is named by its value, anything else by its type.
+local function bad(field, expected, v, by_value)
+  local got = by_value and type(v) == "number" and tostring(v) or type(v)
+  error(("send: msg.%s: expected %s, got %s"):format(field, expected, got), 4)
 end
 
 local function is_integer(v)
@@ -424,16 +427,16 @@ local function copy_msg(msg, cb)
   local topic, key, value = rawget(msg, "topic"), rawget(msg, "key"), rawget(msg, "value")
   local partition, timestamp, headers = rawget(msg, "partition"), rawget(msg, "timestamp"), rawget(msg, "headers")
   if type(topic) ~= "string" then bad("topic", "string", topic) end
-  if key ~= nil and type(key) ~= "string" then bad("key", "string", key) end
-  if value ~= nil and type(value) ~= "string" then bad("value", "string", value) end
+  if key ~= nil and type(key) ~= "string" then bad("key", "string or nil", key) end
+  if value ~= nil and type(value) ~= "string" then bad("value", "string or nil", value) end
   if partition ~= nil then
     if not is_integer(partition) or partition < 0 then
-      bad("partition", "a partition number (integer >= 0)", partition)
+      bad("partition", "a partition number (integer >= 0)", partition, true)
     end
-    if partition > 2147483647 then bad("partition", "a partition number", partition) end
+    if partition > 2147483647 then bad("partition", "a partition number (integer >= 0)", partition, true) end
   end
   if timestamp ~= nil and (not is_integer(timestamp) or timestamp < 0) then
-    bad("timestamp", "milliseconds since the epoch (integer >= 0)", timestamp)
+    bad("timestamp", "milliseconds since the epoch (integer >= 0)", timestamp, true)
   end
   if headers ~= nil then
     if type(headers) ~= "table" then bad("headers", "table", headers) end

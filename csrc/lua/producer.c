@@ -456,6 +456,7 @@ static int serve_protected(lua_State *L) {
         const insync_rk_failed_t *f;
         while ((f = insync_rk_producer_next_failed(&p->rk))) {
                 p->rk.outstanding--;
+                p->rk.undelivered++;
                 n++;
                 wait = 0;
                 int opaque = take_callback(L, p, uv, f->opaque);
@@ -479,6 +480,10 @@ static int serve_protected(lua_State *L) {
                         while ((m = rd_kafka_event_message_next(ev))) {
                                 intptr_t op = (intptr_t)m->_private;
                                 p->rk.outstanding--;
+                                if (m->err)
+                                        p->rk.undelivered++;
+                                else
+                                        p->rk.delivered++;
                                 n++;
                                 if (!(op >> 1) && !m->err)
                                         continue; /* no callback: silent */
@@ -697,6 +702,24 @@ static int l_outstanding(lua_State *L) {
         return 1;
 }
 
+/* p:counts() -> { sent, delivered, failed, outstanding }: accepted sends,
+ * reports handed out without and with an error, sends whose report is
+ * still due.  Counts every report, with or without a callback; also on a
+ * closed producer. */
+static int l_counts(lua_State *L) {
+        insync_producer_t *p = to_producer(L, "counts");
+        lua_createtable(L, 0, 4);
+        lua_pushinteger(L, (lua_Integer)p->rk.sent);
+        lua_setfield(L, -2, "sent");
+        lua_pushinteger(L, (lua_Integer)p->rk.delivered);
+        lua_setfield(L, -2, "delivered");
+        lua_pushinteger(L, (lua_Integer)p->rk.undelivered);
+        lua_setfield(L, -2, "failed");
+        lua_pushinteger(L, (lua_Integer)p->rk.outstanding);
+        lua_setfield(L, -2, "outstanding");
+        return 1;
+}
+
 /* p:name() -> librdkafka's client instance name, "rdkafka#producer-1" */
 static int l_name(lua_State *L) {
         insync_producer_t *p = check_producer(L, "name");
@@ -740,6 +763,7 @@ void insync_lua_open_producer(lua_State *L) {
                 {"flush", l_flush},
                 {"close", l_close},
                 {"outstanding", l_outstanding},
+                {"counts", l_counts},
                 {"name", l_name},
                 {"test_fatal_error", l_test_fatal_error},
                 {NULL, NULL},

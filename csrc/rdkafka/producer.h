@@ -64,6 +64,8 @@ typedef struct insync_rk_producer_s {
         int64_t outstanding;      /**< accepted sends whose report has not
                                    *   been handed out yet */
         int64_t sent;             /**< accepted sends since creation */
+        int64_t delivered;        /**< reports handed out without an error */
+        int64_t undelivered;      /**< reports handed out with an error */
 } insync_rk_producer_t;
 
 /** Event kinds the binding subscribes to (librdkafka's RD_KAFKA_EVENT_*). */

@@ -51,7 +51,7 @@ local producer           -- this worker's insync.producer while "running"
 local opts               -- the options given to init, with defaults
 local counts = {
   sent = 0,              -- sends accepted (by send; handed to the producer by the timer)
-  delivered = 0,         -- reports without error
+  delivered = 0,         -- reports without error (the producer's count, read after each poll)
   failed = 0,            -- reports with an error other than a purge
   purged = 0,            -- reports with _PURGE_QUEUE or _PURGE_INFLIGHT
   queue_full = 0,        -- sends refused with _QUEUE_FULL (not accepted)
@@ -81,10 +81,13 @@ local function in_flight()
   return counts.sent - counts.delivered - counts.failed - counts.purged
 end
 
--- The producer's callback for every send: counts, and queues the user's.
+-- Counts a failed report and queues the report's callback.  Successes are
+-- counted by the producer itself (producer:counts()), so a send without a
+-- callback costs no Lua call when it succeeds: only its failure comes here,
+-- from on_error.
 local function collect(cb, report, err)
   if err == nil then
-    counts.delivered = counts.delivered + 1
+    -- a delivery: counted by the producer
   elseif err.name == "_PURGE_QUEUE" or err.name == "_PURGE_INFLIGHT" then
     counts.purged = counts.purged + 1
   else
@@ -98,11 +101,6 @@ local function collect(cb, report, err)
     ngx.log(ngx.WARN, "insync.openresty: record to ", tostring(report.topic), " [",
       tostring(report.partition), "] key ", tostring(report.key), " not delivered: ", tostring(err))
   end
-end
-
--- The producer's callback for a send without one of its own.
-local function count_only(report, err)
-  collect(nil, report, err)
 end
 
 -- The producer's callback for a send with one: the record's copy travels
@@ -127,7 +125,7 @@ local function hand_over()
   pending, npending = {}, 0
   for i = 1, n do
     local copy = list[i]
-    local ok, id, err = pcall(p.send, p, copy, copy.cb and deliver or count_only)
+    local ok, id, err = pcall(p.send, p, copy, copy.cb and deliver or nil)
     if not ok then
       -- send's own checks passed, librdkafka's did not (an invalid topic name)
       err = insync.error("_INVALID_ARG", tostring(id))
@@ -164,10 +162,17 @@ local function drain(can_yield)
   head, tail = 1, 0
 end
 
+-- Reports are handed out only in poll, flush and close: after each, the
+-- producer's count of deliveries is this worker's.
+local function count_delivered(p)
+  counts.delivered = p:counts().delivered
+end
+
 local function poll()
   hand_over()
   local ok, e = pcall(producer.poll, producer, 0)
   if not ok then log_err("poll: ", tostring(e)) end
+  count_delivered(producer)
 end
 
 --- This worker's counters: `pid`, `worker` (ngx.worker.id()), `queue_depth`
@@ -261,6 +266,7 @@ local function finish(how)
   state, producer = "closed", nil
   local ok, e = pcall(p.close, p, 0)
   if not ok then log_err("close: ", tostring(e)) end
+  count_delivered(p)
   drain(how == "graceful")
   ngx.log(ngx.NOTICE, "insync.openresty: worker ", ngx.worker.pid(), " exiting (", how, "): sent ",
     counts.sent, ", delivered ", counts.delivered, ", failed ", counts.failed, ", purged ", counts.purged,
@@ -373,7 +379,13 @@ function M.init(o)
   -- librdkafka's logs and errors go to nginx's error log unless the caller
   -- takes them (they are served by the poll timer, like the reports).
   if config.on_log == nil then config.on_log = log_rdkafka end
-  if config.on_error == nil then config.on_error = error_rdkafka end
+  -- A send made without a callback has none: when it fails, the producer
+  -- hands its report to on_error, which counts it as collect does.
+  local client_error = o.config.on_error or error_rdkafka
+  config.on_error = function(err, report)
+    if report ~= nil then return collect(nil, report, err) end
+    return client_error(err)
+  end
   producer = insync.producer(config)
   -- librdkafka's default for queue.buffering.max.messages is 100000.
   max_messages = tonumber(o.config["queue.buffering.max.messages"]) or 100000
@@ -494,6 +506,7 @@ function M.exit()
   hand_over()
   local ok, e = pcall(producer.flush, producer, opts.exit_timeout_ms)
   if not ok then log_err("flush: ", tostring(e)) end
+  count_delivered(producer)
   drain(false)
   finish("exit_worker")
 end

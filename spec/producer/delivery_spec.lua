@@ -80,4 +80,25 @@ describe("producer delivery", function()
     assert.equal(0, p:flush(10000))
     p:close()
   end)
+
+  it("counts every report, with or without a callback, also once closed", function()
+    local p = fixture.producer(m, { ["message.timeout.ms"] = 1500, retries = 0 })
+    local called = 0
+    for i = 1, 6 do
+      assert(p:send({ topic = "orders", value = "v" .. i }, i % 2 == 0 and function() called = called + 1 end or nil))
+    end
+    assert.same({ sent = 6, delivered = 0, failed = 0, outstanding = 6 }, p:counts())
+    assert.equal(0, p:flush(10000))
+    assert.same({ sent = 6, delivered = 6, failed = 0, outstanding = 0 }, p:counts())
+    assert.equal(3, called)
+    m:push_errors("Produce", { "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS" })
+    local errs = {}
+    for i = 1, 2 do
+      assert(p:send({ topic = "orders", partition = 0, value = "x" .. i }, function(_, err) errs[#errs + 1] = err.name end))
+    end
+    assert.equal(0, p:flush(10000))
+    assert.same({ "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS" }, errs)
+    p:close()
+    assert.same({ sent = 8, delivered = 6, failed = 2, outstanding = 0 }, p:counts())
+  end)
 end)

@@ -317,8 +317,6 @@ static int deliver_all(lua_State *L) {
                 if (r.topic < 0) {
                         push_topic_name(L, state, r.topic, r.id);
                         f.topic = lua_tolstring(L, -1, &f.topic_len);
-                        insync_lua_push_report(L, mt, &f);
-                        lua_replace(L, -2);
                 } else {
                         if (r.topic != cur_topic) {
                                 lua_rawgeti(L, topics, r.topic + 1);
@@ -328,10 +326,12 @@ static int deliver_all(lua_State *L) {
                         }
                         f.topic = tname;
                         f.topic_len = tlen;
-                        insync_lua_push_report(L, mt, &f);
                 }
+                insync_lua_push_report(L, mt, &f);
+                if (r.topic < 0)
+                        lua_replace(L, -2); /* over the name */
                 if (has_opaque)
-                        lua_replace(L, -2);
+                        lua_replace(L, -2); /* over the opaque */
                 if (r.err)
                         insync_lua_push_error(L, r.err, NULL, r.persisted, r.fatal);
                 else

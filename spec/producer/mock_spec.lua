@@ -79,7 +79,35 @@ describe("mock cluster", function()
     m:close()
   end)
 
-  it("takes a follower and its watermarks, checking the arguments", function()
+  it("sends a consumer to the follower it is given, which serves only up to its watermark", function()
+    local m = fixture.cluster(3, "orders", 1, 3)
+    m:set_leader("orders", 0, 1)
+    local p = fixture.producer(m, { ["linger.ms"] = 0 })
+    for i = 1, 10 do   -- one batch each, so that offset 5 starts one
+      assert(p:send({ topic = "orders", partition = 0, value = "v" .. i }))
+      assert.equal(0, p:flush(10000))
+    end
+    -- kcat (librdkafka's consumer) from offset 5, the values on one line
+    local function read()
+      return (fixture.sh(("timeout 4 kcat -C -b %s -t orders -p 0 -o 5 -c 5 -e -q 2>/dev/null | tr '\\n' ' '")
+        :format(m:bootstrap_servers())))
+    end
+    assert.equal("v6 v7 v8 v9 v10 ", read())                    -- from the leader
+    m:set_follower("orders", 0, 2)
+    m:set_follower_watermarks("orders", 0, 0, 3)                 -- a follower at offset 3
+    local lagging = fixture.sh(("timeout 4 kcat -C -b %s -t orders -p 0 -o 5 -c 5 -e -q -d fetch")
+      :format(m:bootstrap_servers()))
+    assert.matches("migrating from broker 1 to 2", lagging)      -- the leader sent it there
+    assert.not_matches("v6", lagging)                            -- offset 5 is above its watermark
+    m:set_follower_watermarks("orders", 0, -1, -1)               -- tracks the leader again
+    assert(p:send({ topic = "orders", partition = 0, value = "v11" }))
+    assert.equal(0, p:flush(10000))
+    assert.equal("v6 v7 v8 v9 v10 ", read())                    -- now it has them
+    p:close()
+    m:close()
+  end)
+
+  it("checks the arguments of set_follower and set_follower_watermarks", function()
     local m = fixture.cluster(3, "orders", 1, 3)
     m:set_follower("orders", 0, 2)
     m:set_follower_watermarks("orders", 0, 0, 10)

@@ -50,7 +50,8 @@ end
 -- `callback(report, err)` runs exactly once, inside poll/flush/close
 -- (without a callback, a failure goes to on_error(err, report), or without
 -- on_error to one line on stderr);
--- `report` has `topic`, `partition`, `offset` (nil unless delivered), `key`,
+-- `report` (an insync.report: read like a table, `report:totable()` for
+-- one) has `topic`, `partition`, `offset` (nil unless delivered), `key`,
 -- `opaque`, `latency_ms`; `err` is nil or an error object.
 -- @return the send's number, or nil and a `_QUEUE_FULL` error object.
 -- @function producer:send
@@ -73,6 +74,11 @@ end
 
 --- @return sends whose callback has not run yet
 -- @function producer:outstanding
+
+--- @return `{ sent, delivered, failed, outstanding }`: accepted sends,
+-- reports handed out without and with an error (with a callback or not),
+-- sends whose report is still due; also on a closed producer.
+-- @function producer:counts
 
 --- @return librdkafka's client name, e.g. "rdkafka#producer-1"
 -- @function producer:name

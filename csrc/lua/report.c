@@ -136,7 +136,7 @@ static int report_totable(lua_State *L) {
 }
 
 static int report_index(lua_State *L) {
-        const report_t *r = lua_touserdata(L, 1);
+        const report_t *r = check_report(L);
         if (r->has_extra) {
                 insync_getuservalue(L, 1);
                 lua_pushvalue(L, 2);
@@ -159,7 +159,7 @@ static int report_index(lua_State *L) {
 
 /* report.k = v: kept in the fields table, which shadows the built-ins. */
 static int report_newindex(lua_State *L) {
-        report_t *r = lua_touserdata(L, 1);
+        report_t *r = check_report(L);
         if (!r->has_extra) {
                 lua_newtable(L);
                 insync_setuservalue(L, 1);

@@ -86,12 +86,12 @@ end
 -- callback costs no Lua call when it succeeds: only its failure comes here,
 -- from on_error.
 local function collect(cb, report, err)
-  if err == nil then
-    -- a delivery: counted by the producer
-  elseif err.name == "_PURGE_QUEUE" or err.name == "_PURGE_INFLIGHT" then
-    counts.purged = counts.purged + 1
-  else
-    counts.failed = counts.failed + 1
+  if err ~= nil then
+    if err.name == "_PURGE_QUEUE" or err.name == "_PURGE_INFLIGHT" then
+      counts.purged = counts.purged + 1
+    else
+      counts.failed = counts.failed + 1
+    end
   end
   if cb then
     tail = tail + 3

@@ -9,7 +9,10 @@ LUAJIT     ?= luajit
 LUA_INC    ?= /usr/include/lua5.4
 LUAJIT_INC ?= /usr/include/luajit-2.1
 CC         ?= cc
-CFLAGS     ?= -O2 -g
+# -fno-plt: the module calls the Lua API (exported by the interpreter or
+# libluajit) some thirty times per send; through the GOT, not a PLT stub.
+# With -O3 it is about a tenth faster per send (bench/model_bench.lua).
+CFLAGS     ?= -O3 -g -fno-plt
 WARN       := -std=gnu11 -Wall -Wextra -Werror -fPIC -fvisibility=hidden
 RDKAFKA_LIBS := $(shell pkg-config --libs rdkafka 2>/dev/null || echo -lrdkafka)
 
@@ -130,7 +133,7 @@ demo: deps all
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(@D)
-	$(CC) -O2 -g $(WARN) -o $@ $< $(RDKAFKA_LIBS) -lm
+	$(CC) $(CFLAGS) $(WARN) -o $@ $< $(RDKAFKA_LIBS) -lm
 
 bench: deps all luajit $(BENCH_BIN)
 	@bench/run

@@ -89,13 +89,12 @@ static lua_Integer check_int(lua_State *L, int i, const char *what) {
 
 static int opt_int_field(lua_State *L, int t, const char *k, lua_Integer def,
                          lua_Integer *out) {
+        *out = def;
         lua_getfield(L, t, k);
-        if (lua_isnil(L, -1)) {
-                *out = def;
-        } else if (lua_type(L, -1) == LUA_TNUMBER) {
+        if (lua_type(L, -1) == LUA_TNUMBER) {
                 lua_Number n = lua_tonumber(L, -1);
                 *out = n >= 9.2e18 ? (lua_Integer)INT64_MAX : (lua_Integer)n;
-        } else {
+        } else if (!lua_isnil(L, -1)) {
                 lua_pop(L, 1);
                 return luaL_error(L, "%s: expected number", k);
         }

@@ -542,8 +542,11 @@ static int l_send(lua_State *L) {
         lproducer_t *p = lua_touserdata(L, 1);
         if (lua_gettop(L) != 3)
                 lua_settop(L, 3);
-        /* the metatable stays at 4, under what reading msg pushes */
-        if (!p || !lua_getmetatable(L, 1) || !lua_rawequal(L, 4, lua_upvalueindex(2)))
+        /* the metatable stays at 4, under what reading msg pushes; two
+         * tables are the same table when their addresses are (cheaper
+         * than lua_rawequal's general compare) */
+        if (!p || !lua_getmetatable(L, 1) ||
+            lua_topointer(L, 4) != lua_topointer(L, lua_upvalueindex(2)))
                 p = check_producer(L, 1); /* raises with the usual message */
         if (!p->lc->c)
                 return luaL_error(L, "attempt to use a closed cluster");

@@ -69,7 +69,7 @@ typedef struct insync_producer_s {
 static insync_producer_t *to_producer(lua_State *L, const char *what) {
         insync_producer_t *p = lua_touserdata(L, 1);
         if (!p || !lua_getmetatable(L, 1) ||
-            !lua_rawequal(L, -1, lua_upvalueindex(UP_MT)))
+            lua_topointer(L, -1) != lua_topointer(L, lua_upvalueindex(UP_MT)))
                 luaL_error(L, "%s: self: expected %s, got %s", what,
                            INSYNC_PRODUCER_MT, luaL_typename(L, 1));
         lua_pop(L, 1);

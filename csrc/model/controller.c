@@ -5,15 +5,16 @@
  * heartbeats, fencing after broker.session.timeout.ms without a heartbeat,
  * AlterPartition, and leader elections.
  *
- * - Fencing a broker removes it from every ISR, except that an ISR never
- *   becomes empty: its last member stays (so a clean election can wait for
- *   it).  A partition it led gets a new leader.
+ * - Every change of a partition (fencing, AlterPartition, an election)
+ *   goes through change(), PartitionChangeBuilder's rules, with or without
+ *   KIP-966 eligible leader replicas (conf.elr).
+ * - Fencing a broker removes it from every ISR, except that without ELR
+ *   an ISR never becomes empty: its last member stays (so a clean election
+ *   can wait for it).  A partition it led gets a new leader.
  * - Clean election: the first replica in assignment order that is in the
  *   ISR and not fenced.  Unclean (unclean.leader.election.enable): failing
  *   that, the first unfenced replica, which becomes the whole ISR.
  *   Otherwise the partition is offline (leader -1).
- * - KIP-966 eligible leader replicas (conf.elr; Kafka 4.x turns them on
- *   for new clusters): see elr_change() below.
  * - Every leader change bumps the leader epoch; every change bumps the
  *   partition epoch.  Changes go to every broker; a broker whose
  *   heartbeat shows it behind gets the whole state again (catching up the
@@ -73,8 +74,13 @@ static void trace_isr(insync_cluster_t *c, uint32_t gp, uint64_t old,
 }
 
 /*
- * KIP-966, as PartitionChangeBuilder.build() with ELR on (Kafka 4.1+):
- * the ISR becomes @p target, which may be empty.
+ * One partition change, as PartitionChangeBuilder.build(): the ISR becomes
+ * @p target, the leader is kept or chosen again, and with KIP-966 eligible
+ * leader replicas (conf.elr; Kafka 4.1+ turns them on for new clusters)
+ * the ELR and the last known leader follow.
+ * - Without ELR an ISR never becomes empty: for an empty @p target it
+ *   keeps its members, so that a clean election can wait for the last.
+ *   With ELR it may become empty.
  * - ELR (maybePopulateTargetElr): while the target ISR is below the
  *   effective min ISR, the members that leave the ISR join the ELR: under
  *   strict min ISR the HW could not pass them, so they hold every
@@ -95,13 +101,15 @@ static void trace_isr(insync_cluster_t *c, uint32_t gp, uint64_t old,
  * @returns 1 when anything changed (the caller bumps the partition epoch
  * and broadcasts).
  */
-static int elr_change(insync_cluster_t *c, uint32_t gp, uint64_t target,
-                      uint64_t exclude, uint64_t unclean) {
+static int change(insync_cluster_t *c, uint32_t gp, uint64_t target,
+                  uint64_t exclude, uint64_t unclean) {
         insync_cpart_t *cp = &c->cp[gp];
         uint64_t old_isr = cp->isr, old_elr = cp->elr;
         int old = cp->leader, old_last = cp->last_leader;
+        if (!target && !c->conf.elr)
+                target = old_isr;
         uint64_t isr = target, elr = 0;
-        if (insync_popcount(target) < eff_min_isr(c, gp))
+        if (c->conf.elr && insync_popcount(target) < eff_min_isr(c, gp))
                 elr = (cp->elr | cp->isr) & ~target & ~unclean;
 #define VALID(r) ((insync_bit(isr, r) || (!isr && insync_bit(elr, r))) && \
                   acceptable(c, r, exclude))
@@ -160,7 +168,7 @@ static void unclean_shutdown(insync_cluster_t *c, int b) {
                 insync_cpart_t *cp = &c->cp[gp];
                 if (!((cp->isr | cp->elr) & bit))
                         continue;
-                if (elr_change(c, gp, cp->isr & ~bit, bit, bit)) {
+                if (change(c, gp, cp->isr & ~bit, bit, bit)) {
                         cp->pepoch++;
                         insync_controller_broadcast(c, gp);
                 }
@@ -168,37 +176,8 @@ static void unclean_shutdown(insync_cluster_t *c, int b) {
 }
 
 int insync_controller_elect(insync_cluster_t *c, uint32_t gp, uint64_t exclude) {
-        insync_cpart_t *cp = &c->cp[gp];
-        if (c->conf.elr) {
-                elr_change(c, gp, cp->isr, exclude, 0);
-                return cp->leader;
-        }
-        int old = cp->leader, leader = -1, unclean = 0;
-        for (int i = 0; i < cp->rf && leader < 0; i++) {
-                int r = cp->replicas[i];
-                if (insync_bit(cp->isr, r) && !c->br[r].fenced &&
-                    !insync_bit(exclude, r))
-                        leader = r;
-        }
-        if (leader < 0 && topic_unclean(c, gp)) {
-                for (int i = 0; i < cp->rf && leader < 0; i++) {
-                        int r = cp->replicas[i];
-                        if (!c->br[r].fenced && !insync_bit(exclude, r))
-                                leader = r;
-                }
-                if (leader >= 0) {
-                        unclean = 1;
-                        cp->isr = (uint64_t)1 << leader;
-                }
-        }
-        if (leader != old || insync_bit(exclude, old)) {
-                cp->leader = leader;
-                cp->epoch++;
-                insync_trace_add(c, unclean ? INSYNC_T_UNCLEAN_ELECTION
-                                            : INSYNC_T_ELECTION,
-                                 0, gp, leader, cp->epoch);
-        }
-        return leader;
+        change(c, gp, c->cp[gp].isr, exclude, 0);
+        return c->cp[gp].leader;
 }
 
 void insync_controller_fence(insync_cluster_t *c, int b, int controlled) {
@@ -208,26 +187,12 @@ void insync_controller_fence(insync_cluster_t *c, int b, int controlled) {
         br->fenced = 1;
         insync_trace_add(c, controlled ? INSYNC_T_SHUTDOWN : INSYNC_T_FENCE, 0,
                          -1, b, 0);
+        uint64_t bit = (uint64_t)1 << b;
         for (uint32_t gp = 0; gp < c->ngp; gp++) {
                 insync_cpart_t *cp = &c->cp[gp];
-                int changed = 0;
-                if (c->conf.elr) {
-                        /* the ISR may become empty: its last member joins the ELR */
-                        if (insync_bit(cp->isr, b) || cp->leader == b)
-                                changed = elr_change(c, gp,
-                                                     cp->isr & ~((uint64_t)1 << b),
-                                                     (uint64_t)1 << b, 0);
-                } else if (insync_bit(cp->isr, b) && insync_popcount(cp->isr) > 1) {
-                        cp->isr &= ~((uint64_t)1 << b);
-                        insync_trace_add(c, INSYNC_T_ISR_SHRINK, 0, gp,
-                                         (int64_t)1 << b, (int64_t)cp->isr);
-                        changed = 1;
-                }
-                if (!c->conf.elr && cp->leader == b) {
-                        insync_controller_elect(c, gp, (uint64_t)1 << b);
-                        changed = 1;
-                }
-                if (changed) {
+                if (!((cp->isr & bit) || cp->leader == b))
+                        continue;
+                if (change(c, gp, cp->isr & ~bit, bit, 0)) {
                         cp->pepoch++;
                         insync_controller_broadcast(c, gp);
                 }
@@ -281,21 +246,8 @@ static void alter_partition(insync_cluster_t *c, insync_msg_t *m) {
                         if (insync_bit(m->isr, f) && !insync_bit(cp->isr, f) &&
                             c->br[f].fenced)
                                 err = INSYNC_KERR_INELIGIBLE_REPLICA;
-        if (!err && m->isr != cp->isr && m->isr && c->conf.elr) {
-                if (elr_change(c, m->gp, m->isr, 0, 0)) {
-                        cp->pepoch++;
-                        insync_controller_broadcast(c, m->gp);
-                }
-        } else if (!err && m->isr != cp->isr && m->isr) {
-                uint64_t old = cp->isr;
-                cp->isr = m->isr;
+        if (!err && m->isr != cp->isr && m->isr && change(c, m->gp, m->isr, 0, 0)) {
                 cp->pepoch++;
-                if (old & ~m->isr)
-                        insync_trace_add(c, INSYNC_T_ISR_SHRINK, 0, m->gp,
-                                         (int64_t)(old & ~m->isr), (int64_t)m->isr);
-                if (m->isr & ~old)
-                        insync_trace_add(c, INSYNC_T_ISR_EXPAND, 0, m->gp,
-                                         (int64_t)(m->isr & ~old), (int64_t)m->isr);
                 insync_controller_broadcast(c, m->gp);
         }
         insync_msg_t *r = insync_net_msg(c, INSYNC_M_ALTER_ISR_RESP, 0, m->from);

@@ -43,13 +43,18 @@ function helpers.run_lua(script)
     :format(helpers.top, package.path, package.cpath, exe, script))
 end
 
---- The lines of `out` that match `pattern`, in order.
-function helpers.lines(out, pattern)
+--- Runs a check script (spec/*/undelivered_check.lua) in a child process,
+-- asserts that it ran to its end (its last line prints "check done"), and
+-- returns the lines it wrote that start with "insync:", then its whole output.
+function helpers.insync_lines(script)
+  local out, ok = helpers.run_lua(script)
+  assert(ok, out)
+  assert(out:match("check done"), out)
   local found = {}
   for line in out:gmatch("[^\n]+") do
-    if line:match(pattern) then found[#found + 1] = line end
+    if line:match("^insync:") then found[#found + 1] = line end
   end
-  return found
+  return found, out
 end
 
 return helpers

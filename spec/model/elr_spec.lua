@@ -7,6 +7,7 @@ local insync = require "insync"
 local SESSION = 9000 -- broker.session.timeout.ms: a killed broker is fenced after it
 
 local function list(t) return table.concat(t, ",") end
+local function sorted(t) table.sort(t) return t end
 
 -- RF 3 on brokers 1, 2, 3 (1 leads), min.insync.replicas = 2.
 local function cluster(elr, config)
@@ -29,6 +30,21 @@ local function last_isr_member_killed(elr)
   return c, all, one, first, acks1
 end
 
+-- ELR and unclean.leader.election.enable both on: one acks=all record on
+-- all three, 2 stopped (it misses the three records that follow), then 3
+-- stopped and the leader 1 killed and fenced: the ELR is {1, 3}.
+local function elr_with_unclean()
+  local c = cluster(true, { ["unclean.leader.election.enable"] = true })
+  local all = c:producer{ acks = "all" }
+  S.send(all, 1); c:run()
+  c:shutdown(2)
+  local later = S.send(all, 3, { prefix = "later" }); c:run()
+  c:shutdown(3)
+  c:crash(1)
+  c:run_for(SESSION + 1000)
+  return c, later
+end
+
 describe("eligible leader replicas (KIP-966)", function()
   it("are off by default: the ISR keeps its last member and the ELR stays empty", function()
     local c = S.cluster{ topic_config = { ["min.insync.replicas"] = 2 } }
@@ -47,7 +63,7 @@ describe("eligible leader replicas (KIP-966)", function()
     -- below: eligible; 1, the last member, fenced: the ISR is empty
     assert.is_nil(part.leader)
     assert.equal("", list(part.isr))
-    assert.same({ 1, 3 }, (function() local t = part.elr; table.sort(t); return t end)())
+    assert.same({ 1, 3 }, sorted(part.elr))
     assert.equal(1, part.last_known_leader)
     local e = S.find(c:trace(), "elr", { node = "controller" })
     assert.truthy(e)
@@ -161,16 +177,9 @@ describe("eligible leader replicas (KIP-966)", function()
   end)
 
   it("do not hold back unclean.leader.election.enable: the first live replica leads and the ELR empties", function()
-    local c = cluster(true, { ["unclean.leader.election.enable"] = true })
-    local all = c:producer{ acks = "all" }
-    S.send(all, 1); c:run()
-    c:shutdown(2)                     -- 2 misses what follows
-    local later = S.send(all, 3, { prefix = "later" }); c:run()
+    local c, later = elr_with_unclean()
     assert.same({ OK = 3 }, S.count(later))
-    c:shutdown(3)
-    c:crash(1)
-    c:run_for(SESSION + 1000)
-    assert.equal("1,3", list((function() local t = c:partition("orders", 0).elr; table.sort(t); return t end)()))
+    assert.equal("1,3", list(sorted(c:partition("orders", 0).elr)))
     c:restart(2)                      -- no ELR member is up: unclean election
     c:run_for(2000)
     local part = c:partition("orders", 0)
@@ -185,14 +194,7 @@ describe("eligible leader replicas (KIP-966)", function()
   end)
 
   it("come before an unclean election: an ELR member that is up is elected cleanly", function()
-    local c = cluster(true, { ["unclean.leader.election.enable"] = true })
-    local all = c:producer{ acks = "all" }
-    S.send(all, 1); c:run()
-    c:shutdown(2)
-    S.send(all, 3, { prefix = "later" }); c:run()
-    c:shutdown(3)
-    c:crash(1)
-    c:run_for(SESSION + 1000)
+    local c = elr_with_unclean()
     c:restart(3); c:restart(2)
     c:run_for(2000)
     local part = c:partition("orders", 0)

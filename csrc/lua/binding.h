@@ -112,12 +112,12 @@ void insync_lua_push_report_mt(lua_State *L);
 void insync_lua_push_report(lua_State *L, int mt, const insync_lua_report_t *r);
 
 /**
- * The one line written to stderr for a failed send that has neither a
- * callback nor an on_error: the report is at stack index @p report,
- * the error object at @p err.  Leaves the stack as it found it.
+ * A failed send made without a callback, so that no failure passes unseen:
+ * the stack ends with on_error (or nil), the report and the error object.
+ * Calls on_error(err, report) (an error it raises propagates), or without
+ * one writes one line to stderr.  Pops the three.
  */
-void insync_lua_warn_undelivered(lua_State *L, int report, int err,
-                                 int partition);
+void insync_lua_undelivered(lua_State *L, int partition);
 
 /** librdkafka's name for @p code ("NOT_ENOUGH_REPLICAS", "_MSG_TIMED_OUT"). */
 const char *insync_lua_err_name(int code);

@@ -10,10 +10,11 @@
  * value of the cluster and of each producer: S[r] (r >= 1) is the callback
  * of run r, S[0] the opaques by send id, S[-1] topic names by topic index
  * + 1, S[-2] topic names of sends to unknown topics, S[-3] the cluster
- * userdata, S[-4] each producer's on_error by producer index + 1.  A run is a stretch of consecutive send ids made with the same
- * callback (C keeps where each starts and how many of its reports are
- * still due); a script that passes one function to a million sends holds
- * one reference, not a million, and the collector has nothing to walk.  The C model
+ * userdata, S[-4] each producer's on_error by producer index + 1.  A run
+ * is a stretch of consecutive send ids made with the same callback (C
+ * keeps where each starts and how many of its reports are still due); a
+ * script that passes one function to a million sends holds one reference,
+ * not a million, and the collector has nothing to walk.  The C model
  * never calls Lua: it queues completions, and run / run_for deliver them
  * between events, so a raising callback unwinds no C state of the model.
  */
@@ -335,15 +336,10 @@ static int deliver_all(lua_State *L) {
                         insync_lua_push_error(L, r.err, NULL, r.persisted, r.fatal);
                 else
                         lua_pushnil(L);
-                if (key) {
+                if (key)
                         lua_call(L, 2, 0);
-                } else if (!lua_isnil(L, -3)) {
-                        lua_insert(L, -2);
-                        lua_call(L, 2, 0); /* on_error(err, report) */
-                } else {
-                        insync_lua_warn_undelivered(L, -2, -1, r.partition);
-                        lua_settop(L, tslot);
-                }
+                else
+                        insync_lua_undelivered(L, r.partition);
         }
         return 0;
 }

@@ -51,22 +51,22 @@ void insync_lua_push_error(lua_State *L, int code, const char *message,
         lua_setmetatable(L, -2);
 }
 
-void insync_lua_warn_undelivered(lua_State *L, int report, int err,
-                                 int partition) {
+void insync_lua_undelivered(lua_State *L, int partition) {
+        if (!lua_isnil(L, -3)) {
+                lua_insert(L, -2); /* on_error, err, report */
+                lua_call(L, 2, 0);
+                return;
+        }
         int top = lua_gettop(L);
-        if (report < 0)
-                report = top + report + 1;
-        if (err < 0)
-                err = top + err + 1;
-        lua_getfield(L, report, "topic");
-        lua_getfield(L, err, "name");
-        lua_getfield(L, err, "message");
+        lua_getfield(L, top - 1, "topic");
+        lua_getfield(L, top, "name");
+        lua_getfield(L, top, "message");
         fprintf(stderr,
                 "insync: undelivered record (no callback, no on_error): "
                 "%s [%d]: %s: %s\n",
                 lua_tostring(L, -3), partition, lua_tostring(L, -2),
                 lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
-        lua_settop(L, top);
+        lua_settop(L, top - 3);
 }
 
 /* Kafka 2.6 renamed NOT_LEADER_FOR_PARTITION (6) to NOT_LEADER_OR_FOLLOWER;

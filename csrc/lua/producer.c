@@ -386,15 +386,8 @@ static void call_back(lua_State *L, int uv, int32_t partition) {
                 return;
         }
         lua_rawgeti(L, uv, UV_ON_ERROR);
-        if (!lua_isnil(L, -1)) {
-                lua_replace(L, -4);  /* on_error, report, err */
-                lua_insert(L, -2);   /* on_error, err, report */
-                lua_call(L, 2, 0);
-                return;
-        }
-        lua_pop(L, 1);
-        insync_lua_warn_undelivered(L, -2, -1, (int)partition);
-        lua_pop(L, 3);
+        lua_replace(L, -4); /* on_error (or nil), report, err */
+        insync_lua_undelivered(L, (int)partition);
 }
 
 /* Takes the callback and opaque of a report out of the uservalue (at uv)

@@ -351,6 +351,13 @@ function M.init(o)
   if type(o.config) ~= "table" then
     error("insync.openresty.init: config: expected table, got " .. type(o.config), 2)
   end
+  -- init wraps these two, so the producer never sees the caller's own
+  for _, name in ipairs{ "on_error", "on_stats" } do
+    local f = o.config[name]
+    if f ~= nil and type(f) ~= "function" then
+      error(("insync.openresty.init: config.%s: expected function, got %s"):format(name, type(f)), 2)
+    end
+  end
   local phase = ngx.get_phase()
   if phase ~= "init_worker" then
     error("insync.openresty.init: call it from init_worker_by_lua*, not from " .. phase

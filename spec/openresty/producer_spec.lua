@@ -498,6 +498,8 @@ describe("insync.openresty misuse", function()
     ngx.log(ngx.NOTICE, "bad option: ", err)
     ok, err = pcall(openresty.init, { config = "x" })
     ngx.log(ngx.NOTICE, "bad config: ", err)
+    ok, err = pcall(openresty.init, { config = { ["bootstrap.servers"] = "127.0.0.1:1", on_error = "print" } })
+    ngx.log(ngx.NOTICE, "bad on_error: ", err)
   }
 ]], server = [[
     location = /send { content_by_lua_block {
@@ -516,6 +518,7 @@ describe("insync.openresty misuse", function()
     assert.truthy(init_err:find("call it from init_worker_by_lua*, not from content", 1, true), init_err)
     assert.are.equal(1, #srv:log_lines("bad option: .*poll_interval_ms: expected a number >= 0, got %-1"))
     assert.are.equal(1, #srv:log_lines("bad config: .*config: expected table, got string"))
+    assert.are.equal(1, #srv:log_lines("bad on_error: .*config%.on_error: expected function, got string"))
   end)
 
   it("checks a msg as producer:send does, with the same error for each bad field", function()

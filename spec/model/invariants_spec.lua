@@ -203,43 +203,43 @@ end)
 
 describe("random configurations with acks=all, min.insync.replicas >= 2, clean elections, no power loss", function()
   for _, elr in ipairs{ false, true } do
-  it("keep every invariant after every step and lose nothing acknowledged (100 seeds" ..
-     (elr and ", eligible leader replicas)" or ")"), function()
-    for seed = elr and 2001 or 1001, elr and 2100 or 1100 do
-      local rnd = lcg(seed)
-      local nb = 3 + rnd(3)
-      local c = insync.cluster{ brokers = nb, seed = seed, latency_ms = rnd(5),
-        eligible_leader_replicas = elr,
-        config = { ["replica.lag.time.max.ms"] = 2000 + rnd(20000),
-                   ["broker.session.timeout.ms"] = 1000 + rnd(9000),
-                   ["broker.heartbeat.interval.ms"] = 500 } }
-      local rf = 3 + rnd(nb - 2)
-      c:create_topic("t", { partitions = 1 + rnd(4), replication_factor = rf,
-                            config = { ["min.insync.replicas"] = 2 + rnd(rf - 1) } })
-      local ps = {}
-      for i = 1, 1 + rnd(3) do
-        ps[i] = c:producer{ acks = "all", ["enable.idempotence"] = rnd(2) == 0,
-          ["message.timeout.ms"] = 5000 + rnd(30000), ["socket.timeout.ms"] = 1000 + rnd(5000),
-          ["linger.ms"] = rnd(20), ["batch.num.messages"] = 1 + rnd(50) }
+    it("keep every invariant after every step and lose nothing acknowledged (100 seeds" ..
+       (elr and ", eligible leader replicas)" or ")"), function()
+      for seed = elr and 2001 or 1001, elr and 2100 or 1100 do
+        local rnd = lcg(seed)
+        local nb = 3 + rnd(3)
+        local c = insync.cluster{ brokers = nb, seed = seed, latency_ms = rnd(5),
+          eligible_leader_replicas = elr,
+          config = { ["replica.lag.time.max.ms"] = 2000 + rnd(20000),
+                     ["broker.session.timeout.ms"] = 1000 + rnd(9000),
+                     ["broker.heartbeat.interval.ms"] = 500 } }
+        local rf = 3 + rnd(nb - 2)
+        c:create_topic("t", { partitions = 1 + rnd(4), replication_factor = rf,
+                              config = { ["min.insync.replicas"] = 2 + rnd(rf - 1) } })
+        local ps = {}
+        for i = 1, 1 + rnd(3) do
+          ps[i] = c:producer{ acks = "all", ["enable.idempotence"] = rnd(2) == 0,
+            ["message.timeout.ms"] = 5000 + rnd(30000), ["socket.timeout.ms"] = 1000 + rnd(5000),
+            ["linger.ms"] = rnd(20), ["batch.num.messages"] = 1 + rnd(50) }
+        end
+        local down = {}
+        for step = 1, 150 do
+          local w, b = rnd(12), 1 + rnd(nb)
+          if w < 5 then
+            for _ = 1, rnd(20) do
+              local key = rnd(3) == 0 and nil or ("k" .. rnd(100))
+              ps[1 + rnd(#ps)]:send({ topic = "t", key = key, value = "v" }, function() end)
+            end
+          else fault(c, rnd, w, b, nb, ps, down, false) end
+          c:run_for(rnd(4000))
+          local v = c:check()
+          assert.is_nil(v and ("seed %d step %d: %s"):format(seed, step, v))
+        end
+        c:heal()
+        for x = 1, nb do if down[x] then c:restart(x) end end
+        assert.is_true(c:run(3600000))
+        assert.same({}, c:audit().lost)
       end
-      local down = {}
-      for step = 1, 150 do
-        local w, b = rnd(12), 1 + rnd(nb)
-        if w < 5 then
-          for _ = 1, rnd(20) do
-            local key = rnd(3) == 0 and nil or ("k" .. rnd(100))
-            ps[1 + rnd(#ps)]:send({ topic = "t", key = key, value = "v" }, function() end)
-          end
-        else fault(c, rnd, w, b, nb, ps, down, false) end
-        c:run_for(rnd(4000))
-        local v = c:check()
-        assert.is_nil(v and ("seed %d step %d: %s"):format(seed, step, v))
-      end
-      c:heal()
-      for x = 1, nb do if down[x] then c:restart(x) end end
-      assert.is_true(c:run(3600000))
-      assert.same({}, c:audit().lost)
-    end
-  end)
+    end)
   end
 end)

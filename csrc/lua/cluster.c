@@ -10,7 +10,8 @@
  * value of the cluster and of each producer: S[r] (r >= 1) is the callback
  * of run r, S[0] the opaques by send id, S[-1] topic names by topic index
  * + 1, S[-2] topic names of sends to unknown topics, S[-3] the cluster
- * userdata, S[-4] each producer's on_error by producer index + 1.  A run
+ * userdata, S[-4] each producer's on_error by producer index + 1, S[-5]
+ * the string the last send named a known topic with.  A run
  * is a stretch of consecutive send ids made with the same callback (C
  * keeps where each starts and how many of its reports are still due); a
  * script that passes one function to a million sends holds one reference,
@@ -33,6 +34,7 @@
 #define S_UNKNOWN (-2)
 #define S_CLUSTER (-3)
 #define S_ONERROR (-4)
+#define S_LAST_TOPIC (-5)
 
 #define DEFAULT_RUN_MS 86400000 /* run() without a limit: one virtual day */
 
@@ -51,7 +53,7 @@ typedef struct lcluster_s {
         uint32_t nrun, caprun, headrun;
         uint32_t next_key;      /**< next S key for a callback */
         uint32_t hint;          /**< the run the last report belonged to */
-        const char *last_topic; /**< interned name of the last topic sent to */
+        const char *last_topic; /**< the bytes of S[-5], or NULL */
         uint64_t opaques;       /**< opaques held in S[2], not yet handed out */
         int last_topic_idx;
 } lcluster_t;
@@ -519,11 +521,21 @@ static int l_producer(lua_State *L) {
         return 1;
 }
 
-static int lookup_topic(lcluster_t *lc, const char *name) {
+/* The index of the topic msg.topic names, its bytes at @p name; -1 when
+ * unknown.  The last topic found is known again by the address of its
+ * name, the string kept alive at S[-5]: no other string can have that
+ * address then (a long string is not interned, so an equal name can be
+ * another string, and a collected one's address another name's). */
+static int lookup_topic(lua_State *L, lcluster_t *lc, int msg, const char *name) {
         if (name == lc->last_topic)
                 return lc->last_topic_idx;
         int t = insync_cluster_topic(lc->c, name);
         if (t >= 0) {
+                push_state(L, 1);
+                lua_pushliteral(L, "topic");
+                lua_rawget(L, msg);
+                lua_rawseti(L, -2, S_LAST_TOPIC);
+                lua_pop(L, 1);
                 lc->last_topic = name;
                 lc->last_topic_idx = t;
         }
@@ -565,7 +577,7 @@ static int l_send(lua_State *L) {
                 lc->run = r;
                 lc->caprun = cap;
         }
-        int t = lookup_topic(lc, topic);
+        int t = lookup_topic(L, lc, 2, topic);
         uint32_t id = 0;
         int rc = insync_cluster_send(lc->c, p->index, t, partition, m.key,
                                      m.key_len, m.key != NULL, m.value,

@@ -11,13 +11,16 @@
  * once the HW catches up (with min.insync.replicas = RF, after a
  * failover, only when the ISR is whole again): they are not lost.
  * - lost: acknowledged, but not in that log;
- * - duplicated: in it more than once (one entry per extra copy);
- * - unexpected: reported as failed, yet in it;
+ * - duplicated: below its HW more than once (one entry per extra copy);
+ * - unexpected: reported as failed, yet below its HW;
  * - uncommitted: acknowledged, in it, but above the HW for now;
  * - reordered (Jepsen's checker): in it after a record the same producer
  *   sent later to the same partition;
  * - inconsistent (Jepsen's): acknowledged at an offset that holds another
  *   record, though the record is in the log elsewhere.
+ * A failed record, or an extra copy, above the HW is in no list: no
+ * consumer reads it, and the log may still be truncated under it; once
+ * the HW covers it, it counts.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,10 +96,15 @@ int insync_cluster_audit(const insync_cluster_t *c, insync_audit_t *a) {
                         if (o >= r->hw && st == INSYNC_REC_ACKED && !seen[rec])
                                 if (add_item(a, rec, INSYNC_AUDIT_UNCOMMITTED, o))
                                         goto nomem;
-                        if (seen[rec]) {
+                        /* duplicated and unexpected count only committed
+                         * copies: a consumer never reads one above the HW,
+                         * and truncation may still remove it.  Copies sit
+                         * in offset order, so a committed extra copy has
+                         * its first one committed too. */
+                        if (o < r->hw && seen[rec]) {
                                 if (add_item(a, rec, INSYNC_AUDIT_DUPLICATED, o))
                                         goto nomem;
-                        } else if (st == INSYNC_REC_FAILED) {
+                        } else if (o < r->hw && st == INSYNC_REC_FAILED) {
                                 if (add_item(a, rec, INSYNC_AUDIT_UNEXPECTED, o))
                                         goto nomem;
                         }

@@ -1,0 +1,68 @@
+-- The audit counts what a consumer can read: a copy above the high
+-- watermark is not committed (no consumer sees it, truncation may still
+-- remove it), so it is neither unexpected nor duplicated until the HW
+-- covers it.
+local S = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "scenario.lua")
+
+describe("audit", function()
+  it("counts a failed record as unexpected only once the HW covers it", function()
+    -- acks=all, min.insync.replicas=2, both followers down: the leader
+    -- appends, the HW cannot move (strict min ISR), the request times out
+    local c = S.cluster{ topic_config = { ["min.insync.replicas"] = 2 } }
+    local p = c:producer{ retries = 0 }
+    c:run_for(1000)
+    c:crash(2); c:crash(3)
+    local out = S.send(p, 1, { prefix = "x" })
+    c:run()
+    assert.equal("REQUEST_TIMED_OUT", out[1].name)
+    assert.equal("possibly_persisted", out[1].err.persisted)
+    local part = c:partition("orders", 0)
+    assert.equal(1, part.replicas[1].leo)   -- in the leader's log ...
+    assert.equal(0, part.hw)                -- ... above the HW
+    local a = c:audit()
+    assert.equal(1, a.failed)
+    assert.same({}, a.unexpected)
+    assert.same({}, a.uncommitted)          -- not acknowledged: not there either
+    assert.same({}, a.lost)
+    assert.same({}, a.duplicated)
+    -- the followers return, rejoin the ISR, the HW moves over the record
+    c:restart(2); c:restart(3); c:run_for(30000)
+    part = c:partition("orders", 0)
+    assert.equal(1, part.hw)
+    assert.equal("1,2,3", S.isr(c))
+    a = c:audit()
+    assert.equal(1, #a.unexpected)
+    assert.equal("x1", a.unexpected[1].key)
+    assert.equal(0, a.unexpected[1].offset)
+  end)
+
+  it("counts a retry's second copy as duplicated only once the HW covers it", function()
+    local c = S.cluster{}
+    c:run_for(100)
+    local p = c:producer{ acks = 1, ["socket.timeout.ms"] = 2000 }
+    S.send(p, 1); c:run(); c:run_for(100)
+    c:drop(1, p)                       -- the leader's answers are lost
+    local out = S.send(p, 1, { prefix = "d" })
+    c:run_for(100)
+    assert.equal(2, c:partition("orders", 0).hw)   -- the first copy is committed
+    c:crash(2); c:crash(3)             -- nothing follows the leader any more
+    c:run_for(1950); c:heal(); c:run() -- the retry is appended and acknowledged
+    assert.equal("OK", out[1].name)
+    assert.equal(2, out[1].report.offset)
+    local part = c:partition("orders", 0)
+    assert.equal(3, part.replicas[1].leo)
+    assert.equal(2, part.hw)           -- the second copy is above the HW
+    local a = c:audit()
+    assert.same({}, a.duplicated)
+    assert.same({}, a.uncommitted)     -- its first copy is committed
+    -- the dead followers are fenced and leave the ISR; the HW moves on
+    c:run_for(20000)
+    part = c:partition("orders", 0)
+    assert.equal("1", S.isr(c))
+    assert.equal(3, part.hw)
+    a = c:audit()
+    assert.equal(1, #a.duplicated)
+    assert.equal("d1", a.duplicated[1].key)
+    assert.equal(2, a.duplicated[1].offset)
+  end)
+end)

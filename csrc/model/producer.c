@@ -260,21 +260,51 @@ static int leader_error(int err) {
         }
 }
 
+/* What librdkafka does with a produce error (rd_kafka_handle_Produce_error
+ * with rd_kafka_err_action's defaults): fail the batch, retry it counting
+ * the attempt against `retries`, or retry it without counting.  The errors
+ * that say the metadata was stale (the broker no longer leads, or does not
+ * know the partition) are retried without counting: the request was
+ * refused, so no retry can duplicate it, and even retries=0 retries them
+ * until message.timeout.ms. */
+enum { P_FAIL, P_RETRY, P_RETRY_UNCOUNTED };
+static int produce_action(int err) {
+        switch (err) {
+        case INSYNC_KERR_NOT_LEADER_OR_FOLLOWER:
+        case INSYNC_KERR_LEADER_NOT_AVAILABLE:
+        case INSYNC_KERR_UNKNOWN_TOPIC_OR_PART:
+                return P_RETRY_UNCOUNTED;
+        case INSYNC_KERR__TRANSPORT:
+        case INSYNC_KERR__TIMED_OUT:
+        case INSYNC_KERR_REQUEST_TIMED_OUT:
+        case INSYNC_KERR_NOT_ENOUGH_REPLICAS:
+        case INSYNC_KERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+        case INSYNC_KERR_KAFKA_STORAGE_ERROR:
+                return P_RETRY;
+        default:
+                return P_FAIL;
+        }
+}
+
 static void batch_error(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
                         insync_pbatch_t *b, int err) {
         insync_ppart_t *pp = &p->pp[gp];
         int st = persisted_for(err);
         if (st > b->persisted)
                 b->persisted = (uint8_t)st;
-        int retriable = insync_kerr_retriable(err);
+        int action = produce_action(err);
         if (err == INSYNC_KERR_OUT_OF_ORDER_SEQUENCE_NUMBER && p->pid >= 0 &&
             b->base_seq != pp->acked_seq)
-                retriable = 1; /* an earlier batch is not yet acknowledged */
+                /* an earlier batch failed: this one is retried behind it
+                 * once the epoch is bumped, uncounted as in librdkafka */
+                action = P_RETRY_UNCOUNTED;
         if (leader_error(err))
                 need_metadata(c, p);
         int timed_out = c->now >= b->deadline;
-        if (retriable && !timed_out && (int64_t)b->retries < p->conf.retries) {
-                b->retries++;
+        if (action != P_FAIL && !timed_out &&
+            (action == P_RETRY_UNCOUNTED || (int64_t)b->retries < p->conf.retries)) {
+                if (action == P_RETRY)
+                        b->retries++;
                 b->not_before = c->now + p->conf.retry_backoff_ms;
                 insync_trace_add(c, INSYNC_T_RETRY, p->node, gp, err, b->retries);
                 enqueue(pp, b);
@@ -283,7 +313,7 @@ static void batch_error(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
         }
         if (p->pid >= 0)
                 p->bump_pending = 1;
-        batch_done(c, p, b, retriable && timed_out ? INSYNC_KERR__MSG_TIMED_OUT : err,
+        batch_done(c, p, b, action != P_FAIL && timed_out ? INSYNC_KERR__MSG_TIMED_OUT : err,
                    -1, b->persisted);
 }
 

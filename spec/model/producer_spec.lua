@@ -260,6 +260,28 @@ describe("producer requests", function()
     assert.is_true(reqs[2] - reqs[1] >= 250 and reqs[3] - reqs[2] >= 250)
   end)
 
+  it("retries NOT_LEADER_OR_FOLLOWER without counting it against retries, as librdkafka does", function()
+    -- retries = 0: a counted retry would end the send at the first error.
+    -- Leader 1 loses the controller and is replaced by 2; the send waits
+    -- in 1's purgatory until 1 learns it no longer leads.
+    local c = S.cluster{ trace = true, topic_config = { ["min.insync.replicas"] = 2 } }
+    local p = c:producer{ retries = 0 }
+    c:run_for(1000)
+    c:cut(1, "controller"); c:run_for(12000)
+    assert.equal(2, c:partition("orders", 0).leader)
+    local out = S.send(p, 1); c:run_for(2000)
+    c:heal(); c:run()
+    assert.equal("OK", out[1].name)
+    local not_leader
+    for _, e in ipairs(producer_requests(c, "producer1")) do
+      if e.event == "retry" and e.error == 6 then not_leader = e end
+    end
+    assert.truthy(not_leader, "the send was never answered NOT_LEADER_OR_FOLLOWER")
+    assert.equal(0, not_leader.attempt)     -- uncounted: still the first attempt
+    assert.same({ acked = 1, failed = 0, lost = 0 },
+      { acked = c:audit().acked, failed = c:audit().failed, lost = #c:audit().lost })
+  end)
+
   it("offers the consistent and random partitioners", function()
     local c = S.cluster{ partitions = 3 }
     local cons = c:producer{ partitioner = "consistent" }

@@ -61,6 +61,8 @@ typedef struct insync_lua_msg_s {
         int64_t partition;      /**< -1: none; else 0..INT32_MAX */
         int64_t timestamp;      /**< -1: none */
         int headers;            /**< stack index of msg.headers (checked); 0: none */
+        size_t headers_size;    /**< their serialized size, as librdkafka
+                                 *   counts it against message.max.bytes */
         int opaque;             /**< stack index of msg.opaque; 0: none */
 } insync_lua_msg_t;
 

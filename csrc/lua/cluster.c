@@ -581,7 +581,7 @@ static int l_send(lua_State *L) {
         uint32_t id = 0;
         int rc = insync_cluster_send(lc->c, p->index, t, partition, m.key,
                                      m.key_len, m.key != NULL, m.value,
-                                     m.value_len, m.value != NULL,
+                                     m.value_len, m.value != NULL, m.headers_size,
                                      m.timestamp >= 0 ? &m.timestamp : NULL, &id);
         if (rc == -1)
                 return luaL_error(L, "send: out of memory");

@@ -69,6 +69,26 @@ static int64_t read_count(lua_State *L, int f, const char *what,
         return (int64_t)v;
 }
 
+/* The bytes of a zigzag varint of n >= 0. */
+static size_t varint_size(size_t n) {
+        size_t v = n << 1, len = 1;
+        while (v >= 0x80) {
+                v >>= 7;
+                len++;
+        }
+        return len;
+}
+
+/* A header's size in a v2 record (rd_kafka_header_add): name and value
+ * with a varint length each. */
+static void add_header_size(void *ud, const char *name, size_t name_len,
+                            const char *value, size_t value_len) {
+        (void)name;
+        (void)value;
+        *(size_t *)ud += varint_size(name_len) + name_len +
+                         varint_size(value_len) + value_len;
+}
+
 void insync_lua_read_msg(lua_State *L, int msg,
                          const insync_lua_msg_names_t *nm, insync_lua_msg_t *m) {
         if (lua_type(L, msg) != LUA_TTABLE)
@@ -133,7 +153,8 @@ void insync_lua_read_msg(lua_State *L, int msg,
                 bad_field(L, INSYNC_MSG_TOPIC, "string");
         }
         if (m->headers)
-                insync_lua_each_header(L, m->headers, NULL, NULL);
+                insync_lua_each_header(L, m->headers, add_header_size,
+                                       &m->headers_size);
 }
 
 /* Raises "send: msg.headers<where>: expected <what>, got <type>". */

@@ -93,16 +93,19 @@ int insync_cluster_producer_node(const insync_cluster_t *c, int p);
 
 /**
  * Accepts a record.  @p partition -1 lets the partitioner choose;
+ * @p hdrs_size is the serialized size of its headers (the model keeps no
+ * headers, only counts them against message.max.bytes);
  * @p timestamp (msg.timestamp, ms) may be NULL.
  * @returns 0 and the send id (1-based) in @p id; or an error code when the
- * record is refused at once (_QUEUE_FULL, MSG_SIZE_TOO_LARGE, or -1 for
- * memory exhaustion).  An unknown topic or partition is accepted and
- * completed with _UNKNOWN_TOPIC / _UNKNOWN_PARTITION.
+ * record is refused at once (_QUEUE_FULL, or -1 for memory exhaustion).
+ * A record over message.max.bytes, or for an unknown topic or partition, is
+ * accepted and completed with MSG_SIZE_TOO_LARGE, _UNKNOWN_TOPIC or
+ * _UNKNOWN_PARTITION, as librdkafka's producer reports them.
  */
 int insync_cluster_send(insync_cluster_t *c, int p, int topic, int partition,
                         const char *key, size_t klen, int has_key,
                         const char *value, size_t vlen, int has_value,
-                        const int64_t *timestamp, uint32_t *id);
+                        size_t hdrs_size, const int64_t *timestamp, uint32_t *id);
 
 int64_t insync_cluster_now(const insync_cluster_t *c);
 /** Sends accepted whose callback is not yet due. */

@@ -22,6 +22,10 @@
 
 #define SCAN_MS 1000 /* librdkafka scans queued messages for timeouts every second */
 #define RECONNECT_MS 100 /* librdkafka's reconnect.backoff.ms */
+/* RD_KAFKAP_MESSAGE_V2_MAX_OVERHEAD: a v2 record's length, attributes,
+ * timestamp and offset deltas, key and value lengths and header count, each
+ * varint at its longest */
+#define MSG_V2_MAX_OVERHEAD (5 + 1 + 10 + 5 + 5 + 5 + 5)
 
 static void pump(insync_cluster_t *c, insync_producer_t *p, uint32_t gp);
 
@@ -495,13 +499,19 @@ static int choose_partition(insync_cluster_t *c, insync_producer_t *p,
 int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
                         const char *key, size_t klen, int has_key,
                         const char *value, size_t vlen, int has_value,
-                        const int64_t *timestamp, uint32_t *id) {
+                        size_t hdrs_size, const int64_t *timestamp, uint32_t *id) {
         insync_producer_t *p = c->prod[pi];
         uint64_t size = (has_key ? klen : 0) + (has_value ? vlen : 0);
-        if (size > (uint64_t)p->conf.message_max_bytes)
-                return INSYNC_KERR_MSG_SIZE_TOO_LARGE;
-        if (p->queued >= (uint64_t)p->conf.queue_max_messages ||
-            p->queued_bytes + size > (uint64_t)p->conf.queue_max_kbytes * 1024)
+        /* librdkafka's rd_kafka_msg_new0: the size a record may take on the
+         * wire (the v2 record's most overhead, key, value, headers) against
+         * message.max.bytes first, then the queue's limits */
+        int refused = MSG_V2_MAX_OVERHEAD + size + hdrs_size >
+                                      (uint64_t)p->conf.message_max_bytes
+                              ? INSYNC_KERR_MSG_SIZE_TOO_LARGE
+                              : 0;
+        if (!refused &&
+            (p->queued >= (uint64_t)p->conf.queue_max_messages ||
+             p->queued_bytes + size > (uint64_t)p->conf.queue_max_kbytes * 1024))
                 return INSYNC_KERR__QUEUE_FULL;
         if (insync_producer_grow(c, p))
                 return -1;
@@ -517,24 +527,20 @@ int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
         c->outstanding++;
         p->queued++;
         p->queued_bytes += size;
-        if (topic < 0) {
-                e->topic = UINT8_MAX;
-                insync_cluster_complete(c, idx, INSYNC_KERR__UNKNOWN_TOPIC, -1,
-                                        INSYNC_NOT_PERSISTED, 0);
+        e->topic = topic < 0 ? UINT8_MAX : (uint8_t)topic;
+        if (partition >= 0)
+                e->part = (uint16_t)(partition > UINT16_MAX ? UINT16_MAX : partition);
+        if (!refused && topic < 0)
+                refused = INSYNC_KERR__UNKNOWN_TOPIC;
+        if (!refused && partition >= c->topics[topic].partitions)
+                refused = INSYNC_KERR__UNKNOWN_PARTITION;
+        if (refused) {
+                insync_cluster_complete(c, idx, refused, -1, INSYNC_NOT_PERSISTED, 0);
                 p->queued--;
                 p->queued_bytes -= size;
                 return 0;
         }
         const insync_topic_t *t = &c->topics[topic];
-        e->topic = (uint8_t)topic;
-        if (partition >= t->partitions) {
-                e->part = (uint16_t)(partition > UINT16_MAX ? UINT16_MAX : partition);
-                insync_cluster_complete(c, idx, INSYNC_KERR__UNKNOWN_PARTITION, -1,
-                                        INSYNC_NOT_PERSISTED, 0);
-                p->queued--;
-                p->queued_bytes -= size;
-                return 0;
-        }
         if (partition < 0)
                 partition = choose_partition(c, p, t, key, klen, has_key);
         e->part = (uint16_t)partition;

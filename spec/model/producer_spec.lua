@@ -137,15 +137,20 @@ describe("producer", function()
     assert.truthy(p:send({ topic = "orders", value = "d" }))
   end)
 
-  it("returns nil and MSG_SIZE_TOO_LARGE for a record above message.max.bytes", function()
+  it("reports MSG_SIZE_TOO_LARGE through the callback for a record above message.max.bytes", function()
     local c = S.cluster{}
     local p = c:producer{ ["message.max.bytes"] = 1000 }
-    local id, err = p:send({ topic = "orders", key = "k", value = ("x"):rep(1000) })
-    assert.is_nil(id)
-    assert.equal("MSG_SIZE_TOO_LARGE", err.name)
-    assert.equal("not_persisted", err.persisted)
-    assert.truthy(p:send({ topic = "orders", value = ("x"):rep(999) }))
+    local out = {}
+    local function cb(r, err) out[#out + 1] = { r = r, err = err } end
+    assert.truthy(p:send({ topic = "orders", key = "k", value = ("x"):rep(1000 - 36) }, cb))
+    assert.truthy(p:send({ topic = "orders", value = ("x"):rep(1000 - 36) }, cb))
     assert.is_true(c:run())
+    assert.equal("MSG_SIZE_TOO_LARGE", out[1].err.name)
+    assert.equal("not_persisted", out[1].err.persisted)
+    assert.equal("k", out[1].r.key)
+    assert.is_nil(out[2].err)
+    local a = c:audit()
+    assert.same({ 2, 1, 1 }, { a.sent, a.acked, a.failed })
   end)
 
   it("reports _UNKNOWN_TOPIC and _UNKNOWN_PARTITION through the callback", function()

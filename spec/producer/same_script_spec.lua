@@ -71,6 +71,41 @@ describe("one script on both engines", function()
     assert.equal("not_persisted", real[1].persisted)
   end)
 
+  it("refuses the same records as over message.max.bytes, through the callback", function()
+    -- librdkafka counts a record's most v2 overhead (36 bytes), key, value
+    -- and headers (a varint length before each name and value)
+    local function sizes(p, settle)
+      local names = {}
+      local function s(label, msg)
+        msg.topic, msg.partition = "orders", 0
+        assert(p:send(msg, function(_, err) names[label] = err and err.name or "OK" end))
+      end
+      s("value at the limit", { value = ("x"):rep(1000 - 36) })
+      s("value 1 over", { value = ("x"):rep(1000 - 35) })
+      s("key and value 1 over", { key = ("k"):rep(500), value = ("x"):rep(1000 - 35 - 500) })
+      -- a header h of 959 bytes takes 1 + 1 + 2 + 959; with 1 byte of value
+      s("header at the limit", { value = "x", headers = { h = ("y"):rep(959) } })
+      s("header 1 over", { value = "x", headers = { h = ("y"):rep(960) } })
+      -- a header without value takes 1 + 1 + 1 bytes
+      s("header without value 1 over", { value = "x", headers = { { "a" }, { "h", ("y"):rep(957) } } })
+      settle()
+      return names
+    end
+    local c = insync.cluster{ brokers = 1 }
+    c:create_topic("orders", { partitions = 1, replication_factor = 1 })
+    local model = sizes(c:producer{ ["message.max.bytes"] = 1000 }, function() assert.is_true(c:run()) end)
+    local m = fixture.cluster(1, "orders", 1, 1)
+    local rp = fixture.producer(m, { ["message.max.bytes"] = 1000 })
+    local real = sizes(rp, function() assert.equal(0, rp:flush(10000)) end)
+    rp:close()
+    m:close()
+    assert.same(model, real)
+    assert.same({ ["value at the limit"] = "OK", ["value 1 over"] = "MSG_SIZE_TOO_LARGE",
+                  ["key and value 1 over"] = "MSG_SIZE_TOO_LARGE", ["header at the limit"] = "OK",
+                  ["header 1 over"] = "MSG_SIZE_TOO_LARGE",
+                  ["header without value 1 over"] = "MSG_SIZE_TOO_LARGE" }, model)
+  end)
+
   it("raises the same message for the same bad msg", function()
     local c = insync.cluster{ brokers = 1 }
     c:create_topic("orders", { partitions = 1, replication_factor = 1 })

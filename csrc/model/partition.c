@@ -184,6 +184,13 @@ static void wake_parked(insync_cluster_t *c, int b, uint32_t gp,
         }
 }
 
+/* ProducerAppendInfo.inSequence: the next sequence, wrapping after
+ * INT32_MAX. */
+static int in_sequence(int32_t last, int32_t next) {
+        return (int64_t)next == (int64_t)last + 1 ||
+               (next == 0 && last == INT32_MAX);
+}
+
 void insync_partition_produce(insync_cluster_t *c, int b, insync_msg_t *m) {
         uint32_t gp = m->gp;
         insync_replica_t *r = insync_broker_replica(c, b, gp);
@@ -203,7 +210,14 @@ void insync_partition_produce(insync_cluster_t *c, int b, insync_msg_t *m) {
         int64_t base = -1;
         uint32_t n = m->nids;
         if (m->pid >= 0) {
-                /* ProducerAppendInfo: epoch, duplicate and sequence checks. */
+                /* UnifiedLog.analyzeAndValidateProducerState: a duplicate of
+                 * one of the last 5 batches (same producer epoch) is answered
+                 * with its offset; then ProducerAppendInfo's checkProducerEpoch
+                 * and checkSequence.  A producer id the log holds no batch of
+                 * (never seen here, or its batches were truncated or lost with
+                 * unflushed data: the state is rebuilt from the log) has
+                 * NO_PRODUCER_EPOCH, and since KIP-360 any sequence is taken
+                 * from it: the state starts from this batch. */
                 insync_pstate_t *s = insync_log_pstate(&r->log, m->pid);
                 int err = 0;
                 if (s && m->prod_epoch < s->pepoch) {
@@ -214,9 +228,11 @@ void insync_partition_produce(insync_cluster_t *c, int b, insync_msg_t *m) {
                                 if (s->first_seq[i] == m->base_seq &&
                                     s->last_seq[i] == last)
                                         base = s->base[i];
-                        if (base < 0 && m->base_seq != s->last_seq[s->n - 1] + 1)
+                        if (base < 0 && !in_sequence(s->last_seq[s->n - 1],
+                                                     m->base_seq))
                                 err = INSYNC_KERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
-                } else if (m->base_seq != 0) {
+                } else if (s && m->base_seq != 0) {
+                        /* a new producer epoch starts at sequence 0 */
                         err = INSYNC_KERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
                 }
                 if (err) {

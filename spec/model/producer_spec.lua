@@ -111,18 +111,88 @@ describe("producer", function()
     assert.equal(2, c:partition("orders", 0).replicas[1].leo)
   end)
 
-  it("answers a sequence gap with OUT_OF_ORDER_SEQUENCE_NUMBER (the broker lost the producer's state)", function()
+  it("has its batch appended at any sequence by a leader that lost all state for it (KIP-360)", function()
     local c = S.cluster{ rf = 1 }
     c:run_for(100)
     local p = c:producer{ ["enable.idempotence"] = true }
-    S.send(p, 2); c:run()
+    local before = S.send(p, 2); c:run()
+    assert.same({ OK = 2 }, S.count(before))
+    -- power loss: nothing was flushed, the log and the producer state
+    -- rebuilt from it are empty
     c:crash(1, { lose_unflushed = true }); c:restart(1); c:run_for(3000)
+    assert.equal(0, c:partition("orders", 0).replicas[1].leo)
+    -- sequence 2 from a producer id the broker has no state for: appended
     local out = S.send(p, 1, { prefix = "gap" }); c:run()
-    assert.equal("OUT_OF_ORDER_SEQUENCE_NUMBER", out[1].name)
-    assert.equal(45, out[1].err.code)
-    -- the producer bumps its epoch and goes on from sequence 0
+    assert.equal("OK", out[1].name)
+    assert.equal(0, out[1].report.offset)
+    -- and the state goes on from it
     local after = S.send(p, 1, { prefix = "next" }); c:run()
     assert.equal("OK", after[1].name)
+    assert.equal(1, after[1].report.offset)
+    -- the two records lost with the power are lost; the new ones are acked
+    local a = c:audit()
+    assert.equal(4, a.acked)
+    assert.equal(0, a.failed)
+    assert.equal(2, #a.lost)
+    assert.equal("k1", a.lost[1].key)
+    assert.equal("k2", a.lost[2].key)
+    assert.same({}, a.uncommitted)
+  end)
+
+  it("has its batch appended at any sequence by a leader elected uncleanly without its batches (KIP-360)", function()
+    local c = S.cluster{ config = { ["unclean.leader.election.enable"] = true } }
+    local p = c:producer{ ["enable.idempotence"] = true }
+    c:run_for(1000); c:crash(2); c:crash(3); c:run_for(12000)
+    assert.equal("1", S.isr(c))
+    local before = S.send(p, 5); c:run()
+    assert.same({ OK = 5 }, S.count(before))
+    c:crash(1); c:restart(2); c:run_for(15000)
+    local part = c:partition("orders", 0)
+    assert.equal(2, part.leader)
+    assert.equal(0, part.replicas[2].leo)
+    local out = S.send(p, 1, { prefix = "b" }); c:run()   -- sequence 5
+    assert.equal("OK", out[1].name)
+    assert.equal(0, out[1].report.offset)
+    assert.equal(5, #c:audit().lost)
+  end)
+
+  it("is answered OUT_OF_ORDER_SEQUENCE_NUMBER for a sequence gap when the leader kept part of its state", function()
+    -- flush.messages=3: every replica flushes after its third record, not
+    -- after the fourth
+    local c = S.cluster{ trace = true, topic_config = { ["min.insync.replicas"] = 2, ["flush.messages"] = 3 } }
+    c:run_for(100)
+    local p = c:producer{ ["enable.idempotence"] = true }
+    for i = 1, 4 do
+      local out = S.send(p, 1, { prefix = "k" .. i .. "-" }); c:run()
+      assert.equal("OK", out[1].name)
+    end
+    for b = 1, 3 do
+      local r = c:partition("orders", 0).replicas[b]
+      assert.equal(4, r.leo)
+      assert.equal(3, r.flushed)
+    end
+    -- every replica loses power: sequences 0-2 survive, 3 is gone
+    for b = 1, 3 do c:crash(b, { lose_unflushed = true }) end
+    for b = 1, 3 do c:restart(b) end
+    c:run_for(20000)
+    local part = c:partition("orders", 0)
+    assert.equal(3, part.replicas[part.leader].leo)
+    local mark = #c:trace()
+    S.send(p, 1, { prefix = "gap" }); c:run()   -- sequence 4 after 2
+    -- the broker's answer (what the producer makes of it is its own business)
+    local answered
+    local trace = c:trace()
+    for i = mark + 1, #trace do
+      local e = trace[i]
+      if e.event == "response" and e.error == insync.errors.OUT_OF_ORDER_SEQUENCE_NUMBER then
+        answered = e
+      end
+    end
+    assert.truthy(answered)
+    assert.equal(3, c:partition("orders", 0).replicas[part.leader].leo)   -- not appended
+    local lost = c:audit().lost
+    assert.equal(1, #lost)
+    assert.equal("k4-1", lost[1].key)
   end)
 
   it("returns nil and _QUEUE_FULL past queue.buffering.max.messages", function()

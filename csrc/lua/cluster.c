@@ -936,9 +936,9 @@ static int l_log(lua_State *L) {
 static int l_broker(lua_State *L) {
         lcluster_t *lc = check_cluster(L, 1);
         int b = check_broker_arg(L, lc, 2, "broker: id");
-        int alive, fenced, powered;
-        insync_cluster_broker_info(lc->c, b, &alive, &fenced, &powered);
-        lua_createtable(L, 0, 4);
+        int alive, fenced, powered, shutting;
+        insync_cluster_broker_info(lc->c, b, &alive, &fenced, &powered, &shutting);
+        lua_createtable(L, 0, 5);
         lua_pushinteger(L, b);
         lua_setfield(L, -2, "id");
         lua_pushboolean(L, alive);
@@ -947,6 +947,8 @@ static int l_broker(lua_State *L) {
         lua_setfield(L, -2, "fenced");
         lua_pushboolean(L, powered);
         lua_setfield(L, -2, "powered");
+        lua_pushboolean(L, shutting);
+        lua_setfield(L, -2, "shutting_down");
         return 1;
 }
 

@@ -3,7 +3,19 @@
  * @brief A broker's life: start (register with the controller, then
  * heartbeat every broker.heartbeat.interval.ms), its periodic work (the ISR
  * expiration check every replica.lag.time.max.ms / 2, abandoned fetches),
- * process kill and power loss, and the metadata it serves to producers.
+ * controlled shutdown, process kill and power loss, and the metadata it
+ * serves to producers.
+ *
+ * Controlled shutdown (BrokerServer.shutdown, BrokerLifecycleManager): the
+ * broker enters PENDING_CONTROLLED_SHUTDOWN and heartbeats at once asking
+ * to shut down (wantShutDown); it keeps running and answering while the
+ * controller moves its leaderships away and takes it out of every ISR (the
+ * metadata makes it a follower, which answers its waiting produce requests
+ * NOT_LEADER_OR_FOLLOWER).  After the first reply it heartbeats again
+ * 50 ms later, then every interval, until a reply says shouldShutDown;
+ * then the socket server stops and LogManager.shutdown flushes every log
+ * and writes the clean shutdown file.  If no such reply comes within
+ * KafkaBroker.shutdown()'s 5 minutes, it stops anyway (still flushing).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +23,31 @@
 #include "model.h"
 
 #define FETCH_CHECK_MS 1000
+#define CS_TIMEOUT_MS 300000  /* KafkaBroker.shutdown(): Duration.ofMinutes(5) */
+#define CS_SOON_MS 50         /* the heartbeat after the first pending reply */
+
+static void send_heartbeat(insync_cluster_t *c, int b) {
+        insync_broker_t *br = &c->br[b];
+        insync_msg_t *m = insync_net_msg(c, INSYNC_M_HEARTBEAT, b, 0);
+        m->req = br->inc;
+        m->version = br->meta_seen;
+        m->shut = br->shutting;
+        insync_net_send(c, m);
+}
+
+/* The end of BrokerServer.shutdown: the socket server stops (whatever still
+ * waits on this broker is reset), every log is flushed and the clean
+ * shutdown file written. */
+static void finish_shutdown(insync_cluster_t *c, int b) {
+        insync_broker_t *br = &c->br[b];
+        uint32_t inc = br->inc;
+        for (uint32_t gp = 0; gp < c->ngp; gp++)
+                if (br->rep[gp])
+                        br->rep[gp]->log.flushed = br->rep[gp]->log.len;
+        insync_trace_add(c, INSYNC_T_SHUTDOWN, b, -1, b, 1);
+        insync_broker_stop(c, b, 0);
+        br->clean_inc = inc;
+}
 
 static void schedule(insync_cluster_t *c, int b) {
         insync_broker_t *br = &c->br[b];
@@ -36,15 +73,19 @@ void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc) {
         if (!br->alive || br->inc != inc)
                 return;
         switch (type) {
-        case INSYNC_EV_HEARTBEAT: {
-                insync_msg_t *m = insync_net_msg(c, INSYNC_M_HEARTBEAT, b, 0);
-                m->req = br->inc;
-                m->version = br->meta_seen;
-                insync_net_send(c, m);
+        case INSYNC_EV_HEARTBEAT:
+                send_heartbeat(c, b);
                 insync_sim_at(c, c->now + c->conf.heartbeat_ms,
                               INSYNC_EV_HEARTBEAT, (uint32_t)b, inc, NULL);
                 break;
-        }
+        case INSYNC_EV_CS_HEARTBEAT:
+                if (br->shutting)
+                        send_heartbeat(c, b);
+                break;
+        case INSYNC_EV_CS_DEADLINE:
+                if (br->shutting)
+                        finish_shutdown(c, b);
+                break;
         case INSYNC_EV_ISR_CHECK: {
                 int64_t half = c->conf.lag_ms / 2 > 0 ? c->conf.lag_ms / 2 : 1;
                 insync_partition_isr_check(c, b);
@@ -76,6 +117,7 @@ void insync_broker_start(insync_cluster_t *c, int b) {
         br->inc++;
         br->meta_seen = 0;
         br->registered = 0;
+        br->shutting = 0;
         schedule(c, b);
         insync_msg_t *m = insync_net_msg(c, INSYNC_M_REGISTER, b, 0);
         m->req = br->inc;
@@ -106,8 +148,41 @@ void insync_broker_stop(insync_cluster_t *c, int b, int power_loss) {
                         r->hw = r->log.len;
         }
         br->alive = 0;
+        br->shutting = 0;
         br->powered = !power_loss;
         br->inc++;
+}
+
+/* BeginControlledShutdownEvent: a broker the controller has not yet
+ * registered in this incarnation skips it and stops at once. */
+void insync_broker_begin_shutdown(insync_cluster_t *c, int b) {
+        insync_broker_t *br = &c->br[b];
+        insync_trace_add(c, INSYNC_T_SHUTDOWN, b, -1, b, 0);
+        if (!br->registered) {
+                finish_shutdown(c, b);
+                return;
+        }
+        br->shutting = 1;
+        br->cs_replied = 0;
+        send_heartbeat(c, b);
+        insync_sim_at(c, c->now + CS_TIMEOUT_MS, INSYNC_EV_CS_DEADLINE,
+                      (uint32_t)b, br->inc, NULL);
+}
+
+/* BrokerHeartbeatResponseEvent in PENDING_CONTROLLED_SHUTDOWN. */
+void insync_broker_heartbeat_resp(insync_cluster_t *c, int b, insync_msg_t *m) {
+        insync_broker_t *br = &c->br[b];
+        if (!br->shutting)
+                return;
+        if (m->shut) {
+                finish_shutdown(c, b);
+                return;
+        }
+        if (!br->cs_replied) {
+                br->cs_replied = 1;
+                insync_sim_at(c, c->now + CS_SOON_MS, INSYNC_EV_CS_HEARTBEAT,
+                              (uint32_t)b, br->inc, NULL);
+        }
 }
 
 /* Metadata request: this broker's view of every partition. */

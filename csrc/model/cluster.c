@@ -364,7 +364,12 @@ int insync_cluster_restart(insync_cluster_t *c, int b, char *err,
         if (check_broker(c, b, err, errlen))
                 return -1;
         if (c->br[b].alive) {
-                snprintf(err, errlen, "broker %d is running", b);
+                snprintf(err, errlen,
+                         c->br[b].shutting
+                                 ? "broker %d is still running (its controlled "
+                                   "shutdown has not finished)"
+                                 : "broker %d is running",
+                         b);
                 return -1;
         }
         insync_trace_add(c, INSYNC_T_RESTART, b, -1, 0, 0);
@@ -372,8 +377,9 @@ int insync_cluster_restart(insync_cluster_t *c, int b, char *err,
         return 0;
 }
 
-/* Controlled shutdown: the controller moves leadership away and takes the
- * broker out of the ISRs, the broker flushes its logs, then stops. */
+/* Controlled shutdown: only begins here (broker.c, controller.c).  The
+ * broker stays up while the controller moves its leaderships away and
+ * takes it out of the ISRs, then flushes its logs and stops. */
 int insync_cluster_shutdown(insync_cluster_t *c, int b, char *err,
                             size_t errlen) {
         if (check_broker(c, b, err, errlen))
@@ -382,15 +388,11 @@ int insync_cluster_shutdown(insync_cluster_t *c, int b, char *err,
                 snprintf(err, errlen, "broker %d is already down", b);
                 return -1;
         }
-        insync_controller_fence(c, b, 1);
-        for (uint32_t gp = 0; gp < c->ngp; gp++) {
-                insync_replica_t *r = c->br[b].rep[gp];
-                if (r)
-                        r->log.flushed = r->log.len;
+        if (c->br[b].shutting) {
+                snprintf(err, errlen, "broker %d is already shutting down", b);
+                return -1;
         }
-        uint32_t inc = c->br[b].inc;
-        insync_broker_stop(c, b, 0);
-        c->br[b].clean_inc = inc; /* the clean shutdown file */
+        insync_broker_begin_shutdown(c, b);
         return 0;
 }
 
@@ -470,10 +472,11 @@ int insync_cluster_log_entry(const insync_cluster_t *c, int topic, int part,
 }
 
 int insync_cluster_broker_info(const insync_cluster_t *c, int b, int *alive,
-                               int *fenced, int *powered) {
+                               int *fenced, int *powered, int *shutting) {
         if (b < 1 || b > c->nbrokers)
                 return 0;
         *alive = c->br[b].alive;
+        *shutting = c->br[b].shutting;
         *fenced = c->br[b].fenced;
         *powered = c->br[b].powered;
         return 1;

@@ -192,9 +192,10 @@ int insync_cluster_log_entry(const insync_cluster_t *c, int topic, int part,
                              int b, int64_t offset, uint32_t *id,
                              int32_t *epoch);
 
-/** Broker state: alive, powered, fenced (as the controller sees it). */
+/** Broker state: alive, powered, fenced (as the controller sees it),
+ * shutting (a controlled shutdown has begun and the process still runs). */
 int insync_cluster_broker_info(const insync_cluster_t *c, int b, int *alive,
-                               int *fenced, int *powered);
+                               int *fenced, int *powered, int *shutting);
 
 /* Audit. */
 typedef enum insync_audit_kind_e {

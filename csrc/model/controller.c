@@ -59,8 +59,10 @@ static int eff_min_isr(const insync_cluster_t *c, uint32_t gp) {
         return m < c->cp[gp].rf ? m : c->cp[gp].rf;
 }
 
+/* isAcceptableLeader: unfenced and not in controlled shutdown */
 static int acceptable(const insync_cluster_t *c, int r, uint64_t exclude) {
-        return r >= 1 && !c->br[r].fenced && !insync_bit(exclude, r);
+        return r >= 1 && !c->br[r].fenced && !c->br[r].in_cs &&
+               !insync_bit(exclude, r);
 }
 
 static void trace_isr(insync_cluster_t *c, uint32_t gp, uint64_t old,
@@ -180,13 +182,13 @@ int insync_controller_elect(insync_cluster_t *c, uint32_t gp, uint64_t exclude) 
         return c->cp[gp].leader;
 }
 
-void insync_controller_fence(insync_cluster_t *c, int b, int controlled) {
+void insync_controller_fence(insync_cluster_t *c, int b) {
         insync_broker_t *br = &c->br[b];
         if (br->fenced)
                 return;
         br->fenced = 1;
-        insync_trace_add(c, controlled ? INSYNC_T_SHUTDOWN : INSYNC_T_FENCE, 0,
-                         -1, b, 0);
+        br->in_cs = 0; /* a fenced broker leaves controlled shutdown */
+        insync_trace_add(c, INSYNC_T_FENCE, 0, -1, b, 0);
         uint64_t bit = (uint64_t)1 << b;
         for (uint32_t gp = 0; gp < c->ngp; gp++) {
                 insync_cpart_t *cp = &c->cp[gp];
@@ -224,7 +226,59 @@ static void unfence(insync_cluster_t *c, int b) {
 void insync_controller_session(insync_cluster_t *c, int b, uint64_t count) {
         insync_broker_t *br = &c->br[b];
         if (br->hb_count == count && !br->fenced)
-                insync_controller_fence(c, b, 0);
+                insync_controller_fence(c, b);
+}
+
+static int has_leaderships(const insync_cluster_t *c, int b) {
+        for (uint32_t gp = 0; gp < c->ngp; gp++)
+                if (c->cp[gp].leader == b)
+                        return 1;
+        return 0;
+}
+
+/* BrokerHeartbeatManager.lowestActiveOffset: the oldest metadata an active
+ * broker (unfenced, not in controlled shutdown) reported. */
+static uint64_t lowest_active(const insync_cluster_t *c) {
+        uint64_t low = UINT64_MAX;
+        for (int b = 1; b <= c->nbrokers; b++) {
+                const insync_broker_t *br = &c->br[b];
+                if (br->registered && !br->fenced && !br->in_cs &&
+                    br->hb_version < low)
+                        low = br->hb_version;
+        }
+        return low;
+}
+
+/* A heartbeat with wantShutDown (calculateNextBrokerState, then
+ * handleBrokerInControlledShutdown or handleBrokerFenced).
+ * @returns shouldShutDown. */
+static int controlled_shutdown(insync_cluster_t *c, int b) {
+        insync_broker_t *br = &c->br[b];
+        if (br->fenced)
+                return 1;
+        if (!br->in_cs) {
+                if (!has_leaderships(c, b)) {
+                        insync_controller_fence(c, b);
+                        return 1;
+                }
+                br->in_cs = 1;
+                uint64_t bit = (uint64_t)1 << b;
+                for (uint32_t gp = 0; gp < c->ngp; gp++) {
+                        insync_cpart_t *cp = &c->cp[gp];
+                        if (!((cp->isr & bit) || cp->leader == b))
+                                continue;
+                        if (change(c, gp, cp->isr & ~bit, 0, 0)) {
+                                cp->pepoch++;
+                                insync_controller_broadcast(c, gp);
+                        }
+                }
+                br->cs_offset = c->meta_version;
+                return 0;
+        }
+        if (has_leaderships(c, b) || lowest_active(c) < br->cs_offset)
+                return 0;
+        insync_controller_fence(c, b);
+        return 1;
 }
 
 static void heard_from(insync_cluster_t *c, int b) {
@@ -244,7 +298,7 @@ static void alter_partition(insync_cluster_t *c, insync_msg_t *m) {
         else
                 for (int f = 1; f <= c->nbrokers; f++)
                         if (insync_bit(m->isr, f) && !insync_bit(cp->isr, f) &&
-                            c->br[f].fenced)
+                            (c->br[f].fenced || c->br[f].in_cs))
                                 err = INSYNC_KERR_INELIGIBLE_REPLICA;
         if (!err && m->isr != cp->isr && m->isr && change(c, m->gp, m->isr, 0, 0)) {
                 cp->pepoch++;
@@ -270,7 +324,7 @@ void insync_controller_recv(insync_cluster_t *c, insync_msg_t *m) {
                 if (m->req != br->inc || !br->alive)
                         return;
                 /* A new incarnation: the old one is fenced first. */
-                insync_controller_fence(c, b, 0);
+                insync_controller_fence(c, b);
                 /* ClusterControlManager.registerBroker: the previous broker
                  * epoch (m->offset) is the last one registered only after a
                  * clean shutdown; else it lost whatever was unflushed. */
@@ -278,6 +332,7 @@ void insync_controller_recv(insync_cluster_t *c, insync_msg_t *m) {
                         unclean_shutdown(c, b);
                 br->reg_inc = (uint32_t)m->req;
                 br->registered = 1;
+                br->hb_version = m->version;
                 heard_from(c, b);
                 unfence(c, b);
                 insync_controller_snapshot(c, b);
@@ -286,10 +341,15 @@ void insync_controller_recv(insync_cluster_t *c, insync_msg_t *m) {
                 if (m->req != br->inc || !br->registered)
                         return;
                 heard_from(c, b);
-                if (br->fenced)
+                br->hb_version = m->version;
+                int shut = 0;
+                if (m->shut)
+                        shut = controlled_shutdown(c, b);
+                else if (br->fenced)
                         unfence(c, b);
                 insync_msg_t *r = insync_net_msg(c, INSYNC_M_HEARTBEAT_RESP, 0, b);
                 r->version = c->meta_version;
+                r->shut = shut;
                 insync_net_send(c, r);
                 if (m->version < c->meta_version)
                         insync_controller_snapshot(c, b);

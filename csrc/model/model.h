@@ -53,6 +53,10 @@ typedef enum insync_evtype_e {
         INSYNC_EV_REQ_TIMEOUT,  /**< a: producer, b: request id */
         INSYNC_EV_SCAN,         /**< a: producer: message timeout scan */
         INSYNC_EV_META,         /**< a: producer: metadata refresh timer */
+        INSYNC_EV_CS_HEARTBEAT, /**< a: broker, b: incarnation: one extra
+                                     heartbeat during a controlled shutdown */
+        INSYNC_EV_CS_DEADLINE,  /**< a: broker, b: incarnation: a controlled
+                                     shutdown gives up waiting (5 minutes) */
 } insync_evtype_t;
 
 typedef struct insync_ev_s {
@@ -245,6 +249,16 @@ typedef struct insync_broker_s {
                                    controlled shutdown (Kafka's clean shutdown
                                    file), 0 when the last stop was a crash */
         uint32_t reg_inc;     /**< controller: the incarnation last registered */
+        /* controlled shutdown (BrokerLifecycleManager, BrokerHeartbeatManager) */
+        int shutting;         /**< broker: PENDING_CONTROLLED_SHUTDOWN: alive,
+                                   heartbeats ask to shut down; 0 when not alive */
+        int cs_replied;       /**< broker: a heartbeat reply came during it */
+        int in_cs;            /**< controller: CONTROLLED_SHUTDOWN: unfenced, but
+                                   neither leader nor ISR member (not active);
+                                   0 when fenced */
+        uint64_t cs_offset;   /**< controller: metadata version that every active
+                                   broker must report before it may stop */
+        uint64_t hb_version;  /**< controller: metadata version in its last heartbeat */
 } insync_broker_t;
 
 /* ----------------------------------------------------------- producer.c */
@@ -326,6 +340,8 @@ typedef struct insync_msg_s {
                                    process was already dead), so the request
                                    never left the client */
         int diverging;        /**< fetch reply: truncate to epoch2/end */
+        int shut;             /**< heartbeat: wantShutDown; its reply:
+                                   shouldShutDown */
         uint32_t gp;          /**< global partition */
         int err;
         uint64_t req;         /**< request id / fetch session */
@@ -455,13 +471,15 @@ void insync_broker_start(insync_cluster_t *c, int b);
 void insync_broker_schedule_flush(insync_cluster_t *c, int b);
 void insync_broker_stop(insync_cluster_t *c, int b, int power_loss);
 void insync_broker_meta_req(insync_cluster_t *c, int b, insync_msg_t *m);
+void insync_broker_begin_shutdown(insync_cluster_t *c, int b);
+void insync_broker_heartbeat_resp(insync_cluster_t *c, int b, insync_msg_t *m);
 insync_replica_t *insync_broker_replica(insync_cluster_t *c, int b,
                                         uint32_t gp);
 
 /* controller.c */
 void insync_controller_recv(insync_cluster_t *c, insync_msg_t *m);
 void insync_controller_session(insync_cluster_t *c, int b, uint64_t count);
-void insync_controller_fence(insync_cluster_t *c, int b, int controlled);
+void insync_controller_fence(insync_cluster_t *c, int b);
 void insync_controller_broadcast(insync_cluster_t *c, uint32_t gp);
 void insync_controller_snapshot(insync_cluster_t *c, int b);
 int insync_controller_elect(insync_cluster_t *c, uint32_t gp,

@@ -103,6 +103,7 @@ void insync_net_deliver(insync_cluster_t *c, insync_msg_t *m) {
                                 insync_partition_alter_resp(c, to, m);
                                 break;
                         case INSYNC_M_HEARTBEAT_RESP:
+                                insync_broker_heartbeat_resp(c, to, m);
                                 break;
                         case INSYNC_M_META_REQ:
                                 insync_broker_meta_req(c, to, m);

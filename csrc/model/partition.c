@@ -97,7 +97,8 @@ static int maybe_increment_hw(insync_cluster_t *c, int b, uint32_t gp,
                         continue;
                 const insync_fstate_t *fs = &r->f[f];
                 int wait = insync_bit(max, f) ||
-                           (is_caught_up(c, fs, r->log.len) && !c->br[f].fenced);
+                           (is_caught_up(c, fs, r->log.len) && !c->br[f].fenced &&
+                            !c->br[f].in_cs);
                 if (fs->leo < hw && wait)
                         hw = fs->leo;
         }
@@ -391,6 +392,10 @@ void insync_partition_send_fetch(insync_cluster_t *c, int b, uint32_t gp) {
         insync_replica_t *r = insync_broker_replica(c, b, gp);
         if (!r || r->role != INSYNC_ROLE_FOLLOWER || r->leader < 1 ||
             r->leader == b)
+                return;
+        /* applyLocalFollowersDelta: in controlled shutdown, a replica out
+         * of the ISR stops fetching. */
+        if (c->br[b].shutting && !insync_bit(r->isr, b))
                 return;
         insync_msg_t *m = insync_net_msg(c, INSYNC_M_FETCH, b, r->leader);
         m->gp = gp;

@@ -33,7 +33,7 @@ static const char *const field_names[INSYNC_T__N][2] = {
         {"error", "attempt"},       /* retry */
         {"lose_unflushed", NULL},   /* crash */
         {NULL, NULL},               /* restart */
-        {"broker", NULL},           /* shutdown */
+        {"broker", "stopped"},      /* shutdown: 0 begins, 1 the process stops */
         {"to", "type"},             /* drop */
         {"epoch", "leo"},           /* leader */
         {"leader", "epoch"},        /* follower */

@@ -149,7 +149,16 @@ function engines.model(scenario, topic, seed)
       error("model: sends without a callback after 10 virtual minutes")
     end,
     leader = leader,
-    stop = function(id) c:shutdown(id) end,
+    -- as `spec/kafka/cluster stop`, wait for the process to end: a
+    -- controlled shutdown takes (virtual) time
+    stop = function(id)
+      c:shutdown(id)
+      for _ = 1, 3100 do
+        if not c:broker(id).online then return end
+        c:run_for(100)
+      end
+      error("model: broker " .. id .. " still running 5 minutes after its shutdown began")
+    end,
     kill = function(id) c:crash(id) end,
     restart = function(id) c:restart(id) end,
     -- a hung process (SIGSTOP) answers nobody: cut from every node

@@ -120,10 +120,13 @@ describe("offline partitions and follower shutdown", function()
     assert.equal("not_persisted", out[1].err.persisted)
   end)
 
-  it("a follower's controlled shutdown takes it out of the ISR at once; writes go on", function()
+  it("a follower's controlled shutdown takes it out of the ISR within a heartbeat round trip; writes go on", function()
     local c = S.cluster{ topic_config = { ["min.insync.replicas"] = 2 } }
     c:run_for(100)
     c:shutdown(3)
+    c:run_for(10)           -- it leads nothing: the controller lets it stop at once
+    assert.is_false(c:broker(3).online)
+    assert.is_true(c:broker(3).fenced)
     assert.equal("1,2", S.isr(c))
     assert.equal(1, c:partition("orders", 0).leader)
     local p = c:producer{}

@@ -48,22 +48,31 @@ describe("storage", function()
     assert.equal("1,2,3", S.isr(c))
   end)
 
-  it("a controlled shutdown moves leadership first and flushes", function()
+  it("a controlled shutdown moves leadership first, then flushes and stops", function()
     local c = S.cluster{ trace = true, topic_config = { ["min.insync.replicas"] = 2 } }
     c:run_for(100)
     local p = c:producer{ acks = "all" }
     S.send(p, 3); c:run()
     local t0 = c:now()
     c:shutdown(1)
+    c:run_for(10)                              -- one heartbeat round trip
     local part = c:partition("orders", 0)
-    assert.equal(2, part.leader)               -- at once, no session timeout
+    assert.equal(2, part.leader)               -- no session timeout
     assert.equal("2,3", S.isr(c))
-    assert.equal(3, part.replicas[1].flushed)
+    -- still running until the controller grants the shutdown
+    assert.is_true(c:broker(1).online)
+    assert.is_true(c:broker(1).shutting_down)
     local out = S.send(p, 2, { prefix = "after" })
     c:run()
     assert.same({ OK = 2 }, S.count(out))
-    assert.is_true(c:now() - t0 < 2000)
-    assert.truthy(S.find(c:trace(), "shutdown", { broker = 1 }))
+    while c:broker(1).online do c:run_for(100) end
+    assert.is_false(c:broker(1).shutting_down)
+    assert.equal(3, c:partition("orders", 0).replicas[1].flushed)
+    -- granted once the other brokers have reported the new metadata in a
+    -- heartbeat (every broker.heartbeat.interval.ms, 2 s)
+    assert.is_true(c:now() - t0 < 2000 + 500)
+    assert.truthy(S.find(c:trace(), "shutdown", { broker = 1, stopped = 0 }))
+    assert.truthy(S.find(c:trace(), "shutdown", { broker = 1, stopped = 1 }))
   end)
 
   it("a process kill resets the producer's connections at once (retry to the new leader)", function()

@@ -18,15 +18,22 @@
 #  define lua_rawlen(L, i) lua_objlen((L), (i))
 #  define insync_getuservalue(L, i) lua_getfenv((L), (i))
 #  define insync_setuservalue(L, i) lua_setfenv((L), (i))
-static inline int insync_isinteger(lua_State *L, int i) {
-        if (lua_type(L, i) != LUA_TNUMBER) return 0;
-        lua_Number n = lua_tonumber(L, i);
-        return n == (lua_Number)(lua_Integer)n;
-}
 #else
 #  define insync_getuservalue(L, i) lua_getuservalue((L), (i))
 #  define insync_setuservalue(L, i) lua_setuservalue((L), (i))
-#  define insync_isinteger(L, i) lua_isinteger((L), (i))
 #endif
+
+/* A number whose value is an integer in lua_Integer's range: 3, and on Lua
+ * 5.4 also the float 3.0 (6 / 2), which lua_tointeger then converts. */
+static inline int insync_isinteger(lua_State *L, int i) {
+        if (lua_type(L, i) != LUA_TNUMBER)
+                return 0;
+#if LUA_VERSION_NUM >= 503
+        if (lua_isinteger(L, i))
+                return 1;
+#endif
+        lua_Number n = lua_tonumber(L, i);
+        return n >= -0x1p63 && n < 0x1p63 && n == (lua_Number)(lua_Integer)n;
+}
 
 #endif

@@ -57,4 +57,37 @@ function helpers.insync_lines(script)
   return found, out
 end
 
+--- An object whose finalizer (`__gc`) calls fin: a table on Lua 5.4, a
+-- newproxy userdata on LuaJIT (whose tables take no __gc).
+function helpers.finalizable(fin)
+  if newproxy then
+    local u = newproxy(true)
+    getmetatable(u).__gc = fin
+    return u
+  end
+  return setmetatable({}, { __gc = fin })
+end
+
+--- Runs fn while every allocation's GC check runs a whole collection, so
+-- that finalizers run inside whatever C function allocates next; the
+-- collector's defaults come back afterwards, even when fn raises.
+function helpers.eager_gc(fn)
+  if jit then jit.off() end   -- compiled code checks the GC elsewhere
+  if _VERSION == "Lua 5.4" then
+    collectgarbage("incremental", 1, 1000, 40)
+  else
+    collectgarbage("setpause", 0); collectgarbage("setstepmul", 0)
+  end
+  collectgarbage()
+  local ok, err = pcall(fn)
+  if _VERSION == "Lua 5.4" then
+    collectgarbage("incremental", 200, 100, 13)
+  else
+    collectgarbage("setpause", 200); collectgarbage("setstepmul", 200)
+  end
+  if jit then jit.on() end
+  collectgarbage()
+  assert(ok, err)
+end
+
 return helpers

@@ -381,10 +381,11 @@ static int run_until(lua_State *L, lcluster_t *lc, int64_t until, int settle) {
 }
 
 static int64_t check_ms(lua_State *L, int i, const char *what) {
-        if (lua_type(L, i) != LUA_TNUMBER || lua_tonumber(L, i) < 0)
+        if (lua_type(L, i) != LUA_TNUMBER || !(lua_tonumber(L, i) >= 0))
                 luaL_error(L, "%s: expected a number >= 0, got %s", what,
-                           lua_type(L, i) == LUA_TNUMBER ? "a negative number"
-                                                         : tname(L, i));
+                           lua_type(L, i) != LUA_TNUMBER ? tname(L, i)
+                           : lua_tonumber(L, i) < 0      ? "a negative number"
+                                                         : "nan");
         lua_Number n = lua_tonumber(L, i);
         return n > 9e15 ? (int64_t)9e15 : (int64_t)n;
 }
@@ -567,8 +568,11 @@ static int l_send(lua_State *L) {
         insync_lua_read_msg(L, 2, lua_touserdata(L, lua_upvalueindex(1)), &m);
         const char *topic = m.topic;
         int partition = m.partition > 65535 ? 65535 : (int)m.partition;
-        /* Room for one more run first: once the model has accepted the
-         * send, nothing may fail before its callback is recorded. */
+        int t = lookup_topic(L, lc, 2, topic);
+        /* Room for one more run: once the model has accepted the send,
+         * nothing may fail before its callback is recorded.  Made after
+         * lookup_topic, which allocates: a __gc finalizer run there may
+         * send, and use the room. */
         if (lc->nrun == lc->caprun) {
                 uint32_t cap = lc->caprun ? lc->caprun * 2 : 64;
                 lrun_t *r = realloc(lc->run, cap * sizeof(*r));
@@ -577,7 +581,6 @@ static int l_send(lua_State *L) {
                 lc->run = r;
                 lc->caprun = cap;
         }
-        int t = lookup_topic(L, lc, 2, topic);
         uint32_t id = 0;
         int rc = insync_cluster_send(lc->c, p->index, t, partition, m.key,
                                      m.key_len, m.key != NULL, m.value,
@@ -924,7 +927,8 @@ static int l_log(lua_State *L) {
         for (int64_t o = 0; o < ri.leo; o++) {
                 uint32_t id;
                 int32_t epoch;
-                insync_cluster_log_entry(lc->c, t, p, b, o, &id, &epoch);
+                if (!insync_cluster_log_entry(lc->c, t, p, b, o, &id, &epoch))
+                        break; /* truncated meanwhile (by a __gc finalizer) */
                 push_entry(L, lc, state, id, o);
                 lua_pushinteger(L, epoch);
                 lua_setfield(L, -2, "leader_epoch");
@@ -988,7 +992,10 @@ static int l_trace(lua_State *L) {
         size_t n = insync_cluster_trace_len(lc->c);
         lua_createtable(L, n > 0x7fffffff ? 0x7fffffff : (int)n, 0);
         for (size_t i = 0; i < n; i++) {
-                const insync_trace_entry_t *e = insync_cluster_trace_get(lc->c, i);
+                /* a copy: making the tables below can run a __gc
+                 * finalizer, whose sends may grow the trace */
+                const insync_trace_entry_t ecopy = *insync_cluster_trace_get(lc->c, i);
+                const insync_trace_entry_t *e = &ecopy;
                 const char *fa, *fb;
                 insync_trace_fields(e->kind, &fa, &fb);
                 lua_createtable(L, 0, 7);

@@ -236,6 +236,8 @@ static int l_send(lua_State *L) {
         if (tname != p->last_topic) {
                 lua_pushliteral(L, "topic");
                 lua_rawget(L, 2); /* msg.topic itself: its bytes are tname */
+                if (!p->rk.rk) /* a __gc finalizer run by the push closed it */
+                        return luaL_error(L, "send: attempt to use a closed producer");
                 const int ts = lua_gettop(L);
                 lua_pushvalue(L, ts);
                 lua_rawget(L, uv);
@@ -446,8 +448,11 @@ static int serve_protected(lua_State *L) {
         insync_lua_push_report_mt(L);
 
         /* First the sends librdkafka refused at once, oldest first. */
-        const insync_rk_failed_t *f;
-        while ((f = insync_rk_producer_next_failed(&p->rk))) {
+        const insync_rk_failed_t *fp;
+        while ((fp = insync_rk_producer_next_failed(&p->rk))) {
+                /* a copy: a __gc finalizer run by the pushes below may
+                 * send, and a refused send grows the array */
+                const insync_rk_failed_t fcopy = *fp, *f = &fcopy;
                 p->rk.outstanding--;
                 p->rk.undelivered++;
                 n++;
@@ -611,6 +616,9 @@ static int opt_timeout(lua_State *L, int arg, const char *what, int dflt) {
                 return luaL_error(L, "%s: timeout_ms: expected number, got %s",
                                   what, luaL_typename(L, arg));
         lua_Number t = lua_tonumber(L, arg);
+        if (t != t)
+                return luaL_error(L, "%s: timeout_ms: expected number, got nan",
+                                  what);
         if (t < 0)
                 return -1;
         return t > 2147483647.0 ? 2147483647 : (int)t;
@@ -675,6 +683,9 @@ static int l_tbc_close(lua_State *L) {
  * purged and its callbacks dropped along with the producer. */
 static int l_gc(lua_State *L) {
         insync_producer_t *p = to_producer(L, "__gc");
+        /* the collector never finalizes a producer whose callback runs
+         * (the call holds it): this is a script calling __gc itself */
+        check_idle(L, p, "__gc");
         insync_rk_producer_destroy(&p->rk);
         return 0;
 }

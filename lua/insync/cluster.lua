@@ -264,7 +264,7 @@ function methods:producer(conf)
         out[spec[1]] = to_bool(where, v)
       elseif spec[2] == "num" then
         local n = type(v) == "string" and tonumber(v) or v
-        if type(n) ~= "number" or n < spec[3] or n > spec[4] then
+        if type(n) ~= "number" or not (n >= spec[3] and n <= spec[4]) then   -- nan too
           error(("%s: expected a number %d..%d, got %s"):format(where, spec[3], spec[4],
             tostring(v)), 2)
         end

@@ -96,4 +96,27 @@ describe("configuration", function()
     local other = S.cluster{}
     raises("cut: a: expected a producer of this cluster", other.cut, other, p, 1)
   end)
+
+  it("takes a float with a whole value (6 / 2) where it takes an integer, and refuses nan", function()
+    -- Lua 5.4 has float and integer numbers: 6 / 2 is the float 3.0
+    local c = insync.cluster{ brokers = 6 / 2, config = { ["replica.lag.time.max.ms"] = 3e4 } }
+    c:create_topic("t", { partitions = 4 / 2, replication_factor = 3.0,
+                          config = { ["min.insync.replicas"] = 4 / 2 } })
+    local p = c:producer{ retries = 1e3, ["linger.ms"] = 2.5 }
+    local part
+    assert.truthy(p:send({ topic = "t", partition = 2 / 2, value = "x" }, function(r) part = r.partition end))
+    c:crash(6 / 3)
+    assert.is_true(c:run())
+    assert.equal(1, part)
+    assert.equal(2, #c:partition("t", 2 / 2).isr)
+    raises("create_topic: partitions: expected integer, got a fraction", c.create_topic, c, "u",
+      { partitions = 1.5 })
+    raises("send: msg.partition: expected a partition number (integer >= 0), got 0.5", p.send, p,
+      { topic = "t", partition = 0.5 })
+    local nan = 0 / 0
+    raises("run_for: ms: expected a number >= 0, got nan", c.run_for, c, nan)
+    raises("run: max_ms: expected a number >= 0, got nan", c.run, c, nan)
+    raises("producer: linger.ms: expected a number 0..900000", c.producer, c, { ["linger.ms"] = nan })
+    raises("create_topic: partitions: expected integer", c.create_topic, c, "v", { partitions = nan })
+  end)
 end)

@@ -1,0 +1,71 @@
+-- A __gc finalizer runs wherever the collector happens to run: inside any
+-- binding function that allocates.  One that uses the same producer
+-- (closes it, sends) must not make the function use freed memory.
+local insync = require "insync"
+local helpers = require "helpers"
+local fixture = require "producer.fixture"
+
+describe("insync.producer when a __gc finalizer uses the producer", function()
+  it("raises in send, instead of sending on a freed handle, when a finalizer closed it", function()
+    for _, warm in ipairs({ false, true }) do   -- a new topic; a known one not the last
+      local p = insync.producer{ ["bootstrap.servers"] = "127.0.0.1:1", ["message.timeout.ms"] = 1000,
+                                     log_level = 0 }
+      local a, b = { topic = "a", value = "x" }, { topic = "b", value = "x" }
+      p:send(b)
+      if warm then p:send(a); p:send(b) end
+      local inside, insend, pre = false, false, {}
+      local ok, err
+      helpers.eager_gc(function()
+        local keep = { helpers.finalizable(function() inside = insend; p:close(0) end) }
+        keep = nil
+        pre[1] = true   -- allocates with no GC check after it: send has the first
+        insend = true
+        ok, err = pcall(p.send, p, a)
+        insend = false
+      end)
+      assert.is_true(inside, "the finalizer did not run inside send: the spec tests nothing")
+      assert.is_false(ok)
+      assert.matches("send: attempt to use a closed producer", err)
+    end
+  end)
+
+  it("hands out every refused send while a finalizer adds refused sends", function()
+    local p = insync.producer{ ["bootstrap.servers"] = "127.0.0.1:1", ["message.max.bytes"] = 1000,
+                                   log_level = 0 }
+    local big = { topic = "t", value = ("x"):rep(5000) }   -- refused at once
+    local names = {}
+    local cb = function(_, err) names[#names + 1] = err.name end
+    for _ = 1, 16 do p:send(big, cb) end   -- the refused list is full (16)
+    local fired = false
+    helpers.eager_gc(function()
+      local keep = { helpers.finalizable(function() fired = true; p:send(big, cb) end) }
+      keep = nil
+      p:poll(0)
+    end)
+    p:poll(0)
+    assert.is_true(fired)
+    assert.equal(17, #names)
+    for _, n in ipairs(names) do assert.equal("MSG_SIZE_TOO_LARGE", n) end
+    p:close(0)
+  end)
+
+  it("refuses __gc called by the script from inside a callback, as it refuses close", function()
+    local m = fixture.cluster(1, "t", 1, 1)
+    local p = fixture.producer(m)
+    local n, errs = 0, {}
+    local function cb()
+      n = n + 1
+      if n == 1 then
+        errs[1] = select(2, pcall(p.close, p))
+        errs[2] = select(2, pcall(getmetatable(p).__gc, p))
+      end
+    end
+    for _ = 1, 50 do p:send({ topic = "t", value = "v" }, cb) end
+    assert.equal(0, p:flush(10000))
+    assert.equal(50, n)
+    assert.matches("close: cannot be called from inside", errs[1])
+    assert.matches("__gc: cannot be called from inside", errs[2])
+    p:close()
+    m:close()
+  end)
+end)

@@ -75,6 +75,12 @@ describe("producer configuration", function()
       helpers.raises(p.send, p, { topic = "orders", headers = { a = 1 } }))
     assert.matches("send: callback: expected function, got number",
       helpers.raises(p.send, p, { topic = "orders" }, 5))
+    for _, call in ipairs({ "poll", "flush", "close" }) do
+      assert.matches(call .. ": timeout_ms: expected number, got nan",
+        helpers.raises(p[call], p, 0 / 0))
+    end
+    assert.truthy(p:send({ topic = "orders", partition = 2 / 2 - 1, value = "whole float" }))
+    assert.equal(0, p:flush(10000))
     assert.equal(0, p:outstanding())
     p:close()
     m:close()

@@ -132,6 +132,8 @@ static int l_cluster_new(lua_State *L) {
         F("flush_ms", flush_ms);
         F("default_partitions", default_partitions);
         F("default_rf", default_rf);
+        F("auto_rebalance", auto_rebalance);
+        F("imbalance_check_s", imbalance_check_s);
 #undef F
         opt_int_field(L, 1, "seed", 1, &v);
         conf.seed = (uint64_t)v;

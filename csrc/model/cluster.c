@@ -163,6 +163,7 @@ int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
                 x->part = p;
                 x->rf = rf;
                 x->leader = -1;
+                c->imbalanced++; /* no leader yet: not the preferred one */
                 for (int i = 0; i < rf; i++)
                         x->replicas[i] = assignment ? assignment[p * rf + i]
                                                     : 1 + (p + i) % c->nbrokers;
@@ -191,6 +192,7 @@ int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
                 insync_controller_elect(c, gp, 0);
                 insync_controller_broadcast(c, gp);
         }
+        insync_controller_maybe_schedule_balance(c);
         for (int i = 0; i < c->nprod; i++)
                 if (insync_producer_grow(c, c->prod[i]))
                         goto nomem;

@@ -35,6 +35,8 @@ typedef struct insync_cconf_s {
         int64_t flush_ms;         /**< log.flush.interval.ms (Long.MAX: never) */
         int default_partitions;   /**< num.partitions (1) */
         int default_rf;           /**< default.replication.factor (1) */
+        int auto_rebalance;       /**< auto.leader.rebalance.enable (true) */
+        int64_t imbalance_check_s;/**< leader.imbalance.check.interval.seconds (300) */
 } insync_cconf_t;
 
 /** Producer configuration (librdkafka's names in comments). */
@@ -241,7 +243,7 @@ typedef enum insync_trace_kind_e {
         INSYNC_T_REQUEST, INSYNC_T_RESPONSE, INSYNC_T_RETRY, INSYNC_T_CRASH,
         INSYNC_T_RESTART, INSYNC_T_SHUTDOWN, INSYNC_T_DROP, INSYNC_T_LEADER,
         INSYNC_T_FOLLOWER, INSYNC_T_TIMEOUT, INSYNC_T_DELIVERY, INSYNC_T_ELR,
-        INSYNC_T_ELR_ELECTION, INSYNC_T__N,
+        INSYNC_T_ELR_ELECTION, INSYNC_T_PREFERRED_ELECTION, INSYNC_T__N,
 } insync_trace_kind_t;
 
 typedef struct insync_trace_entry_s {

@@ -28,6 +28,8 @@ void insync_cconf_defaults(insync_cconf_t *conf) {
         conf->flush_ms = INT64_MAX;
         conf->default_partitions = 1;
         conf->default_rf = 1;
+        conf->auto_rebalance = 1;
+        conf->imbalance_check_s = 300;
 }
 
 void insync_pconf_defaults(insync_pconf_t *conf) {

@@ -15,6 +15,15 @@
  *   ISR and not fenced.  Unclean (unclean.leader.election.enable): failing
  *   that, the first unfenced replica, which becomes the whole ISR.
  *   Otherwise the partition is offline (leader -1).
+ * - Auto leader rebalance (auto.leader.rebalance.enable,
+ *   QuorumController.maybeScheduleNextBalancePartitionLeaders,
+ *   ReplicationControlManager.maybeBalancePartitionLeaders): after every
+ *   controller event, while some partition's leader is not its first
+ *   replica (offline ones too) and no check is pending, a check is
+ *   scheduled leader.imbalance.check.interval.seconds later; it runs a
+ *   preferred election on up to 1000 such partitions (the rest 10 ms
+ *   later).  leader.imbalance.per.broker.percentage plays no part in
+ *   KRaft (only the ZooKeeper controller read it).
  * - Every leader change bumps the leader epoch; every change bumps the
  *   partition epoch.  Changes go to every broker; a broker whose
  *   heartbeat shows it behind gets the whole state again (catching up the
@@ -100,11 +109,15 @@ static void trace_isr(insync_cluster_t *c, uint32_t gp, uint64_t old,
  *   ISR and empties the ELR (unclean elections).
  * - lastKnownElr (maybeUpdateLastKnownLeader): the leader at the moment
  *   the ISR became empty; cleared once the partition has a leader.
+ * - @p preferred (Election.PREFERRED, electPreferredLeader): the first
+ *   replica in assignment order leads if it is a valid leader (in the ISR,
+ *   or in the ELR when the ISR is empty; acceptable); else as above,
+ *   never unclean.
  * @returns 1 when anything changed (the caller bumps the partition epoch
  * and broadcasts).
  */
 static int change(insync_cluster_t *c, uint32_t gp, uint64_t target,
-                  uint64_t exclude, uint64_t unclean) {
+                  uint64_t exclude, uint64_t unclean, int preferred) {
         insync_cpart_t *cp = &c->cp[gp];
         uint64_t old_isr = cp->isr, old_elr = cp->elr;
         int old = cp->leader, old_last = cp->last_leader;
@@ -115,8 +128,12 @@ static int change(insync_cluster_t *c, uint32_t gp, uint64_t target,
                 elr = (cp->elr | cp->isr) & ~target & ~unclean;
 #define VALID(r) ((insync_bit(isr, r) || (!isr && insync_bit(elr, r))) && \
                   acceptable(c, r, exclude))
-        int leader = -1, kind = INSYNC_T_ELECTION;
-        if (old >= 1 && VALID(old))
+        int leader = -1, kind = INSYNC_T_ELECTION, pref = cp->replicas[0];
+        if (preferred && VALID(pref)) {
+                leader = pref;
+                kind = INSYNC_T_PREFERRED_ELECTION;
+        }
+        if (leader < 0 && old >= 1 && VALID(old))
                 leader = old;
         for (int i = 0; i < cp->rf && leader < 0; i++)
                 if (VALID(cp->replicas[i]))
@@ -126,7 +143,7 @@ static int change(insync_cluster_t *c, uint32_t gp, uint64_t target,
                 leader = cp->last_leader;
                 kind = INSYNC_T_UNCLEAN_ELECTION;
         }
-        if (leader < 0 && topic_unclean(c, gp)) {
+        if (leader < 0 && !preferred && topic_unclean(c, gp)) {
                 for (int i = 0; i < cp->rf && leader < 0; i++)
                         if (acceptable(c, cp->replicas[i], exclude))
                                 leader = cp->replicas[i];
@@ -154,6 +171,10 @@ static int change(insync_cluster_t *c, uint32_t gp, uint64_t target,
                 insync_trace_add(c, INSYNC_T_ELR, 0, gp, (int64_t)elr,
                                  (int64_t)isr);
         if (leader != old) {
+                if (old == pref)
+                        c->imbalanced++;
+                else if (leader == pref)
+                        c->imbalanced--;
                 cp->leader = leader;
                 cp->epoch++;
                 insync_trace_add(c, kind, 0, gp, leader, cp->epoch);
@@ -170,7 +191,7 @@ static void unclean_shutdown(insync_cluster_t *c, int b) {
                 insync_cpart_t *cp = &c->cp[gp];
                 if (!((cp->isr | cp->elr) & bit))
                         continue;
-                if (change(c, gp, cp->isr & ~bit, bit, bit)) {
+                if (change(c, gp, cp->isr & ~bit, bit, bit, 0)) {
                         cp->pepoch++;
                         insync_controller_broadcast(c, gp);
                 }
@@ -178,7 +199,7 @@ static void unclean_shutdown(insync_cluster_t *c, int b) {
 }
 
 int insync_controller_elect(insync_cluster_t *c, uint32_t gp, uint64_t exclude) {
-        change(c, gp, c->cp[gp].isr, exclude, 0);
+        change(c, gp, c->cp[gp].isr, exclude, 0, 0);
         return c->cp[gp].leader;
 }
 
@@ -194,7 +215,7 @@ void insync_controller_fence(insync_cluster_t *c, int b) {
                 insync_cpart_t *cp = &c->cp[gp];
                 if (!((cp->isr & bit) || cp->leader == b))
                         continue;
-                if (change(c, gp, cp->isr & ~bit, bit, 0)) {
+                if (change(c, gp, cp->isr & ~bit, bit, 0, 0)) {
                         cp->pepoch++;
                         insync_controller_broadcast(c, gp);
                 }
@@ -225,8 +246,42 @@ static void unfence(insync_cluster_t *c, int b) {
 
 void insync_controller_session(insync_cluster_t *c, int b, uint64_t count) {
         insync_broker_t *br = &c->br[b];
-        if (br->hb_count == count && !br->fenced)
+        if (br->hb_count == count && !br->fenced) {
                 insync_controller_fence(c, b);
+                insync_controller_maybe_schedule_balance(c);
+        }
+}
+
+#define MAX_ELECTIONS_PER_IMBALANCE 1000 /* ReplicationControlManager */
+
+void insync_controller_maybe_schedule_balance(insync_cluster_t *c) {
+        if (c->balance_scheduled || !c->conf.auto_rebalance || !c->imbalanced)
+                return;
+        int64_t s = c->conf.imbalance_check_s;
+        int64_t delay = c->balance_soon ? 10
+                        : s < INSYNC_NEVER / 2000 ? s * 1000 : INSYNC_NEVER / 2;
+        c->balance_scheduled = 1;
+        insync_sim_at(c, c->now + delay, INSYNC_EV_BALANCE, 0, 0, NULL);
+}
+
+/* maybeBalancePartitionLeaders: a preferred election for each partition
+ * whose leader is not its first replica, at most 1000 at a time. */
+void insync_controller_balance(insync_cluster_t *c) {
+        int changed = 0;
+        c->balance_scheduled = 0;
+        for (uint32_t gp = 0; gp < c->ngp && c->imbalanced &&
+                              changed < MAX_ELECTIONS_PER_IMBALANCE; gp++) {
+                insync_cpart_t *cp = &c->cp[gp];
+                if (cp->leader == cp->replicas[0])
+                        continue;
+                if (change(c, gp, cp->isr, 0, 0, 1)) {
+                        cp->pepoch++;
+                        insync_controller_broadcast(c, gp);
+                        changed++;
+                }
+        }
+        c->balance_soon = changed >= MAX_ELECTIONS_PER_IMBALANCE;
+        insync_controller_maybe_schedule_balance(c);
 }
 
 static int has_leaderships(const insync_cluster_t *c, int b) {
@@ -267,7 +322,7 @@ static int controlled_shutdown(insync_cluster_t *c, int b) {
                         insync_cpart_t *cp = &c->cp[gp];
                         if (!((cp->isr & bit) || cp->leader == b))
                                 continue;
-                        if (change(c, gp, cp->isr & ~bit, 0, 0)) {
+                        if (change(c, gp, cp->isr & ~bit, 0, 0, 0)) {
                                 cp->pepoch++;
                                 insync_controller_broadcast(c, gp);
                         }
@@ -300,7 +355,7 @@ static void alter_partition(insync_cluster_t *c, insync_msg_t *m) {
                         if (insync_bit(m->isr, f) && !insync_bit(cp->isr, f) &&
                             (c->br[f].fenced || c->br[f].in_cs))
                                 err = INSYNC_KERR_INELIGIBLE_REPLICA;
-        if (!err && m->isr != cp->isr && m->isr && change(c, m->gp, m->isr, 0, 0)) {
+        if (!err && m->isr != cp->isr && m->isr && change(c, m->gp, m->isr, 0, 0, 0)) {
                 cp->pepoch++;
                 insync_controller_broadcast(c, m->gp);
         }
@@ -361,4 +416,6 @@ void insync_controller_recv(insync_cluster_t *c, insync_msg_t *m) {
         default:
                 break;
         }
+        /* after every controller write event */
+        insync_controller_maybe_schedule_balance(c);
 }

@@ -57,6 +57,7 @@ typedef enum insync_evtype_e {
                                      heartbeat during a controlled shutdown */
         INSYNC_EV_CS_DEADLINE,  /**< a: broker, b: incarnation: a controlled
                                      shutdown gives up waiting (5 minutes) */
+        INSYNC_EV_BALANCE,      /**< the controller's leader balance check */
 } insync_evtype_t;
 
 typedef struct insync_ev_s {
@@ -395,6 +396,11 @@ struct insync_cluster_s {
         insync_cpart_t *cp;     /**< controller state by global partition */
         uint32_t ngp;
         uint64_t meta_version;  /**< bumped on every controller change */
+        uint32_t imbalanced;    /**< partitions whose leader is not their first
+                                     replica (offline ones included) */
+        int balance_scheduled;  /**< an INSYNC_EV_BALANCE is pending */
+        int balance_soon;       /**< the last check hit its election limit: the
+                                     next one runs 10 ms later, not an interval */
         insync_producer_t **prod;
         int nprod;
         insync_records_t recs;
@@ -484,6 +490,8 @@ void insync_controller_broadcast(insync_cluster_t *c, uint32_t gp);
 void insync_controller_snapshot(insync_cluster_t *c, int b);
 int insync_controller_elect(insync_cluster_t *c, uint32_t gp,
                             uint64_t exclude);
+void insync_controller_maybe_schedule_balance(insync_cluster_t *c);
+void insync_controller_balance(insync_cluster_t *c);
 
 /* producer.c */
 void insync_producer_recv(insync_cluster_t *c, insync_producer_t *p,

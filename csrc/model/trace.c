@@ -14,6 +14,7 @@ static const char *const kind_names[INSYNC_T__N] = {
         "unfence", "election", "unclean_election", "truncate", "request",
         "response", "retry", "crash", "restart", "shutdown", "drop",
         "leader", "follower", "timeout", "delivery", "elr", "elr_election",
+        "preferred_election",
 };
 
 /* Names of fields a and b, by kind. */
@@ -41,6 +42,7 @@ static const char *const field_names[INSYNC_T__N][2] = {
         {"error", "offset"},        /* delivery */
         {"elr", "isr"},             /* elr: bit masks, after a change */
         {"leader", "epoch"},        /* elr_election: leader from the ELR */
+        {"leader", "epoch"},        /* preferred_election: auto leader rebalance */
 };
 
 const char *insync_trace_kind_name(int kind) {

@@ -57,6 +57,8 @@ local BROKER_KEYS = {
   ["log.flush.interval.ms"] = { "flush_ms", "int", 1 },
   ["num.partitions"] = { "default_partitions", "int", 1 },
   ["default.replication.factor"] = { "default_rf", "int", 1 },
+  ["auto.leader.rebalance.enable"] = { "auto_rebalance", "bool" },
+  ["leader.imbalance.check.interval.seconds"] = { "imbalance_check_s", "int", 1 },
 }
 
 local BROKER_DEFAULTS = {
@@ -65,6 +67,7 @@ local BROKER_DEFAULTS = {
   fetch_backoff_ms = 1000, socket_timeout_ms = 30000, flush_messages = LONG_MAX,
   flush_ms = LONG_MAX,
   default_partitions = 1, default_rf = 1,
+  auto_rebalance = 1, imbalance_check_s = 300,
 }
 
 local TOPIC_KEYS = {

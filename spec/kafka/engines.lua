@@ -20,6 +20,7 @@ engines.model_options = { eligible_leader_replicas = true }
 engines.model_config = {
   ["replica.lag.time.max.ms"] = 5000,
   ["broker.session.timeout.ms"] = 3000,
+  ["auto.leader.rebalance.enable"] = false,   -- as spec/kafka/cluster configures Kafka
 }
 
 local BROKERS = { 1, 2, 3 }

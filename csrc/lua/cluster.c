@@ -348,9 +348,32 @@ static int deliver_all(lua_State *L) {
         return 0;
 }
 
+/* A producer's fatal error goes to its on_error(err), as the real
+ * producer's client-level errors do, before the reports of the sends it
+ * failed; without on_error, those reports say it.  @returns as deliver. */
+static int tell_fatal(lua_State *L, int state, int producer, int err) {
+        lua_pushcfunction(L, traceback);
+        int h = lua_gettop(L);
+        lua_rawgeti(L, state, S_ONERROR);
+        lua_rawgeti(L, -1, producer + 1);
+        lua_remove(L, -2);
+        if (lua_isnil(L, -1)) {
+                lua_settop(L, h - 1);
+                return 0;
+        }
+        insync_lua_push_error(L, err, NULL, INSYNC_NOT_PERSISTED, 1);
+        if (lua_pcall(L, 1, 0, h) != LUA_OK)
+                return 1;
+        lua_settop(L, h - 1);
+        return 0;
+}
+
 /* Hands every queued report to its callback.  @returns 0, or 1 with an
  * error (message with traceback) on the top of the stack. */
 static int deliver(lua_State *L, lcluster_t *lc, int state) {
+        int producer, err;
+        if (insync_cluster_fatal_take(lc->c, &producer, &err))
+                return tell_fatal(L, state, producer, err) || deliver(L, lc, state);
         if (!insync_cluster_report(lc->c, &(insync_report_t){0}))
                 return 0;
         lua_pushcfunction(L, traceback);

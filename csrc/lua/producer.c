@@ -501,15 +501,18 @@ static int serve_protected(lua_State *L) {
                                         int code = m->err, fatal = 0;
                                         char buf[512];
                                         const char *msg = NULL;
+                                        int fe = rd_kafka_fatal_error(
+                                                p->rk.rk, buf, sizeof(buf));
                                         if (code == RD_KAFKA_RESP_ERR__FATAL) {
-                                                int fe = rd_kafka_fatal_error(
-                                                        p->rk.rk, buf,
-                                                        sizeof(buf));
                                                 fatal = 1;
                                                 if (fe) {
                                                         code = fe;
                                                         msg = buf;
                                                 }
+                                        } else if (fe && code == fe) {
+                                                /* the error that made the
+                                                 * producer fail for good */
+                                                fatal = 1;
                                         }
                                         insync_lua_push_error(
                                                 L, code, msg,

@@ -134,6 +134,13 @@ typedef struct insync_report_s {
         size_t klen;
 } insync_report_t;
 
+/**
+ * A producer's fatal error (idempotence: OUT_OF_ORDER_SEQUENCE_NUMBER for its
+ * oldest unacknowledged batch), once per producer, for its on_error.
+ * @returns 0 when no producer has one not yet taken.
+ */
+int insync_cluster_fatal_take(insync_cluster_t *c, int *producer, int *err);
+
 /** Peeks at the oldest undelivered report; @returns 0 when none. */
 int insync_cluster_report(const insync_cluster_t *c, insync_report_t *r);
 /** Drops the oldest report (after the binding handed it out). */

@@ -322,6 +322,8 @@ typedef struct insync_producer_s {
         uint64_t order;         /**< batch creation counter */
         int meta_pending;       /**< a refresh is in progress */
         int scan_armed;         /**< a SCAN timer is pending */
+        int fatal_err;          /**< the idempotent producer's fatal error, 0: none */
+        int fatal_told;         /**< on_error has been handed fatal_err */
 } insync_producer_t;
 
 /* ---------------------------------------------------------------- net.c */
@@ -407,6 +409,7 @@ struct insync_cluster_s {
         insync_compl_t *cq;     /**< completion queue */
         size_t cq_head, cq_n, cq_cap;
         uint64_t outstanding;   /**< accepted sends not yet completed */
+        int fatal_untold;       /**< producers whose fatal error on_error has not had */
         uint64_t dp_id;         /**< delayed produce ids */
         insync_trace_t trace;
         uint64_t msgs_alive;    /**< network messages allocated (in flight) */

@@ -61,7 +61,7 @@ static void batch_free(insync_pbatch_t *b) {
 /* Completes every record of @p b and frees it. */
 static void batch_done(insync_cluster_t *c, insync_producer_t *p,
                        insync_pbatch_t *b, int err, int64_t base, int persisted) {
-        int fatal = 0;
+        int fatal = err && err == p->fatal_err;
         for (uint32_t i = 0; i < b->n; i++)
                 insync_cluster_complete(c, b->ids[i], err,
                                         err || base < 0 ? -1 : base + (int64_t)i,
@@ -217,7 +217,7 @@ static void pump_all(insync_cluster_t *c, insync_producer_t *p) {
  * sequence has a gap; once nothing is in flight, bump the epoch and number
  * what is queued from 0 again. */
 static void maybe_bump(insync_cluster_t *c, insync_producer_t *p) {
-        if (!p->bump_pending)
+        if (!p->bump_pending || p->fatal_err)
                 return;
         for (int b = 1; b <= c->nbrokers; b++)
                 if (p->inflight[b])
@@ -290,6 +290,47 @@ static int produce_action(int err) {
         }
 }
 
+/* librdkafka's rd_kafka_idemp_set_fatal_error: the idempotent producer no
+ * longer knows what the broker has.  Every later send fails with @p err at
+ * once (rd_kafka_producev answers _FATAL), what waits in its queues is
+ * purged (_PURGE_QUEUE), what is in flight completes as answered, and
+ * on_error hears of it once (insync_cluster_fatal_take). */
+static void set_fatal(insync_cluster_t *c, insync_producer_t *p, int err) {
+        if (p->fatal_err)
+                return;
+        p->fatal_err = err;
+        c->fatal_untold++;
+        for (uint32_t gp = 0; gp < p->npp; gp++) {
+                insync_ppart_t *pp = &p->pp[gp];
+                while (pp->head) {
+                        insync_pbatch_t *b = pp->head;
+                        pp->head = b->next;
+                        batch_done(c, p, b, INSYNC_KERR__PURGE_QUEUE, -1, b->persisted);
+                }
+                if (pp->acc) {
+                        insync_pbatch_t *b = pp->acc;
+                        pp->acc = NULL;
+                        batch_done(c, p, b, INSYNC_KERR__PURGE_QUEUE, -1, b->persisted);
+                }
+        }
+}
+
+int insync_cluster_fatal_take(insync_cluster_t *c, int *producer, int *err) {
+        if (!c->fatal_untold)
+                return 0;
+        for (int i = 0; i < c->nprod; i++) {
+                insync_producer_t *p = c->prod[i];
+                if (p->fatal_err && !p->fatal_told) {
+                        p->fatal_told = 1;
+                        c->fatal_untold--;
+                        *producer = i;
+                        *err = p->fatal_err;
+                        return 1;
+                }
+        }
+        return 0;
+}
+
 static void batch_error(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
                         insync_pbatch_t *b, int err) {
         insync_ppart_t *pp = &p->pp[gp];
@@ -297,11 +338,24 @@ static void batch_error(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
         if (st > b->persisted)
                 b->persisted = (uint8_t)st;
         int action = produce_action(err);
-        if (err == INSYNC_KERR_OUT_OF_ORDER_SEQUENCE_NUMBER && p->pid >= 0 &&
-            b->base_seq != pp->acked_seq)
-                /* an earlier batch failed: this one is retried behind it
-                 * once the epoch is bumped, uncounted as in librdkafka */
-                action = P_RETRY_UNCOUNTED;
+        if (err == INSYNC_KERR_OUT_OF_ORDER_SEQUENCE_NUMBER && p->pid >= 0) {
+                if (b->base_seq != pp->acked_seq) {
+                        /* an earlier batch failed: this one is retried
+                         * behind it once the epoch is bumped, uncounted, as
+                         * in librdkafka */
+                        action = P_RETRY_UNCOUNTED;
+                } else {
+                        /* the oldest unacknowledged batch: the broker's
+                         * sequence state and the producer's disagree, and
+                         * librdkafka gives up (fatal, possibly persisted) */
+                        b->persisted = INSYNC_POSSIBLY_PERSISTED;
+                        set_fatal(c, p, err);
+                }
+        }
+        if (p->fatal_err && action != P_FAIL) {
+                batch_done(c, p, b, INSYNC_KERR__PURGE_QUEUE, -1, b->persisted);
+                return;
+        }
         if (leader_error(err))
                 need_metadata(c, p);
         int timed_out = c->now >= b->deadline;
@@ -502,13 +556,14 @@ int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
                         size_t hdrs_size, const int64_t *timestamp, uint32_t *id) {
         insync_producer_t *p = c->prod[pi];
         uint64_t size = (has_key ? klen : 0) + (has_value ? vlen : 0);
-        /* librdkafka's rd_kafka_msg_new0: the size a record may take on the
-         * wire (the v2 record's most overhead, key, value, headers) against
-         * message.max.bytes first, then the queue's limits */
-        int refused = MSG_V2_MAX_OVERHEAD + size + hdrs_size >
-                                      (uint64_t)p->conf.message_max_bytes
-                              ? INSYNC_KERR_MSG_SIZE_TOO_LARGE
-                              : 0;
+        /* As rd_kafka_producev and rd_kafka_msg_new0 check: a fatal
+         * error first, then the size a record may take on the wire (the v2
+         * record's most overhead, key, value, headers) against
+         * message.max.bytes, then the queue's limits */
+        int refused = p->fatal_err;
+        if (!refused && MSG_V2_MAX_OVERHEAD + size + hdrs_size >
+                                (uint64_t)p->conf.message_max_bytes)
+                refused = INSYNC_KERR_MSG_SIZE_TOO_LARGE;
         if (!refused &&
             (p->queued >= (uint64_t)p->conf.queue_max_messages ||
              p->queued_bytes + size > (uint64_t)p->conf.queue_max_kbytes * 1024))
@@ -535,7 +590,8 @@ int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
         if (!refused && partition >= c->topics[topic].partitions)
                 refused = INSYNC_KERR__UNKNOWN_PARTITION;
         if (refused) {
-                insync_cluster_complete(c, idx, refused, -1, INSYNC_NOT_PERSISTED, 0);
+                insync_cluster_complete(c, idx, refused, -1, INSYNC_NOT_PERSISTED,
+                                        refused == p->fatal_err);
                 p->queued--;
                 p->queued_bytes -= size;
                 return 0;

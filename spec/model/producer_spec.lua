@@ -195,6 +195,33 @@ describe("producer", function()
     assert.equal("k4-1", lost[1].key)
   end)
 
+  it("fails for good on OUT_OF_ORDER_SEQUENCE_NUMBER for its oldest batch: queued sends purged, later ones refused", function()
+    local c = S.cluster{ topic_config = { ["min.insync.replicas"] = 2, ["flush.messages"] = 3 } }
+    c:run_for(100)
+    local fatal = {}
+    local p = c:producer{ ["enable.idempotence"] = true, ["max.in.flight"] = 1, ["batch.num.messages"] = 1,
+                          on_error = function(err) fatal[#fatal + 1] = err end }
+    for i = 1, 4 do S.send(p, 1, { prefix = "k" .. i .. "-" }); c:run() end
+    for b = 1, 3 do c:crash(b, { lose_unflushed = true }) end   -- the 4th is gone, 3 kept
+    for b = 1, 3 do c:restart(b) end
+    c:run_for(20000)
+    local out = S.send(p, 3, { prefix = "gap" })   -- one request at a time: 2 and 3 wait
+    c:run()
+    local later = S.send(p, 1, { prefix = "later" }); c:run()
+    assert.equal(1, #fatal)
+    assert.equal("OUT_OF_ORDER_SEQUENCE_NUMBER", fatal[1].name)
+    assert.is_true(fatal[1].fatal)
+    assert.same({ "OUT_OF_ORDER_SEQUENCE_NUMBER", "possibly_persisted", true },
+                { out[1].name, out[1].err.persisted, out[1].err.fatal })
+    for i = 2, 3 do
+      assert.same({ "_PURGE_QUEUE", "not_persisted", false },
+                  { out[i].name, out[i].err.persisted, out[i].err.fatal })
+    end
+    assert.same({ "OUT_OF_ORDER_SEQUENCE_NUMBER", "not_persisted", true },
+                { later[1].name, later[1].err.persisted, later[1].err.fatal })
+    assert.equal(3, c:partition("orders", 0).hw)   -- none of them written
+  end)
+
   it("returns nil and _QUEUE_FULL past queue.buffering.max.messages", function()
     local c = S.cluster{}
     local p = c:producer{ ["queue.buffering.max.messages"] = 2 }

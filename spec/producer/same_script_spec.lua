@@ -106,6 +106,58 @@ describe("one script on both engines", function()
                   ["header without value 1 over"] = "MSG_SIZE_TOO_LARGE" }, model)
   end)
 
+  it("fails the idempotent producer for good on a sequence it cannot explain, as librdkafka does", function()
+    -- The broker answers OUT_OF_ORDER_SEQUENCE_NUMBER for the producer's
+    -- oldest unacknowledged batch: librdkafka raises a fatal error (on_error
+    -- first), fails that batch (possibly persisted) and every later send.
+    local function script(p, events, settle)
+      local function send(k)
+        assert(p:send({ topic = "orders", partition = 0, key = k, value = "v" }, function(_, err)
+          events[#events + 1] = { k, err and err.name, err and err.fatal, err and err.persisted }
+        end))
+      end
+      send("a1"); settle()
+      send("a2"); settle()
+    end
+    local function on_error(events)
+      return function(err) events[#events + 1] = { "on_error", err.name, err.fatal } end
+    end
+
+    -- the model: the broker keeps the producer's state for the 3 flushed
+    -- records (flush.messages = 3), loses the 4th with the power; the next
+    -- batch's sequence (4) has a gap against what it kept (3)
+    local c = insync.cluster{ brokers = 3, seed = 1 }
+    c:create_topic("orders", { partitions = 1, replication_factor = 3,
+                               config = { ["min.insync.replicas"] = 2, ["flush.messages"] = 3 } })
+    local model = {}
+    local mp = c:producer{ ["enable.idempotence"] = true, on_error = on_error(model) }
+    for i = 1, 4 do
+      assert(mp:send({ topic = "orders", partition = 0, key = "w" .. i, value = "v" }, function(_, err) assert(not err) end))
+      assert.is_true(c:run())   -- one batch each
+    end
+    for b = 1, 3 do c:crash(b, { lose_unflushed = true }) end
+    for b = 1, 3 do c:restart(b) end
+    c:run_for(20000)
+    script(mp, model, function() c:run() end)
+
+    -- librdkafka: its mock cluster answers the same error
+    local m = fixture.cluster(1, "orders", 1, 1)
+    local real = {}
+    local rp = fixture.producer(m, { ["enable.idempotence"] = true, on_error = on_error(real),
+                                     log_level = 0 })
+    assert(rp:send({ topic = "orders", partition = 0, value = "warm" }, function() end))
+    assert.equal(0, rp:flush(10000))
+    m:push_errors("Produce", { "OUT_OF_ORDER_SEQUENCE_NUMBER" })
+    script(rp, real, function() rp:flush(5000) end)
+    rp:close(0)
+    m:close()
+
+    assert.same(real, model)
+    assert.same({ { "on_error", "OUT_OF_ORDER_SEQUENCE_NUMBER", true },
+                  { "a1", "OUT_OF_ORDER_SEQUENCE_NUMBER", true, "possibly_persisted" },
+                  { "a2", "OUT_OF_ORDER_SEQUENCE_NUMBER", true, "not_persisted" } }, model)
+  end)
+
   it("raises the same message for the same bad msg", function()
     local c = insync.cluster{ brokers = 1 }
     c:create_topic("orders", { partitions = 1, replication_factor = 1 })

@@ -14,11 +14,12 @@
  * - duplicated: below its HW more than once (one entry per extra copy);
  * - unexpected: reported as failed, yet below its HW;
  * - uncommitted: acknowledged, in it, but above the HW for now;
- * - reordered (Jepsen's checker): in it after a record the same producer
- *   sent later to the same partition;
+ * - reordered (Jepsen's checker): below its HW after a record the same
+ *   producer sent later to the same partition;
  * - inconsistent (Jepsen's): acknowledged at an offset that holds another
  *   record, though the record is in the log elsewhere.
- * A failed record, or an extra copy, above the HW is in no list: no
+ * A failed record, an extra copy or a reordered one above the HW is in no
+ * list: no
  * consumer reads it, and the log may still be truncated under it; once
  * the HW covers it, it counts.
  */
@@ -87,10 +88,11 @@ int insync_cluster_audit(const insync_cluster_t *c, insync_audit_t *a) {
                         uint32_t rec = r->log.ids[o];
                         int st = c->recs.rec[rec].state & 0x0f;
                         uint8_t pi = c->recs.prod[rec];
-                        if (rec + 1 < maxid[pi]) {
+                        /* reordered, too, counts what a consumer reads */
+                        if (o < r->hw && rec + 1 < maxid[pi]) {
                                 if (add_item(a, rec, INSYNC_AUDIT_REORDERED, o))
                                         goto nomem;
-                        } else {
+                        } else if (o < r->hw) {
                                 maxid[pi] = rec + 1;
                         }
                         if (o >= r->hw && st == INSYNC_REC_ACKED && !seen[rec])

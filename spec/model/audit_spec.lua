@@ -5,6 +5,35 @@
 local S = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "scenario.lua")
 
 describe("audit", function()
+  it("counts a record reordered by a retry only once the HW covers it", function()
+    -- r1's request is lost, r2's arrives, r1's retry lands after r2; the
+    -- followers are down meanwhile, so neither is committed yet
+    local c = S.cluster{}
+    c:run_for(100)
+    local p = c:producer{ acks = 1, ["linger.ms"] = 0, ["socket.timeout.ms"] = 1000 }
+    S.send(p, 1, { prefix = "warm" }); c:run(); c:run_for(100)
+    c:crash(2); c:crash(3)
+    local r1 = S.send(p, 1, { prefix = "r1-" })
+    c:run_for(0)            -- r1 is on the wire
+    c:drop(p, 1)
+    c:run_for(1)            -- and lost
+    c:heal()
+    local r2 = S.send(p, 1, { prefix = "r2-" })
+    assert.is_true(c:run())
+    assert.same({ "OK", "OK" }, { r1[1].name, r2[1].name })
+    local keys = {}
+    for _, e in ipairs(c:log("orders", 0, 1)) do keys[#keys + 1] = e.key end
+    assert.same({ "warm1", "r2-1", "r1-1" }, keys)
+    assert.equal(1, c:partition("orders", 0).hw)
+    assert.same({}, c:audit().reordered)
+    c:restart(2); c:restart(3); c:run_for(30000)
+    assert.equal(3, c:partition("orders", 0).hw)
+    local a = c:audit()
+    assert.equal(1, #a.reordered)
+    assert.equal("r1-1", a.reordered[1].key)
+    assert.equal(2, a.reordered[1].offset)
+  end)
+
   it("counts a failed record as unexpected only once the HW covers it", function()
     -- acks=all, min.insync.replicas=2, both followers down: the leader
     -- appends, the HW cannot move (strict min ISR), the request times out

@@ -277,6 +277,7 @@ typedef struct insync_pbatch_s {
         uint8_t persisted;     /**< insync_persisted_t so far */
         uint8_t sent;          /**< ever sent */
         uint8_t inflight;      /**< a request carries it now */
+        uint8_t connecting;    /**< acks=0: its request opens the connection */
         struct insync_pbatch_s *next; /**< queue link */
 } insync_pbatch_t;
 
@@ -322,6 +323,8 @@ typedef struct insync_producer_s {
         uint64_t order;         /**< batch creation counter */
         int meta_pending;       /**< a refresh is in progress */
         int scan_armed;         /**< a SCAN timer is pending */
+        uint8_t down[INSYNC_MAX_BROKERS + 1]; /**< the connection to the broker
+                                 *   was refused and is not up again */
         int fatal_err;          /**< the idempotent producer's fatal error, 0: none */
         int fatal_told;         /**< on_error has been handed fatal_err */
 } insync_producer_t;
@@ -345,6 +348,9 @@ typedef struct insync_msg_s {
         int diverging;        /**< fetch reply: truncate to epoch2/end */
         int shut;             /**< heartbeat: wantShutDown; its reply:
                                    shouldShutDown */
+        int connect;          /**< produce: sent on a new connection, whose
+                                   setup is answered (acks=0 only); its
+                                   reply: that answer, not Kafka's */
         uint32_t gp;          /**< global partition */
         int err;
         uint64_t req;         /**< request id / fetch session */

@@ -66,6 +66,16 @@ static void reset_back(insync_cluster_t *c, insync_msg_t *m) {
         insync_net_send(c, r);
 }
 
+/* A live process accepted the connection: the client learns it one
+ * latency later, and only then has it written the request. */
+static void connected_back(insync_cluster_t *c, insync_msg_t *m) {
+        insync_msg_t *r = insync_net_msg(c, INSYNC_M_PRODUCE_RESP, m->to, m->from);
+        r->connect = 1;
+        r->gp = m->gp;
+        r->req = m->req;
+        insync_net_send(c, r);
+}
+
 void insync_net_deliver(insync_cluster_t *c, insync_msg_t *m) {
         if (!insync_net_passes(c, m->from, m->to)) {
                 insync_trace_add(c, INSYNC_T_DROP, m->from, (int64_t)m->gp,
@@ -84,6 +94,17 @@ void insync_net_deliver(insync_cluster_t *c, insync_msg_t *m) {
                 } else {
                         switch (m->type) {
                         case INSYNC_M_PRODUCE:
+                                if (m->connect && (b->fenced ||
+                                                   b->meta_seen < c->meta_version)) {
+                                        /* a restarted broker serves no
+                                         * request before it is unfenced
+                                         * and has caught up with the
+                                         * metadata (BrokerServer.startup) */
+                                        reset_back(c, m);
+                                        break;
+                                }
+                                if (m->connect)
+                                        connected_back(c, m);
                                 insync_partition_produce(c, to, m);
                                 break;
                         case INSYNC_M_FETCH:

@@ -156,7 +156,13 @@ static void send_batch(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
         pp->inflight++;
         b->inflight = 1;
         b->sent = 1;
+        /* acks=0 after a refused connection: librdkafka writes nothing
+         * until it has connected again, so the batch is done only once the
+         * broker's machine accepted the connection */
+        int connecting = p->conf.acks == 0 && p->down[leader];
+        b->connecting = (uint8_t)connecting;
         insync_msg_t *m = insync_net_msg(c, INSYNC_M_PRODUCE, p->node, leader);
+        m->connect = connecting;
         m->gp = gp;
         m->req = id;
         m->acks = p->conf.acks;
@@ -171,7 +177,7 @@ static void send_batch(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
         m->nids = b->n;
         insync_trace_add(c, INSYNC_T_REQUEST, p->node, gp, leader, b->n);
         insync_net_send(c, m);
-        if (p->conf.acks == 0) {
+        if (p->conf.acks == 0 && !connecting) {
                 /* acks=0: done once written to the connection. */
                 req_release(p, slot);
                 batch_done(c, p, b, 0, -1, INSYNC_PERSISTED);
@@ -194,8 +200,10 @@ static void pump(insync_cluster_t *c, insync_producer_t *p, uint32_t gp) {
                 need_metadata(c, p);
                 return;
         }
+        /* one request at a time opens a refused connection again */
+        int cap = p->conf.acks == 0 && p->down[pp->leader] ? 1 : p->conf.max_in_flight;
         while (pp->head && pp->head->not_before <= c->now &&
-               p->inflight[pp->leader] < p->conf.max_in_flight) {
+               p->inflight[pp->leader] < cap) {
                 insync_pbatch_t *b = pp->head;
                 pp->head = b->next;
                 b->next = NULL;
@@ -375,6 +383,20 @@ static void batch_error(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
                    -1, b->persisted);
 }
 
+/* The leader's process is dead and its machine refused the connection
+ * (or, for a connecting acks=0 request, did not answer it).  librdkafka
+ * sends nothing on a connection it could not make: no attempt, no retry
+ * counted, nothing possibly persisted.  The batch waits for a reconnect or
+ * a new leader from the metadata, or times out (scan). */
+static void not_sent(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
+                     insync_pbatch_t *b) {
+        need_metadata(c, p);
+        b->not_before = c->now + RECONNECT_MS;
+        enqueue(&p->pp[gp], b);
+        maybe_bump(c, p);
+        pump(c, p, gp);
+}
+
 void insync_producer_recv(insync_cluster_t *c, insync_producer_t *p,
                           insync_msg_t *m) {
         if (m->type == INSYNC_M_META_RESP) {
@@ -391,23 +413,28 @@ void insync_producer_recv(insync_cluster_t *c, insync_producer_t *p,
         }
         if (m->type != INSYNC_M_PRODUCE_RESP)
                 return;
+        if (m->from >= 1 && m->from <= c->nbrokers)
+                p->down[m->from] = (uint8_t)m->refused;
         uint32_t gp;
         int broker;
         insync_pbatch_t *b = req_take(p, m->req, &gp, &broker);
-        if (!b)
-                return; /* answered after its timeout */
+        if (!b) {
+                /* answered after its timeout; or the refusal of an acks=0
+                 * request done when written, which leaves the leader to
+                 * be looked up again */
+                if (m->refused)
+                        need_metadata(c, p);
+                return;
+        }
+        if (m->connect) {
+                /* connected again: the acks=0 request is written, done */
+                batch_done(c, p, b, 0, -1, INSYNC_PERSISTED);
+                pump_all(c, p);
+                return;
+        }
         if (m->refused) {
-                /* The leader's process is dead and its machine refused the
-                 * connection.  librdkafka sends nothing on a connection it
-                 * could not make: no attempt, no retry counted, nothing
-                 * possibly persisted.  The batch waits for a reconnect or a
-                 * new leader from the metadata, or times out (scan). */
                 insync_trace_add(c, INSYNC_T_RESPONSE, p->node, gp, m->err, -1);
-                need_metadata(c, p);
-                b->not_before = c->now + RECONNECT_MS;
-                enqueue(&p->pp[gp], b);
-                maybe_bump(c, p);
-                pump(c, p, gp);
+                not_sent(c, p, gp, b);
                 return;
         }
         insync_trace_add(c, INSYNC_T_RESPONSE, p->node, gp, m->err, m->offset);
@@ -478,6 +505,11 @@ void insync_producer_timer(insync_cluster_t *c, int type, uint32_t a,
                 if (!bt)
                         break;
                 insync_trace_add(c, INSYNC_T_TIMEOUT, p->node, gp, broker, 0);
+                if (bt->connecting) {
+                        p->down[broker] = 1;
+                        not_sent(c, p, gp, bt);
+                        break;
+                }
                 batch_error(c, p, gp, bt, INSYNC_KERR__TIMED_OUT);
                 maybe_bump(c, p);
                 break;

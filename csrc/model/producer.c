@@ -276,9 +276,10 @@ static int leader_error(int err) {
  * with rd_kafka_err_action's defaults): fail the batch, retry it counting
  * the attempt against `retries`, or retry it without counting.  The errors
  * that say the metadata was stale (the broker no longer leads, or does not
- * know the partition) are retried without counting: the request was
- * refused, so no retry can duplicate it, and even retries=0 retries them
- * until message.timeout.ms. */
+ * know the partition) are retried without counting, even with retries=0,
+ * until message.timeout.ms: librdkafka takes them for refused requests.
+ * Not always so: an acks=all request appended before its leader moved is
+ * answered NOT_LEADER_OR_FOLLOWER too, and its retry may duplicate it. */
 enum { P_FAIL, P_RETRY, P_RETRY_UNCOUNTED };
 static int produce_action(int err) {
         switch (err) {

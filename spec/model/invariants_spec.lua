@@ -172,13 +172,15 @@ describe("random configurations", function()
   -- latency 0: the cache entry of an epoch led without writing is dropped
   -- now, as UnifiedLog.truncateTo does.)
   it("settle, one callback per send, one leader per epoch (150 seeds)", function()
+    local preferred = 0   -- auto leader rebalances, counted on every tenth seed
     for seed = 1, 150 do
       local rnd = lcg(seed)
       local nb = 2 + rnd(4)
-      local c = insync.cluster{ brokers = nb, seed = seed, latency_ms = rnd(5),
+      local c = insync.cluster{ brokers = nb, seed = seed, latency_ms = rnd(5), trace = seed % 10 == 0,
         config = { ["replica.lag.time.max.ms"] = 2000 + rnd(20000),
                    ["broker.session.timeout.ms"] = 1000 + rnd(9000),
                    ["broker.heartbeat.interval.ms"] = 500,
+                   ["leader.imbalance.check.interval.seconds"] = 5 + rnd(60),
                    ["unclean.leader.election.enable"] = rnd(2) == 0 } }
       local rf = 1 + rnd(nb)
       c:create_topic("t", { partitions = 1 + rnd(4), replication_factor = rf,
@@ -212,7 +214,11 @@ describe("random configurations", function()
       restart_down(c, down, nb)
       assert.is_true(c:run(3600000), ("seed %d did not settle"):format(seed))
       assert.equal(sent, cbs, ("seed %d"):format(seed))
+      for _, e in ipairs(seed % 10 == 0 and c:trace() or {}) do
+        if e.event == "preferred_election" then preferred = preferred + 1 end
+      end
     end
+    assert.is_true(preferred > 0, "no preferred election: the faults never tested the rebalance")
   end)
 end)
 
@@ -227,7 +233,8 @@ describe("random configurations with acks=all, min.insync.replicas >= 2, clean e
           eligible_leader_replicas = elr,
           config = { ["replica.lag.time.max.ms"] = 2000 + rnd(20000),
                      ["broker.session.timeout.ms"] = 1000 + rnd(9000),
-                     ["broker.heartbeat.interval.ms"] = 500 } }
+                     ["broker.heartbeat.interval.ms"] = 500,
+                     ["leader.imbalance.check.interval.seconds"] = 5 + rnd(60) } }
         local rf = 3 + rnd(nb - 2)
         c:create_topic("t", { partitions = 1 + rnd(4), replication_factor = rf,
                               config = { ["min.insync.replicas"] = 2 + rnd(rf - 1) } })

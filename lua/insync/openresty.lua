@@ -111,14 +111,41 @@ local function deliver(report, err)
   collect(copy.cb, report, err)
 end
 
+-- The report of a record refused before librdkafka took it: what
+-- insync.report gives (a userdata core builds only from a delivery),
+-- as a table.  Fields: topic, partition (nil unless msg.partition was
+-- given), key, opaque; offset and latency_ms are unknown, so nil.
+local REPORT_FIELDS = { "topic", "partition", "offset", "key", "latency_ms", "opaque" }
+local report_mt = { __index = {} }
+
+--- `report:totable()`: a plain table of its fields.
+function report_mt.__index.totable(r)
+  local t = {}
+  for k, v in pairs(r) do t[k] = v end
+  return t
+end
+
+-- As insync.report's: "insync.report{topic=t partition=0 key=k opaque=...}".
+function report_mt.__tostring(r)
+  local parts = {}
+  for _, name in ipairs(REPORT_FIELDS) do
+    local v = rawget(r, name)
+    if v ~= nil then parts[#parts + 1] = name .. "=" .. tostring(v) end
+  end
+  return "insync.report{" .. table.concat(parts, " ") .. "}"
+end
+
 local function report_of(copy)
-  return { topic = copy.topic, partition = copy.partition or -1, key = copy.key,
-    opaque = copy.cb and copy.user_opaque or nil }
+  return setmetatable({ topic = copy.topic, partition = copy.partition, key = copy.key,
+    opaque = copy.cb and copy.user_opaque or nil }, report_mt)
 end
 
 -- Hands the pending records to the producer, in order.  librdkafka refuses
 -- one only when its queue is full (the bound send keeps to counts what is
 -- pending, not the bytes): that record then fails through its callback.
+-- send checks each record as producer:send does, so producer:send raising
+-- here is not expected; if it does all the same, the record fails through
+-- its callback with _INVALID_ARG, counted as failed, never stuck in flight.
 local function hand_over()
   if npending == 0 then return end
   local p, list, n = producer, pending, npending
@@ -127,9 +154,8 @@ local function hand_over()
     local copy = list[i]
     local ok, id, err = pcall(p.send, p, copy, copy.cb and deliver or nil)
     if not ok then
-      -- send's own checks passed, librdkafka's did not (an invalid topic name)
-      err = insync.error("_INVALID_ARG", tostring(id))
-      ngx.log(ngx.ERR, "insync.openresty: record to ", tostring(copy.topic), " refused: ", tostring(id))
+      log_err("record to ", tostring(copy.topic), " refused: ", tostring(id))
+      id, err = nil, insync.error("_INVALID_ARG", tostring(id))
     end
     if not id then collect(copy.cb, report_of(copy), err) end
   end

@@ -444,6 +444,14 @@ local function is_integer(v)
   return type(v) == "number" and v == math.floor(v) and v > -math.huge and v < math.huge
 end
 
+-- librdkafka's longest topic name (rd_kafka_topic_new), in bytes up to
+-- the first zero byte: the C string librdkafka sees.
+local MAX_TOPIC = 512
+local function topic_len(topic)
+  local zero = topic:find("\0", 1, true)
+  return zero and zero - 1 or #topic
+end
+
 -- A copy of msg's headers, checked as producer:send checks them:
 -- { name = value, ... } or { {name, value}, ... }.
 local function copy_headers(h)
@@ -472,6 +480,11 @@ local function copy_msg(msg, cb)
   local topic, key, value = rawget(msg, "topic"), rawget(msg, "key"), rawget(msg, "value")
   local partition, timestamp, headers = rawget(msg, "partition"), rawget(msg, "timestamp"), rawget(msg, "headers")
   if type(topic) ~= "string" then bad("topic", "string", topic) end
+  if #topic > MAX_TOPIC and topic_len(topic) > MAX_TOPIC then
+    -- librdkafka refuses the name (rd_kafka_topic_new): say so now, in the
+    -- words of producer:send, rather than at hand-over in the timer
+    error("send: msg.topic: Local: Invalid argument or configuration", 3)
+  end
   if key ~= nil and type(key) ~= "string" then bad("key", "string or nil", key) end
   if value ~= nil and type(value) ~= "string" then bad("value", "string or nil", value) end
   if partition ~= nil then
@@ -480,7 +493,8 @@ local function copy_msg(msg, cb)
     end
     if partition > 2147483647 then bad("partition", "a partition number (integer >= 0)", partition, true) end
   end
-  if timestamp ~= nil and (not is_integer(timestamp) or timestamp < 0) then
+  -- at most 2^63 - 1, as producer:send: a double of 2^63 or more is no int64
+  if timestamp ~= nil and (not is_integer(timestamp) or timestamp < 0 or timestamp >= 2 ^ 63) then
     bad("timestamp", "milliseconds since the epoch (integer >= 0)", timestamp, true)
   end
   if headers ~= nil then

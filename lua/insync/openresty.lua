@@ -435,9 +435,11 @@ end
 
 -- The message producer:send raises for the same mistake (csrc/lua/msg.c):
 -- a count out of range is named by its value, anything else by its type.
-local function bad(field, expected, v, by_value)
+-- The error names the line that called send: `depth` is how deep below
+-- send its caller is (1, copy_msg, by default; 2 for copy_headers).
+local function bad(field, expected, v, by_value, depth)
   local got = by_value and type(v) == "number" and tostring(v) or type(v)
-  error(("send: msg.%s: expected %s, got %s"):format(field, expected, got), 4)
+  error(("send: msg.%s: expected %s, got %s"):format(field, expected, got), (depth or 1) + 3)
 end
 
 local function is_integer(v)
@@ -459,12 +461,12 @@ local function copy_headers(h)
   for k, v in pairs(h) do
     if type(k) == "number" and type(v) == "table" then
       local name, value = rawget(v, 1), rawget(v, 2)
-      if type(name) ~= "string" then bad("headers[i][1]", "string", name) end
-      if value ~= nil and type(value) ~= "string" then bad("headers[i][2]", "string or nil", value) end
+      if type(name) ~= "string" then bad("headers[i][1]", "string", name, false, 2) end
+      if value ~= nil and type(value) ~= "string" then bad("headers[i][2]", "string or nil", value, false, 2) end
       out[k] = { name, value }
     else
-      if type(k) ~= "string" then bad("headers (a name)", "string", k) end
-      if type(v) ~= "string" then bad("headers (a value)", "string", v) end
+      if type(k) ~= "string" then bad("headers (a name)", "string", k, false, 2) end
+      if type(v) ~= "string" then bad("headers (a value)", "string", v, false, 2) end
       out[k] = v
     end
   end

@@ -75,6 +75,14 @@ typedef struct insync_lua_msg_s {
 void insync_lua_read_msg(lua_State *L, int msg, const insync_lua_msg_names_t *nm,
                          insync_lua_msg_t *m);
 
+/**
+ * Raises "send: msg.topic: expected a topic name (...), got ..." unless
+ * msg.topic (@p name, @p len bytes) is a name Kafka allows (Topic.validate:
+ * 1 to 249 of a-z A-Z 0-9 . _ -, not "." or "..").  Both engines call it
+ * once per new name, not on every send.
+ */
+void insync_lua_check_topic(lua_State *L, const char *name, size_t len);
+
 /** Called for each header: @p value is NULL for a header without one. */
 typedef void (*insync_lua_header_fn)(void *ud, const char *name, size_t name_len,
                                      const char *value, size_t value_len);

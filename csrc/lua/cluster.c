@@ -552,9 +552,11 @@ static int l_producer(lua_State *L) {
  * name, the string kept alive at S[-5]: no other string can have that
  * address then (a long string is not interned, so an equal name can be
  * another string, and a collected one's address another name's). */
-static int lookup_topic(lua_State *L, lcluster_t *lc, int msg, const char *name) {
+static int lookup_topic(lua_State *L, lcluster_t *lc, int msg, const char *name,
+                        size_t len) {
         if (name == lc->last_topic)
                 return lc->last_topic_idx;
+        insync_lua_check_topic(L, name, len);
         int t = insync_cluster_topic(lc->c, name);
         if (t >= 0) {
                 push_state(L, 1);
@@ -593,7 +595,7 @@ static int l_send(lua_State *L) {
         insync_lua_read_msg(L, 2, lua_touserdata(L, lua_upvalueindex(1)), &m);
         const char *topic = m.topic;
         int partition = m.partition > 65535 ? 65535 : (int)m.partition;
-        int t = lookup_topic(L, lc, 2, topic);
+        int t = lookup_topic(L, lc, 2, topic, m.topic_len);
         /* Room for one more run: once the model has accepted the send,
          * nothing may fail before its callback is recorded.  Made after
          * lookup_topic, which allocates: a __gc finalizer run there may
@@ -610,7 +612,8 @@ static int l_send(lua_State *L) {
         int rc = insync_cluster_send(lc->c, p->index, t, partition, m.key,
                                      m.key_len, m.key != NULL, m.value,
                                      m.value_len, m.value != NULL, m.headers_size,
-                                     m.timestamp >= 0 ? &m.timestamp : NULL, &id);
+                                     /* 0 is "now" to librdkafka: none */
+                                     m.timestamp > 0 ? &m.timestamp : NULL, &id);
         if (rc == -1)
                 return luaL_error(L, "send: out of memory");
         if (rc) {

@@ -11,8 +11,19 @@
 
 INSYNC_EXPORT int luaopen_insync_core(lua_State *L);
 
+/* core.check_topic(name): raises as send does for a name Kafka refuses
+ * (insync.openresty checks a msg before queuing it). */
+static int l_check_topic(lua_State *L) {
+        size_t len;
+        const char *name = luaL_checklstring(L, 1, &len);
+        insync_lua_check_topic(L, name, len);
+        return 0;
+}
+
 int luaopen_insync_core(lua_State *L) {
         lua_newtable(L);
+        lua_pushcfunction(L, l_check_topic);
+        lua_setfield(L, -2, "check_topic");
         lua_pushstring(L, rd_kafka_version_str());
         lua_setfield(L, -2, "librdkafka_version");
         insync_lua_open_errors(L);

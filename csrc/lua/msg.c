@@ -10,6 +10,7 @@
  * string compare.  Strings and numbers are read as the walk meets them;
  * msg keeps the strings alive, and no Lua code runs while send uses them.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "binding.h"
@@ -155,6 +156,37 @@ void insync_lua_read_msg(lua_State *L, int msg,
         if (m->headers)
                 insync_lua_each_header(L, m->headers, add_header_size,
                                        &m->headers_size);
+}
+
+void insync_lua_check_topic(lua_State *L, const char *name, size_t len) {
+        int ok = len >= 1 && len <= 249 && strcmp(name, ".") != 0 &&
+                 strcmp(name, "..") != 0;
+        for (size_t i = 0; ok && i < len; i++) {
+                char ch = name[i];
+                ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                     (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+                     ch == '-';
+        }
+        if (ok)
+                return;
+        /* the name, quoted, its other bytes as \ddd, cut at 60 */
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        luaL_addchar(&b, '"');
+        for (size_t i = 0; i < len && i < 60; i++) {
+                unsigned char ch = (unsigned char)name[i];
+                if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
+                        luaL_addchar(&b, (char)ch);
+                } else {
+                        char esc[8];
+                        snprintf(esc, sizeof(esc), "\\%u", ch);
+                        luaL_addstring(&b, esc);
+                }
+        }
+        luaL_addstring(&b, len > 60 ? "\"..." : "\"");
+        luaL_pushresult(&b);
+        luaL_error(L, "send: msg.topic: expected a topic name (1 to 249 of "
+                      "a-z A-Z 0-9 . _ -), got %s", lua_tostring(L, -1));
 }
 
 /* Raises "send: msg.headers<where>: expected <what>, got <type>". */

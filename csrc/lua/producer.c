@@ -193,6 +193,19 @@ static int l_producer_new(lua_State *L) {
                 }
                 lua_pop(L, 1);
         }
+        /* Without a delivery report for each success, a callback would
+         * never run and a flush never end: the one rule insync cannot keep
+         * (librdkafka's resolved value, whatever spelling set it). */
+        size_t vlen = sizeof(numbuf);
+        if (rd_kafka_conf_get(conf, "delivery.report.only.error", numbuf,
+                              &vlen) == RD_KAFKA_CONF_OK &&
+            strcmp(numbuf, "true") == 0) {
+                rd_kafka_conf_destroy(conf);
+                return luaL_error(L, "producer: property "
+                                     "'delivery.report.only.error': not "
+                                     "supported (every send gets its "
+                                     "callback)");
+        }
         if (insync_rk_producer_init(&p->rk, conf, ev, errbuf, sizeof(errbuf)))
                 return luaL_error(L, "producer: %s", errbuf);
         lua_settop(L, 2);
@@ -244,6 +257,7 @@ static int l_send(lua_State *L) {
                 rkt = lua_touserdata(L, -1);
                 lua_pop(L, 1);
                 if (!rkt) {
+                        insync_lua_check_topic(L, tname, m.topic_len);
                         char errbuf[256];
                         rkt = insync_rk_producer_topic(&p->rk, tname, errbuf,
                                                        sizeof(errbuf));
@@ -599,15 +613,19 @@ static int serve(lua_State *L, insync_producer_t *p, int timeout_ms) {
 }
 
 /* Serves until nothing is outstanding or timeout_ms (-1: no bound) passed;
- * @returns what is still outstanding. */
+ * @returns what is still outstanding.  Waits in rd_kafka_flush, 10 ms at a
+ * time: while it runs, librdkafka sends what lingers (linger.ms counts as
+ * passed), as a flush must; with the event API it serves nothing itself,
+ * so the reports are handed out in between. */
 static int64_t flush(lua_State *L, insync_producer_t *p, int timeout_ms) {
         int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
         serve(L, p, 0);
         while (p->rk.outstanding > 0) {
-                int64_t left = deadline < 0 ? 100 : deadline - now_ms();
+                int64_t left = deadline < 0 ? 10 : deadline - now_ms();
                 if (left <= 0)
                         break;
-                serve(L, p, left > 100 ? 100 : (int)left);
+                rd_kafka_flush(p->rk.rk, left > 10 ? 10 : (int)left);
+                serve(L, p, 0);
         }
         return p->rk.outstanding;
 }

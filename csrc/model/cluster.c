@@ -260,7 +260,8 @@ void insync_cluster_complete(insync_cluster_t *c, uint32_t rec, int err,
         e->state = (uint8_t)((e->state & 0xf0) | (err ? INSYNC_REC_FAILED : INSYNC_REC_ACKED));
         e->offset = err ? -1 : offset;
         c->outstanding--;
-        if (c->trace.on && e->topic != UINT8_MAX)
+        if (c->trace.on && e->topic != UINT8_MAX &&
+            e->part < c->topics[e->topic].partitions)
                 insync_trace_add(c, INSYNC_T_DELIVERY,
                                  c->nbrokers + 1 + c->recs.prod[rec],
                                  c->topics[e->topic].gp0 + e->part, err, offset);
@@ -277,7 +278,7 @@ int insync_cluster_report(const insync_cluster_t *c, insync_report_t *r) {
         r->persisted = q->persisted;
         r->fatal = q->fatal;
         r->topic = e->topic == UINT8_MAX ? -1 : e->topic;
-        r->partition = e->part;
+        r->partition = e->part == INSYNC_PART_NONE ? -1 : e->part;
         r->producer = c->recs.prod[q->rec];
         r->latency_ms = c->now - (int64_t)e->enq;
         return 1;
@@ -329,7 +330,7 @@ void insync_cluster_send_info(const insync_cluster_t *c, uint32_t id,
                               int *topic, int *partition) {
         const insync_rec_t *e = &c->recs.rec[id - 1];
         *topic = e->topic == UINT8_MAX ? -1 : e->topic;
-        *partition = e->part;
+        *partition = e->part == INSYNC_PART_NONE ? -1 : e->part;
 }
 
 int insync_cluster_send_acks(const insync_cluster_t *c, uint32_t id) {

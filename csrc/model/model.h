@@ -84,6 +84,8 @@ typedef enum insync_recstate_e {
 } insync_recstate_t;
 
 /** One sent record, stored once for every replica that holds it. */
+#define INSYNC_PART_NONE UINT16_MAX
+
 typedef struct insync_rec_s {
         uint64_t data;      /**< arena position of key bytes, then value bytes;
                                  with INSYNC_REC_TS, of the timestamp before them */
@@ -91,7 +93,8 @@ typedef struct insync_rec_s {
         uint32_t klen;      /**< key length, INSYNC_NOLEN for nil */
         uint32_t vlen;      /**< value length, INSYNC_NOLEN for nil */
         uint32_t enq;       /**< virtual ms when sent (latency_ms base) */
-        uint16_t part;      /**< partition */
+        uint16_t part;      /**< partition; INSYNC_PART_NONE: none (refused
+                                 before the partitioner chose one) */
         uint8_t topic;      /**< topic index */
         uint8_t state;      /**< insync_recstate_t | (acks + 1) << 4 */
 } insync_rec_t;
@@ -268,6 +271,7 @@ typedef struct insync_pbatch_s {
         uint32_t *ids;         /**< record indexes, in send order */
         uint32_t n, cap;
         uint64_t bytes;        /**< key + value bytes */
+        uint64_t vbytes;       /**< value bytes (queue.buffering.max.kbytes) */
         uint64_t order;        /**< creation number: queue order */
         int64_t deadline;      /**< message timeout, INSYNC_NEVER for none */
         int32_t base_seq;      /**< idempotence: sequence of ids[0] */
@@ -319,7 +323,8 @@ typedef struct insync_producer_s {
         uint32_t nfree;
         uint32_t reqgen;
         uint64_t queued;        /**< accepted, callback not yet due */
-        uint64_t queued_bytes;
+        uint64_t queued_bytes;  /**< their value bytes, as librdkafka counts
+                                 *   queue.buffering.max.kbytes */
         uint64_t order;         /**< batch creation counter */
         int meta_pending;       /**< a refresh is in progress */
         int scan_armed;         /**< a SCAN timer is pending */

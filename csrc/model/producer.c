@@ -66,7 +66,7 @@ static void batch_done(insync_cluster_t *c, insync_producer_t *p,
                 insync_cluster_complete(c, b->ids[i], err,
                                         err || base < 0 ? -1 : base + (int64_t)i,
                                         persisted, fatal);
-        p->queued_bytes -= b->bytes; /* the key and value bytes of its records */
+        p->queued_bytes -= b->vbytes;
         p->queued -= b->n;
         batch_free(b);
 }
@@ -589,6 +589,8 @@ int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
                         size_t hdrs_size, const int64_t *timestamp, uint32_t *id) {
         insync_producer_t *p = c->prod[pi];
         uint64_t size = (has_key ? klen : 0) + (has_value ? vlen : 0);
+        /* rd_kafka_curr_msgs_add counts the value's bytes only */
+        uint64_t vsize = has_value ? vlen : 0;
         /* As rd_kafka_producev and rd_kafka_msg_new0 check: a fatal
          * error first, then the size a record may take on the wire (the v2
          * record's most overhead, key, value, headers) against
@@ -599,7 +601,7 @@ int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
                 refused = INSYNC_KERR_MSG_SIZE_TOO_LARGE;
         if (!refused &&
             (p->queued >= (uint64_t)p->conf.queue_max_messages ||
-             p->queued_bytes + size > (uint64_t)p->conf.queue_max_kbytes * 1024))
+             p->queued_bytes + vsize > (uint64_t)p->conf.queue_max_kbytes * 1024))
                 return INSYNC_KERR__QUEUE_FULL;
         if (insync_producer_grow(c, p))
                 return -1;
@@ -614,10 +616,10 @@ int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
         *id = idx + 1;
         c->outstanding++;
         p->queued++;
-        p->queued_bytes += size;
+        p->queued_bytes += vsize;
         e->topic = topic < 0 ? UINT8_MAX : (uint8_t)topic;
-        if (partition >= 0)
-                e->part = (uint16_t)(partition > UINT16_MAX ? UINT16_MAX : partition);
+        if (partition >= 0 && partition < INSYNC_PART_NONE)
+                e->part = (uint16_t)partition; /* asked for, maybe unknown */
         if (!refused && topic < 0)
                 refused = INSYNC_KERR__UNKNOWN_TOPIC;
         if (!refused && partition >= c->topics[topic].partitions)
@@ -626,7 +628,7 @@ int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
                 insync_cluster_complete(c, idx, refused, -1, INSYNC_NOT_PERSISTED,
                                         refused == p->fatal_err);
                 p->queued--;
-                p->queued_bytes -= size;
+                p->queued_bytes -= vsize;
                 return 0;
         }
         const insync_topic_t *t = &c->topics[topic];
@@ -661,6 +663,7 @@ int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
         }
         b->ids[b->n++] = idx;
         b->bytes += size;
+        b->vbytes += vsize;
         if ((int64_t)b->n >= p->conf.batch_num_messages ||
             (int64_t)b->bytes >= p->conf.batch_size)
                 close_batch(c, p, gp);

@@ -76,7 +76,7 @@ int insync_records_add(insync_records_t *r, const char *k, size_t kl,
         e->klen = k ? (uint32_t)kl : INSYNC_NOLEN;
         e->vlen = v ? (uint32_t)vl : INSYNC_NOLEN;
         e->enq = 0;
-        e->part = 0;
+        e->part = INSYNC_PART_NONE;
         e->topic = 0;
         e->state = INSYNC_REC_PENDING;
         *idx = r->n++;

@@ -151,8 +151,10 @@ local TOPIC_OPTS = { partitions = true, replication_factor = true, config = true
 -- min.insync.replicas, unclean.leader.election.enable, flush.messages),
 -- `replicas` (a list per partition of broker ids; default round robin)
 function methods:create_topic(name, opts)
-  if type(name) ~= "string" or name == "" then
-    error(("create_topic: name: expected a non-empty string, got %s"):format(typename(name)), 2)
+  if type(name) ~= "string" or #name > 249 or name == "." or name == ".."
+     or not name:match("^[a-zA-Z0-9._-]+$") then
+    error(("create_topic: name: expected a topic name (1 to 249 of a-z A-Z 0-9 . _ -), got %s")
+      :format(type(name) == "string" and ("%q"):format(name) or typename(name)), 2)
   end
   opts = opts or {}
   if type(opts) ~= "table" then
@@ -236,11 +238,13 @@ function methods:producer(conf)
   local out, set, on_error = {}, {}, nil
   for k, v in pairs(conf) do
     local where = ("producer: %s"):format(tostring(k))
-    if k == "on_error" then
+    if k == "on_error" or k == "on_log" or k == "on_stats" then
       if type(v) ~= "function" then
         error(("%s: expected function, got %s"):format(where, type(v)), 2)
       end
-      on_error = v
+      -- the model has no librdkafka logs or statistics to hand on_log and
+      -- on_stats: taken so that one table configures both engines
+      if k == "on_error" then on_error = v end
     elseif k == "acks" or k == "request.required.acks" then
       local a = ACKS[v]
       if a == nil then

@@ -35,7 +35,12 @@ describe("configuration", function()
       c.create_topic, c, "t", { config = { ["min.insync.replicas"] = 0 } })
     raises("create_topic: config: unknown key 'retention.mss'", c.create_topic, c, "t",
       { config = { ["retention.mss"] = 1 } })
-    raises("create_topic: name: expected a non-empty string", c.create_topic, c, 42)
+    raises("create_topic: name: expected a topic name (1 to 249 of a-z A-Z 0-9 . _ -), got number",
+      c.create_topic, c, 42)
+    for _, bad in ipairs({ "", "a b", "t\0x", ".", "..", ("a"):rep(250), "caf\195\169" }) do
+      raises("create_topic: name: expected a topic name", c.create_topic, c, bad)
+    end
+    c:create_topic(("a"):rep(249)); c:create_topic("Orders.v1_eu-2")
     c:create_topic("t", { replication_factor = 3 })
     raises("create_topic: topic 't' already exists", c.create_topic, c, "t")
   end)

@@ -234,6 +234,19 @@ describe("producer", function()
     assert.truthy(p:send({ topic = "orders", value = "d" }))
   end)
 
+  it("counts only values against queue.buffering.max.kbytes, as librdkafka does", function()
+    local c = S.cluster{}
+    local p = c:producer{ ["queue.buffering.max.kbytes"] = 1 }
+    -- rd_kafka_curr_msgs_add counts the value: big keys pass
+    assert.truthy(p:send({ topic = "orders", key = ("k"):rep(1000), value = ("v"):rep(500) }))
+    assert.truthy(p:send({ topic = "orders", key = ("k"):rep(1000), value = ("v"):rep(500) }))
+    local id, err = p:send({ topic = "orders", value = ("v"):rep(100) })   -- 1100 > 1024
+    assert.is_nil(id)
+    assert.equal("_QUEUE_FULL", err.name)
+    assert.is_true(c:run())
+    assert.equal(2, c:audit().acked)
+  end)
+
   it("reports MSG_SIZE_TOO_LARGE through the callback for a record above message.max.bytes", function()
     local c = S.cluster{}
     local p = c:producer{ ["message.max.bytes"] = 1000 }
@@ -243,6 +256,8 @@ describe("producer", function()
     assert.truthy(p:send({ topic = "orders", value = ("x"):rep(1000 - 36) }, cb))
     assert.is_true(c:run())
     assert.equal("MSG_SIZE_TOO_LARGE", out[1].err.name)
+    assert.is_nil(out[1].r.partition)   -- refused before the partitioner ran
+    assert.equal("orders", out[1].r.topic)
     assert.equal("not_persisted", out[1].err.persisted)
     assert.equal("k", out[1].r.key)
     assert.is_nil(out[2].err)
@@ -293,13 +308,15 @@ describe("producer", function()
     p:send({ topic = "orders", value = "a", headers = { { "h", "1" }, { "h", "2" }, { "n" } },
              timestamp = 1700000000000 }, cb)
     p:send({ topic = "orders", value = "b", headers = { trace = "abc" } }, cb)
+    p:send({ topic = "orders", value = "c", timestamp = 0 }, cb)   -- librdkafka: 0 is "now"
     c:run()
-    assert.same({ 0, 1 }, names)
+    assert.same({ 0, 1, 2 }, names)
     local log = c:log("orders", 0, 2)
     assert.equal(1700000000000, log[1].timestamp)
     assert.equal("a", log[1].value)
     assert.is_nil(log[2].timestamp)
     assert.equal("b", log[2].value)
+    assert.is_nil(log[3].timestamp)
   end)
 
   it("hands back key, opaque, topic, partition and latency in the report", function()

@@ -17,6 +17,15 @@ describe("producer configuration", function()
     assert.matches("producer: property 'linger.ms':", err, 1, true)
   end)
 
+  it("refuses delivery.report.only.error, which would leave successful sends without their callback", function()
+    for _, v in ipairs({ true, "true" }) do
+      local err = helpers.raises(insync.producer, { ["bootstrap.servers"] = "127.0.0.1:1",
+                                                    ["delivery.report.only.error"] = v })
+      assert.matches("producer: property 'delivery.report.only.error': not supported", err, 1, true)
+    end
+    insync.producer{ ["bootstrap.servers"] = "127.0.0.1:1", ["delivery.report.only.error"] = false }:close(0)
+  end)
+
   it("raises on wrong types, naming the argument", function()
     assert.matches("producer: conf: expected table, got string", helpers.raises(insync.producer, "x"))
     assert.matches("producer: property 'acks': expected string, number or boolean, got table",

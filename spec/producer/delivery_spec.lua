@@ -55,6 +55,19 @@ describe("producer delivery", function()
     p:close()
   end)
 
+  it("flushes what lingers at once, as rd_kafka_flush does, within a timeout below linger.ms", function()
+    local p = fixture.producer(m, { ["linger.ms"] = 30000 })
+    assert(p:send({ topic = "orders", value = "warm" }))
+    assert.equal(0, p:flush(60000))
+    local got
+    assert(p:send({ topic = "orders", value = "a" }, function(_, err) got = err and err.name or "OK" end))
+    assert.equal(0, p:flush(5000))   -- linger.ms is 30 s: a flush that waited it out fails
+    assert.equal("OK", got)
+    assert(p:send({ topic = "orders", value = "b" }, function(_, err) got = err and err.name or "OK" end))
+    assert.equal(0, p:close(5000))   -- delivered, not purged
+    assert.equal("OK", got)
+  end)
+
   it("counts sends without a callback, and poll returns the reports it served", function()
     local p = fixture.producer(m)
     for _ = 1, 100 do p:send({ topic = "orders", value = "x" }) end

@@ -177,6 +177,10 @@ describe("one script on both engines", function()
       { topic = "orders", headers = "h" },
       { topic = "orders", headers = { h = 1 } },
       { topic = "orders", headers = { { "h", 2 } } },
+      { topic = "" },                       -- topic names as Kafka allows them
+      { topic = "a b" },
+      { topic = "orders\0x" },
+      { topic = ("a"):rep(250) },
     }
     for i, msg in ipairs(bad) do
       local ok1, e1 = pcall(mp.send, mp, msg)

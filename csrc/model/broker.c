@@ -25,6 +25,25 @@
 #define FETCH_CHECK_MS 1000
 #define CS_TIMEOUT_MS 300000  /* KafkaBroker.shutdown(): Duration.ofMinutes(5) */
 #define CS_SOON_MS 50         /* the heartbeat after the first pending reply */
+/* BrokerLifecycleManager's resendExponentialBackoff (100 ms, doubling, at
+ * most 30 s; its 2% jitter left out, to stay deterministic) */
+#define REG_BACKOFF_MS 100
+#define REG_BACKOFF_MAX_MS 30000
+
+/* A registration: the controller takes it, or refuses it while the last
+ * incarnation's session is valid; then it goes again after a backoff. */
+static void send_register(insync_cluster_t *c, int b) {
+        insync_broker_t *br = &c->br[b];
+        insync_msg_t *m = insync_net_msg(c, INSYNC_M_REGISTER, b, 0);
+        m->req = br->inc;
+        m->offset = br->reg_prev;
+        insync_net_send(c, m);
+        insync_sim_at(c, c->now + br->reg_backoff, INSYNC_EV_REGISTER,
+                      (uint32_t)b, br->inc, NULL);
+        br->reg_backoff = br->reg_backoff * 2 > REG_BACKOFF_MAX_MS
+                                  ? REG_BACKOFF_MAX_MS
+                                  : br->reg_backoff * 2;
+}
 
 static void send_heartbeat(insync_cluster_t *c, int b) {
         insync_broker_t *br = &c->br[b];
@@ -86,6 +105,10 @@ void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc) {
                 if (br->shutting)
                         finish_shutdown(c, b);
                 break;
+        case INSYNC_EV_REGISTER:
+                if (!br->registered)
+                        send_register(c, b);
+                break;
         case INSYNC_EV_ISR_CHECK: {
                 int64_t half = c->conf.lag_ms / 2 > 0 ? c->conf.lag_ms / 2 : 1;
                 insync_partition_isr_check(c, b);
@@ -119,13 +142,12 @@ void insync_broker_start(insync_cluster_t *c, int b) {
         br->registered = 0;
         br->shutting = 0;
         schedule(c, b);
-        insync_msg_t *m = insync_net_msg(c, INSYNC_M_REGISTER, b, 0);
-        m->req = br->inc;
         /* previousBrokerEpoch: known only after a clean shutdown; the
          * marker is gone once the broker has started */
-        m->offset = br->clean_inc ? (int64_t)br->clean_inc : -1;
+        br->reg_prev = br->clean_inc ? (int64_t)br->clean_inc : -1;
         br->clean_inc = 0;
-        insync_net_send(c, m);
+        br->reg_backoff = REG_BACKOFF_MS;
+        send_register(c, b);
 }
 
 void insync_broker_stop(insync_cluster_t *c, int b, int power_loss) {

@@ -338,6 +338,7 @@ static int controlled_shutdown(insync_cluster_t *c, int b) {
 
 static void heard_from(insync_cluster_t *c, int b) {
         insync_broker_t *br = &c->br[b];
+        br->last_contact = c->now;
         br->hb_count++;
         insync_sim_at(c, c->now + c->conf.session_ms, INSYNC_EV_SESSION,
                       (uint32_t)b, br->hb_count, NULL);
@@ -376,7 +377,15 @@ void insync_controller_recv(insync_cluster_t *c, insync_msg_t *m) {
         insync_broker_t *br = &c->br[b];
         switch (m->type) {
         case INSYNC_M_REGISTER:
-                if (m->req != br->inc || !br->alive)
+                if (m->req != br->inc || !br->alive || br->registered)
+                        return;
+                /* ClusterControlManager.registerBroker refuses a new
+                 * incarnation (DuplicateBrokerRegistrationException) while
+                 * the last one's session is valid (hasValidSession): a
+                 * broker restarted within broker.session.timeout.ms waits,
+                 * its partitions led by the dead incarnation meanwhile */
+                if (br->reg_inc && !br->fenced &&
+                    br->last_contact + c->conf.session_ms >= c->now)
                         return;
                 /* A new incarnation: the old one is fenced first. */
                 insync_controller_fence(c, b);

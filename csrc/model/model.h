@@ -58,6 +58,8 @@ typedef enum insync_evtype_e {
         INSYNC_EV_CS_DEADLINE,  /**< a: broker, b: incarnation: a controlled
                                      shutdown gives up waiting (5 minutes) */
         INSYNC_EV_BALANCE,      /**< the controller's leader balance check */
+        INSYNC_EV_REGISTER,     /**< a: broker, b: incarnation: registration
+                                     again, if the controller refused it */
 } insync_evtype_t;
 
 typedef struct insync_ev_s {
@@ -253,6 +255,11 @@ typedef struct insync_broker_s {
                                    controlled shutdown (Kafka's clean shutdown
                                    file), 0 when the last stop was a crash */
         uint32_t reg_inc;     /**< controller: the incarnation last registered */
+        int64_t last_contact; /**< controller: virtual ms of its last
+                                   registration or heartbeat */
+        int64_t reg_prev;     /**< broker: previousBrokerEpoch its
+                                   registrations carry (-1: none) */
+        int64_t reg_backoff;  /**< broker: wait before registering again */
         /* controlled shutdown (BrokerLifecycleManager, BrokerHeartbeatManager) */
         int shutting;         /**< broker: PENDING_CONTROLLED_SHUTDOWN: alive,
                                    heartbeats ask to shut down; 0 when not alive */

@@ -98,3 +98,33 @@ describe("a leader cut off from the controller and its followers", function()
     assert.equal(c:partition("orders", 0).replicas[2].leo, c:partition("orders", 0).replicas[1].leo)
   end)
 end)
+
+describe("a broker restarted within broker.session.timeout.ms", function()
+  -- ClusterControlManager.registerBroker refuses a new incarnation while
+  -- the old one's session is valid; the broker retries with a doubling
+  -- backoff, and its partitions stay led by the dead process until the
+  -- session runs out and the controller fences it
+  it("registers only once its old session expired; the partition is offline meanwhile", function()
+    local c = S.cluster{ trace = true }   -- Kafka's defaults: 9 s session
+    c:run_for(5000)
+    c:crash(1); c:run_for(1000); c:restart(1)
+    c:run_for(2000)
+    assert.equal(1, c:partition("orders", 0).leader)      -- still the dead process
+    local p = c:producer{ ["message.timeout.ms"] = 60000 }
+    local out = S.send(p, 1)
+    c:run_for(30000)
+    local fence, unfence, election
+    for _, e in ipairs(c:trace()) do
+      if e.event == "fence" and e.broker == 1 then fence = fence or e.t end
+      if e.event == "unfence" and e.broker == 1 and e.t > 5000 then unfence = unfence or e.t end
+      if e.event == "election" and e.t > 5000 then election = election or e end
+    end
+    -- its last heartbeat (every 2 s) came within 2 s before the crash at 5 s
+    assert.is_true(fence >= 5000 - 2000 + 9000, "fenced before its session ran out")
+    assert.equal(2, election.leader)
+    assert.equal(fence, election.t)
+    assert.is_true(unfence > fence, "registered again while the old session was valid")
+    assert.equal("OK", out[1].name)                      -- written once 2 leads
+    assert.is_true(out[1].report.latency_ms >= fence - 8000)
+  end)
+end)

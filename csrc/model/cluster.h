@@ -62,8 +62,8 @@ typedef struct insync_pconf_s {
 } insync_pconf_t;
 
 typedef enum insync_partitioner_e {
-        INSYNC_PART_CONSISTENT_RANDOM = 0, /**< crc32(key) % n, random when no key */
-        INSYNC_PART_CONSISTENT,            /**< crc32(key) % n, nil key: crc32("") */
+        INSYNC_PART_CONSISTENT_RANDOM = 0, /**< crc32(key) % n; nil or empty key: sticky */
+        INSYNC_PART_CONSISTENT,            /**< crc32(key) % n (empty: 0); nil key: sticky */
         INSYNC_PART_RANDOM,                /**< random */
 } insync_partitioner_t;
 

@@ -380,8 +380,11 @@ static void batch_error(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
         }
         if (p->pid >= 0)
                 p->bump_pending = 1;
-        batch_done(c, p, b, action != P_FAIL && timed_out ? INSYNC_KERR__MSG_TIMED_OUT : err,
-                   -1, b->persisted);
+        /* librdkafka reports its own request timeout as a message timeout
+         * (rd_kafka_handle_Produce_error's last step) */
+        if (err == INSYNC_KERR__TIMED_OUT || (action != P_FAIL && timed_out))
+                err = INSYNC_KERR__MSG_TIMED_OUT;
+        batch_done(c, p, b, err, -1, b->persisted);
 }
 
 /* The leader's process is dead and its machine refused the connection
@@ -561,23 +564,43 @@ int insync_producer_grow(insync_cluster_t *c, insync_producer_t *p) {
         return 0;
 }
 
+/* The metadata says partition @p x has no leader (rd_kafka_topic_partition_
+ * available false).  Before any metadata librdkafka partitions nothing yet
+ * (the records wait unassigned); the model partitions at once, taking every
+ * partition as available then. */
+static int leaderless(const insync_producer_t *p, const insync_topic_t *t, int x) {
+        const insync_ppart_t *pp = &p->pp[t->gp0 + (uint32_t)x];
+        return pp->epoch >= 0 && pp->leader < 1;
+}
+
+/* rd_kafka_msg_partitioner_random: a second draw when the first lands on a
+ * leaderless partition. */
+static int random_partition(insync_cluster_t *c, const insync_producer_t *p,
+                            const insync_topic_t *t) {
+        uint64_t n = (uint64_t)t->partitions;
+        int x = (int)(insync_sim_rand(c) % n);
+        if (leaderless(p, t, x))
+                x = (int)(insync_sim_rand(c) % n);
+        return x;
+}
+
+/* rd_kafka_msg_partitioner: the random partitioner draws for each record;
+ * a record without a key (or with an empty one, under consistent_random)
+ * goes to the sticky partition, drawn again every
+ * sticky.partitioning.linger.ms or once it has no known leader
+ * (rd_kafka_msg_sticky_partition); a key goes by its CRC-32. */
 static int choose_partition(insync_cluster_t *c, insync_producer_t *p,
                             const insync_topic_t *t, const char *key,
                             size_t klen, int has_key) {
-        int n = t->partitions;
         int part = p->conf.partitioner;
-        if (part == INSYNC_PART_CONSISTENT)
-                return (int)(insync_crc32(has_key ? key : "", has_key ? klen : 0) %
-                             (uint32_t)n);
-        if (part == INSYNC_PART_CONSISTENT_RANDOM && has_key && klen > 0)
-                return (int)(insync_crc32(key, klen) % (uint32_t)n);
-        /* Random: keyless records stick to one random partition for
-         * sticky.partitioning.linger.ms (librdkafka's sticky partitioner). */
+        if (part == INSYNC_PART_RANDOM)
+                return random_partition(c, p, t);
+        if (has_key && (klen > 0 || part == INSYNC_PART_CONSISTENT))
+                return (int)(insync_crc32(key, klen) % (uint32_t)t->partitions);
         insync_ppart_t *s = &p->pp[t->gp0];
-        if (p->conf.sticky_ms <= 0 || has_key)
-                return (int)(insync_sim_rand(c) % (uint64_t)n);
-        if (s->sticky < 0 || c->now >= s->sticky_until) {
-                s->sticky = (int)(insync_sim_rand(c) % (uint64_t)n);
+        if (s->sticky < 0 || c->now >= s->sticky_until || p->conf.sticky_ms <= 0 ||
+            leaderless(p, t, s->sticky)) {
+                s->sticky = random_partition(c, p, t);
                 s->sticky_until = c->now + p->conf.sticky_ms;
         }
         return s->sticky;

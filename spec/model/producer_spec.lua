@@ -30,6 +30,47 @@ describe("producer", function()
     assert.equal(1, n)
   end)
 
+  it("sticks records with an empty key (consistent_random) or no key (consistent) the same way", function()
+    for _, case in ipairs({ { partitioner = "consistent_random", key = "" },
+                            { partitioner = "consistent", key = nil } }) do
+      local c = S.cluster{ partitions = 8 }
+      local p = c:producer{ partitioner = case.partitioner }
+      local parts, n = {}, 0
+      for i = 1, 20 do
+        p:send({ topic = "orders", key = case.key, value = "v" .. i }, function(r) parts[r.partition] = true end)
+      end
+      c:run()
+      for _ in pairs(parts) do n = n + 1 end
+      assert.equal(1, n, case.partitioner)
+    end
+  end)
+
+  it("sends few keyless records to a partition the metadata shows without a leader", function()
+    -- 6 partitions, replication factor 1, 2 of them on broker 1, which dies:
+    -- librdkafka moves the sticky partition off a leaderless one, and draws
+    -- a random one twice before it settles on a leaderless one
+    local c = S.cluster{ partitions = 6, rf = 1 }
+    local p = c:producer{ ["message.timeout.ms"] = 2000 }
+    S.send(p, 1, { partition = 0 }); c:run()   -- the producer has the metadata
+    c:crash(1); c:run_for(15000)                 -- fenced: its partitions have no leader
+    local on1 = {}
+    for i = 0, 5 do
+      if c:partition("orders", i).assignment[1] == 1 then
+        on1[i] = true
+        assert.is_nil(c:partition("orders", i).leader)
+      end
+    end
+    local dead = 0
+    for i = 1, 300 do   -- 20 ms apart: a new sticky partition each time
+      p:send({ topic = "orders", value = "v" .. i }, function(r)
+        if on1[r.partition] then dead = dead + 1 end
+      end)
+      c:run_for(20)
+    end
+    c:run()
+    assert.is_true(dead < 60, dead .. " of 300 went to a leaderless partition")   -- about 1/9, not 1/3
+  end)
+
   it("batches records sent within linger.ms into one produce request", function()
     local c = S.cluster{ trace = true }
     local p = c:producer{ ["linger.ms"] = 50 }
@@ -59,6 +100,19 @@ describe("producer", function()
     assert.equal(-192, out[1].err.code)
     assert.equal("not_persisted", out[1].err.persisted)
     assert.is_true(out[1].report.latency_ms >= 5000 and out[1].report.latency_ms <= 6100)
+  end)
+
+  it("reports its own request timeout, retries used up, as _MSG_TIMED_OUT, as librdkafka does", function()
+    local c = S.cluster{}
+    c:run_for(100)
+    local p = c:producer{ retries = 0, ["socket.timeout.ms"] = 3000 }
+    S.send(p, 1); c:run()
+    c:drop(1, p)                       -- answers are lost
+    local out = S.send(p, 1, { prefix = "x" })
+    c:run()
+    assert.equal("_MSG_TIMED_OUT", out[1].name)   -- not the request's _TIMED_OUT
+    assert.equal("possibly_persisted", out[1].err.persisted)
+    assert.is_true(out[1].report.latency_ms < 10000)   -- after socket.timeout.ms, not message.timeout.ms
   end)
 
   it("reports possibly_persisted for a request sent but never answered", function()
@@ -405,9 +459,9 @@ describe("producer requests", function()
     local c = S.cluster{ partitions = 3 }
     local cons = c:producer{ partitioner = "consistent" }
     local got
-    cons:send({ topic = "orders", value = "no key" }, function(r) got = r.partition end)
+    cons:send({ topic = "orders", key = "", value = "empty key" }, function(r) got = r.partition end)
     c:run()
-    assert.equal(0, got)          -- crc32("") = 0: keyless records share one partition
+    assert.equal(0, got)          -- consistent hashes an empty key too: crc32("") = 0
     local rnd = c:producer{ partitioner = "random" }   -- keyed: no stickiness
     local seen = {}
     for i = 1, 30 do

@@ -299,7 +299,7 @@ typedef struct insync_ppart_s {
         uint32_t linger_gen;   /**< matches the LINGER timer */
         int32_t next_seq;      /**< idempotence: next sequence to assign */
         int32_t acked_seq;     /**< idempotence: next sequence not yet acked */
-        int inflight;          /**< requests in flight */
+        int inflight;          /**< records in flight (rktp_msgs_inflight) */
         int leader;            /**< known leader, -1 unknown */
         int32_t epoch;         /**< its leader epoch, -1 unknown */
         int retry_armed;       /**< a RETRY timer is pending */

@@ -22,6 +22,7 @@
 
 #define SCAN_MS 1000 /* librdkafka scans queued messages for timeouts every second */
 #define RECONNECT_MS 100 /* librdkafka's reconnect.backoff.ms */
+#define IDEMP_MAX_INFLIGHT 5 /* RD_KAFKA_IDEMP_MAX_INFLIGHT */
 /* RD_KAFKAP_MESSAGE_V2_MAX_OVERHEAD: a v2 record's length, attributes,
  * timestamp and offset deltas, key and value lengths and header count, each
  * varint at its longest */
@@ -127,9 +128,10 @@ static void req_release(insync_producer_t *p, uint32_t slot) {
         insync_preq_t *q = &p->req[slot];
         insync_ppart_t *pp = &p->pp[q->pp];
         p->inflight[q->broker]--;
-        pp->inflight--;
-        if (q->batch)
+        if (q->batch) {
+                pp->inflight -= (int)q->batch->n;
                 q->batch->inflight = 0;
+        }
         q->batch = NULL;
         p->reqfree[p->nfree++] = slot;
 }
@@ -153,7 +155,7 @@ static void send_batch(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
         uint64_t id;
         uint32_t slot = req_alloc(p, b, leader, gp, &id);
         p->inflight[leader]++;
-        pp->inflight++;
+        pp->inflight += (int)b->n;
         b->inflight = 1;
         b->sent = 1;
         /* acks=0 after a refused connection: librdkafka writes nothing
@@ -202,8 +204,13 @@ static void pump(insync_cluster_t *c, insync_producer_t *p, uint32_t gp) {
         }
         /* one request at a time opens a refused connection again */
         int cap = p->conf.acks == 0 && p->down[pp->leader] ? 1 : p->conf.max_in_flight;
+        /* the idempotent producer: a request only while fewer than 5
+         * records of the partition are in flight (rd_kafka_toppar_
+         * producer_serve compares RD_KAFKA_IDEMP_MAX_INFLIGHT with the
+         * records, not the requests, in flight) */
         while (pp->head && pp->head->not_before <= c->now &&
-               p->inflight[pp->leader] < cap) {
+               p->inflight[pp->leader] < cap &&
+               (p->pid < 0 || pp->inflight < IDEMP_MAX_INFLIGHT)) {
                 insync_pbatch_t *b = pp->head;
                 pp->head = b->next;
                 b->next = NULL;

@@ -402,6 +402,31 @@ describe("producer requests", function()
     return out
   end
 
+  it("with idempotence, sends a partition's next request only while fewer than 5 records are in flight", function()
+    -- librdkafka's rd_kafka_toppar_producer_serve compares its limit of 5
+    -- with the records in flight: a batch of 5 or more holds the next one
+    local function max_inflight(batch)
+      local c = insync.cluster{ brokers = 3, latency_ms = 5, trace = true }
+      c:create_topic("t", { partitions = 1, replication_factor = 3 })
+      local p = c:producer{ ["enable.idempotence"] = true, ["batch.num.messages"] = batch }
+      c:run_for(1000)
+      for _ = 1, 30 do
+        for _ = 1, 10 do p:send({ topic = "t", partition = 0, value = "v" }) end
+        c:run_for(1)
+      end
+      assert.is_true(c:run())
+      assert.equal(300, c:audit().acked)
+      local inflight, max = 0, 0
+      for _, e in ipairs(producer_requests(c, "producer1")) do
+        if e.event == "request" then inflight = inflight + 1 elseif e.event == "response" then inflight = inflight - 1 end
+        if inflight > max then max = inflight end
+      end
+      return max
+    end
+    assert.equal(1, max_inflight(10))   -- batches of 5 records or more: one at a time
+    assert.equal(5, max_inflight(1))    -- one record each: five
+  end)
+
   it("keeps at most max.in.flight requests outstanding per broker", function()
     local c = S.cluster{ trace = true }
     c:run_for(100)

@@ -4,9 +4,10 @@
  * randomized spec checks after every step.
  *
  * The log of record of a partition is its leader's log (as the controller
- * names the leader); when the partition is offline, that of the first ISR
- * member, the replica a clean election would pick (ISR empty, ELR on: the
- * first ELR member, else the last known leader).  Records in it below
+ * names the leader); when that leader's process is down, or the partition
+ * offline, that of the first live ISR member, the replica a clean election
+ * will pick (none alive: the leader's, or the first ISR member's; ISR
+ * empty, ELR on: the first ELR member, else the last known leader).  Records in it below
  * the HW are committed; those above are not yet, and a consumer sees them
  * once the HW catches up (with min.insync.replicas = RF, after a
  * failover, only when the ISR is whole again): they are not lost.
@@ -32,6 +33,14 @@
 static const insync_replica_t *committed(const insync_cluster_t *c,
                                          uint32_t gp) {
         const insync_cpart_t *cp = &c->cp[gp];
+        if (cp->leader >= 1 && c->br[cp->leader].alive)
+                return c->br[cp->leader].rep[gp];
+        /* a dead leader's partition is served next by a live ISR member
+         * (the one a clean election picks), once the controller notices */
+        for (int i = 0; i < cp->rf; i++)
+                if (insync_bit(cp->isr, cp->replicas[i]) &&
+                    c->br[cp->replicas[i]].alive)
+                        return c->br[cp->replicas[i]].rep[gp];
         if (cp->leader >= 1)
                 return c->br[cp->leader].rep[gp];
         for (int i = 0; i < cp->rf; i++)

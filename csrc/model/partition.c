@@ -488,8 +488,10 @@ void insync_partition_fetch_resp(insync_cluster_t *c, int b, insync_msg_t *m) {
                 insync_trace_add(c, INSYNC_T_APPEND, b, gp, m->offset, k);
                 insync_partition_maybe_flush(c, gp, r);
         }
+        /* UnifiedLog.maybeUpdateHighWatermark: the leader's HW, bounded by
+         * the log end, lower too (a new leader's HW may lag the old one's) */
         int64_t hw = m->hw < (int64_t)l->len ? m->hw : (int64_t)l->len;
-        if (hw > r->hw) {
+        if (hw != r->hw) {
                 r->hw = hw;
                 insync_trace_add(c, INSYNC_T_HW, b, gp, hw, l->len);
         }

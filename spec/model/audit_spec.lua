@@ -95,3 +95,43 @@ describe("audit", function()
     assert.equal(2, a.duplicated[1].offset)
   end)
 end)
+
+describe("a follower's high watermark", function()
+  it("follows the leader's down as well as up, so the audit sees what a consumer would", function()
+    -- min.insync.replicas = RF = 3: after a failover the ISR is too small
+    -- for the new leader's HW to move (strict min ISR); a follower takes
+    -- the leader's HW (UnifiedLog.maybeUpdateHighWatermark), even a lower one
+    local c = S.cluster{ topic_config = { ["min.insync.replicas"] = 3 } }
+    c:run_for(100)
+    local out = S.send(c:producer{}, 10); c:run()
+    assert.same({ OK = 10 }, S.count(out))
+    c:cut(1, 2); c:run_for(1000)          -- 2 misses the HW's last move
+    c:crash(1); c:heal(); c:run_for(12000)
+    local part = c:partition("orders", 0)
+    assert.equal(2, part.leader)
+    assert.equal(0, part.hw)
+    assert.equal(0, part.replicas[3].hw)  -- was 10: it follows 2 now
+    c:crash(2); c:run_for(12000)          -- 3 leads alone: its HW is 2's
+    part = c:partition("orders", 0)
+    assert.equal(3, part.leader)
+    assert.equal(0, part.hw)
+    local a = c:audit()
+    assert.equal(10, #a.uncommitted)      -- acknowledged, in its log, no consumer reads them yet
+    assert.equal(0, #a.lost)
+  end)
+end)
+
+describe("the audit right after the leader dies", function()
+  it("reads the log the next leader will serve, not the dead one's, and finds nothing lost", function()
+    local c = S.cluster{ topic_config = { ["min.insync.replicas"] = 2 } }
+    c:run_for(100)
+    local out = S.send(c:producer{}, 10); c:run(); c:run_for(1000)
+    assert.same({ OK = 10 }, S.count(out))
+    c:crash(1, { lose_unflushed = true })   -- the leader's machine loses power
+    assert.equal(1, c:partition("orders", 0).leader)   -- not fenced yet
+    assert.equal(0, #c:audit().lost)         -- brokers 2 and 3 hold all ten
+    c:run_for(10000)                          -- fenced, 2 elected
+    assert.equal(2, c:partition("orders", 0).leader)
+    assert.equal(0, #c:audit().lost)
+  end)
+end)

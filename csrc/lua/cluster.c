@@ -725,6 +725,16 @@ static int l_crash(lua_State *L) {
                                           tname(L, -1));
                 lose = lua_toboolean(L, -1);
                 lua_pop(L, 1);
+                lua_pushnil(L);
+                while (lua_next(L, 3)) {
+                        lua_pop(L, 1);
+                        if (lua_type(L, -1) != LUA_TSTRING ||
+                            strcmp(lua_tostring(L, -1), "lose_unflushed") != 0)
+                                return luaL_error(L, "crash: opts: unknown option '%s'",
+                                                  lua_type(L, -1) == LUA_TSTRING
+                                                          ? lua_tostring(L, -1)
+                                                          : tname(L, -1));
+                }
         }
         char err[128];
         if (insync_cluster_crash(lc->c, b, lose, err, sizeof(err)))

@@ -98,8 +98,13 @@ static int errcode_by_name(const char *name, int *code) {
 
 int insync_lua_check_errcode(lua_State *L, int arg, const char *what) {
         int code = 0;
-        if (lua_type(L, arg) == LUA_TNUMBER)
-                return (int)luaL_checkinteger(L, arg);
+        if (lua_type(L, arg) == LUA_TNUMBER) {
+                if (!insync_isinteger(L, arg) || lua_tointeger(L, arg) < INT32_MIN ||
+                    lua_tointeger(L, arg) > INT32_MAX)
+                        luaL_error(L, "%s: expected an error name or code, got %s",
+                                   what, lua_tostring(L, arg));
+                return (int)lua_tointeger(L, arg);
+        }
         if (lua_type(L, arg) != LUA_TSTRING)
                 luaL_error(L, "%s: expected an error name or code, got %s",
                            what, luaL_typename(L, arg));

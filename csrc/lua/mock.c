@@ -66,8 +66,13 @@ static int check_broker(lua_State *L, insync_rk_mock_t *m, int arg,
 
 /* A request type by Kafka's name ("Produce") or ApiKey number. */
 static int check_api(lua_State *L, int arg, const char *what) {
-        if (lua_type(L, arg) == LUA_TNUMBER)
-                return check_int(L, arg, what, "request", 0);
+        if (lua_type(L, arg) == LUA_TNUMBER) {
+                int key = check_int(L, arg, what, "request", 0);
+                if (key > INT16_MAX) /* an ApiKey is an int16 */
+                        luaL_error(L, "%s: request: expected an ApiKey 0..%d, got %d",
+                                   what, INT16_MAX, key);
+                return key;
+        }
         const char *name = check_str(L, arg, what, "request");
         int key = insync_rk_api_key(name);
         if (key < 0)

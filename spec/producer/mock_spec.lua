@@ -131,6 +131,10 @@ describe("mock cluster", function()
       helpers.raises(m.push_errors, m, "Produse", { "NOT_ENOUGH_REPLICAS" }))
     assert.matches("push_errors: unknown error name 'NOT_ENOUGH'",
       helpers.raises(m.push_errors, m, "Produce", { "NOT_ENOUGH" }))
+    assert.matches("push_errors: expected an error name or code, got 1.5",
+      helpers.raises(m.push_errors, m, "Produce", { 1.5 }), 1, true)
+    assert.matches("push_errors: request: expected an ApiKey 0..32767, got 70000",
+      helpers.raises(m.push_errors, m, 70000, { "NOT_ENOUGH_REPLICAS" }), 1, true)
     assert.equal(22, insync.api_key("InitProducerId"))
     m:close()
   end)

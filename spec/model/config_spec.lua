@@ -3,11 +3,7 @@
 local S = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "scenario.lua")
 local insync = require "insync"
 
-local function raises(pattern, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error matching " .. pattern)
-  assert.truthy(tostring(err):find(pattern, 1, true), tostring(err))
-end
+local raises = S.raises
 
 describe("configuration", function()
   it("takes Kafka's broker defaults", function()

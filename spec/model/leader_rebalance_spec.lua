@@ -7,11 +7,7 @@
 local S = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "scenario.lua")
 local insync = require "insync"
 
-local function raises(pattern, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error matching " .. pattern)
-  assert.truthy(tostring(err):find(pattern, 1, true), tostring(err))
-end
+local raises = S.raises
 
 -- Broker 1 (the preferred replica of "orders" 0) killed, fenced, restarted;
 -- returns the cluster and the time it was back in the ISR.

@@ -40,6 +40,17 @@ function S.send(p, n, opts)
   return out
 end
 
+--- Fails (raises) unless fn(...) raises an error whose message contains
+-- `text` (plain text, not a pattern).  Plain error(): this file runs
+-- outside busted's environment, without its assert.
+function S.raises(text, fn, ...)
+  local ok, err = pcall(fn, ...)
+  if ok then error("expected an error with: " .. text, 2) end
+  if not tostring(err):find(text, 1, true) then
+    error(("expected an error with: %s\ngot: %s"):format(text, tostring(err)), 2)
+  end
+end
+
 --- Counts outcomes by name: { OK = 3, NOT_ENOUGH_REPLICAS = 1 }.
 function S.count(out)
   local n = {}

@@ -253,7 +253,9 @@ static void runs_trim(lcluster_t *lc) {
  * queued.  The callback of the current run and the last topic's name stay
  * in stack slots from one report to the next.  Without a callback a success
  * is dropped; a failure goes to the producer's on_error(err, report) or,
- * without one, to a line on stderr: no failure passes unseen. */
+ * without one, to a line on stderr: no failure passes unseen.  First, a
+ * producer's fatal error goes to its on_error(err), as the real producer's
+ * client-level errors do, before the reports of the sends it failed. */
 static int deliver_all(lua_State *L) {
         lcluster_t *lc = lua_touserdata(L, 1);
         const int state = 2;
@@ -272,6 +274,18 @@ static int deliver_all(lua_State *L) {
         int cur_topic = -1;
         const char *tname = NULL; /* its bytes, kept alive at tslot */
         size_t tlen = 0;
+        int producer, err;
+        while (insync_cluster_fatal_take(lc->c, &producer, &err)) {
+                lua_rawgeti(L, state, S_ONERROR);
+                lua_rawgeti(L, -1, producer + 1);
+                if (lua_isnil(L, -1)) {
+                        lua_settop(L, tslot);
+                        continue;
+                }
+                insync_lua_push_error(L, err, NULL, INSYNC_NOT_PERSISTED, 1);
+                lua_call(L, 1, 0);
+                lua_settop(L, tslot);
+        }
         while (insync_cluster_report_take(lc->c, &r)) {
                 lrun_t *run = run_of(lc, r.id);
                 uint32_t key = run->key;
@@ -348,33 +362,10 @@ static int deliver_all(lua_State *L) {
         return 0;
 }
 
-/* A producer's fatal error goes to its on_error(err), as the real
- * producer's client-level errors do, before the reports of the sends it
- * failed; without on_error, those reports say it.  @returns as deliver. */
-static int tell_fatal(lua_State *L, int state, int producer, int err) {
-        lua_pushcfunction(L, traceback);
-        int h = lua_gettop(L);
-        lua_rawgeti(L, state, S_ONERROR);
-        lua_rawgeti(L, -1, producer + 1);
-        lua_remove(L, -2);
-        if (lua_isnil(L, -1)) {
-                lua_settop(L, h - 1);
-                return 0;
-        }
-        insync_lua_push_error(L, err, NULL, INSYNC_NOT_PERSISTED, 1);
-        if (lua_pcall(L, 1, 0, h) != LUA_OK)
-                return 1;
-        lua_settop(L, h - 1);
-        return 0;
-}
-
 /* Hands every queued report to its callback.  @returns 0, or 1 with an
  * error (message with traceback) on the top of the stack. */
 static int deliver(lua_State *L, lcluster_t *lc, int state) {
-        int producer, err;
-        if (insync_cluster_fatal_take(lc->c, &producer, &err))
-                return tell_fatal(L, state, producer, err) || deliver(L, lc, state);
-        if (!insync_cluster_report(lc->c, &(insync_report_t){0}))
+        if (!insync_cluster_due(lc->c))
                 return 0;
         lua_pushcfunction(L, traceback);
         int h = lua_gettop(L);
@@ -719,21 +710,19 @@ static int l_crash(lua_State *L) {
                 if (!lua_istable(L, 3))
                         return luaL_error(L, "crash: opts: expected table, got %s",
                                           tname(L, 3));
-                lua_getfield(L, 3, "lose_unflushed");
-                if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
-                        return luaL_error(L, "crash: opts.lose_unflushed: expected boolean, got %s",
-                                          tname(L, -1));
-                lose = lua_toboolean(L, -1);
-                lua_pop(L, 1);
                 lua_pushnil(L);
                 while (lua_next(L, 3)) {
-                        lua_pop(L, 1);
-                        if (lua_type(L, -1) != LUA_TSTRING ||
-                            strcmp(lua_tostring(L, -1), "lose_unflushed") != 0)
+                        if (lua_type(L, -2) != LUA_TSTRING ||
+                            strcmp(lua_tostring(L, -2), "lose_unflushed") != 0)
                                 return luaL_error(L, "crash: opts: unknown option '%s'",
-                                                  lua_type(L, -1) == LUA_TSTRING
-                                                          ? lua_tostring(L, -1)
-                                                          : tname(L, -1));
+                                                  lua_type(L, -2) == LUA_TSTRING
+                                                          ? lua_tostring(L, -2)
+                                                          : tname(L, -2));
+                        if (!lua_isboolean(L, -1))
+                                return luaL_error(L, "crash: opts.lose_unflushed: expected boolean, got %s",
+                                                  tname(L, -1));
+                        lose = lua_toboolean(L, -1);
+                        lua_pop(L, 1);
                 }
         }
         char err[128];

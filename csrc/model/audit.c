@@ -7,8 +7,8 @@
  * names the leader); when that leader's process is down, or the partition
  * offline, that of the first live ISR member, the replica a clean election
  * will pick (none alive: the leader's, or the first ISR member's; ISR
- * empty, ELR on: the first ELR member, else the last known leader).  Records in it below
- * the HW are committed; those above are not yet, and a consumer sees them
+ * empty, ELR on: the first ELR member, else the last known leader).
+ * Records in it below the HW are committed; those above are not yet, and a consumer sees them
  * once the HW catches up (with min.insync.replicas = RF, after a
  * failover, only when the ISR is whole again): they are not lost.
  * - lost: acknowledged, but not in that log;
@@ -20,9 +20,8 @@
  * - inconsistent (Jepsen's): acknowledged at an offset that holds another
  *   record, though the record is in the log elsewhere.
  * A failed record, an extra copy or a reordered one above the HW is in no
- * list: no
- * consumer reads it, and the log may still be truncated under it; once
- * the HW covers it, it counts.
+ * list: no consumer reads it, and the log may still be truncated under it;
+ * once the HW covers it, it counts.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,28 +96,29 @@ int insync_cluster_audit(const insync_cluster_t *c, insync_audit_t *a) {
                         uint32_t rec = r->log.ids[o];
                         int st = c->recs.rec[rec].state & 0x0f;
                         uint8_t pi = c->recs.prod[rec];
-                        /* reordered, too, counts what a consumer reads */
-                        if (o < r->hw && rec + 1 < maxid[pi]) {
-                                if (add_item(a, rec, INSYNC_AUDIT_REORDERED, o))
+                        int kind = -1;
+                        if (o >= r->hw) {
+                                if (st == INSYNC_REC_ACKED && !seen[rec])
+                                        kind = INSYNC_AUDIT_UNCOMMITTED;
+                        } else {
+                                /* reordered, duplicated and unexpected count
+                                 * only committed copies: a consumer never
+                                 * reads one above the HW, and truncation may
+                                 * still remove it.  Copies sit in offset
+                                 * order, so a committed extra copy has its
+                                 * first one committed too. */
+                                if (rec + 1 < maxid[pi] &&
+                                    add_item(a, rec, INSYNC_AUDIT_REORDERED, o))
                                         goto nomem;
-                        } else if (o < r->hw) {
-                                maxid[pi] = rec + 1;
+                                if (rec + 1 >= maxid[pi])
+                                        maxid[pi] = rec + 1;
+                                if (seen[rec])
+                                        kind = INSYNC_AUDIT_DUPLICATED;
+                                else if (st == INSYNC_REC_FAILED)
+                                        kind = INSYNC_AUDIT_UNEXPECTED;
                         }
-                        if (o >= r->hw && st == INSYNC_REC_ACKED && !seen[rec])
-                                if (add_item(a, rec, INSYNC_AUDIT_UNCOMMITTED, o))
-                                        goto nomem;
-                        /* duplicated and unexpected count only committed
-                         * copies: a consumer never reads one above the HW,
-                         * and truncation may still remove it.  Copies sit
-                         * in offset order, so a committed extra copy has
-                         * its first one committed too. */
-                        if (o < r->hw && seen[rec]) {
-                                if (add_item(a, rec, INSYNC_AUDIT_DUPLICATED, o))
-                                        goto nomem;
-                        } else if (o < r->hw && st == INSYNC_REC_FAILED) {
-                                if (add_item(a, rec, INSYNC_AUDIT_UNEXPECTED, o))
-                                        goto nomem;
-                        }
+                        if (kind >= 0 && add_item(a, rec, kind, o))
+                                goto nomem;
                         if (seen[rec] < UINT8_MAX)
                                 seen[rec]++;
                 }

@@ -267,7 +267,12 @@ void insync_cluster_complete(insync_cluster_t *c, uint32_t rec, int err,
                                  c->topics[e->topic].gp0 + e->part, err, offset);
 }
 
-int insync_cluster_report(const insync_cluster_t *c, insync_report_t *r) {
+int insync_cluster_due(const insync_cluster_t *c) {
+        return c->cq_head < c->cq_n || c->fatal_untold > 0;
+}
+
+/* The oldest undelivered report; @returns 0 when none. */
+static int report_peek(const insync_cluster_t *c, insync_report_t *r) {
         if (c->cq_head >= c->cq_n)
                 return 0;
         const insync_compl_t *q = &c->cq[c->cq_head];
@@ -284,22 +289,24 @@ int insync_cluster_report(const insync_cluster_t *c, insync_report_t *r) {
         return 1;
 }
 
-int insync_cluster_report_take(insync_cluster_t *c, insync_report_t *r) {
-        if (!insync_cluster_report(c, r))
-                return 0;
-        const insync_rec_t *e = &c->recs.rec[r->id - 1];
-        r->klen = e->klen == INSYNC_NOLEN ? 0 : e->klen;
-        r->key = insync_records_key(&c->recs, r->id - 1);
-        insync_cluster_report_pop(c);
-        return 1;
-}
-
-void insync_cluster_report_pop(insync_cluster_t *c) {
+/* Drops the oldest report. */
+static void report_pop(insync_cluster_t *c) {
         if (c->cq_head < c->cq_n)
                 c->cq_head++;
         if (c->cq_head == c->cq_n)
                 c->cq_head = c->cq_n = 0;
 }
+
+int insync_cluster_report_take(insync_cluster_t *c, insync_report_t *r) {
+        if (!report_peek(c, r))
+                return 0;
+        const insync_rec_t *e = &c->recs.rec[r->id - 1];
+        r->klen = e->klen == INSYNC_NOLEN ? 0 : e->klen;
+        r->key = insync_records_key(&c->recs, r->id - 1);
+        report_pop(c);
+        return 1;
+}
+
 
 const char *insync_cluster_key(const insync_cluster_t *c, uint32_t id,
                                size_t *len) {

@@ -141,10 +141,9 @@ typedef struct insync_report_s {
  */
 int insync_cluster_fatal_take(insync_cluster_t *c, int *producer, int *err);
 
-/** Peeks at the oldest undelivered report; @returns 0 when none. */
-int insync_cluster_report(const insync_cluster_t *c, insync_report_t *r);
-/** Drops the oldest report (after the binding handed it out). */
-void insync_cluster_report_pop(insync_cluster_t *c);
+/** Whether a report or a fatal error waits to be handed out. */
+int insync_cluster_due(const insync_cluster_t *c);
+
 /** Peeks at the oldest report with its key, and drops it; @returns 0 when
  * none. */
 int insync_cluster_report_take(insync_cluster_t *c, insync_report_t *r);

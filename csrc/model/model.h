@@ -85,9 +85,9 @@ typedef enum insync_recstate_e {
         INSYNC_REC_FAILED = 2,  /**< delivered with an error */
 } insync_recstate_t;
 
-/** One sent record, stored once for every replica that holds it. */
-#define INSYNC_PART_NONE UINT16_MAX
+#define INSYNC_PART_NONE UINT16_MAX /* insync_rec_t.part: no partition */
 
+/** One sent record, stored once for every replica that holds it. */
 typedef struct insync_rec_s {
         uint64_t data;      /**< arena position of key bytes, then value bytes;
                                  with INSYNC_REC_TS, of the timestamp before them */

@@ -17,7 +17,7 @@ static int grow(void **p, uint32_t *cap, uint32_t need, size_t size) {
         uint32_t c = *cap ? *cap : 16;
         while (c < need)
                 c = c + c / 2 + 1;
-        void *q = realloc(*p, (size_t)c * size);
+        void *q = insync_mem_grow(*p, (size_t)*cap * size, (size_t)c * size);
         if (!q)
                 return -1;
         *p = q;
@@ -166,9 +166,9 @@ uint32_t insync_log_batch_at(const insync_log_t *l, uint32_t offset) {
 }
 
 void insync_log_free(insync_log_t *l) {
-        free(l->ids);
-        free(l->b);
-        free(l->ep);
-        free(l->ps);
+        insync_mem_free(l->ids, (size_t)l->cap * sizeof(*l->ids));
+        insync_mem_free(l->b, (size_t)l->bcap * sizeof(*l->b));
+        insync_mem_free(l->ep, (size_t)l->epcap * sizeof(*l->ep));
+        insync_mem_free(l->ps, (size_t)l->pscap * sizeof(*l->ps));
         memset(l, 0, sizeof(*l));
 }

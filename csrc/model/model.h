@@ -433,6 +433,11 @@ struct insync_cluster_s {
         uint64_t msgs_alive;    /**< network messages allocated (in flight) */
 };
 
+/* mem.c: big arrays (>= 4 MiB) mapped on huge pages where the system
+ * allows; the caller passes the array's size to each call */
+void *insync_mem_grow(void *p, size_t old, size_t n); /* realloc; p NULL: new */
+void insync_mem_free(void *p, size_t n);
+
 /* sim.c */
 void insync_sim_at(insync_cluster_t *c, int64_t t, int type, uint32_t a,
                    uint64_t b, void *p);

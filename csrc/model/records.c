@@ -29,7 +29,10 @@ static int arena_put(insync_records_t *r, const int64_t *ts, const char *k,
                         r->chunk = ch;
                         r->chunk_cap = cap;
                 }
-                char *mem = malloc(CHUNK);
+                /* the first chunk from malloc, touched page by page: a
+                 * small cluster stays small */
+                char *mem = r->nchunk ? insync_mem_grow(NULL, 0, CHUNK)
+                                      : malloc(CHUNK);
                 if (!mem)
                         return -1;
                 r->chunk[r->nchunk++] = mem;
@@ -57,7 +60,8 @@ int insync_records_add(insync_records_t *r, const char *k, size_t kl,
                 return -1;
         if (r->n == r->cap) {
                 uint32_t cap = r->cap ? r->cap + r->cap / 2 : 1024;
-                insync_rec_t *rec = realloc(r->rec, (size_t)cap * sizeof(*rec));
+                insync_rec_t *rec = insync_mem_grow(r->rec, (size_t)r->cap * sizeof(*rec),
+                                                    (size_t)cap * sizeof(*rec));
                 if (!rec)
                         return -1;
                 r->rec = rec;
@@ -112,9 +116,12 @@ int insync_records_timestamp(const insync_records_t *r, uint32_t i,
 
 void insync_records_free(insync_records_t *r) {
         for (uint32_t i = 0; i < r->nchunk; i++)
-                free(r->chunk[i]);
+                if (i)
+                        insync_mem_free(r->chunk[i], CHUNK);
+                else
+                        free(r->chunk[i]);
         free(r->chunk);
-        free(r->rec);
+        insync_mem_free(r->rec, (size_t)r->cap * sizeof(*r->rec));
         free(r->prod);
         memset(r, 0, sizeof(*r));
 }

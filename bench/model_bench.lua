@@ -15,13 +15,15 @@
 --    producer keeps sending.  Virtual ms per real ms.  Target: >= 10,000.
 -- 3. Memory: bytes the model holds per stored record-replica (record store,
 --    logs, queues) after N and 10 N records.  Target: <= 64 and linear.
--- Each measurement is the best of INSYNC_BENCH_ROUNDS (3) rounds.  Exits
+-- Each measurement is the best of INSYNC_BENCH_ROUNDS (5) rounds, the
+-- model's and the baseline's alternating, so that a disturbance on a shared
+-- machine (another tenant, a slow page fault) costs both sides alike.  Exits
 -- non-zero when a send is lost or fails, never for a missed target.
 local insync = require "insync"
 
 local N = tonumber(arg and arg[1]) or tonumber(os.getenv("INSYNC_BENCH_N")) or 1000000
 local BIN = os.getenv("INSYNC_BENCH_BIN") or "build/bench"
-local ROUNDS = tonumber(os.getenv("INSYNC_BENCH_ROUNDS")) or 3
+local ROUNDS = tonumber(os.getenv("INSYNC_BENCH_ROUNDS")) or 5
 local VALUE = ("x"):rep(100)
 local clock = insync.monotonic or os.clock
 

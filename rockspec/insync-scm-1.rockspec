@@ -48,6 +48,7 @@ build = {
         "csrc/model/config.c",
         "csrc/model/controller.c",
         "csrc/model/log.c",
+        "csrc/model/mem.c",
         "csrc/model/net.c",
         "csrc/model/partition.c",
         "csrc/model/partitioner.c",

@@ -21,7 +21,14 @@
 
 #include "model.h"
 
-#if defined(__linux__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) /* gcc */
+#define ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) /* clang */
+#define ASAN 1
+#endif
+#endif
+#if defined(__linux__) && !defined(ASAN)
 #define MAPPED 1
 #include <sys/mman.h>
 #define BIG ((size_t)4 << 20) /* mapped from here on */

@@ -239,6 +239,7 @@ static void maybe_bump(insync_cluster_t *c, insync_producer_t *p) {
                         return;
         p->bump_pending = 0;
         p->pepoch++;
+        int64_t renumbered = 0;
         for (uint32_t gp = 0; gp < p->npp; gp++) {
                 insync_ppart_t *pp = &p->pp[gp];
                 pp->next_seq = 0;
@@ -247,8 +248,11 @@ static void maybe_bump(insync_cluster_t *c, insync_producer_t *p) {
                         b->base_seq = pp->next_seq;
                         b->pepoch = p->pepoch;
                         pp->next_seq += (int32_t)b->n;
+                        renumbered += b->n;
                 }
         }
+        insync_trace_add(c, INSYNC_T_EPOCH_BUMP, p->node, -1, p->pepoch,
+                         renumbered);
         pump_all(c, p);
 }
 

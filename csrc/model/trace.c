@@ -14,7 +14,7 @@ static const char *const kind_names[INSYNC_T__N] = {
         "unfence", "election", "unclean_election", "truncate", "request",
         "response", "retry", "crash", "restart", "shutdown", "drop",
         "leader", "follower", "timeout", "delivery", "elr", "elr_election",
-        "preferred_election",
+        "preferred_election", "epoch_bump",
 };
 
 /* Names of fields a and b, by kind. */
@@ -43,6 +43,8 @@ static const char *const field_names[INSYNC_T__N][2] = {
         {"elr", "isr"},             /* elr: bit masks, after a change */
         {"leader", "epoch"},        /* elr_election: leader from the ELR */
         {"leader", "epoch"},        /* preferred_election: auto leader rebalance */
+        {"epoch", "records"},       /* epoch_bump: the producer's new epoch,
+                                       records to send under it from seq 0 */
 };
 
 const char *insync_trace_kind_name(int kind) {

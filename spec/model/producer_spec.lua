@@ -165,6 +165,49 @@ describe("producer", function()
     assert.equal(2, c:partition("orders", 0).replicas[1].leo)
   end)
 
+  -- librdkafka 2.0.2: a message timeout anywhere makes the idempotent
+  -- producer drain and bump its epoch (rd_kafka_idemp_drain_epoch_bump),
+  -- and the batches it still holds are numbered from sequence 0 again
+  -- (rd_kafka_toppar_pid_change).  A batch the leader had appended, then
+  -- answered with an error (here REQUEST_TIMED_OUT: its followers died), is
+  -- such a batch: the leader takes the new epoch's sequence 0 as new.
+  it("duplicates, even with enable.idempotence, a batch retried across an epoch bump", function()
+    local c = insync.cluster{ brokers = 4, seed = 1, trace = true,
+      config = { ["broker.session.timeout.ms"] = 3000, ["broker.heartbeat.interval.ms"] = 1000 } }
+    c:create_topic("a", { replication_factor = 3, replicas = { { 1, 2, 3 } },
+                          config = { ["min.insync.replicas"] = 2 } })
+    c:create_topic("b", { replication_factor = 3, replicas = { { 4, 1, 2 } },
+                          config = { ["min.insync.replicas"] = 2 } })
+    c:run_for(100)
+    local p = c:producer{ acks = "all", ["enable.idempotence"] = true,
+                          ["message.timeout.ms"] = 8000, ["request.timeout.ms"] = 1000 }
+    local out = {}
+    local function send(topic, value)
+      p:send({ topic = topic, value = value }, function(r, err)
+        out[value] = { name = err and err.name or "OK", offset = r.offset, t = c:now() }
+      end)
+    end
+    send("a", "a0"); c:run_for(100)
+    c:isolate(4)                  -- b's leader: b1 will time out at t = 8200
+    send("b", "b1"); c:run_for(1000)
+    c:crash(2); c:crash(3)        -- a's followers: a1 is appended by 1 alone
+    send("a", "a1"); c:run_for(7000)
+    c:restart(2); c:restart(3); c:heal()
+    c:run()
+    assert.equal("_MSG_TIMED_OUT", out.b1.name)
+    assert.equal("OK", out.a1.name)
+    local bump = S.find(c:trace(), "epoch_bump")
+    assert.equal(out.b1.t, bump.t)                -- the timeout bumped the epoch
+    assert.same({ epoch = 1, records = 1 }, { epoch = bump.epoch, records = bump.records })
+    local values = {}
+    for _, e in ipairs(c:log("a", 0, 1)) do values[#values + 1] = e.value end
+    assert.same({ "a0", "a1", "a1" }, values)    -- the first append, then the bumped retry
+    assert.equal(2, out.a1.offset)
+    local a = c:audit()
+    assert.equal(1, #a.duplicated)
+    assert.equal("a1", a.duplicated[1].value)
+  end)
+
   it("has its batch appended at any sequence by a leader that lost all state for it (KIP-360)", function()
     local c = S.cluster{ rf = 1 }
     c:run_for(100)

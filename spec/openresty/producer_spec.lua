@@ -411,6 +411,12 @@ end
 describe("insync.openresty, reload under load while every broker answers 100 ms late", function()
   it("hands each record not delivered before its worker exits to its callback: none lost, none reported twice", function()
     with_own_cluster("slow", { topic = "slow", init = "exit_timeout_ms = 50" }, function(srv, cluster)
+      -- First let the workers learn the topic (two round trips of 100 ms)
+      -- and deliver a few records: else a quick load can end, and the old
+      -- workers exit, before any record of it could be delivered.
+      local warm = 20
+      for i = 1, warm do assert.are.equal(200, (srv:get("/content?cb=1&id=warm-" .. i))) end
+      nginx.sleep(1)
       local old = srv:workers()
       local r = srv:wrk{ threads = 4, n = 5000, prefix = "W", paths = { "/content?cb=1", "/log?cb=1" },
         during = function(s) s:signal("reload") end }
@@ -423,7 +429,7 @@ describe("insync.openresty, reload under load while every broker answers 100 ms 
       assert.are.equal(c.sent, c.delivered + c.failed + c.purged)
       assert.are.equal(0, c.report)     -- "undelivered without report 0"
       assert.is_true(c.purged > 0, "no record was purged: the test did not test purging")
-      assert.is_true(c.delivered > 0, "no record was delivered")
+      assert.is_true(c.delivered > warm, "no record of the load was delivered")
       local cb = callback_counts(srv)
       assert.are.equal(c.delivered, cb.ok or 0)
       assert.are.equal(c.purged, (cb._PURGE_QUEUE or 0) + (cb._PURGE_INFLIGHT or 0))

@@ -749,6 +749,24 @@ static int l_shutdown(lua_State *L) {
         return 0;
 }
 
+static int l_pause(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, 1);
+        int b = check_broker_arg(L, lc, 2, "pause: broker");
+        char err[128];
+        if (insync_cluster_pause(lc->c, b, err, sizeof(err)))
+                return luaL_error(L, "pause: %s", err);
+        return 0;
+}
+
+static int l_resume(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, 1);
+        int b = check_broker_arg(L, lc, 2, "resume: broker");
+        char err[128];
+        if (insync_cluster_resume(lc->c, b, err, sizeof(err)))
+                return luaL_error(L, "resume: %s", err);
+        return 0;
+}
+
 static int l_cut(lua_State *L) {
         lcluster_t *lc = check_cluster(L, 1);
         int a = check_node(L, lc, 2, "cut: a");
@@ -967,9 +985,10 @@ static int l_log(lua_State *L) {
 static int l_broker(lua_State *L) {
         lcluster_t *lc = check_cluster(L, 1);
         int b = check_broker_arg(L, lc, 2, "broker: id");
-        int alive, fenced, powered, shutting;
-        insync_cluster_broker_info(lc->c, b, &alive, &fenced, &powered, &shutting);
-        lua_createtable(L, 0, 5);
+        int alive, fenced, powered, shutting, paused;
+        insync_cluster_broker_info(lc->c, b, &alive, &fenced, &powered, &shutting,
+                                   &paused);
+        lua_createtable(L, 0, 6);
         lua_pushinteger(L, b);
         lua_setfield(L, -2, "id");
         lua_pushboolean(L, alive);
@@ -980,6 +999,8 @@ static int l_broker(lua_State *L) {
         lua_setfield(L, -2, "powered");
         lua_pushboolean(L, shutting);
         lua_setfield(L, -2, "shutting_down");
+        lua_pushboolean(L, paused);
+        lua_setfield(L, -2, "paused");
         return 1;
 }
 
@@ -1089,6 +1110,8 @@ void insync_lua_open_cluster(lua_State *L) {
                 {"crash", l_crash},
                 {"restart", l_restart},
                 {"shutdown", l_shutdown},
+                {"pause", l_pause},
+                {"resume", l_resume},
                 {"cut", l_cut},
                 {"drop", l_drop},
                 {"isolate", l_isolate},

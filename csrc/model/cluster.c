@@ -365,7 +365,46 @@ int insync_cluster_crash(insync_cluster_t *c, int b, int lose_unflushed,
                 return -1;
         }
         insync_trace_add(c, INSYNC_T_CRASH, b, -1, lose_unflushed, 0);
+        if (c->br[b].paused) {
+                /* killed while hung: what waited for it meets a dead
+                 * process, as anything sent to it from now on */
+                c->br[b].paused = 0;
+                insync_sim_release(c, b);
+        }
         insync_broker_stop(c, b, lose_unflushed);
+        return 0;
+}
+
+/* A hung process (SIGSTOP, a long GC pause): alive, connected, answering
+ * nothing.  Messages to it and its own timers wait; on resume they run in
+ * their order, at once.  The controller fences it when its heartbeats stop. */
+int insync_cluster_pause(insync_cluster_t *c, int b, char *err, size_t errlen) {
+        if (check_broker(c, b, err, errlen))
+                return -1;
+        if (!c->br[b].alive) {
+                snprintf(err, errlen, "broker %d is down", b);
+                return -1;
+        }
+        if (c->br[b].paused) {
+                snprintf(err, errlen, "broker %d is already paused", b);
+                return -1;
+        }
+        insync_trace_add(c, INSYNC_T_PAUSE, b, -1, 0, 0);
+        c->br[b].paused = 1;
+        return 0;
+}
+
+int insync_cluster_resume(insync_cluster_t *c, int b, char *err,
+                          size_t errlen) {
+        if (check_broker(c, b, err, errlen))
+                return -1;
+        if (!c->br[b].paused) {
+                snprintf(err, errlen, "broker %d is not paused", b);
+                return -1;
+        }
+        insync_trace_add(c, INSYNC_T_RESUME, b, -1, 0, 0);
+        c->br[b].paused = 0;
+        insync_sim_release(c, b);
         return 0;
 }
 
@@ -400,6 +439,10 @@ int insync_cluster_shutdown(insync_cluster_t *c, int b, char *err,
         }
         if (c->br[b].shutting) {
                 snprintf(err, errlen, "broker %d is already shutting down", b);
+                return -1;
+        }
+        if (c->br[b].paused) {
+                snprintf(err, errlen, "broker %d is paused (resume it first)", b);
                 return -1;
         }
         insync_broker_begin_shutdown(c, b);
@@ -482,10 +525,12 @@ int insync_cluster_log_entry(const insync_cluster_t *c, int topic, int part,
 }
 
 int insync_cluster_broker_info(const insync_cluster_t *c, int b, int *alive,
-                               int *fenced, int *powered, int *shutting) {
+                               int *fenced, int *powered, int *shutting,
+                               int *paused) {
         if (b < 1 || b > c->nbrokers)
                 return 0;
         *alive = c->br[b].alive;
+        *paused = c->br[b].paused;
         *shutting = c->br[b].shutting;
         *fenced = c->br[b].fenced;
         *powered = c->br[b].powered;

@@ -164,6 +164,9 @@ int insync_cluster_restart(insync_cluster_t *c, int b, char *err,
                            size_t errlen);
 int insync_cluster_shutdown(insync_cluster_t *c, int b, char *err,
                             size_t errlen);
+int insync_cluster_pause(insync_cluster_t *c, int b, char *err, size_t errlen);
+int insync_cluster_resume(insync_cluster_t *c, int b, char *err,
+                          size_t errlen);
 void insync_cluster_cut(insync_cluster_t *c, int from, int to, int both);
 void insync_cluster_isolate(insync_cluster_t *c, int node);
 void insync_cluster_heal(insync_cluster_t *c);
@@ -203,7 +206,8 @@ int insync_cluster_log_entry(const insync_cluster_t *c, int topic, int part,
 /** Broker state: alive, powered, fenced (as the controller sees it),
  * shutting (a controlled shutdown has begun and the process still runs). */
 int insync_cluster_broker_info(const insync_cluster_t *c, int b, int *alive,
-                               int *fenced, int *powered, int *shutting);
+                               int *fenced, int *powered, int *shutting,
+                               int *paused);
 
 /* Audit. */
 typedef enum insync_audit_kind_e {
@@ -250,7 +254,7 @@ typedef enum insync_trace_kind_e {
         INSYNC_T_RESTART, INSYNC_T_SHUTDOWN, INSYNC_T_DROP, INSYNC_T_LEADER,
         INSYNC_T_FOLLOWER, INSYNC_T_TIMEOUT, INSYNC_T_DELIVERY, INSYNC_T_ELR,
         INSYNC_T_ELR_ELECTION, INSYNC_T_PREFERRED_ELECTION, INSYNC_T_EPOCH_BUMP,
-        INSYNC_T__N,
+        INSYNC_T_PAUSE, INSYNC_T_RESUME, INSYNC_T__N,
 } insync_trace_kind_t;
 
 typedef struct insync_trace_entry_s {

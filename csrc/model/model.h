@@ -242,6 +242,8 @@ typedef struct insync_meta_s {
 typedef struct insync_broker_s {
         int id;
         int alive;            /**< process running */
+        int paused;           /**< hung (SIGSTOP): alive, but handles nothing;
+                                   what reaches it waits in held */
         int powered;          /**< machine on (power loss turns it off) */
         uint32_t inc;         /**< incarnation: timers of older ones are void */
         insync_replica_t **rep; /**< by global partition; NULL when not a replica */
@@ -407,6 +409,8 @@ struct insync_cluster_s {
         int64_t now;
         uint64_t rng[4];        /**< xoshiro256** state */
         insync_heap_t heap;
+        insync_ev_t *held;      /**< events of paused brokers, in firing order */
+        size_t nheld, heldcap;
         int nbrokers;
         insync_broker_t br[INSYNC_MAX_BROKERS + 1]; /**< by id, [0] unused */
         int nnodes;             /**< 1 + brokers + producers */
@@ -441,6 +445,7 @@ void insync_mem_free(void *p, size_t n);
 /* sim.c */
 void insync_sim_at(insync_cluster_t *c, int64_t t, int type, uint32_t a,
                    uint64_t b, void *p);
+void insync_sim_release(insync_cluster_t *c, int b); /* b's held events, due now */
 uint64_t insync_sim_rand(insync_cluster_t *c);
 void insync_sim_seed(insync_cluster_t *c, uint64_t seed);
 void insync_sim_free(insync_cluster_t *c);

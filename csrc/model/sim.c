@@ -128,11 +128,65 @@ static void dispatch(insync_cluster_t *c, const insync_ev_t *e) {
         }
 }
 
+/* The broker an event happens in: a message's receiver, a broker timer's
+ * broker; 0 for the controller's and the producers' events. */
+static int broker_of(const insync_cluster_t *c, const insync_ev_t *e) {
+        switch (e->type) {
+        case INSYNC_EV_MSG: {
+                int to = ((const insync_msg_t *)e->p)->to;
+                return to >= 1 && to <= c->nbrokers ? to : 0;
+        }
+        case INSYNC_EV_HEARTBEAT:
+        case INSYNC_EV_ISR_CHECK:
+        case INSYNC_EV_FETCH_CHECK:
+        case INSYNC_EV_FLUSH:
+        case INSYNC_EV_CS_HEARTBEAT:
+        case INSYNC_EV_CS_DEADLINE:
+        case INSYNC_EV_REGISTER:
+        case INSYNC_EV_FETCH_WAIT:
+        case INSYNC_EV_FETCH_RETRY:
+        case INSYNC_EV_DP_TIMEOUT:
+                return (int)e->a;
+        default:
+                return 0;
+        }
+}
+
+/* A paused broker's event waits, in order, until it resumes. */
+static void hold(insync_cluster_t *c, const insync_ev_t *e) {
+        if (c->nheld == c->heldcap) {
+                size_t cap = c->heldcap ? c->heldcap * 2 : 64;
+                insync_ev_t *v = realloc(c->held, cap * sizeof(*v));
+                if (!v)
+                        abort(); /* the simulation cannot continue sanely */
+                c->held = v;
+                c->heldcap = cap;
+        }
+        c->held[c->nheld++] = *e;
+}
+
+void insync_sim_release(insync_cluster_t *c, int b) {
+        size_t keep = 0;
+        for (size_t i = 0; i < c->nheld; i++) {
+                const insync_ev_t *e = &c->held[i];
+                if (broker_of(c, e) == b)
+                        insync_sim_at(c, c->now, (int)e->type, e->a, e->b, e->p);
+                else
+                        c->held[keep++] = *e;
+        }
+        c->nheld = keep;
+}
+
 int insync_cluster_step(insync_cluster_t *c, int64_t until) {
         insync_heap_t *h = &c->heap;
         while (h->n && h->ev[0].t <= until) {
                 insync_ev_t e = heap_pop(h);
                 c->now = e.t;
+                int b = broker_of(c, &e);
+                if (b && c->br[b].paused) {
+                        hold(c, &e);
+                        continue;
+                }
                 size_t before = c->cq_n;
                 dispatch(c, &e);
                 if (c->cq_n > before)
@@ -148,6 +202,12 @@ void insync_sim_free(insync_cluster_t *c) {
         for (size_t i = 0; i < h->n; i++)
                 if (h->ev[i].type == INSYNC_EV_MSG)
                         insync_net_free(c, h->ev[i].p);
+        for (size_t i = 0; i < c->nheld; i++)
+                if (c->held[i].type == INSYNC_EV_MSG)
+                        insync_net_free(c, c->held[i].p);
         free(h->ev);
+        free(c->held);
         memset(h, 0, sizeof(*h));
+        c->held = NULL;
+        c->nheld = c->heldcap = 0;
 }

@@ -14,7 +14,7 @@ static const char *const kind_names[INSYNC_T__N] = {
         "unfence", "election", "unclean_election", "truncate", "request",
         "response", "retry", "crash", "restart", "shutdown", "drop",
         "leader", "follower", "timeout", "delivery", "elr", "elr_election",
-        "preferred_election", "epoch_bump",
+        "preferred_election", "epoch_bump", "pause", "resume",
 };
 
 /* Names of fields a and b, by kind. */
@@ -45,6 +45,8 @@ static const char *const field_names[INSYNC_T__N][2] = {
         {"leader", "epoch"},        /* preferred_election: auto leader rebalance */
         {"epoch", "records"},       /* epoch_bump: the producer's new epoch,
                                        records to send under it from seq 0 */
+        {NULL, NULL},               /* pause: the broker hangs */
+        {NULL, NULL},               /* resume */
 };
 
 const char *insync_trace_kind_name(int kind) {

@@ -162,9 +162,9 @@ function engines.model(scenario, topic, seed)
     end,
     kill = function(id) c:crash(id) end,
     restart = function(id) c:restart(id) end,
-    -- a hung process (SIGSTOP) answers nobody: cut from every node
-    pause = function(id) c:isolate(id) end,
-    resume = function() c:heal() end,
+    -- a hung process (SIGSTOP): the model's pause
+    pause = function(id) c:pause(id) end,
+    resume = function(id) c:resume(id) end,
     settle = function(ms) c:run_for(ms) end,
     wait_isr = function(n)
       for _ = 1, 600 do

@@ -229,4 +229,35 @@ scenarios[#scenarios + 1] = {
   expect = { ok = 7, lost = 2, duplicated = 0, unexpected = 0 },
 }
 
+-- An idempotent producer writes a record twice (librdkafka 2.0.2): a record
+-- to partition 1, whose leader hangs, times out, and the producer bumps its
+-- epoch once nothing is in flight (rd_kafka_idemp_drain_epoch_bump); the
+-- record partition 0's leader had appended, then answered REQUEST_TIMED_OUT
+-- (its followers hung) and NOT_ENOUGH_REPLICAS (once they were fenced),
+-- goes out again from sequence 0 of the new epoch, and the leader takes it
+-- as new.  Partition 1's leader is one of partition 0's followers (three
+-- brokers, leaders spread).  The record to partition 0 is sent 2 s after
+-- the other, before the followers are fenced (3 s), and so times out 2 s
+-- after it: time for the followers, resumed, to rejoin the ISR.
+scenarios[#scenarios + 1] = {
+  name = "idempotent producer: a batch retried across an epoch bump is written twice",
+  topic = { partitions = 2, replication_factor = 3, config = { ["min.insync.replicas"] = 2 } },
+  producers = {
+    idem = { acks = "all", ["enable.idempotence"] = true, ["message.timeout.ms"] = 10000,
+             ["request.timeout.ms"] = 1000 },
+  },
+  steps = {
+    { send = "idem", n = 1 },
+    { send = "idem", n = 1, partition = 1 },  -- a producer id, both leaders connected
+    { pause = "followers" },
+    { send = "idem", n = 1, partition = 1, wait = false },  -- times out at 10 s
+    { settle = 2000 },
+    { send = "idem", n = 1, wait = false },   -- appended by the leader alone
+    { settle = 8700 },                        -- the timeout, the epoch bump
+    { resume = "down" },
+    { wait = true },
+  },
+  expect = { ok = 3, _MSG_TIMED_OUT = 1, lost = 0, duplicated = 1, unexpected = 0 },
+}
+
 return scenarios

@@ -17,13 +17,18 @@ end
 -- controller grants it, so a broker still shutting down is not restarted.
 local function stopped(c, b) return not c:broker(b).online end
 
--- After heal(): let the controlled shutdowns under way finish (within their
--- 5-minute limit), then restart every broker that is down.
+-- After heal(): resume the paused brokers, let the controlled shutdowns
+-- under way finish (within their 5-minute limit), then restart every broker
+-- that is down.
 local function restart_down(c, down, nb)
   for x = 1, nb do
     if down[x] then
-      while not stopped(c, x) do c:run_for(100) end
-      c:restart(x)
+      if c:broker(x).paused then
+        c:resume(x)
+      else
+        while not stopped(c, x) do c:run_for(100) end
+        c:restart(x)
+      end
     end
   end
 end
@@ -168,9 +173,10 @@ describe("randomized faults", function()
   end)
 end)
 
--- One random fault of the random-configuration runs: w picks it (5 to 10;
+-- One random fault of the random-configuration runs: w picks it (5 to 11;
 -- anything else does nothing), b is the broker it hits, down the brokers
--- it took down.  With power_loss, a crash loses unflushed data one time in three.
+-- it took down or paused.  With power_loss, a crash loses unflushed data
+-- one time in three.
 local function fault(c, rnd, w, b, nb, ps, down, power_loss)
   if w == 5 and not down[b] then
     c:crash(b, power_loss and { lose_unflushed = rnd(3) == 0 } or nil); down[b] = true
@@ -180,7 +186,11 @@ local function fault(c, rnd, w, b, nb, ps, down, power_loss)
     local x = rnd(nb + 2)
     if x ~= b then c:drop(b, x == nb + 1 and "controller" or (x == 0 and ps[1] or x)) end
   elseif w == 9 then c:isolate(rnd(2) == 0 and b or ps[1 + rnd(#ps)])
-  elseif w == 10 then c:heal() end
+  elseif w == 10 then c:heal()
+  elseif w == 11 then
+    if c:broker(b).paused then c:resume(b); down[b] = nil
+    elseif not down[b] then c:pause(b); down[b] = true end
+  end
 end
 
 describe("random configurations", function()

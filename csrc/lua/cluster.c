@@ -731,40 +731,34 @@ static int l_crash(lua_State *L) {
         return 0;
 }
 
-static int l_restart(lua_State *L) {
+/* c:NAME(broker) for the faults that take only a broker: fn's error is
+ * raised as "NAME: <error>". */
+typedef int (*broker_fault_fn)(insync_cluster_t *, int, char *, size_t);
+
+static int broker_fault(lua_State *L, const char *name, broker_fault_fn fn) {
         lcluster_t *lc = check_cluster(L, 1);
-        int b = check_broker_arg(L, lc, 2, "restart: broker");
-        char err[128];
-        if (insync_cluster_restart(lc->c, b, err, sizeof(err)))
-                return luaL_error(L, "restart: %s", err);
+        char what[32], err[128];
+        snprintf(what, sizeof(what), "%s: broker", name);
+        int b = check_broker_arg(L, lc, 2, what);
+        if (fn(lc->c, b, err, sizeof(err)))
+                return luaL_error(L, "%s: %s", name, err);
         return 0;
+}
+
+static int l_restart(lua_State *L) {
+        return broker_fault(L, "restart", insync_cluster_restart);
 }
 
 static int l_shutdown(lua_State *L) {
-        lcluster_t *lc = check_cluster(L, 1);
-        int b = check_broker_arg(L, lc, 2, "shutdown: broker");
-        char err[128];
-        if (insync_cluster_shutdown(lc->c, b, err, sizeof(err)))
-                return luaL_error(L, "shutdown: %s", err);
-        return 0;
+        return broker_fault(L, "shutdown", insync_cluster_shutdown);
 }
 
 static int l_pause(lua_State *L) {
-        lcluster_t *lc = check_cluster(L, 1);
-        int b = check_broker_arg(L, lc, 2, "pause: broker");
-        char err[128];
-        if (insync_cluster_pause(lc->c, b, err, sizeof(err)))
-                return luaL_error(L, "pause: %s", err);
-        return 0;
+        return broker_fault(L, "pause", insync_cluster_pause);
 }
 
 static int l_resume(lua_State *L) {
-        lcluster_t *lc = check_cluster(L, 1);
-        int b = check_broker_arg(L, lc, 2, "resume: broker");
-        char err[128];
-        if (insync_cluster_resume(lc->c, b, err, sizeof(err)))
-                return luaL_error(L, "resume: %s", err);
-        return 0;
+        return broker_fault(L, "resume", insync_cluster_resume);
 }
 
 static int l_cut(lua_State *L) {

@@ -31,14 +31,10 @@
 #if defined(__linux__) && !defined(ASAN)
 #define MAPPED 1
 #include <sys/mman.h>
+
 #define BIG ((size_t)4 << 20) /* mapped from here on */
-#else
-#define MAPPED 0
-#define BIG SIZE_MAX          /* malloc only */
-#endif
 #define HUGE_PAGE ((uintptr_t)2 << 20)
 
-#if MAPPED
 /* n bytes (a multiple of 2 MiB), 2 MiB-aligned, advised huge. */
 static void *map(size_t n) {
         char *p = mmap(NULL, n + HUGE_PAGE, PROT_READ | PROT_WRITE,
@@ -58,36 +54,38 @@ static void *map(size_t n) {
 /* A mapping's length: whole 2 MiB pages, so that every address and length
  * is page-aligned whatever the base page size. */
 static size_t pages(size_t n) { return (n + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1); }
+#else
+#define MAPPED 0
 #endif
 
 void *insync_mem_grow(void *p, size_t old, size_t n) {
-        if (old < BIG && n < BIG)
-                return realloc(p, n);
 #if MAPPED
         if (old >= BIG) {
                 void *q = mremap(p, pages(old), pages(n), MREMAP_MAYMOVE);
                 return q == MAP_FAILED ? NULL : q;
         }
-        void *q = map(pages(n)); /* outgrows malloc: moved once */
-        if (q && p) {
-                memcpy(q, p, old);
-                free(p);
+        if (n >= BIG) { /* outgrows malloc: moved once */
+                void *q = map(pages(n));
+                if (q && p) {
+                        memcpy(q, p, old);
+                        free(p);
+                }
+                return q;
         }
-        return q;
 #else
-        return NULL; /* unreachable: BIG is SIZE_MAX */
+        (void)old;
 #endif
+        return realloc(p, n);
 }
 
 void insync_mem_free(void *p, size_t n) {
-        if (!p)
-                return;
 #if MAPPED
-        if (n >= BIG) {
+        if (p && n >= BIG) {
                 munmap(p, pages(n));
                 return;
         }
-#endif
+#else
         (void)n;
+#endif
         free(p);
 }

@@ -40,26 +40,30 @@
 
 typedef enum insync_evtype_e {
         INSYNC_EV_MSG = 1,      /**< p: a network message arrives */
+        /* timers that run in broker a (a paused broker holds them), from
+         * INSYNC_EV_HEARTBEAT to INSYNC_EV_DP_TIMEOUT */
         INSYNC_EV_HEARTBEAT,    /**< a: broker, b: incarnation */
         INSYNC_EV_ISR_CHECK,    /**< a: broker, b: incarnation */
         INSYNC_EV_FETCH_CHECK,  /**< a: broker, b: incarnation */
         INSYNC_EV_FLUSH,        /**< a: broker, b: incarnation */
-        INSYNC_EV_SESSION,      /**< a: broker, b: heartbeat count */
+        INSYNC_EV_CS_HEARTBEAT, /**< a: broker, b: incarnation: one extra
+                                     heartbeat during a controlled shutdown */
+        INSYNC_EV_CS_DEADLINE,  /**< a: broker, b: incarnation: a controlled
+                                     shutdown gives up waiting (5 minutes) */
+        INSYNC_EV_REGISTER,     /**< a: broker, b: incarnation: registration
+                                     again, if the controller refused it */
         INSYNC_EV_FETCH_WAIT,   /**< a: broker, b: gp << 32 | parked gen */
         INSYNC_EV_FETCH_RETRY,  /**< a: broker, b: gp << 32 | session */
         INSYNC_EV_DP_TIMEOUT,   /**< a: broker, b: delayed produce id */
+        /* the controller's */
+        INSYNC_EV_SESSION,      /**< a: broker, b: heartbeat count */
+        INSYNC_EV_BALANCE,      /**< the controller's leader balance check */
+        /* the producers' */
         INSYNC_EV_LINGER,       /**< a: producer, b: pp << 32 | gen */
         INSYNC_EV_RETRY,        /**< a: producer, b: pp */
         INSYNC_EV_REQ_TIMEOUT,  /**< a: producer, b: request id */
         INSYNC_EV_SCAN,         /**< a: producer: message timeout scan */
         INSYNC_EV_META,         /**< a: producer: metadata refresh timer */
-        INSYNC_EV_CS_HEARTBEAT, /**< a: broker, b: incarnation: one extra
-                                     heartbeat during a controlled shutdown */
-        INSYNC_EV_CS_DEADLINE,  /**< a: broker, b: incarnation: a controlled
-                                     shutdown gives up waiting (5 minutes) */
-        INSYNC_EV_BALANCE,      /**< the controller's leader balance check */
-        INSYNC_EV_REGISTER,     /**< a: broker, b: incarnation: registration
-                                     again, if the controller refused it */
 } insync_evtype_t;
 
 typedef struct insync_ev_s {

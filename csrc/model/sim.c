@@ -131,25 +131,13 @@ static void dispatch(insync_cluster_t *c, const insync_ev_t *e) {
 /* The broker an event happens in: a message's receiver, a broker timer's
  * broker; 0 for the controller's and the producers' events. */
 static int broker_of(const insync_cluster_t *c, const insync_ev_t *e) {
-        switch (e->type) {
-        case INSYNC_EV_MSG: {
+        if (e->type == INSYNC_EV_MSG) {
                 int to = ((const insync_msg_t *)e->p)->to;
                 return to >= 1 && to <= c->nbrokers ? to : 0;
         }
-        case INSYNC_EV_HEARTBEAT:
-        case INSYNC_EV_ISR_CHECK:
-        case INSYNC_EV_FETCH_CHECK:
-        case INSYNC_EV_FLUSH:
-        case INSYNC_EV_CS_HEARTBEAT:
-        case INSYNC_EV_CS_DEADLINE:
-        case INSYNC_EV_REGISTER:
-        case INSYNC_EV_FETCH_WAIT:
-        case INSYNC_EV_FETCH_RETRY:
-        case INSYNC_EV_DP_TIMEOUT:
-                return (int)e->a;
-        default:
-                return 0;
-        }
+        return e->type >= INSYNC_EV_HEARTBEAT && e->type <= INSYNC_EV_DP_TIMEOUT
+                       ? (int)e->a
+                       : 0;
 }
 
 /* A paused broker's event waits, in order, until it resumes. */
@@ -197,14 +185,17 @@ int insync_cluster_step(insync_cluster_t *c, int64_t until) {
         return 0;
 }
 
+/* The messages among n events, never to be delivered. */
+static void free_msgs(insync_cluster_t *c, const insync_ev_t *ev, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (ev[i].type == INSYNC_EV_MSG)
+                        insync_net_free(c, ev[i].p);
+}
+
 void insync_sim_free(insync_cluster_t *c) {
         insync_heap_t *h = &c->heap;
-        for (size_t i = 0; i < h->n; i++)
-                if (h->ev[i].type == INSYNC_EV_MSG)
-                        insync_net_free(c, h->ev[i].p);
-        for (size_t i = 0; i < c->nheld; i++)
-                if (c->held[i].type == INSYNC_EV_MSG)
-                        insync_net_free(c, c->held[i].p);
+        free_msgs(c, h->ev, h->n);
+        free_msgs(c, c->held, c->nheld);
         free(h->ev);
         free(c->held);
         memset(h, 0, sizeof(*h));

@@ -43,6 +43,18 @@ function helpers.run_lua(script)
     :format(helpers.top, package.path, package.cpath, exe, script))
 end
 
+--- Runs Lua source in a child process (as helpers.run_lua): for what may
+-- crash the interpreter, which must not take the spec runner with it.
+function helpers.run_lua_code(code)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(code)
+  f:close()
+  local out, ok = helpers.run_lua(path)
+  os.remove(path)
+  return out, ok
+end
+
 --- Runs a check script (spec/*/undelivered_check.lua) in a child process,
 -- asserts that it ran to its end (its last line prints "check done"), and
 -- returns the lines it wrote that start with "insync:", then its whole output.

@@ -29,6 +29,21 @@ void insync_lua_open_mock(lua_State *L);
 void insync_lua_push_error(lua_State *L, int code, const char *message,
                            int persisted, int fatal);
 
+/**
+ * Raises "<what>: attempt to use a closed <type>" when @p handle is NULL.
+ * A method calls it after every return from Lua code that can close its
+ * object: a callback, or an allocation (which may run a __gc finalizer
+ * that calls close or __gc), before it touches the object again.
+ */
+void insync_lua_check_open(lua_State *L, const void *handle, const char *what,
+                           const char *type);
+
+/**
+ * Raises "<what>: self: expected <type>, got <type of arg 1>": the one
+ * wording of a method called on something else, before any side effect.
+ */
+int insync_lua_bad_self(lua_State *L, const char *what, const char *type);
+
 /** The fields of send's msg (msg.c). */
 enum {
         INSYNC_MSG_TOPIC,

@@ -56,6 +56,11 @@ typedef struct lcluster_s {
         const char *last_topic; /**< the bytes of S[-5], or NULL */
         uint64_t opaques;       /**< opaques held in S[2], not yet handed out */
         int last_topic_idx;
+        int busy;               /**< C frames that hold pointers into the
+                                 *   model across Lua code (a callback, a
+                                 *   __gc finalizer run by an allocation) */
+        insync_cluster_t *dead; /**< closed while busy: freed by the last
+                                 *   release (c is NULL meanwhile) */
 } lcluster_t;
 
 typedef struct lproducer_s {
@@ -68,17 +73,31 @@ static const char *tname(lua_State *L, int i) {
         return lua_isnone(L, i) ? "nil" : luaL_typename(L, i);
 }
 
-static lcluster_t *check_cluster(lua_State *L, int i) {
-        lcluster_t *lc = luaL_checkudata(L, i, INSYNC_CLUSTER_MT);
-        if (!lc->c)
-                luaL_error(L, "attempt to use a closed cluster");
+/* The userdata at index 1 when its metatable is @p mt, else NULL. */
+static void *test_self(lua_State *L, const char *mt) {
+        void *u = lua_touserdata(L, 1);
+        if (!u || !lua_getmetatable(L, 1))
+                return NULL;
+        luaL_getmetatable(L, mt);
+        int same = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+        return same ? u : NULL;
+}
+
+/* The cluster at index 1, open; raises naming the method @p what. */
+static lcluster_t *check_cluster(lua_State *L, const char *what) {
+        lcluster_t *lc = test_self(L, INSYNC_CLUSTER_MT);
+        if (!lc)
+                insync_lua_bad_self(L, what, INSYNC_CLUSTER_MT);
+        insync_lua_check_open(L, lc->c, what, "cluster");
         return lc;
 }
 
-static lproducer_t *check_producer(lua_State *L, int i) {
-        lproducer_t *p = luaL_checkudata(L, i, INSYNC_MPRODUCER_MT);
-        if (!p->lc->c)
-                luaL_error(L, "attempt to use a closed cluster");
+static lproducer_t *check_producer(lua_State *L, const char *what) {
+        lproducer_t *p = test_self(L, INSYNC_MPRODUCER_MT);
+        if (!p)
+                insync_lua_bad_self(L, what, INSYNC_MPRODUCER_MT);
+        insync_lua_check_open(L, p->lc->c, what, "cluster");
         return p;
 }
 
@@ -149,6 +168,8 @@ static int l_cluster_new(lua_State *L) {
         lc->nrun = lc->caprun = lc->headrun = 0;
         lc->next_key = 1;
         lc->hint = 0;
+        lc->busy = 0;
+        lc->dead = NULL;
         luaL_getmetatable(L, INSYNC_CLUSTER_MT);
         lua_setmetatable(L, -2);
         lua_createtable(L, 0, 5);
@@ -169,12 +190,41 @@ static int l_cluster_new(lua_State *L) {
         return 1;
 }
 
-static int l_cluster_gc(lua_State *L) {
-        lcluster_t *lc = luaL_checkudata(L, 1, INSYNC_CLUSTER_MT);
-        insync_cluster_free(lc->c);
-        lc->c = NULL;
+static void cluster_free(lcluster_t *lc) {
+        insync_cluster_free(lc->c ? lc->c : lc->dead);
+        lc->c = lc->dead = NULL;
         free(lc->run);
         lc->run = NULL;
+        lc->nrun = lc->caprun = lc->headrun = 0;
+}
+
+/* Marks @p lc used by a C frame that keeps model pointers over Lua code:
+ * a close meanwhile only makes it closed (c NULL), the model stays until
+ * release. */
+static insync_cluster_t *acquire(lcluster_t *lc) {
+        lc->busy++;
+        return lc->c;
+}
+
+static void release(lcluster_t *lc) {
+        if (--lc->busy == 0 && lc->dead)
+                cluster_free(lc);
+}
+
+/* __gc, also called by a script: idempotent; inside a callback (or a
+ * finalizer) of one of its own methods, the model is freed when that
+ * method is done with it, and the method raises "closed". */
+static int l_cluster_gc(lua_State *L) {
+        lcluster_t *lc = test_self(L, INSYNC_CLUSTER_MT);
+        if (!lc)
+                return insync_lua_bad_self(L, "__gc", INSYNC_CLUSTER_MT);
+        if (lc->busy) {
+                if (lc->c)
+                        lc->dead = lc->c;
+                lc->c = NULL;
+                return 0;
+        }
+        cluster_free(lc);
         return 0;
 }
 
@@ -184,12 +234,12 @@ static void push_state(lua_State *L, int i) {
 }
 
 static int l_now(lua_State *L) {
-        lua_pushinteger(L, (lua_Integer)insync_cluster_now(check_cluster(L, 1)->c));
+        lua_pushinteger(L, (lua_Integer)insync_cluster_now(check_cluster(L, "now")->c));
         return 1;
 }
 
 static int l_outstanding(lua_State *L) {
-        lua_pushinteger(L, (lua_Integer)insync_cluster_outstanding(check_cluster(L, 1)->c));
+        lua_pushinteger(L, (lua_Integer)insync_cluster_outstanding(check_cluster(L, "outstanding")->c));
         return 1;
 }
 
@@ -259,6 +309,7 @@ static void runs_trim(lcluster_t *lc) {
 static int deliver_all(lua_State *L) {
         lcluster_t *lc = lua_touserdata(L, 1);
         const int state = 2;
+        const char *what = lua_touserdata(L, 3);
         insync_report_t r;
         lua_rawgeti(L, state, S_OPAQUES);
         const int opq = lua_gettop(L);
@@ -275,7 +326,10 @@ static int deliver_all(lua_State *L) {
         const char *tname = NULL; /* its bytes, kept alive at tslot */
         size_t tlen = 0;
         int producer, err;
-        while (insync_cluster_fatal_take(lc->c, &producer, &err)) {
+        /* a callback (or a finalizer) may have closed the cluster: checked
+         * before each use of the model after Lua code ran */
+        while ((insync_lua_check_open(L, lc->c, what, "cluster"),
+                insync_cluster_fatal_take(lc->c, &producer, &err))) {
                 lua_rawgeti(L, state, S_ONERROR);
                 lua_rawgeti(L, -1, producer + 1);
                 if (lua_isnil(L, -1)) {
@@ -286,7 +340,8 @@ static int deliver_all(lua_State *L) {
                 lua_call(L, 1, 0);
                 lua_settop(L, tslot);
         }
-        while (insync_cluster_report_take(lc->c, &r)) {
+        while ((insync_lua_check_open(L, lc->c, what, "cluster"),
+                insync_cluster_report_take(lc->c, &r))) {
                 lrun_t *run = run_of(lc, r.id);
                 uint32_t key = run->key;
                 if (key && key != cur_key) {
@@ -364,7 +419,7 @@ static int deliver_all(lua_State *L) {
 
 /* Hands every queued report to its callback.  @returns 0, or 1 with an
  * error (message with traceback) on the top of the stack. */
-static int deliver(lua_State *L, lcluster_t *lc, int state) {
+static int deliver(lua_State *L, lcluster_t *lc, int state, const char *what) {
         if (!insync_cluster_due(lc->c))
                 return 0;
         lua_pushcfunction(L, traceback);
@@ -372,22 +427,33 @@ static int deliver(lua_State *L, lcluster_t *lc, int state) {
         lua_pushcfunction(L, deliver_all);
         lua_pushlightuserdata(L, lc);
         lua_pushvalue(L, state);
-        if (lua_pcall(L, 2, 0, h) != LUA_OK)
+        lua_pushlightuserdata(L, (void *)what);
+        /* a report's key points into the model while its callback's
+         * arguments are made: a close meanwhile frees it after the pcall */
+        acquire(lc);
+        int rc = lua_pcall(L, 3, 0, h);
+        release(lc);
+        if (rc != LUA_OK)
                 return 1;
         lua_settop(L, h - 1);
         return 0;
 }
 
-static int run_until(lua_State *L, lcluster_t *lc, int64_t until, int settle) {
+static int run_until(lua_State *L, lcluster_t *lc, int64_t ms, int settle,
+                     const char *what) {
+        /* virtual time saturates one short of "never", where events that
+         * are never due wait */
+        int64_t now = insync_cluster_now(lc->c);
+        int64_t until = ms > INT64_MAX - 1 - now ? INT64_MAX - 1 : now + ms;
         push_state(L, 1);
         int state = lua_gettop(L);
         for (;;) {
-                if (deliver(L, lc, state))
+                if (deliver(L, lc, state, what))
                         return lua_error(L);
                 if (settle && insync_cluster_outstanding(lc->c) == 0)
                         return 1;
                 if (!insync_cluster_step(lc->c, until)) {
-                        if (deliver(L, lc, state))
+                        if (deliver(L, lc, state, what))
                                 return lua_error(L);
                         if (!settle || insync_cluster_outstanding(lc->c) == 0 ||
                             insync_cluster_now(lc->c) >= until)
@@ -407,20 +473,20 @@ static int64_t check_ms(lua_State *L, int i, const char *what) {
 }
 
 static int l_run_for(lua_State *L) {
-        lcluster_t *lc = check_cluster(L, 1);
+        lcluster_t *lc = check_cluster(L, "run_for");
         int64_t ms = check_ms(L, 2, "run_for: ms");
         lua_settop(L, 1);
-        run_until(L, lc, insync_cluster_now(lc->c) + ms, 0);
+        run_until(L, lc, ms, 0, "run_for");
         lua_pushinteger(L, (lua_Integer)insync_cluster_now(lc->c));
         return 1;
 }
 
 static int l_run(lua_State *L) {
-        lcluster_t *lc = check_cluster(L, 1);
+        lcluster_t *lc = check_cluster(L, "run");
         int64_t ms = lua_isnoneornil(L, 2) ? DEFAULT_RUN_MS
                                            : check_ms(L, 2, "run: max_ms");
         lua_settop(L, 1);
-        int done = run_until(L, lc, insync_cluster_now(lc->c) + ms, 1);
+        int done = run_until(L, lc, ms, 1, "run");
         lua_pushboolean(L, done);
         return 1;
 }
@@ -429,7 +495,7 @@ static int l_run(lua_State *L) {
 
 /* c:_create_topic(name, partitions, rf, min_isr, unclean, flush, assignment) */
 static int l_create_topic(lua_State *L) {
-        lcluster_t *lc = check_cluster(L, 1);
+        lcluster_t *lc = check_cluster(L, "_create_topic");
         const char *name = luaL_checkstring(L, 2);
         int partitions = (int)check_int(L, 3, "create_topic: partitions");
         int rf = (int)check_int(L, 4, "create_topic: replication_factor");
@@ -488,7 +554,7 @@ static int l_create_topic(lua_State *L) {
 
 /* c:_producer(conf [, on_error]): conf normalized by cluster.lua. */
 static int l_producer(lua_State *L) {
-        lcluster_t *lc = check_cluster(L, 1);
+        lcluster_t *lc = check_cluster(L, "_producer");
         luaL_checktype(L, 2, LUA_TTABLE);
         if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TFUNCTION)
                 return luaL_error(L, "producer: on_error: expected function, got %s",
@@ -525,6 +591,7 @@ static int l_producer(lua_State *L) {
         lua_setmetatable(L, -2);
         push_state(L, 1);
         insync_setuservalue(L, -2);
+        insync_lua_check_open(L, lc->c, "producer", "cluster");
         p->index = insync_cluster_producer(lc->c, &conf);
         if (p->index < 0)
                 return luaL_error(L, "producer: too many nodes (at most %d in all)", 255);
@@ -574,9 +641,8 @@ static int l_send(lua_State *L) {
          * than lua_rawequal's general compare) */
         if (!p || !lua_getmetatable(L, 1) ||
             lua_topointer(L, 4) != lua_topointer(L, lua_upvalueindex(2)))
-                p = check_producer(L, 1); /* raises with the usual message */
-        if (!p->lc->c)
-                return luaL_error(L, "attempt to use a closed cluster");
+                p = check_producer(L, "send"); /* raises with the usual message */
+        insync_lua_check_open(L, p->lc->c, "send", "cluster");
         lcluster_t *lc = p->lc;
         int cbt = lua_type(L, 3);
         if (cbt != LUA_TNIL && cbt != LUA_TFUNCTION)
@@ -587,6 +653,7 @@ static int l_send(lua_State *L) {
         const char *topic = m.topic;
         int partition = m.partition > 65535 ? 65535 : (int)m.partition;
         int t = lookup_topic(L, lc, 2, topic, m.topic_len);
+        insync_lua_check_open(L, lc->c, "send", "cluster");
         /* Room for one more run: once the model has accepted the send,
          * nothing may fail before its callback is recorded.  Made after
          * lookup_topic, which allocates: a __gc finalizer run there may
@@ -703,7 +770,7 @@ static int check_node(lua_State *L, lcluster_t *lc, int i, const char *what) {
 }
 
 static int l_crash(lua_State *L) {
-        lcluster_t *lc = check_cluster(L, 1);
+        lcluster_t *lc = check_cluster(L, "crash");
         int b = check_broker_arg(L, lc, 2, "crash: broker");
         int lose = 0;
         if (!lua_isnoneornil(L, 3)) {
@@ -736,7 +803,7 @@ static int l_crash(lua_State *L) {
 typedef int (*broker_fault_fn)(insync_cluster_t *, int, char *, size_t);
 
 static int broker_fault(lua_State *L, const char *name, broker_fault_fn fn) {
-        lcluster_t *lc = check_cluster(L, 1);
+        lcluster_t *lc = check_cluster(L, name);
         char what[32], err[128];
         snprintf(what, sizeof(what), "%s: broker", name);
         int b = check_broker_arg(L, lc, 2, what);
@@ -762,7 +829,7 @@ static int l_resume(lua_State *L) {
 }
 
 static int l_cut(lua_State *L) {
-        lcluster_t *lc = check_cluster(L, 1);
+        lcluster_t *lc = check_cluster(L, "cut");
         int a = check_node(L, lc, 2, "cut: a");
         int b = check_node(L, lc, 3, "cut: b");
         if (a == b)
@@ -772,7 +839,7 @@ static int l_cut(lua_State *L) {
 }
 
 static int l_drop(lua_State *L) {
-        lcluster_t *lc = check_cluster(L, 1);
+        lcluster_t *lc = check_cluster(L, "drop");
         int a = check_node(L, lc, 2, "drop: from");
         int b = check_node(L, lc, 3, "drop: to");
         if (a == b)
@@ -782,13 +849,13 @@ static int l_drop(lua_State *L) {
 }
 
 static int l_isolate(lua_State *L) {
-        lcluster_t *lc = check_cluster(L, 1);
+        lcluster_t *lc = check_cluster(L, "isolate");
         insync_cluster_isolate(lc->c, check_node(L, lc, 2, "isolate: node"));
         return 0;
 }
 
 static int l_heal(lua_State *L) {
-        insync_cluster_heal(check_cluster(L, 1)->c);
+        insync_cluster_heal(check_cluster(L, "heal")->c);
         return 0;
 }
 
@@ -827,11 +894,13 @@ static void push_isr(lua_State *L, uint64_t isr) {
 static const char *const role_names[] = {"none", "leader", "follower"};
 
 static int l_partition(lua_State *L) {
-        lcluster_t *lc = check_cluster(L, 1);
+        lcluster_t *lc = check_cluster(L, "partition");
         int t = check_topic(L, lc, 2, "partition");
         int p = check_part(L, lc, t, 3, "partition");
         insync_pinfo_t pi;
-        insync_cluster_partition_info(lc->c, t, p, &pi);
+        insync_cluster_t *c = acquire(lc); /* tables made below may run a
+                                            * finalizer that closes it */
+        insync_cluster_partition_info(c, t, p, &pi);
         lua_createtable(L, 0, 8);
         if (pi.leader >= 1) {
                 lua_pushinteger(L, pi.leader);
@@ -860,7 +929,7 @@ static int l_partition(lua_State *L) {
         lua_newtable(L);
         for (int i = 0; i < pi.rf; i++) {
                 insync_rinfo_t ri;
-                insync_cluster_replica_info(lc->c, t, p, pi.replicas[i], &ri);
+                insync_cluster_replica_info(c, t, p, pi.replicas[i], &ri);
                 lua_createtable(L, 0, 6);
                 lua_pushinteger(L, (lua_Integer)ri.leo);
                 lua_setfield(L, -2, "leo");
@@ -877,25 +946,26 @@ static int l_partition(lua_State *L) {
                 lua_rawseti(L, -2, pi.replicas[i]);
         }
         lua_setfield(L, -2, "replicas");
+        release(lc);
         return 1;
 }
 
-static void push_entry(lua_State *L, lcluster_t *lc, int state, uint32_t id,
+static void push_entry(lua_State *L, insync_cluster_t *c, int state, uint32_t id,
                        int64_t offset) {
         int topic, part;
         size_t len;
-        insync_cluster_send_info(lc->c, id, &topic, &part);
+        insync_cluster_send_info(c, id, &topic, &part);
         lua_createtable(L, 0, 6);
         push_topic_name(L, state, topic, id);
         lua_setfield(L, -2, "topic");
         lua_pushinteger(L, part);
         lua_setfield(L, -2, "partition");
-        const char *k = insync_cluster_key(lc->c, id, &len);
+        const char *k = insync_cluster_key(c, id, &len);
         if (k) {
                 lua_pushlstring(L, k, len);
                 lua_setfield(L, -2, "key");
         }
-        const char *v = insync_cluster_value(lc->c, id, &len);
+        const char *v = insync_cluster_value(c, id, &len);
         if (v) {
                 lua_pushlstring(L, v, len);
                 lua_setfield(L, -2, "value");
@@ -905,23 +975,24 @@ static void push_entry(lua_State *L, lcluster_t *lc, int state, uint32_t id,
                 lua_setfield(L, -2, "offset");
         }
         int64_t ts;
-        if (insync_cluster_timestamp(lc->c, id, &ts)) {
+        if (insync_cluster_timestamp(c, id, &ts)) {
                 lua_pushinteger(L, (lua_Integer)ts);
                 lua_setfield(L, -2, "timestamp");
         }
         lua_pushinteger(L, (lua_Integer)id);
         lua_setfield(L, -2, "id");
-        lua_pushinteger(L, insync_cluster_send_acks(lc->c, id));
+        lua_pushinteger(L, insync_cluster_send_acks(c, id));
         lua_setfield(L, -2, "acks");
 }
 
 static int l_audit(lua_State *L) {
-        lcluster_t *lc = check_cluster(L, 1);
+        lcluster_t *lc = check_cluster(L, "audit");
         insync_audit_t a;
         if (insync_cluster_audit(lc->c, &a))
                 return luaL_error(L, "audit: out of memory");
         push_state(L, 1);
         int state = lua_gettop(L);
+        insync_cluster_t *c = acquire(lc);
         lua_createtable(L, 0, 7);
         int res = lua_gettop(L);
         lua_pushinteger(L, (lua_Integer)a.sent);
@@ -941,18 +1012,19 @@ static int l_audit(lua_State *L) {
                 for (size_t i = 0; i < a.n; i++) {
                         if (a.items[i].kind != k)
                                 continue;
-                        push_entry(L, lc, state, a.items[i].id, a.items[i].offset);
+                        push_entry(L, c, state, a.items[i].id, a.items[i].offset);
                         lua_rawseti(L, -2, ++n);
                 }
                 lua_setfield(L, res, kinds[k]);
         }
         insync_audit_free(&a);
+        release(lc);
         return 1;
 }
 
 /* c:log(topic, partition, broker): that replica's records. */
 static int l_log(lua_State *L) {
-        lcluster_t *lc = check_cluster(L, 1);
+        lcluster_t *lc = check_cluster(L, "log");
         int t = check_topic(L, lc, 2, "log");
         int p = check_part(L, lc, t, 3, "log");
         int b = check_broker_arg(L, lc, 4, "log: broker");
@@ -962,22 +1034,24 @@ static int l_log(lua_State *L) {
                                   lua_tostring(L, 2), p);
         push_state(L, 1);
         int state = lua_gettop(L);
+        insync_cluster_t *c = acquire(lc);
         lua_createtable(L, (int)ri.leo, 0);
         for (int64_t o = 0; o < ri.leo; o++) {
                 uint32_t id;
                 int32_t epoch;
-                if (!insync_cluster_log_entry(lc->c, t, p, b, o, &id, &epoch))
+                if (!insync_cluster_log_entry(c, t, p, b, o, &id, &epoch))
                         break; /* truncated meanwhile (by a __gc finalizer) */
-                push_entry(L, lc, state, id, o);
+                push_entry(L, c, state, id, o);
                 lua_pushinteger(L, epoch);
                 lua_setfield(L, -2, "leader_epoch");
                 lua_rawseti(L, -2, (int)o + 1);
         }
+        release(lc);
         return 1;
 }
 
 static int l_broker(lua_State *L) {
-        lcluster_t *lc = check_cluster(L, 1);
+        lcluster_t *lc = check_cluster(L, "broker");
         int b = check_broker_arg(L, lc, 2, "broker: id");
         int alive, fenced, powered, shutting, paused;
         insync_cluster_broker_info(lc->c, b, &alive, &fenced, &powered, &shutting,
@@ -999,7 +1073,7 @@ static int l_broker(lua_State *L) {
 }
 
 static int l_check(lua_State *L) {
-        lcluster_t *lc = check_cluster(L, 1);
+        lcluster_t *lc = check_cluster(L, "check");
         char err[256];
         if (insync_cluster_check(lc->c, err, sizeof(err))) {
                 lua_pushstring(L, err);
@@ -1010,12 +1084,12 @@ static int l_check(lua_State *L) {
 }
 
 static int l_memory(lua_State *L) {
-        lua_pushinteger(L, (lua_Integer)insync_cluster_memory(check_cluster(L, 1)->c));
+        lua_pushinteger(L, (lua_Integer)insync_cluster_memory(check_cluster(L, "memory")->c));
         return 1;
 }
 
-static void push_node(lua_State *L, lcluster_t *lc, int node) {
-        int n = insync_cluster_brokers(lc->c);
+static void push_node(lua_State *L, insync_cluster_t *c, int node) {
+        int n = insync_cluster_brokers(c);
         if (node == 0)
                 lua_pushliteral(L, "controller");
         else if (node >= 1 && node <= n)
@@ -1028,15 +1102,16 @@ static void push_node(lua_State *L, lcluster_t *lc, int node) {
 
 /* c:trace(): every entry as { t, event, node, topic, partition, ... }. */
 static int l_trace(lua_State *L) {
-        lcluster_t *lc = check_cluster(L, 1);
+        lcluster_t *lc = check_cluster(L, "trace");
         push_state(L, 1);
         int state = lua_gettop(L);
-        size_t n = insync_cluster_trace_len(lc->c);
+        insync_cluster_t *c = acquire(lc);
+        size_t n = insync_cluster_trace_len(c);
         lua_createtable(L, n > 0x7fffffff ? 0x7fffffff : (int)n, 0);
         for (size_t i = 0; i < n; i++) {
                 /* a copy: making the tables below can run a __gc
                  * finalizer, whose sends may grow the trace */
-                const insync_trace_entry_t ecopy = *insync_cluster_trace_get(lc->c, i);
+                const insync_trace_entry_t ecopy = *insync_cluster_trace_get(c, i);
                 const insync_trace_entry_t *e = &ecopy;
                 const char *fa, *fb;
                 insync_trace_fields(e->kind, &fa, &fb);
@@ -1045,10 +1120,10 @@ static int l_trace(lua_State *L) {
                 lua_setfield(L, -2, "t");
                 lua_pushstring(L, insync_trace_kind_name(e->kind));
                 lua_setfield(L, -2, "event");
-                push_node(L, lc, e->node);
+                push_node(L, c, e->node);
                 lua_setfield(L, -2, "node");
                 int topic, part;
-                insync_cluster_gp(lc->c, e->gp, &topic, &part);
+                insync_cluster_gp(c, e->gp, &topic, &part);
                 if (topic >= 0) {
                         push_topic_name(L, state, topic, 0);
                         lua_setfield(L, -2, "topic");
@@ -1065,6 +1140,7 @@ static int l_trace(lua_State *L) {
                 }
                 lua_rawseti(L, -2, (int)i + 1);
         }
+        release(lc);
         return 1;
 }
 
@@ -1081,7 +1157,7 @@ static int l_tostring(lua_State *L) {
 
 /* p:cluster(): the cluster this producer belongs to. */
 static int l_producer_cluster(lua_State *L) {
-        check_producer(L, 1);
+        check_producer(L, "cluster");
         push_state(L, 1);
         lua_rawgeti(L, -1, S_CLUSTER);
         return 1;

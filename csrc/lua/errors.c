@@ -51,6 +51,17 @@ void insync_lua_push_error(lua_State *L, int code, const char *message,
         lua_setmetatable(L, -2);
 }
 
+void insync_lua_check_open(lua_State *L, const void *handle, const char *what,
+                           const char *type) {
+        if (!handle)
+                luaL_error(L, "%s: attempt to use a closed %s", what, type);
+}
+
+int insync_lua_bad_self(lua_State *L, const char *what, const char *type) {
+        return luaL_error(L, "%s: self: expected %s, got %s", what, type,
+                          lua_isnone(L, 1) ? "nil" : luaL_typename(L, 1));
+}
+
 void insync_lua_undelivered(lua_State *L, int partition) {
         if (!lua_isnil(L, -3)) {
                 lua_insert(L, -2); /* on_error, err, report */

@@ -249,8 +249,8 @@ static int l_send(lua_State *L) {
         if (tname != p->last_topic) {
                 lua_pushliteral(L, "topic");
                 lua_rawget(L, 2); /* msg.topic itself: its bytes are tname */
-                if (!p->rk.rk) /* a __gc finalizer run by the push closed it */
-                        return luaL_error(L, "send: attempt to use a closed producer");
+                /* a __gc finalizer run by the push may have closed it */
+                insync_lua_check_open(L, p->rk.rk, "send", "producer");
                 const int ts = lua_gettop(L);
                 lua_pushvalue(L, ts);
                 lua_rawget(L, uv);

@@ -36,21 +36,24 @@ end
 
 --- Runs a Lua script of the checkout in a child process of the interpreter
 -- running the specs, with the same paths; returns its output (stdout and
--- stderr) and whether it succeeded.
-function helpers.run_lua(script)
+-- stderr) and whether it succeeded.  With `seconds`, a watchdog
+-- (timeout(1)) kills it after that long: a hang fails, it does not block.
+function helpers.run_lua(script, seconds)
   local exe = helpers.sh("readlink /proc/$PPID/exe"):gsub("%s+$", "")
-  return helpers.sh(("cd %s && LUA_PATH=%q LUA_CPATH=%q %s %s")
-    :format(helpers.top, package.path, package.cpath, exe, script))
+  return helpers.sh(("cd %s && LUA_PATH=%q LUA_CPATH=%q %s%s %s")
+    :format(helpers.top, package.path, package.cpath,
+            seconds and ("timeout -s KILL %d "):format(seconds) or "", exe, script))
 end
 
 --- Runs Lua source in a child process (as helpers.run_lua): for what may
 -- crash the interpreter, which must not take the spec runner with it.
-function helpers.run_lua_code(code)
+-- `seconds`: a watchdog, as in helpers.run_lua.
+function helpers.run_lua_code(code, seconds)
   local path = os.tmpname()
   local f = assert(io.open(path, "w"))
   f:write(code)
   f:close()
-  local out, ok = helpers.run_lua(path)
+  local out, ok = helpers.run_lua(path, seconds)
   os.remove(path)
   return out, ok
 end

@@ -113,9 +113,16 @@ static int opt_int_field(lua_State *L, int t, const char *k, lua_Integer def,
                          lua_Integer *out) {
         *out = def;
         lua_getfield(L, t, k);
-        if (lua_type(L, -1) == LUA_TNUMBER) {
+        if (insync_isinteger(L, -1)) {
+                *out = lua_tointeger(L, -1);
+        } else if (lua_type(L, -1) == LUA_TNUMBER) {
+                /* saturated (the model clamps each setting to its range);
+                 * never a cast of a double that does not fit */
                 lua_Number n = lua_tonumber(L, -1);
-                *out = n >= 9.2e18 ? (lua_Integer)INT64_MAX : (lua_Integer)n;
+                *out = n != n          ? def
+                       : n >= 9.2e18  ? (lua_Integer)INT64_MAX
+                       : n <= -9.2e18 ? (lua_Integer)INT64_MIN
+                                      : (lua_Integer)n;
         } else if (!lua_isnil(L, -1)) {
                 lua_pop(L, 1);
                 return luaL_error(L, "%s: expected number", k);

@@ -38,7 +38,7 @@ static void send_register(insync_cluster_t *c, int b) {
         m->req = br->inc;
         m->offset = br->reg_prev;
         insync_net_send(c, m);
-        insync_sim_at(c, c->now + br->reg_backoff, INSYNC_EV_REGISTER,
+        insync_sim_at(c, insync_after(c->now, br->reg_backoff), INSYNC_EV_REGISTER,
                       (uint32_t)b, br->inc, NULL);
         br->reg_backoff = br->reg_backoff * 2 > REG_BACKOFF_MAX_MS
                                   ? REG_BACKOFF_MAX_MS
@@ -71,11 +71,11 @@ static void finish_shutdown(insync_cluster_t *c, int b) {
 static void schedule(insync_cluster_t *c, int b) {
         insync_broker_t *br = &c->br[b];
         int64_t half = c->conf.lag_ms / 2 > 0 ? c->conf.lag_ms / 2 : 1;
-        insync_sim_at(c, c->now + c->conf.heartbeat_ms, INSYNC_EV_HEARTBEAT,
+        insync_sim_at(c, insync_after(c->now, c->conf.heartbeat_ms), INSYNC_EV_HEARTBEAT,
                       (uint32_t)b, br->inc, NULL);
-        insync_sim_at(c, c->now + half, INSYNC_EV_ISR_CHECK, (uint32_t)b,
+        insync_sim_at(c, insync_after(c->now, half), INSYNC_EV_ISR_CHECK, (uint32_t)b,
                       br->inc, NULL);
-        insync_sim_at(c, c->now + FETCH_CHECK_MS, INSYNC_EV_FETCH_CHECK,
+        insync_sim_at(c, insync_after(c->now, FETCH_CHECK_MS), INSYNC_EV_FETCH_CHECK,
                       (uint32_t)b, br->inc, NULL);
         insync_broker_schedule_flush(c, b);
 }
@@ -83,7 +83,7 @@ static void schedule(insync_cluster_t *c, int b) {
 /* log.flush.interval.ms: every interval the broker fsyncs all its logs. */
 void insync_broker_schedule_flush(insync_cluster_t *c, int b) {
         if (c->conf.flush_ms > 0 && c->conf.flush_ms < INSYNC_NEVER / 2)
-                insync_sim_at(c, c->now + c->conf.flush_ms, INSYNC_EV_FLUSH,
+                insync_sim_at(c, insync_after(c->now, c->conf.flush_ms), INSYNC_EV_FLUSH,
                               (uint32_t)b, c->br[b].inc, NULL);
 }
 
@@ -94,7 +94,7 @@ void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc) {
         switch (type) {
         case INSYNC_EV_HEARTBEAT:
                 send_heartbeat(c, b);
-                insync_sim_at(c, c->now + c->conf.heartbeat_ms,
+                insync_sim_at(c, insync_after(c->now, c->conf.heartbeat_ms),
                               INSYNC_EV_HEARTBEAT, (uint32_t)b, inc, NULL);
                 break;
         case INSYNC_EV_CS_HEARTBEAT:
@@ -112,7 +112,7 @@ void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc) {
         case INSYNC_EV_ISR_CHECK: {
                 int64_t half = c->conf.lag_ms / 2 > 0 ? c->conf.lag_ms / 2 : 1;
                 insync_partition_isr_check(c, b);
-                insync_sim_at(c, c->now + half, INSYNC_EV_ISR_CHECK,
+                insync_sim_at(c, insync_after(c->now, half), INSYNC_EV_ISR_CHECK,
                               (uint32_t)b, inc, NULL);
                 break;
         }
@@ -124,7 +124,7 @@ void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc) {
                 break;
         case INSYNC_EV_FETCH_CHECK:
                 insync_partition_fetch_check(c, b);
-                insync_sim_at(c, c->now + FETCH_CHECK_MS, INSYNC_EV_FETCH_CHECK,
+                insync_sim_at(c, insync_after(c->now, FETCH_CHECK_MS), INSYNC_EV_FETCH_CHECK,
                               (uint32_t)b, inc, NULL);
                 break;
         default:
@@ -187,7 +187,7 @@ void insync_broker_begin_shutdown(insync_cluster_t *c, int b) {
         br->shutting = 1;
         br->cs_replied = 0;
         send_heartbeat(c, b);
-        insync_sim_at(c, c->now + CS_TIMEOUT_MS, INSYNC_EV_CS_DEADLINE,
+        insync_sim_at(c, insync_after(c->now, CS_TIMEOUT_MS), INSYNC_EV_CS_DEADLINE,
                       (uint32_t)b, br->inc, NULL);
 }
 
@@ -202,7 +202,7 @@ void insync_broker_heartbeat_resp(insync_cluster_t *c, int b, insync_msg_t *m) {
         }
         if (!br->cs_replied) {
                 br->cs_replied = 1;
-                insync_sim_at(c, c->now + CS_SOON_MS, INSYNC_EV_CS_HEARTBEAT,
+                insync_sim_at(c, insync_after(c->now, CS_SOON_MS), INSYNC_EV_CS_HEARTBEAT,
                               (uint32_t)b, br->inc, NULL);
         }
 }

@@ -20,6 +20,8 @@ insync_cluster_t *insync_cluster_new(const insync_cconf_t *conf) {
                 return NULL;
         }
         c->conf = *conf;
+        insync_cconf_bound(&c->conf);
+        conf = &c->conf;
         c->nbrokers = conf->brokers;
         c->nnodes = 1 + conf->brokers;
         c->trace.on = conf->trace;
@@ -213,6 +215,8 @@ int insync_cluster_producer(insync_cluster_t *c, const insync_pconf_t *conf) {
         if (!p)
                 return -1;
         p->conf = *conf;
+        insync_pconf_bound(&p->conf);
+        conf = &p->conf;
         p->index = c->nprod;
         p->node = c->nnodes;
         p->pid = conf->idempotence ? 1000 + p->index : -1;
@@ -223,7 +227,7 @@ int insync_cluster_producer(insync_cluster_t *c, const insync_pconf_t *conf) {
         c->prod[c->nprod++] = p;
         c->nnodes++;
         if (conf->metadata_refresh_ms > 0)
-                insync_sim_at(c, c->now + conf->metadata_refresh_ms, INSYNC_EV_META,
+                insync_sim_at(c, insync_after(c->now, conf->metadata_refresh_ms), INSYNC_EV_META,
                               (uint32_t)p->index, 1, NULL);
         return p->index;
 }
@@ -285,7 +289,9 @@ static int report_peek(const insync_cluster_t *c, insync_report_t *r) {
         r->topic = e->topic == UINT8_MAX ? -1 : e->topic;
         r->partition = e->part == INSYNC_PART_NONE ? -1 : e->part;
         r->producer = c->recs.prod[q->rec];
-        r->latency_ms = c->now - (int64_t)e->enq;
+        /* enq keeps the low 32 bits of the send time: exact for a
+         * latency below 2^32 ms (49 days of virtual time) */
+        r->latency_ms = (int64_t)(uint32_t)((uint32_t)c->now - e->enq);
         return 1;
 }
 

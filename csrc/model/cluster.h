@@ -70,6 +70,12 @@ typedef enum insync_partitioner_e {
 void insync_cconf_defaults(insync_cconf_t *conf);
 void insync_pconf_defaults(insync_pconf_t *conf);
 
+/** Clamps each time setting (and latency_ms) into the range Kafka's or
+ * librdkafka's configuration accepts for it (docs/limits.md), whatever a
+ * caller passed: the model's arithmetic relies on these bounds. */
+void insync_cconf_bound(insync_cconf_t *conf);
+void insync_pconf_bound(insync_pconf_t *conf);
+
 /** @returns NULL on memory exhaustion. */
 insync_cluster_t *insync_cluster_new(const insync_cconf_t *conf);
 void insync_cluster_free(insync_cluster_t *c);

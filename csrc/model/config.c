@@ -52,3 +52,33 @@ void insync_pconf_defaults(insync_pconf_t *conf) {
         conf->metadata_refresh_ms = 300000;
         conf->message_max_bytes = 1000000;
 }
+
+#define INT_MAX_MS 2147483647 /* an INT setting of Kafka or librdkafka */
+#define MAX_LATENCY_MS 3600000
+
+static int64_t clamp(int64_t v, int64_t lo, int64_t hi) {
+        return v < lo ? lo : v > hi ? hi : v;
+}
+
+void insync_cconf_bound(insync_cconf_t *conf) {
+        conf->latency_ms = clamp(conf->latency_ms, 0, MAX_LATENCY_MS);
+        conf->lag_ms = clamp(conf->lag_ms, 1, INT64_MAX);
+        conf->session_ms = clamp(conf->session_ms, 1, INT_MAX_MS);
+        conf->heartbeat_ms = clamp(conf->heartbeat_ms, 1, INT_MAX_MS);
+        conf->fetch_wait_ms = clamp(conf->fetch_wait_ms, 0, INT_MAX_MS);
+        conf->fetch_backoff_ms = clamp(conf->fetch_backoff_ms, 0, INT_MAX_MS);
+        conf->socket_timeout_ms = clamp(conf->socket_timeout_ms, 1, INT_MAX_MS);
+        conf->flush_ms = clamp(conf->flush_ms, 1, INT64_MAX);
+        conf->imbalance_check_s = clamp(conf->imbalance_check_s, 1, INT64_MAX);
+}
+
+void insync_pconf_bound(insync_pconf_t *conf) {
+        conf->message_timeout_ms = clamp(conf->message_timeout_ms, 0, INT_MAX_MS);
+        conf->request_timeout_ms = clamp(conf->request_timeout_ms, 1, 900000);
+        conf->socket_timeout_ms = clamp(conf->socket_timeout_ms, 10, 300000);
+        conf->retry_backoff_ms = clamp(conf->retry_backoff_ms, 1, 300000);
+        conf->linger_ms = clamp(conf->linger_ms, 0, 900000);
+        conf->sticky_ms = clamp(conf->sticky_ms, 0, 900000);
+        conf->metadata_fast_ms = clamp(conf->metadata_fast_ms, 1, 60000);
+        conf->metadata_refresh_ms = clamp(conf->metadata_refresh_ms, -1, 3600000);
+}

@@ -261,7 +261,7 @@ void insync_controller_maybe_schedule_balance(insync_cluster_t *c) {
         int64_t delay = c->balance_soon ? 10
                         : s < INSYNC_NEVER / 2000 ? s * 1000 : INSYNC_NEVER / 2;
         c->balance_scheduled = 1;
-        insync_sim_at(c, c->now + delay, INSYNC_EV_BALANCE, 0, 0, NULL);
+        insync_sim_at(c, insync_after(c->now, delay), INSYNC_EV_BALANCE, 0, 0, NULL);
 }
 
 /* maybeBalancePartitionLeaders: a preferred election for each partition
@@ -340,7 +340,7 @@ static void heard_from(insync_cluster_t *c, int b) {
         insync_broker_t *br = &c->br[b];
         br->last_contact = c->now;
         br->hb_count++;
-        insync_sim_at(c, c->now + c->conf.session_ms, INSYNC_EV_SESSION,
+        insync_sim_at(c, insync_after(c->now, c->conf.session_ms), INSYNC_EV_SESSION,
                       (uint32_t)b, br->hb_count, NULL);
 }
 
@@ -385,7 +385,7 @@ void insync_controller_recv(insync_cluster_t *c, insync_msg_t *m) {
                  * broker restarted within broker.session.timeout.ms waits,
                  * its partitions led by the dead incarnation meanwhile */
                 if (br->reg_inc && !br->fenced &&
-                    br->last_contact + c->conf.session_ms >= c->now)
+                    c->now - br->last_contact <= c->conf.session_ms)
                         return;
                 /* A new incarnation: the old one is fenced first. */
                 insync_controller_fence(c, b);

@@ -30,6 +30,12 @@
 #define INSYNC_NOLEN UINT32_MAX     /**< a nil key or value */
 #define INSYNC_NEVER INT64_MAX
 
+/** @p now + @p d for a delay d >= 0, saturated at INSYNC_NEVER (never
+ * due): virtual time never overflows, however long a configured delay. */
+static inline int64_t insync_after(int64_t now, int64_t d) {
+        return d > INSYNC_NEVER - now ? INSYNC_NEVER : now + d;
+}
+
 /* librdkafka's local error numbers the model reports (not in kerr.h). */
 #define INSYNC_KERR__UNKNOWN_TOPIC (-188)
 #define INSYNC_KERR__UNKNOWN_PARTITION (-190)

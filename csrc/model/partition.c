@@ -79,7 +79,8 @@ static void complete_delayed(insync_cluster_t *c, int b, uint32_t gp,
 
 static int is_caught_up(const insync_cluster_t *c, const insync_fstate_t *f,
                         uint32_t leo) {
-        return f->leo == (int64_t)leo || c->now - f->caught_up <= c->conf.lag_ms;
+        /* as now - caught_up <= lag_ms, without overflow at Long.MAX */
+        return f->leo == (int64_t)leo || f->caught_up >= c->now - c->conf.lag_ms;
 }
 
 /* Partition.maybeIncrementLeaderHW */
@@ -277,7 +278,7 @@ void insync_partition_produce(insync_cluster_t *c, int b, insync_msg_t *m) {
         d->node = m->from;
         d->base = (uint32_t)base;
         d->end = end;
-        insync_sim_at(c, c->now + m->timeout, INSYNC_EV_DP_TIMEOUT, (uint32_t)b,
+        insync_sim_at(c, insync_after(c->now, m->timeout), INSYNC_EV_DP_TIMEOUT, (uint32_t)b,
                       ((uint64_t)gp << 40) | d->id, NULL);
 }
 
@@ -368,7 +369,7 @@ void insync_partition_fetch(insync_cluster_t *c, int b, insync_msg_t *m) {
         fs->parked = 1;
         fs->parked_session = m->req;
         fs->parked_gen++;
-        insync_sim_at(c, c->now + c->conf.fetch_wait_ms, INSYNC_EV_FETCH_WAIT,
+        insync_sim_at(c, insync_after(c->now, c->conf.fetch_wait_ms), INSYNC_EV_FETCH_WAIT,
                       (uint32_t)b, ((uint64_t)gp << 32) | fs->parked_gen, NULL);
 }
 
@@ -437,7 +438,7 @@ void insync_partition_fetch_resp(insync_cluster_t *c, int b, insync_msg_t *m) {
                 return;
         r->fetching = 0;
         if (m->err) {
-                insync_sim_at(c, c->now + c->conf.fetch_backoff_ms,
+                insync_sim_at(c, insync_after(c->now, c->conf.fetch_backoff_ms),
                               INSYNC_EV_FETCH_RETRY, (uint32_t)b,
                               ((uint64_t)gp << 32) | (r->session & 0xffffffffu),
                               NULL);
@@ -465,7 +466,7 @@ void insync_partition_fetch_resp(insync_cluster_t *c, int b, insync_msg_t *m) {
                 if (l->len == old && insync_log_latest_epoch(l) == before) {
                         /* Nothing changed: ask again after the backoff
                          * rather than in a loop. */
-                        insync_sim_at(c, c->now + c->conf.fetch_backoff_ms,
+                        insync_sim_at(c, insync_after(c->now, c->conf.fetch_backoff_ms),
                                       INSYNC_EV_FETCH_RETRY, (uint32_t)b,
                                       ((uint64_t)gp << 32) | (r->session & 0xffffffffu),
                                       NULL);

@@ -38,7 +38,7 @@ static void arm_scan(insync_cluster_t *c, insync_producer_t *p) {
         if (p->scan_armed)
                 return;
         p->scan_armed = 1;
-        insync_sim_at(c, c->now + SCAN_MS, INSYNC_EV_SCAN, (uint32_t)p->index,
+        insync_sim_at(c, insync_after(c->now, SCAN_MS), INSYNC_EV_SCAN, (uint32_t)p->index,
                       0, NULL);
 }
 
@@ -50,7 +50,7 @@ static void need_metadata(insync_cluster_t *c, insync_producer_t *p) {
                 insync_msg_t *m = insync_net_msg(c, INSYNC_M_META_REQ, p->node, b);
                 insync_net_send(c, m);
         }
-        insync_sim_at(c, c->now + p->conf.metadata_fast_ms, INSYNC_EV_META,
+        insync_sim_at(c, insync_after(c->now, p->conf.metadata_fast_ms), INSYNC_EV_META,
                       (uint32_t)p->index, 0, NULL);
 }
 
@@ -188,7 +188,7 @@ static void send_batch(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
         /* librdkafka waits the lesser of socket.timeout.ms and the first
          * message's remaining message.timeout.ms; the broker enforces
          * request.timeout.ms (the request's Timeout field). */
-        int64_t t = c->now + p->conf.socket_timeout_ms;
+        int64_t t = insync_after(c->now, p->conf.socket_timeout_ms);
         if (b->deadline < t)
                 t = b->deadline > c->now ? b->deadline : c->now;
         insync_sim_at(c, t, INSYNC_EV_REQ_TIMEOUT, (uint32_t)p->index, id, NULL);
@@ -383,7 +383,7 @@ static void batch_error(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
             (action == P_RETRY_UNCOUNTED || (int64_t)b->retries < p->conf.retries)) {
                 if (action == P_RETRY)
                         b->retries++;
-                b->not_before = c->now + p->conf.retry_backoff_ms;
+                b->not_before = insync_after(c->now, p->conf.retry_backoff_ms);
                 insync_trace_add(c, INSYNC_T_RETRY, p->node, gp, err, b->retries);
                 enqueue(pp, b);
                 pump(c, p, gp);
@@ -406,7 +406,7 @@ static void batch_error(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
 static void not_sent(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
                      insync_pbatch_t *b) {
         need_metadata(c, p);
-        b->not_before = c->now + RECONNECT_MS;
+        b->not_before = insync_after(c->now, RECONNECT_MS);
         enqueue(&p->pp[gp], b);
         maybe_bump(c, p);
         pump(c, p, gp);
@@ -539,7 +539,7 @@ void insync_producer_timer(insync_cluster_t *c, int type, uint32_t a,
                          * that lost its leadership without telling it. */
                         p->meta_pending = 0;
                         need_metadata(c, p);
-                        insync_sim_at(c, c->now + p->conf.metadata_refresh_ms,
+                        insync_sim_at(c, insync_after(c->now, p->conf.metadata_refresh_ms),
                                       INSYNC_EV_META, (uint32_t)p->index, 1, NULL);
                         break;
                 }
@@ -612,7 +612,7 @@ static int choose_partition(insync_cluster_t *c, insync_producer_t *p,
         if (s->sticky < 0 || c->now >= s->sticky_until || p->conf.sticky_ms <= 0 ||
             leaderless(p, t, s->sticky)) {
                 s->sticky = random_partition(c, p, t);
-                s->sticky_until = c->now + p->conf.sticky_ms;
+                s->sticky_until = insync_after(c->now, p->conf.sticky_ms);
         }
         return s->sticky;
 }
@@ -678,12 +678,12 @@ int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
                         abort();
                 b->order = ++p->order;
                 b->deadline = p->conf.message_timeout_ms > 0
-                                      ? c->now + p->conf.message_timeout_ms
+                                      ? insync_after(c->now, p->conf.message_timeout_ms)
                                       : INSYNC_NEVER;
                 b->pepoch = p->pepoch;
                 pp->acc = b;
                 pp->linger_gen++;
-                insync_sim_at(c, c->now + p->conf.linger_ms, INSYNC_EV_LINGER,
+                insync_sim_at(c, insync_after(c->now, p->conf.linger_ms), INSYNC_EV_LINGER,
                               (uint32_t)p->index,
                               ((uint64_t)gp << 32) | pp->linger_gen, NULL);
         }

@@ -11,27 +11,54 @@ local M = {}
 local methods = core.cluster_methods
 local broker_conf = setmetatable({}, { __mode = "k" }) -- cluster -> its broker config
 
-local floor = math.floor
+local floor, huge = math.floor, math.huge
 local LONG_MAX = 9223372036854775807
+local INT_MAX = 2147483647
+local CUT = 60 -- a value shown in a message is cut to this many bytes, then "..."
+
+-- A value for an error message: a string quoted and cut, a number as
+-- written (inf, nan), anything else by its type (no __tostring is called).
+local function show(v)
+  if type(v) == "string" then
+    local s = ("%q"):format(v:sub(1, CUT)):gsub("\\\n", "\\n")
+    return #v > CUT and s .. "..." or s
+  elseif type(v) == "number" then
+    if v ~= v then return "nan" end
+    if v == floor(v) and v > -2 ^ 63 and v < 2 ^ 63 then return ("%d"):format(v) end
+    return tostring(v)
+  end
+  return type(v)
+end
+M.show = show
+
+-- A key or option name for a message: 'name' cut, or what show gives.
+local function show_key(k)
+  if type(k) ~= "string" then return show(k) end
+  return "'" .. k:sub(1, CUT) .. (#k > CUT and "'..." or "'")
+end
 
 local function typename(v)
-  if type(v) == "number" and v ~= floor(v) then return "a fraction" end
+  if type(v) == "number" then
+    if v ~= v or v == huge or v == -huge then return show(v) end
+    if v ~= floor(v) then return "a fraction" end
+  end
   return type(v)
 end
 
 -- Reads an integer: a Lua number or a decimal string ("2"), as Kafka's
--- properties allow.
+-- properties allow; within [min, max] (max: Long.MAX_VALUE by default).
 local function to_int(where, v, min, max)
   local n = v
   if type(v) == "string" and v:match("^%s*%-?%d+%s*$") then n = tonumber(v) end
-  if type(n) ~= "number" or n ~= floor(n) then
+  if type(n) ~= "number" or n ~= n or n == huge or n == -huge or n ~= floor(n) then
     error(("%s: expected integer, got %s"):format(where, typename(v)), 4)
   end
   if min and n < min then
-    error(("%s: expected at least %d, got %d"):format(where, min, n), 4)
+    error(("%s: expected at least %d, got %s"):format(where, min, show(n)), 4)
   end
-  if max and n > max then
-    error(("%s: expected at most %d, got %s"):format(where, max, tostring(n)), 4)
+  max = max or LONG_MAX
+  if n > max then
+    error(("%s: expected at most %d, got %s"):format(where, max, show(n)), 4)
   end
   return n
 end
@@ -42,23 +69,29 @@ local function to_bool(where, v)
   error(("%s: expected boolean, got %s"):format(where, typename(v)), 4)
 end
 
--- Broker configuration: Kafka name -> { internal field, kind, min }.
+-- The most partitions a topic of the model has (its partition numbers
+-- are 16-bit; each costs the model memory for every replica).
+local MAX_PARTITIONS = 10000
+
+-- Broker configuration: Kafka name -> { internal field, kind, min, max }.
+-- The bounds are Kafka's (an INT in its ConfigDef: Integer.MAX_VALUE, a
+-- LONG: Long.MAX_VALUE); a min of 1 where the model needs a positive value.
 local BROKER_KEYS = {
-  ["min.insync.replicas"] = { "min_isr", "int", 1 },
-  ["replica.lag.time.max.ms"] = { "lag_ms", "int", 1 },
+  ["min.insync.replicas"] = { "min_isr", "int", 1, INT_MAX },
+  ["replica.lag.time.max.ms"] = { "lag_ms", "int", 1, LONG_MAX },
   ["unclean.leader.election.enable"] = { "unclean", "bool" },
-  ["broker.session.timeout.ms"] = { "session_ms", "int", 1 },
-  ["broker.heartbeat.interval.ms"] = { "heartbeat_ms", "int", 1 },
-  ["replica.fetch.wait.max.ms"] = { "fetch_wait_ms", "int", 0 },
-  ["replica.fetch.max.bytes"] = { "fetch_max_bytes", "int", 1 },
-  ["replica.fetch.backoff.ms"] = { "fetch_backoff_ms", "int", 0 },
-  ["replica.socket.timeout.ms"] = { "socket_timeout_ms", "int", 1 },
-  ["log.flush.interval.messages"] = { "flush_messages", "int", 1 },
-  ["log.flush.interval.ms"] = { "flush_ms", "int", 1 },
-  ["num.partitions"] = { "default_partitions", "int", 1 },
-  ["default.replication.factor"] = { "default_rf", "int", 1 },
+  ["broker.session.timeout.ms"] = { "session_ms", "int", 1, INT_MAX },
+  ["broker.heartbeat.interval.ms"] = { "heartbeat_ms", "int", 1, INT_MAX },
+  ["replica.fetch.wait.max.ms"] = { "fetch_wait_ms", "int", 0, INT_MAX },
+  ["replica.fetch.max.bytes"] = { "fetch_max_bytes", "int", 1, INT_MAX },
+  ["replica.fetch.backoff.ms"] = { "fetch_backoff_ms", "int", 0, INT_MAX },
+  ["replica.socket.timeout.ms"] = { "socket_timeout_ms", "int", 1, INT_MAX },
+  ["log.flush.interval.messages"] = { "flush_messages", "int", 1, LONG_MAX },
+  ["log.flush.interval.ms"] = { "flush_ms", "int", 1, LONG_MAX },
+  ["num.partitions"] = { "default_partitions", "int", 1, MAX_PARTITIONS },
+  ["default.replication.factor"] = { "default_rf", "int", 1, INT_MAX },
   ["auto.leader.rebalance.enable"] = { "auto_rebalance", "bool" },
-  ["leader.imbalance.check.interval.seconds"] = { "imbalance_check_s", "int", 1 },
+  ["leader.imbalance.check.interval.seconds"] = { "imbalance_check_s", "int", 1, LONG_MAX },
 }
 
 local BROKER_DEFAULTS = {
@@ -71,9 +104,9 @@ local BROKER_DEFAULTS = {
 }
 
 local TOPIC_KEYS = {
-  ["min.insync.replicas"] = { "min_isr", "int", 1 },
+  ["min.insync.replicas"] = { "min_isr", "int", 1, INT_MAX },
   ["unclean.leader.election.enable"] = { "unclean", "bool" },
-  ["flush.messages"] = { "flush_messages", "int", 1 },
+  ["flush.messages"] = { "flush_messages", "int", 1, LONG_MAX },
 }
 
 local function read_config(where, conf, keys, out)
@@ -84,15 +117,13 @@ local function read_config(where, conf, keys, out)
   for k, v in pairs(conf) do
     local spec = type(k) == "string" and keys[k]
     if not spec then
-      error(("%s: unknown key '%s'"):format(where, tostring(k)), 3)
+      error(("%s: unknown key %s"):format(where, show_key(k)), 3)
     end
     local name = where .. "[\"" .. k .. "\"]"
     if spec[2] == "bool" then
       out[spec[1]] = to_bool(name, v)
     else
-      local n = v
-      if type(v) == "number" and v >= LONG_MAX then n = LONG_MAX end
-      out[spec[1]] = to_int(name, n, spec[3])
+      out[spec[1]] = to_int(name, v, spec[3], spec[4])
     end
   end
   return out
@@ -117,15 +148,15 @@ function M.new(opts)
   end
   for k in pairs(opts) do
     if not CLUSTER_OPTS[k] then
-      error(("cluster: unknown option '%s'"):format(tostring(k)), 2)
+      error(("cluster: unknown option %s"):format(show_key(k)), 2)
     end
   end
   local conf = {}
   for k, v in pairs(BROKER_DEFAULTS) do conf[k] = v end
   conf.brokers = opts.brokers == nil and 3 or to_int("cluster: brokers", opts.brokers, 1, 63)
-  conf.seed = opts.seed == nil and 1 or to_int("cluster: seed", opts.seed)
+  conf.seed = opts.seed == nil and 1 or to_int("cluster: seed", opts.seed, -LONG_MAX - 1)
   if opts.latency_ms ~= nil then
-    conf.latency_ms = to_int("cluster: latency_ms", opts.latency_ms, 0)
+    conf.latency_ms = to_int("cluster: latency_ms", opts.latency_ms, 0, 3600000)
   end
   if opts.trace ~= nil then conf.trace = to_bool("cluster: trace", opts.trace) end
   if opts.strict_min_isr ~= nil then
@@ -162,7 +193,7 @@ function methods:create_topic(name, opts)
   end
   for k in pairs(opts) do
     if not TOPIC_OPTS[k] then
-      error(("create_topic: unknown option '%s'"):format(tostring(k)), 2)
+      error(("create_topic: unknown option %s"):format(show_key(k)), 2)
     end
   end
   local bc = broker_conf[self]
@@ -237,7 +268,7 @@ function methods:producer(conf)
   end
   local out, set, on_error = {}, {}, nil
   for k, v in pairs(conf) do
-    local where = ("producer: %s"):format(tostring(k))
+    local where = ("producer: %s"):format(type(k) == "string" and k:sub(1, CUT) or show(k))
     if k == "on_error" or k == "on_log" or k == "on_stats" then
       if type(v) ~= "function" then
         error(("%s: expected function, got %s"):format(where, type(v)), 2)
@@ -249,13 +280,13 @@ function methods:producer(conf)
       local a = ACKS[v]
       if a == nil then
         error(("%s: expected \"all\", \"-1\", \"0\", \"1\" or -1, 0, 1, got %s")
-          :format(where, tostring(v)), 2)
+          :format(where, show(v)), 2)
       end
       out.acks, set.acks = a, true
     elseif k == "partitioner" then
       if PARTITIONERS[v] == nil then
         error(("%s: expected \"consistent_random\", \"consistent\" or \"random\", got %s")
-          :format(where, tostring(v)), 2)
+          :format(where, show(v)), 2)
       end
       out.partitioner = PARTITIONERS[v]
     elseif PRODUCER_IGNORED[k] then
@@ -265,7 +296,7 @@ function methods:producer(conf)
     else
       local spec = type(k) == "string" and PRODUCER_KEYS[k]
       if not spec then
-        error(("producer: unknown configuration key '%s'"):format(tostring(k)), 2)
+        error(("producer: unknown configuration key %s"):format(show_key(k)), 2)
       end
       if spec[2] == "bool" then
         out[spec[1]] = to_bool(where, v)
@@ -273,7 +304,7 @@ function methods:producer(conf)
         local n = type(v) == "string" and tonumber(v) or v
         if type(n) ~= "number" or not (n >= spec[3] and n <= spec[4]) then   -- nan too
           error(("%s: expected a number %d..%d, got %s"):format(where, spec[3], spec[4],
-            tostring(v)), 2)
+            show(v)), 2)
         end
         out[spec[1]] = floor(n)
       else

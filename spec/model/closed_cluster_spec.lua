@@ -11,7 +11,7 @@ local function close(c) getmetatable(c).__gc(c) end
 ]]
 
 local function child(body)
-  local out, ok = helpers.run_lua_code(PRELUDE .. body .. "\nprint('child done')\n")
+  local out, ok = helpers.run_lua_code(PRELUDE .. body .. "\nprint('child done')\n", 60)
   assert(ok and out:match("child done"), "the child process died:\n" .. out)
   return out
 end

@@ -69,6 +69,9 @@ void insync_lua_msg_names(lua_State *L);
 typedef struct insync_lua_msg_s {
         const char *topic;      /**< always set */
         size_t topic_len;
+        int topic_idx;          /**< stack index of msg.topic itself: the one
+                                 *   read, even if Lua code run since (a __gc
+                                 *   finalizer) changed msg */
         const char *key;        /**< NULL: none */
         size_t key_len;
         const char *value;      /**< NULL: none */
@@ -83,9 +86,10 @@ typedef struct insync_lua_msg_s {
 
 /**
  * Reads msg at stack index @p msg into @p m, raising "send: msg.<field>:
- * expected ..., got ..." for a wrong field.  The strings stay valid while
- * msg is on the stack; headers and opaque stay on the stack (two slots
- * each).
+ * expected ..., got ..." for a wrong field.  msg is read once: topic, key,
+ * value, headers and opaque stay on the stack (two slots each), so the
+ * strings stay valid and the same whatever Lua code runs later (a __gc
+ * finalizer that changes or empties msg).
  */
 void insync_lua_read_msg(lua_State *L, int msg, const insync_lua_msg_names_t *nm,
                          insync_lua_msg_t *m);

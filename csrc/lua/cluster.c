@@ -617,7 +617,7 @@ static int l_producer(lua_State *L) {
  * name, the string kept alive at S[-5]: no other string can have that
  * address then (a long string is not interned, so an equal name can be
  * another string, and a collected one's address another name's). */
-static int lookup_topic(lua_State *L, lcluster_t *lc, int msg, const char *name,
+static int lookup_topic(lua_State *L, lcluster_t *lc, int topic, const char *name,
                         size_t len) {
         if (name == lc->last_topic)
                 return lc->last_topic_idx;
@@ -625,8 +625,7 @@ static int lookup_topic(lua_State *L, lcluster_t *lc, int msg, const char *name,
         int t = insync_cluster_topic(lc->c, name);
         if (t >= 0) {
                 push_state(L, 1);
-                lua_pushliteral(L, "topic");
-                lua_rawget(L, msg);
+                lua_pushvalue(L, topic); /* the string read: its bytes are name */
                 lua_rawseti(L, -2, S_LAST_TOPIC);
                 lua_pop(L, 1);
                 lc->last_topic = name;
@@ -659,7 +658,7 @@ static int l_send(lua_State *L) {
         insync_lua_read_msg(L, 2, lua_touserdata(L, lua_upvalueindex(1)), &m);
         const char *topic = m.topic;
         int partition = m.partition > 65535 ? 65535 : (int)m.partition;
-        int t = lookup_topic(L, lc, 2, topic, m.topic_len);
+        int t = lookup_topic(L, lc, m.topic_idx, topic, m.topic_len);
         insync_lua_check_open(L, lc->c, "send", "cluster");
         /* Room for one more run: once the model has accepted the send,
          * nothing may fail before its callback is recorded.  Made after

@@ -8,7 +8,8 @@
  * fields: a lookup for each of the seven costs more), raw, telling the
  * fields apart by the addresses of their interned names: no hashing, no
  * string compare.  Strings and numbers are read as the walk meets them;
- * msg keeps the strings alive, and no Lua code runs while send uses them.
+ * the values read stay on the stack: a __gc finalizer that changes msg
+ * later in send changes nothing send uses.
  */
 #include <stdio.h>
 #include <string.h>
@@ -97,7 +98,9 @@ void insync_lua_read_msg(lua_State *L, int msg,
                            lua_isnone(L, msg) ? "nil" : luaL_typename(L, msg));
         memset(m, 0, sizeof(*m));
         m->partition = m->timestamp = -1;
-        int has_topic = 0, nkept = 0;
+        int has_topic = 0;
+        /* five kept fields of two slots each, and the walk's two */
+        luaL_checkstack(L, 2 * 5 + 2, "send");
         lua_pushnil(L);
         while (lua_next(L, msg)) {
                 int f = field_of(nm, lua_topointer(L, -2));
@@ -109,8 +112,10 @@ void insync_lua_read_msg(lua_State *L, int msg,
                         if (ty != LUA_TSTRING)
                                 bad_field(L, f, "string");
                         m->topic = lua_tolstring(L, -1, &m->topic_len);
+                        m->topic_idx = lua_gettop(L);
                         has_topic = 1;
-                        break;
+                        lua_pushvalue(L, -2); /* kept: see below */
+                        continue;
                 case INSYNC_MSG_KEY:
                 case INSYNC_MSG_VALUE: {
                         if (ty != LUA_TSTRING)
@@ -124,7 +129,8 @@ void insync_lua_read_msg(lua_State *L, int msg,
                                 m->value = s;
                                 m->value_len = len;
                         }
-                        break;
+                        lua_pushvalue(L, -2); /* kept: see below */
+                        continue;
                 }
                 case INSYNC_MSG_PARTITION:
                         m->partition = read_count(L, f, "a partition number (integer >= 0)",
@@ -140,8 +146,6 @@ void insync_lua_read_msg(lua_State *L, int msg,
                          * above for the next step: two slots each */
                         if (f == INSYNC_MSG_HEADERS && ty != LUA_TTABLE)
                                 bad_field(L, f, "table");
-                        if (++nkept == 2)
-                                luaL_checkstack(L, 4, "send");
                         *(f == INSYNC_MSG_HEADERS ? &m->headers : &m->opaque) =
                                 lua_gettop(L);
                         lua_pushvalue(L, -2);

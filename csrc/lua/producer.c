@@ -247,9 +247,9 @@ static int l_send(lua_State *L) {
         const char *tname = m.topic;
         rd_kafka_topic_t *rkt = p->last_rkt;
         if (tname != p->last_topic) {
-                lua_pushliteral(L, "topic");
-                lua_rawget(L, 2); /* msg.topic itself: its bytes are tname */
-                /* a __gc finalizer run by the push may have closed it */
+                lua_pushvalue(L, m.topic_idx); /* the string read: its bytes are tname */
+                /* nothing here allocates now; should something come to,
+                 * a __gc finalizer it runs may close the producer */
                 insync_lua_check_open(L, p->rk.rk, "send", "producer");
                 const int ts = lua_gettop(L);
                 lua_pushvalue(L, ts);

@@ -50,7 +50,7 @@ describe("a cluster closed while its method runs Lua code", function()
     assert.matches("false\t[^\n]*attempt to use a closed cluster", out)
   end)
 
-  it("makes send raise when a __gc finalizer inside it closed the cluster", function()
+  it("makes send or run raise when a __gc finalizer in send closed the cluster", function()
     local out = child([[
       local c = insync.cluster{}; c:create_topic("t"); c:create_topic("u")
       local p = c:producer{}
@@ -73,8 +73,13 @@ describe("a cluster closed while its method runs Lua code", function()
       print(ok, err)
       print(pcall(c.run, c))
     ]])
-    assert.matches("inside\t1", out)
-    assert.matches("false\t[^\n]*send: attempt to use a closed cluster", out)
+    -- inside send (before send read msg once, it allocated after its
+    -- check), send raises; around it, the send is taken and run raises
+    if out:match("inside\t1") then
+      assert.matches("false\t[^\n]*send: attempt to use a closed cluster", out)
+    else
+      assert.matches("\ntrue\t%d+\n", out)
+    end
     assert.matches("false\t[^\n]*run: attempt to use a closed cluster", out)
   end)
 end)

@@ -512,7 +512,7 @@ static int l_create_topic(lua_State *L) {
         int *assign = NULL;
         char err[160];
         if (lua_istable(L, 8) && partitions > 0 && rf > 0 &&
-            partitions <= 65535 && rf <= 64) {
+            partitions <= INSYNC_MAX_PARTITIONS && rf <= 64) {
                 assign = malloc((size_t)partitions * (size_t)rf * sizeof(int));
                 if (!assign)
                         return luaL_error(L, "create_topic: out of memory");

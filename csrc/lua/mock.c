@@ -96,6 +96,10 @@ static int l_mock_new(lua_State *L) {
                 if (!lua_isnil(L, -1))
                         brokers = check_int(L, lua_gettop(L), "mock",
                                             "brokers", 1);
+                if (brokers > INSYNC_RK_MOCK_MAX_BROKERS)
+                        return luaL_error(L, "mock: brokers: expected at most "
+                                             "%d, got %d",
+                                          INSYNC_RK_MOCK_MAX_BROKERS, brokers);
                 lua_pop(L, 1);
         }
         insync_rk_mock_t *m = lua_newuserdata(L, sizeof(*m));
@@ -130,6 +134,10 @@ static int l_create_topic(lua_State *L) {
                          ? 1
                          : check_int(L, 4, "create_topic",
                                      "replication_factor", 1);
+        if (parts > INSYNC_RK_MOCK_MAX_PARTITIONS)
+                return luaL_error(L, "create_topic: partitions: expected at "
+                                     "most %d, got %d",
+                                  INSYNC_RK_MOCK_MAX_PARTITIONS, parts);
         if (rf > m->brokers)
                 return luaL_error(L, "create_topic: replication_factor: %d is "
                                      "more than the %d brokers",

@@ -106,9 +106,9 @@ int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
                 snprintf(err, errlen, "too many topics (at most %d)", UINT8_MAX - 1);
                 return -1;
         }
-        if (partitions < 1 || partitions > UINT16_MAX) {
+        if (partitions < 1 || partitions > INSYNC_MAX_PARTITIONS) {
                 snprintf(err, errlen, "partitions: expected 1..%d, got %d",
-                         UINT16_MAX, partitions);
+                         INSYNC_MAX_PARTITIONS, partitions);
                 return -1;
         }
         if (rf < 1 || rf > c->nbrokers) {
@@ -119,6 +119,18 @@ int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
                 if (rf < 1)
                         snprintf(err, errlen,
                                  "replication_factor: expected at least 1, got %d", rf);
+                return -1;
+        }
+        uint64_t replicas = (uint64_t)partitions * (uint64_t)rf;
+        for (int t = 0; t < c->ntopics; t++)
+                replicas += (uint64_t)c->topics[t].partitions *
+                            (uint64_t)c->topics[t].rf;
+        if (replicas > INSYNC_MAX_REPLICAS) {
+                snprintf(err, errlen,
+                         "partitions: %d partitions of %d replicas would make "
+                         "%llu partition replicas in the cluster (at most %d)",
+                         partitions, rf, (unsigned long long)replicas,
+                         INSYNC_MAX_REPLICAS);
                 return -1;
         }
         uint32_t ngp = c->ngp + (uint32_t)partitions;

@@ -67,6 +67,12 @@ typedef enum insync_partitioner_e {
         INSYNC_PART_RANDOM,                /**< random */
 } insync_partitioner_t;
 
+/** Most partitions of one topic, and partition replicas (partitions times
+ * replication factor, over all topics) of one cluster: each replica costs
+ * the model about 3.4 KB before it holds a record (docs/limits.md). */
+#define INSYNC_MAX_PARTITIONS 10000
+#define INSYNC_MAX_REPLICAS 50000
+
 void insync_cconf_defaults(insync_cconf_t *conf);
 void insync_pconf_defaults(insync_pconf_t *conf);
 

@@ -2,8 +2,10 @@
  * @file mock.c
  * @brief librdkafka's embedded mock cluster on a handle of its own.
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "mock.h"
@@ -79,8 +81,41 @@ const char *insync_rk_api_name(int key) {
         return key >= 0 && key < API_COUNT ? api_names[key] : NULL;
 }
 
+/* File descriptors open in this process (/proc/self/fd), or 0 when it
+ * cannot tell. */
+static long open_fds(void) {
+        DIR *d = opendir("/proc/self/fd");
+        if (!d)
+                return 0;
+        long n = 0;
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n > 3 ? n - 3 : 0; /* ".", ".." and the DIR's own */
+}
+
+/* A mock cluster takes about 8 descriptors and one listening socket per
+ * broker; each broker a client talks to costs two more (both ends of the
+ * connection).  librdkafka aborts when it runs out of them, so refuse
+ * beforehand what the soft RLIMIT_NOFILE cannot hold. */
+static int check_fds(int brokers, char *errbuf, size_t size) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+                return 0;
+        long need = 16 + 3L * brokers, have = (long)rl.rlim_cur - open_fds();
+        if (need <= have)
+                return 0;
+        snprintf(errbuf, size, "brokers: %d brokers need about %ld file "
+                 "descriptors, %ld are left under the limit (RLIMIT_NOFILE "
+                 "%ld, ulimit -n)",
+                 brokers, need, have < 0 ? 0 : have, (long)rl.rlim_cur);
+        return -1;
+}
+
 int insync_rk_mock_init(insync_rk_mock_t *m, int brokers, char *errbuf,
                         size_t size) {
+        if (check_fds(brokers, errbuf, size))
+                return -1;
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
         /* The handle only hosts the cluster: it has nothing to say. */
         rd_kafka_conf_set_log_cb(conf, NULL);

@@ -11,6 +11,12 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+/** Most brokers of one mock cluster, and partitions of one of its topics:
+ * librdkafka asserts (aborts the process) when it cannot allocate them or
+ * runs out of file descriptors (docs/limits.md). */
+#define INSYNC_RK_MOCK_MAX_BROKERS 64
+#define INSYNC_RK_MOCK_MAX_PARTITIONS 10000
+
 typedef struct insync_rk_mock_s {
         rd_kafka_t *rk;              /**< the handle the cluster needs;
                                       *   NULL before init and after destroy */

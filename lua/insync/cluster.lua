@@ -198,7 +198,7 @@ function methods:create_topic(name, opts)
   end
   local bc = broker_conf[self]
   local partitions = opts.partitions == nil and bc.default_partitions
-    or to_int("create_topic: partitions", opts.partitions, 1, 65535)
+    or to_int("create_topic: partitions", opts.partitions, 1, MAX_PARTITIONS)
   local rf = opts.replication_factor == nil and bc.default_rf
     or to_int("create_topic: replication_factor", opts.replication_factor, 1)
   if rf > bc.brokers then

@@ -44,6 +44,16 @@ void insync_lua_check_open(lua_State *L, const void *handle, const char *what,
  */
 int insync_lua_bad_self(lua_State *L, const char *what, const char *type);
 
+/** How many bytes of a value a message shows before "...". */
+#define INSYNC_SHOW_MAX 60
+
+/**
+ * Pushes and returns the value at @p idx as an error message shows it: a
+ * string cut to INSYNC_SHOW_MAX bytes and "...", a number as Lua writes
+ * it, anything else by its type name (no __tostring runs).
+ */
+const char *insync_lua_show(lua_State *L, int idx);
+
 /** The fields of send's msg (msg.c). */
 enum {
         INSYNC_MSG_TOPIC,

@@ -135,7 +135,8 @@ static int opt_int_field(lua_State *L, int t, const char *k, lua_Integer def,
 static int l_cluster_new(lua_State *L) {
         insync_cconf_t conf;
         lua_Integer v;
-        luaL_checktype(L, 1, LUA_TTABLE);
+        if (!lua_istable(L, 1))
+                return luaL_error(L, "cluster: opts: expected table, got %s", tname(L, 1));
         insync_cconf_defaults(&conf);
 #define F(name, field)                                         \
         opt_int_field(L, 1, name, (lua_Integer)conf.field, &v); \
@@ -503,7 +504,10 @@ static int l_run(lua_State *L) {
 /* c:_create_topic(name, partitions, rf, min_isr, unclean, flush, assignment) */
 static int l_create_topic(lua_State *L) {
         lcluster_t *lc = check_cluster(L, "_create_topic");
-        const char *name = luaL_checkstring(L, 2);
+        if (lua_type(L, 2) != LUA_TSTRING)
+                return luaL_error(L, "create_topic: name: expected string, got %s",
+                                  tname(L, 2));
+        const char *name = lua_tostring(L, 2);
         int partitions = (int)check_int(L, 3, "create_topic: partitions");
         int rf = (int)check_int(L, 4, "create_topic: replication_factor");
         int min_isr = (int)check_int(L, 5, "create_topic: min.insync.replicas");
@@ -562,7 +566,8 @@ static int l_create_topic(lua_State *L) {
 /* c:_producer(conf [, on_error]): conf normalized by cluster.lua. */
 static int l_producer(lua_State *L) {
         lcluster_t *lc = check_cluster(L, "_producer");
-        luaL_checktype(L, 2, LUA_TTABLE);
+        if (!lua_istable(L, 2))
+                return luaL_error(L, "producer: conf: expected table, got %s", tname(L, 2));
         if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TFUNCTION)
                 return luaL_error(L, "producer: on_error: expected function, got %s",
                                   tname(L, 3));
@@ -788,9 +793,7 @@ static int l_crash(lua_State *L) {
                         if (lua_type(L, -2) != LUA_TSTRING ||
                             strcmp(lua_tostring(L, -2), "lose_unflushed") != 0)
                                 return luaL_error(L, "crash: opts: unknown option '%s'",
-                                                  lua_type(L, -2) == LUA_TSTRING
-                                                          ? lua_tostring(L, -2)
-                                                          : tname(L, -2));
+                                                  insync_lua_show(L, -2));
                         if (!lua_isboolean(L, -1))
                                 return luaL_error(L, "crash: opts.lose_unflushed: expected boolean, got %s",
                                                   tname(L, -1));
@@ -873,7 +876,7 @@ static int check_topic(lua_State *L, lcluster_t *lc, int i, const char *what) {
                            tname(L, i));
         int t = insync_cluster_topic(lc->c, lua_tostring(L, i));
         if (t < 0)
-                luaL_error(L, "%s: topic: no topic '%s'", what, lua_tostring(L, i));
+                luaL_error(L, "%s: topic: no topic '%s'", what, insync_lua_show(L, i));
         return t;
 }
 
@@ -1151,7 +1154,9 @@ static int l_trace(lua_State *L) {
 }
 
 static int l_tostring(lua_State *L) {
-        lcluster_t *lc = luaL_checkudata(L, 1, INSYNC_CLUSTER_MT);
+        lcluster_t *lc = test_self(L, INSYNC_CLUSTER_MT);
+        if (!lc)
+                return insync_lua_bad_self(L, "__tostring", INSYNC_CLUSTER_MT);
         if (!lc->c)
                 lua_pushliteral(L, "insync.cluster (closed)");
         else
@@ -1170,7 +1175,9 @@ static int l_producer_cluster(lua_State *L) {
 }
 
 static int l_producer_tostring(lua_State *L) {
-        lproducer_t *p = luaL_checkudata(L, 1, INSYNC_MPRODUCER_MT);
+        lproducer_t *p = test_self(L, INSYNC_MPRODUCER_MT);
+        if (!p)
+                return insync_lua_bad_self(L, "__tostring", INSYNC_MPRODUCER_MT);
         lua_pushfstring(L, "insync.cluster.producer (producer%d)", p->index + 1);
         return 1;
 }

@@ -15,7 +15,10 @@ INSYNC_EXPORT int luaopen_insync_core(lua_State *L);
  * (insync.openresty checks a msg before queuing it). */
 static int l_check_topic(lua_State *L) {
         size_t len;
-        const char *name = luaL_checklstring(L, 1, &len);
+        if (lua_type(L, 1) != LUA_TSTRING)
+                return luaL_error(L, "check_topic: name: expected string, got %s",
+                                  insync_lua_show(L, 1));
+        const char *name = lua_tolstring(L, 1, &len);
         insync_lua_check_topic(L, name, len);
         return 0;
 }

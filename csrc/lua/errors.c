@@ -57,6 +57,32 @@ void insync_lua_check_open(lua_State *L, const void *handle, const char *what,
                 luaL_error(L, "%s: attempt to use a closed %s", what, type);
 }
 
+const char *insync_lua_show(lua_State *L, int idx) {
+        if (idx < 0 && idx > LUA_REGISTRYINDEX)
+                idx = lua_gettop(L) + idx + 1;
+        size_t len;
+        switch (lua_type(L, idx)) {
+        case LUA_TSTRING: {
+                const char *s = lua_tolstring(L, idx, &len);
+                if (len <= INSYNC_SHOW_MAX) {
+                        lua_pushvalue(L, idx);
+                } else {
+                        lua_pushlstring(L, s, INSYNC_SHOW_MAX);
+                        lua_pushliteral(L, "...");
+                        lua_concat(L, 2);
+                }
+                break;
+        }
+        case LUA_TNUMBER:
+                lua_pushvalue(L, idx);
+                lua_tolstring(L, -1, NULL); /* the copy becomes its text */
+                break;
+        default:
+                lua_pushstring(L, lua_isnone(L, idx) ? "nil" : luaL_typename(L, idx));
+        }
+        return lua_tostring(L, -1);
+}
+
 int insync_lua_bad_self(lua_State *L, const char *what, const char *type) {
         return luaL_error(L, "%s: self: expected %s, got %s", what, type,
                           lua_isnone(L, 1) ? "nil" : luaL_typename(L, 1));
@@ -113,7 +139,7 @@ int insync_lua_check_errcode(lua_State *L, int arg, const char *what) {
                 if (!insync_isinteger(L, arg) || lua_tointeger(L, arg) < INT32_MIN ||
                     lua_tointeger(L, arg) > INT32_MAX)
                         luaL_error(L, "%s: expected an error name or code, got %s",
-                                   what, lua_tostring(L, arg));
+                                   what, insync_lua_show(L, arg));
                 return (int)lua_tointeger(L, arg);
         }
         if (lua_type(L, arg) != LUA_TSTRING)
@@ -121,18 +147,29 @@ int insync_lua_check_errcode(lua_State *L, int arg, const char *what) {
                            what, luaL_typename(L, arg));
         if (!errcode_by_name(lua_tostring(L, arg), &code))
                 luaL_error(L, "%s: unknown error name '%s'", what,
-                           lua_tostring(L, arg));
+                           insync_lua_show(L, arg));
         return code;
 }
 
 /* core.error(name_or_code [, message [, persisted [, fatal]]]) */
 static int l_error(lua_State *L) {
-        static const char *const opts[] = {"not_persisted",
-                                           "possibly_persisted", "persisted",
-                                           NULL};
-        int code = insync_lua_check_errcode(L, 1, "error code");
-        const char *message = luaL_optstring(L, 2, NULL);
-        int persisted = luaL_checkoption(L, 3, "not_persisted", opts);
+        int code = insync_lua_check_errcode(L, 1, "error: code");
+        if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TSTRING)
+                return luaL_error(L, "error: message: expected string or nil, got %s",
+                                  luaL_typename(L, 2));
+        const char *message = lua_tostring(L, 2);
+        int persisted = INSYNC_NOT_PERSISTED;
+        if (!lua_isnoneornil(L, 3)) {
+                const char *s = lua_type(L, 3) == LUA_TSTRING ? lua_tostring(L, 3) : "";
+                for (persisted = INSYNC_PERSISTED; persisted >= INSYNC_NOT_PERSISTED &&
+                                                   strcmp(s, persisted_names[persisted]) != 0;
+                     persisted--)
+                        ;
+                if (persisted < INSYNC_NOT_PERSISTED)
+                        return luaL_error(L, "error: persisted: expected \"not_persisted\", "
+                                             "\"possibly_persisted\" or \"persisted\", got %s",
+                                          insync_lua_show(L, 3));
+        }
         int fatal = lua_toboolean(L, 4);
         insync_lua_push_error(L, code, message, persisted, fatal);
         return 1;

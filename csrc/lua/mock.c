@@ -15,10 +15,24 @@
 /** Most errors one push_errors call takes. */
 #define INSYNC_MOCK_MAX_ERRORS 1024
 
+/* The mock at index 1, open or closed; raises naming @p what if it is
+ * something else. */
+static insync_rk_mock_t *to_mock(lua_State *L, const char *what) {
+        insync_rk_mock_t *m = lua_touserdata(L, 1);
+        int same = 0;
+        if (m && lua_getmetatable(L, 1)) {
+                luaL_getmetatable(L, INSYNC_MOCK_MT);
+                same = lua_rawequal(L, -1, -2);
+                lua_pop(L, 2);
+        }
+        if (!same)
+                insync_lua_bad_self(L, what, INSYNC_MOCK_MT);
+        return m;
+}
+
 static insync_rk_mock_t *check_mock(lua_State *L, const char *what) {
-        insync_rk_mock_t *m = luaL_checkudata(L, 1, INSYNC_MOCK_MT);
-        if (!m->rk)
-                luaL_error(L, "%s: attempt to use a closed mock cluster", what);
+        insync_rk_mock_t *m = to_mock(L, what);
+        insync_lua_check_open(L, m->rk, what, "mock cluster");
         if (m->pid != getpid())
                 luaL_error(L, "%s: this mock cluster runs in the process this "
                               "one was forked from",
@@ -79,7 +93,7 @@ static int check_api(lua_State *L, int arg, const char *what) {
                 luaL_error(L, "%s: request: unknown request type '%s' (Kafka's "
                               "names: Produce, Fetch, Metadata, "
                               "InitProducerId, ...)",
-                           what, name);
+                           what, insync_lua_show(L, arg));
         return key;
 }
 
@@ -281,13 +295,13 @@ static int l_broker_errors_left(lua_State *L) {
 
 /* m:close(): idempotent; also __gc and __close. */
 static int l_close(lua_State *L) {
-        insync_rk_mock_t *m = luaL_checkudata(L, 1, INSYNC_MOCK_MT);
+        insync_rk_mock_t *m = to_mock(L, "close");
         insync_rk_mock_destroy(m);
         return 0;
 }
 
 static int l_tostring(lua_State *L) {
-        insync_rk_mock_t *m = luaL_checkudata(L, 1, INSYNC_MOCK_MT);
+        insync_rk_mock_t *m = to_mock(L, "__tostring");
         if (m->rk)
                 lua_pushfstring(L, "insync.mock (%d brokers, %s)", m->brokers,
                                 rd_kafka_mock_cluster_bootstraps(m->mc));
@@ -298,7 +312,10 @@ static int l_tostring(lua_State *L) {
 
 /* insync.api_key(name) -> ApiKey number, or nil */
 static int l_api_key(lua_State *L) {
-        int key = insync_rk_api_key(luaL_checkstring(L, 1));
+        if (lua_type(L, 1) != LUA_TSTRING)
+                return luaL_error(L, "api_key: name: expected string, got %s",
+                                  insync_lua_show(L, 1));
+        int key = insync_rk_api_key(lua_tostring(L, 1));
         if (key < 0)
                 return 0;
         lua_pushinteger(L, key);

@@ -181,15 +181,16 @@ static int l_producer_new(lua_State *L) {
                 const char *value = conf_value(L, numbuf, sizeof(numbuf));
                 if (!value) {
                         rd_kafka_conf_destroy(conf);
+                        const char *t = luaL_typename(L, -1);
                         return luaL_error(L, "producer: property '%s': expected "
                                              "string, number or boolean, got %s",
-                                          key, luaL_typename(L, -1));
+                                          insync_lua_show(L, -2), t);
                 }
                 if (insync_rk_conf_set(conf, key, value, errbuf,
                                        sizeof(errbuf))) {
                         rd_kafka_conf_destroy(conf);
-                        return luaL_error(L, "producer: property '%s': %s", key,
-                                          errbuf);
+                        return luaL_error(L, "producer: property '%s': %s",
+                                          insync_lua_show(L, -2), errbuf);
                 }
                 lua_pop(L, 1);
         }

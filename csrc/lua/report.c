@@ -112,7 +112,16 @@ static int push_field(lua_State *L, const report_t *r, int f) {
 }
 
 static report_t *check_report(lua_State *L) {
-        return luaL_checkudata(L, 1, INSYNC_REPORT_MT);
+        report_t *r = lua_touserdata(L, 1);
+        int same = 0;
+        if (r && lua_getmetatable(L, 1)) {
+                luaL_getmetatable(L, INSYNC_REPORT_MT);
+                same = lua_rawequal(L, -1, -2);
+                lua_pop(L, 2);
+        }
+        if (!same)
+                insync_lua_bad_self(L, "totable", INSYNC_REPORT_MT);
+        return r;
 }
 
 /* report:totable(): a plain table of every field, the set ones included. */

@@ -50,6 +50,9 @@ int insync_rk_conf_set(rd_kafka_conf_t *conf, const char *key,
                          "Invalid value for configuration property \"%s\" "
                          "(value not shown: it is a secret)",
                          key);
+        /* it may quote a long name or value whole: cut */
+        if (size > 90 && strlen(errbuf) > 90)
+                memcpy(errbuf + 87, "...", 4);
         return -1;
 }
 

@@ -172,6 +172,14 @@ function M.new(opts)
   return c
 end
 
+-- Raises "<what>: self: expected insync.cluster, got <type>" unless self
+-- is a cluster (open or closed: a closed one raises in the C method).
+local function check_self(self, what)
+  if broker_conf[self] == nil then
+    error(("%s: self: expected insync.cluster, got %s"):format(what, type(self)), 3)
+  end
+end
+
 local TOPIC_OPTS = { partitions = true, replication_factor = true, config = true,
                      replicas = true }
 
@@ -182,6 +190,7 @@ local TOPIC_OPTS = { partitions = true, replication_factor = true, config = true
 -- min.insync.replicas, unclean.leader.election.enable, flush.messages),
 -- `replicas` (a list per partition of broker ids; default round robin)
 function methods:create_topic(name, opts)
+  check_self(self, "create_topic")
   if type(name) ~= "string" or #name > 249 or name == "." or name == ".."
      or not name:match("^[a-zA-Z0-9._-]+$") then
     error(("create_topic: name: expected a topic name (1 to 249 of a-z A-Z 0-9 . _ -), got %s")
@@ -262,6 +271,7 @@ local PARTITIONERS = { consistent_random = 0, consistent = 1, random = 2 }
 -- @tparam[opt] table conf
 -- @return the producer; `producer:send(msg, callback)`
 function methods:producer(conf)
+  check_self(self, "producer")
   conf = conf or {}
   if type(conf) ~= "table" then
     error(("producer: conf: expected table, got %s"):format(type(conf)), 2)
@@ -362,12 +372,19 @@ end
 -- @string path
 -- @return the number of lines written
 function methods:trace_json(path)
+  check_self(self, "trace_json")
   if type(path) ~= "string" then
     error(("trace_json: path: expected string, got %s"):format(type(path)), 2)
   end
+  -- the trace first: a closed cluster raises before the file is touched
+  local ok, entries = pcall(self.trace, self)
+  if not ok then error(entries, 2) end
   local f, err = io.open(path, "w")
-  if not f then error("trace_json: " .. tostring(err), 2) end
-  local entries = self:trace()
+  if not f then
+    err = tostring(err)   -- "<path>: <reason>": the path cut
+    local reason = err:match(": ([^:]*)$") or err
+    error(("trace_json: path: cannot open %s (%s)"):format(show(path), reason), 2)
+  end
   for i = 1, #entries do
     f:write(json_line(entries[i]), "\n")
   end

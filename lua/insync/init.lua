@@ -19,14 +19,21 @@ local insync = {
 -- does not know raises, naming it, so a typo cannot pass as nil.
 -- Iterate with `insync.error_names()`.
 local codes = core.error_codes()
+
+-- A name for a message: a string cut to 60 bytes and "...", else its
+-- type (no __tostring runs).
+local function cut(name)
+  if type(name) ~= "string" then return type(name) end
+  return #name > 60 and name:sub(1, 60) .. "..." or name
+end
 insync.errors = setmetatable({}, {
   __index = function(_, name)
     local code = codes[name]
     if code then return code end
-    error(("insync.errors: unknown error name '%s'"):format(tostring(name)), 2)
+    error(("insync.errors: unknown error name '%s'"):format(cut(name)), 2)
   end,
   __newindex = function(_, name)
-    error(("insync.errors is read-only (assignment to '%s')"):format(tostring(name)), 2)
+    error(("insync.errors is read-only (assignment to '%s')"):format(cut(name)), 2)
   end,
   __pairs = function() return next, codes, nil end,
   __metatable = false,

@@ -105,7 +105,9 @@ describe("error objects", function()
       helpers.raises(insync.error, "NO_SUCH_ERROR"))
     assert.matches("expected an error name or code, got table",
       helpers.raises(insync.error, {}))
-    assert.matches("invalid option 'maybe'",
+    assert.matches('error: persisted: expected "not_persisted", "possibly_persisted" or "persisted", got maybe',
       helpers.raises(insync.error, 19, "m", "maybe"))
+    assert.matches("error: message: expected string or nil, got table",
+      helpers.raises(insync.error, 19, {}))
   end)
 end)

@@ -32,7 +32,7 @@ DEPS := lua5.4 liblua5.4-dev librdkafka-dev lua-busted luarocks kcat \
         lua-cjson lua-socket wrk pkg-config gcc make
 KAFKA_DEPS := openjdk-17-jdk-headless maven
 
-.PHONY: all luajit sanitize test test-lua54 test-luajit test-install \
+.PHONY: all luajit sanitize fuzz test test-lua54 test-luajit test-install \
         test-openresty test-kafka test-kafka-run demo bench install clean deps kafka-deps help
 
 all: $(SO_54)
@@ -45,7 +45,8 @@ help:
 	@echo "make demo       run the examples"
 	@echo "make test       every spec on Lua 5.4 and LuaJIT, the rockspec, nginx, real Kafka"
 	@echo "make test-lua54, test-luajit, test-install, test-openresty, test-kafka: one part of make test"
-	@echo "make sanitize   the specs under AddressSanitizer and UBSan"
+	@echo "make sanitize   the specs under AddressSanitizer and UBSan, and the fuzzer (FUZZ_N calls)"
+	@echo "make fuzz N=..  the fuzzer for N calls on the ASan build and on LuaJIT (SEED=.. to explore)"
 	@echo "make bench      the benchmarks, each against its baseline in the same run"
 	@echo "make install    luarocks make into the system tree"
 
@@ -114,13 +115,25 @@ test-install: deps all luajit
 test-openresty: deps all luajit
 	@spec/run openresty $(LUA) $(BUILD)/lua5.4 spec/openresty; spec/summary openresty
 
+SAN_ENV := INSYNC_SANITIZE=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+# The fuzzer's bounded run in make sanitize (about 35 s), counted in the
+# summary as the suite fuzz-asan; make fuzz runs it longer by hand.
+FUZZ_N ?= 5000
+N ?= 50000
+SEED ?= 1
+
 sanitize: deps $(SO_SAN) $(LUA_SAN) $(SO_JIT)
 	@rm -rf $(BUILD)/results
-	@INSYNC_SANITIZE=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-	  LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  spec/run asan $(CURDIR)/$(LUA_SAN) $(BUILD)/asan $(BUSTED_SPECS)
+	@$(SAN_ENV) spec/run asan $(CURDIR)/$(LUA_SAN) $(BUILD)/asan $(BUSTED_SPECS)
+	@$(SAN_ENV) INSYNC_FUZZ_N=$(FUZZ_N) spec/run fuzz-asan $(CURDIR)/$(LUA_SAN) $(BUILD)/asan spec/fuzz
 	@spec/summary
+
+fuzz: deps $(SO_SAN) $(LUA_SAN) $(SO_JIT)
+	@$(SAN_ENV) spec/fuzz/run $(CURDIR)/$(LUA_SAN) $(BUILD)/asan $(N) 250 $(SEED)
+	@spec/fuzz/run $(LUAJIT) $(BUILD)/luajit $(N) 250 $(SEED)
 
 demo: deps all
 	@for f in examples/*.lua; do [ -f "$$f" ] || continue; \

@@ -169,6 +169,10 @@ static int report_index(lua_State *L) {
 /* report.k = v: kept in the fields table, which shadows the built-ins. */
 static int report_newindex(lua_State *L) {
         report_t *r = check_report(L);
+        if (lua_isnil(L, 2) || (lua_type(L, 2) == LUA_TNUMBER &&
+                                lua_tonumber(L, 2) != lua_tonumber(L, 2)))
+                return luaL_error(L, "report: key: expected a field name, got %s",
+                                  insync_lua_show(L, 2));
         if (!r->has_extra) {
                 lua_newtable(L);
                 insync_setuservalue(L, 1);

@@ -121,7 +121,7 @@ SAN_ENV := INSYNC_SANITIZE=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 
 # The fuzzer's bounded run in make sanitize (about 35 s), counted in the
 # summary as the suite fuzz-asan; make fuzz runs it longer by hand.
-FUZZ_N ?= 5000
+FUZZ_N ?= 15000
 N ?= 50000
 SEED ?= 1
 

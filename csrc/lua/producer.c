@@ -758,7 +758,11 @@ static int l_name(lua_State *L) {
 static int l_test_fatal_error(lua_State *L) {
         insync_producer_t *p = check_producer(L, "test_fatal_error");
         int code = insync_lua_check_errcode(L, 2, "test_fatal_error: err");
-        const char *reason = luaL_optstring(L, 3, "raised by test_fatal_error");
+        if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TSTRING)
+                return luaL_error(L, "test_fatal_error: reason: expected string, got %s",
+                                  luaL_typename(L, 3));
+        const char *reason = lua_isnoneornil(L, 3) ? "raised by test_fatal_error"
+                                                   : lua_tostring(L, 3);
         rd_kafka_resp_err_t r = rd_kafka_test_fatal_error(
                 p->rk.rk, (rd_kafka_resp_err_t)code, reason);
         lua_pushboolean(L, r == RD_KAFKA_RESP_ERR_NO_ERROR);

@@ -194,7 +194,7 @@ function methods:create_topic(name, opts)
   if type(name) ~= "string" or #name > 249 or name == "." or name == ".."
      or not name:match("^[a-zA-Z0-9._-]+$") then
     error(("create_topic: name: expected a topic name (1 to 249 of a-z A-Z 0-9 . _ -), got %s")
-      :format(type(name) == "string" and ("%q"):format(name) or typename(name)), 2)
+      :format(type(name) == "string" and show(name) or typename(name)), 2)
   end
   opts = opts or {}
   if type(opts) ~= "table" then

@@ -183,7 +183,7 @@ end
 
 -- The targets: name (as messages must show it), object (or nil: a module
 -- function), the function, and how many arguments.
-local function method_of(obj, name) return obj and function(...) return obj[name](...) end end
+local function method_of(obj, name) return obj and function(...) return obj[name](obj, ...) end end
 
 local targets = {}
 local function add(name, kind, fn_of, nargs, gen)
@@ -312,12 +312,6 @@ function call()
     if type(args[i]) == "table" and rawget(args[i], "topic") ~= nil then
       live_msgs[#live_msgs % 8 + 1] = args[i]
     end
-  end
-  -- with self a wrong value now and then (methods take it first)
-  if t.kind ~= "module" and random(12) == 1 then
-    local wrong = value()
-    local inner = fn
-    fn = function(...) return getmetatable(wrong) == nil and inner(...) or inner(...) end
   end
   plant_finalizers()
   local ok, err = pcall(fn, (table.unpack or unpack)(args, 1, n))

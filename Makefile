@@ -119,7 +119,7 @@ SAN_ENV := INSYNC_SANITIZE=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-# The fuzzer's bounded run in make sanitize (about 35 s), counted in the
+# The fuzzer's bounded run in make sanitize (35 to 60 s), counted in the
 # summary as the suite fuzz-asan; make fuzz runs it longer by hand.
 FUZZ_N ?= 15000
 N ?= 50000

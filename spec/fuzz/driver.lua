@@ -94,6 +94,10 @@ local function callback()
       depth = depth + 1
       pcall(call)   -- its own errors are checked where it is called
       depth = depth - 1
+    elseif r == 3 then
+      -- close a cluster: perhaps the one whose run called this
+      local c = pick(pool.clusters)
+      if c then pcall(getmetatable(c).__gc, c) end
     end
   end
 end
@@ -149,6 +153,8 @@ local function plant_finalizers()
   end
 end
 
+local check_error -- forward: ends the batch on an unclear message
+
 local function new_cluster()
   local ok, c = pcall(insync.cluster, { brokers = random(1, 3), trace = random(2) == 1,
                                         seed = random(1, 1000) })
@@ -164,9 +170,11 @@ local function new_cluster()
       pool.reports[#pool.reports % 16 + 1] = r
       if e then pool.errors[#pool.errors % 16 + 1] = e end
     end
+    pcall(p.send, p, { topic = "t", value = "w" }, callback())   -- may close c, or raise
     pcall(p.send, p, { topic = "t", key = "k", value = "v", opaque = {} }, keep)
     pcall(p.send, p, { topic = "nope" }, keep)
-    pcall(c.run, c, 60000)
+    local okr, err = pcall(c.run, c, 60000)
+    if not okr then check_error("run", err) end
   end
   return c
 end
@@ -295,6 +303,16 @@ local function describe_args(args, n)
 end
 
 local iterations, raised = 0, 0
+
+-- Ends the batch when err (raised by `what`) is unclear.
+check_error = function(what, err)
+  local why = unclear(err)
+  if why then
+    io.stderr:write(("fuzz: seed %d: %s -> %s\n  message: %s\n"):format(seed, what, why,
+      tostring(err):sub(1, 400)))
+    os.exit(1)
+  end
+end
 function call()
   local t = pick(targets)
   local fn = t.fn_of()

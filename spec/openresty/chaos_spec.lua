@@ -12,7 +12,7 @@ local nginx = require "openresty.nginx"
 
 local THREADS, PER_THREAD = 4, 2500 -- requests per run: 10,000
 
-local function start(name, topic, bootstrap)
+local function start(name, topic, bootstrap, init)
   return nginx.start{
     name = name,
     workers = 2,
@@ -20,10 +20,10 @@ local function start(name, topic, bootstrap)
   lua_shared_dict insync 1m;
   lua_shared_dict app 1m;
   init_worker_by_lua_block {
-    require("insync.openresty").init{ shm = "insync", config = { ["bootstrap.servers"] = %q } }
+    require("insync.openresty").init{ shm = "insync", config = { ["bootstrap.servers"] = %q }, %s }
   }
   exit_worker_by_lua_block { require("openresty.app").exit() }
-]]):format(bootstrap),
+]]):format(bootstrap, init or ""),
     server = ([[
     set $topic %s;
     location = /content { content_by_lua_block { require("openresty.app").content() } }
@@ -217,5 +217,26 @@ describe("insync.openresty under chaos, on the mock cluster", function()
     -- exit_timeout_ms, then purges, each purged record told to its callback
     assert_kept(c)
     assert.are.equal(2, c.workers_exited)
+  end)
+end)
+
+describe("insync.openresty under chaos, brokers answering 300 ms late", function()
+  it("hands each acknowledged record it could not deliver before -s stop to its callback as purged", function()
+    local cluster = nginx.mock_cluster("chaos-slow-cluster", { "chaos_slow" }, 3, 300)
+    local ok, err = pcall(function()
+      -- the workers flush 100 ms on exit, less than one broker round trip
+      local srv = start("chaos-slow", "chaos_slow", cluster.bootstrap, "exit_timeout_ms = 100")
+      local procs = srv:workers()
+      procs[#procs + 1] = srv.pid
+      local res, ids = load_with_chaos(srv, "W", function(s) assert.is_true(s:signal("stop")) end)
+      assert.is_true(nginx.wait_all_exit(procs, 60))
+      local c = count("stop-slow", srv, cluster, "chaos_slow", res, ids)
+      assert_kept(c)
+      assert.is_true(c.purged > 0, "nothing was purged: the spec tests nothing")
+      assert.are.equal(c.purged, c.purge_callbacks)
+    end)
+    nginx.stop_all()
+    cluster.stop()
+    assert(ok, err)
   end)
 end)

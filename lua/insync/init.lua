@@ -3,13 +3,13 @@
 -- One module, two engines behind one way of sending: the model (a
 -- deterministic simulation of a Kafka cluster, `insync.cluster`) and the real
 -- producer on librdkafka (`insync.producer`, with librdkafka's embedded mock
--- cluster as `insync.mock`).  See README.md and shared/API.md.
+-- cluster as `insync.mock`).  See README.md and the manual under docs/.
 -- @module insync
 
 local core = require "insync.core"
 
 local insync = {
-  _VERSION = "0.1.0",
+  _VERSION = "0.2.0",
   --- librdkafka's version string, e.g. "2.0.2".
   librdkafka_version = core.librdkafka_version,
 }

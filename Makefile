@@ -1,7 +1,8 @@
 # insync: build, test, demo.  `make help` lists the targets.
 #
-# One shared object, insync/core.so, built twice: for Lua 5.4 and for
-# OpenResty's LuaJIT 2.1 (Lua 5.1 ABI).  It never links liblua: the
+# One shared object, insync/core.so, built from one source for each Lua:
+# 5.4 (the default), OpenResty's LuaJIT 2.1, and Lua 5.1, 5.2 and 5.3
+# (csrc/compat.h bridges the APIs).  It never links liblua: the
 # interpreter that loads it provides the Lua API.
 
 LUA        ?= lua5.4
@@ -25,15 +26,19 @@ BUILD := build
 SO_54  := $(BUILD)/lua5.4/insync/core.so
 SO_JIT := $(BUILD)/luajit/insync/core.so
 SO_SAN := $(BUILD)/asan/insync/core.so
+# The PUC-Rio Luas besides 5.4: build/lua5.1 ... build/lua5.3.
+OTHER_LUAS := lua5.1 lua5.2 lua5.3
+SO_OTHER := $(OTHER_LUAS:%=$(BUILD)/%/insync/core.so)
 
 BUSTED_SPECS := spec/core spec/model spec/producer
 DEPS := lua5.4 liblua5.4-dev librdkafka-dev lua-busted luarocks kcat \
         nginx-light libnginx-mod-http-lua luajit2 libluajit2-5.1-dev \
-        lua-cjson lua-socket wrk pkg-config gcc make
+        lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \
+        lua-check lua-ldoc lua-cjson lua-socket wrk pkg-config gcc make
 KAFKA_DEPS := openjdk-17-jdk-headless maven
 
 .PHONY: all luajit sanitize test test-lua54 test-luajit test-install \
-        test-openresty test-kafka test-kafka-run demo bench install clean deps kafka-deps help
+        test-openresty test-kafka test-kafka-run demo bench install rock clean deps kafka-deps help
 
 all: $(SO_54)
 
@@ -48,6 +53,7 @@ help:
 	@echo "make sanitize   the specs under AddressSanitizer and UBSan"
 	@echo "make bench      the benchmarks, each against its baseline in the same run"
 	@echo "make install    luarocks make into the system tree"
+	@echo "make rock       a source rock of this checkout, offline (build/rock)"
 
 $(SO_54): $(SRC) $(HDR) Makefile
 	@mkdir -p $(@D)
@@ -56,6 +62,10 @@ $(SO_54): $(SRC) $(HDR) Makefile
 $(SO_JIT): $(SRC) $(HDR) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) -I$(LUAJIT_INC) -shared -o $@ $(SRC) $(RDKAFKA_LIBS) -lm
+
+$(BUILD)/lua5.%/insync/core.so: $(SRC) $(HDR) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) -I/usr/include/lua5.$* -shared -o $@ $(SRC) $(RDKAFKA_LIBS) -lm
 
 $(SO_SAN): $(SRC) $(HDR) Makefile
 	@mkdir -p $(@D)
@@ -140,6 +150,15 @@ bench: deps all luajit $(BENCH_BIN)
 
 install: deps
 	luarocks --lua-version=5.4 make rockspec/insync-scm-1.rockspec
+
+# A source rock of this checkout's HEAD, packed offline: the scm rockspec
+# with its source pointed at this repository (`luarocks pack` would clone
+# the public one).  `luarocks install build/rock/insync-scm-1.src.rock`.
+rock:
+	@rm -rf $(BUILD)/rock && mkdir -p $(BUILD)/rock
+	sed 's|^  url = "git+https://.*"|  url = "git+file://$(CURDIR)"|' rockspec/insync-scm-1.rockspec \
+	  >$(BUILD)/rock/insync-scm-1.rockspec
+	cd $(BUILD)/rock && luarocks pack insync-scm-1.rockspec
 
 clean:
 	rm -rf $(BUILD)

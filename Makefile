@@ -31,13 +31,14 @@ OTHER_LUAS := lua5.1 lua5.2 lua5.3
 SO_OTHER := $(OTHER_LUAS:%=$(BUILD)/%/insync/core.so)
 
 BUSTED_SPECS := spec/core spec/model spec/producer
+LUACHECK := luacheck -q lua spec bench examples
 DEPS := lua5.4 liblua5.4-dev librdkafka-dev lua-busted luarocks kcat \
         nginx-light libnginx-mod-http-lua luajit2 libluajit2-5.1-dev \
         lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \
         lua-check lua-ldoc lua-cjson lua-socket wrk pkg-config gcc make
 KAFKA_DEPS := openjdk-17-jdk-headless maven
 
-.PHONY: all luajit sanitize test test-lua54 test-luajit test-install \
+.PHONY: all luajit sanitize test test-lua54 test-luajit test-install check lint docs test-other-luas \
         test-openresty test-kafka test-kafka-run demo bench install rock clean deps kafka-deps help
 
 all: $(SO_54)
@@ -48,8 +49,10 @@ help:
 	@echo "make            build insync/core.so for Lua 5.4 (build/lua5.4)"
 	@echo "make luajit     build it for OpenResty's LuaJIT 2.1 (build/luajit)"
 	@echo "make demo       run the examples"
-	@echo "make test       every spec on Lua 5.4 and LuaJIT, the rockspec, nginx, real Kafka"
-	@echo "make test-lua54, test-luajit, test-install, test-openresty, test-kafka: one part of make test"
+	@echo "make test       lint, API reference, specs on Lua 5.1-5.4 and LuaJIT, the rockspec, nginx, real Kafka"
+	@echo "make check      lint and the Lua 5.4 specs: about a minute, for everyday work"
+	@echo "make test-lua54, test-luajit, test-other-luas, test-install, test-openresty, test-kafka,"
+	@echo "     lint, docs: one part of make test"
 	@echo "make sanitize   the specs under AddressSanitizer and UBSan"
 	@echo "make bench      the benchmarks, each against its baseline in the same run"
 	@echo "make install    luarocks make into the system tree"
@@ -91,10 +94,13 @@ kafka-deps:
 
 # make test: every suite runs, each one's counts are kept in build/results,
 # and the last line is the total, "N passed, N failed".
-test: deps all luajit
+test: deps all luajit $(SO_OTHER)
 	@rm -rf $(BUILD)/results
+	@spec/step lint $(LUACHECK)
+	@spec/step docs $(MAKE) --no-print-directory docs
 	@spec/run lua5.4 $(LUA) $(BUILD)/lua5.4 $(BUSTED_SPECS)
 	@spec/run luajit $(LUAJIT) $(BUILD)/luajit $(BUSTED_SPECS)
+	@for v in $(OTHER_LUAS); do spec/run $$v $$v $(BUILD)/$$v $(BUSTED_SPECS); done
 	@spec/run install $(LUA) $(BUILD)/lua5.4 spec/install
 	@spec/run openresty $(LUA) $(BUILD)/lua5.4 spec/openresty
 	@$(MAKE) --no-print-directory test-kafka-run
@@ -111,6 +117,27 @@ test-kafka: kafka-deps deps all
 
 test-kafka-run: kafka-deps deps all
 	@spec/kafka/test $(LUA) $(BUILD)/lua5.4
+
+# Everyday work (CONTRIBUTING.md): the lint and the specs on Lua 5.4 only,
+# about a minute.  make test before a commit that touches C or packaging.
+check: deps all $(SO_JIT)
+	@rm -rf $(BUILD)/results
+	@spec/step lint $(LUACHECK)
+	@spec/run lua5.4 $(LUA) $(BUILD)/lua5.4 $(BUSTED_SPECS)
+	@spec/summary
+
+lint: deps
+	@spec/step lint $(LUACHECK); spec/summary lint
+
+# The API reference from the LDoc comments of lua/ and csrc/lua/ (config.ld),
+# in build/docs/api; fails on any LDoc warning, so a comment cannot rot.
+docs: deps
+	@rm -rf $(BUILD)/docs/api && mkdir -p $(BUILD)/docs/api
+	@ldoc -q . >$(BUILD)/docs/ldoc.log 2>&1; rc=$$?; cat $(BUILD)/docs/ldoc.log; \
+	  [ $$rc = 0 ] && ! grep -q . $(BUILD)/docs/ldoc.log && echo "API reference: $(BUILD)/docs/api/index.html"
+
+test-other-luas: deps $(SO_OTHER) $(SO_JIT)
+	@for v in $(OTHER_LUAS); do spec/run $$v $$v $(BUILD)/$$v $(BUSTED_SPECS); done; spec/summary $(OTHER_LUAS)
 
 test-lua54: deps all $(SO_JIT)
 	@spec/run lua5.4 $(LUA) $(BUILD)/lua5.4 $(BUSTED_SPECS); spec/summary lua5.4

@@ -14,7 +14,8 @@ local function model_reports()
   p:send({ topic = "orders", partition = 0, value = "v" },
     function(report, err) got[2] = { report, err } end)
   assert.is_true(c:run(60000))
-  c, p = nil, nil                 -- reports outlive their cluster
+  -- reports outlive their cluster
+  c, p = nil, nil -- luacheck: no unused
   collectgarbage()
   collectgarbage()
   return got[1][1], got[2][1], got[1][2]

@@ -18,10 +18,10 @@ describe("insync.producer when a __gc finalizer uses the producer", function()
       local a, b = { topic = "a", value = "x" }, { topic = "b", value = "x" }
       p:send(b)
       if warm then p:send(a); p:send(b) end
-      local inside, insend, pre = false, false, {}
+      local inside, insend, pre = false, false, {} -- luacheck: no unused
       local ok, err
       helpers.eager_gc(function()
-        local keep = { helpers.finalizable(function() inside = insend; p:close(0) end) }
+        local keep = { helpers.finalizable(function() inside = insend; p:close(0) end) } -- luacheck: no unused
         keep = nil
         pre[1] = true   -- allocates with no GC check after it: send has the first
         insend = true
@@ -43,7 +43,7 @@ describe("insync.producer when a __gc finalizer uses the producer", function()
     for _ = 1, 16 do p:send(big, cb) end   -- the refused list is full (16)
     local fired = false
     helpers.eager_gc(function()
-      local keep = { helpers.finalizable(function() fired = true; p:send(big, cb) end) }
+      local keep = { helpers.finalizable(function() fired = true; p:send(big, cb) end) } -- luacheck: no unused
       keep = nil
       p:poll(0)
     end)

@@ -1,8 +1,7 @@
 --- The real producer: librdkafka behind the send and callback of
--- docs/errors.md, and
--- librdkafka's embedded mock cluster.  The C half is csrc/lua/producer.c and
--- csrc/lua/mock.c; this file only adds what is easier in Lua: decoding the
--- statistics JSON for `on_stats`.
+-- docs/errors.md, and librdkafka's embedded mock cluster.  The C half is
+-- csrc/lua/producer.c and csrc/lua/mock.c; this file only adds what is
+-- easier in Lua: decoding the statistics JSON for `on_stats`.
 -- @module insync.producer
 
 local core = require "insync.core"

@@ -6,13 +6,13 @@ local helpers = require "helpers"
 local fixture = require "producer.fixture"
 
 describe("insync.producer when a __gc finalizer uses the producer", function()
-  it("raises in send, instead of sending on a freed handle, when a finalizer closed it", function()
-    -- A new topic; a known one not the last.  On Lua 5.2 a send to a known
-    -- topic allocates nothing and a call is no GC check point (5.3's and
-    -- LuaJIT's calls are, 5.4's send allocates), so no finalizer can run
-    -- inside that send: only the first case can happen there.
-    local cases = _VERSION == "Lua 5.2" and { false } or { false, true }
-    for _, warm in ipairs(cases) do
+  -- Not on Lua 5.2: there a call is no GC check point (5.3's and LuaJIT's
+  -- calls are) and send mostly allocates through no Lua API function that
+  -- checks the GC (5.4's send does), so on 5.2 a finalizer runs inside send
+  -- only by chance (in 1 send of 20, measured) and the spec cannot make it.
+  local it_not_52 = _VERSION == "Lua 5.2" and function() end or it
+  it_not_52("raises in send, instead of sending on a freed handle, when a finalizer closed it", function()
+    for _, warm in ipairs({ false, true }) do   -- a new topic; a known one not the last
       local p = insync.producer{ ["bootstrap.servers"] = "127.0.0.1:1", ["message.timeout.ms"] = 1000,
                                      log_level = 0 }
       local a, b = { topic = "a", value = "x" }, { topic = "b", value = "x" }

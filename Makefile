@@ -1,7 +1,8 @@
 # insync: build, test, demo.  `make help` lists the targets.
 #
-# One shared object, insync/core.so, built twice: for Lua 5.4 and for
-# OpenResty's LuaJIT 2.1 (Lua 5.1 ABI).  It never links liblua: the
+# One shared object, insync/core.so, built from one source for each Lua:
+# 5.4 (the default), OpenResty's LuaJIT 2.1, and Lua 5.1, 5.2 and 5.3
+# (csrc/compat.h bridges the APIs).  It never links liblua: the
 # interpreter that loads it provides the Lua API.
 
 LUA        ?= lua5.4
@@ -25,15 +26,20 @@ BUILD := build
 SO_54  := $(BUILD)/lua5.4/insync/core.so
 SO_JIT := $(BUILD)/luajit/insync/core.so
 SO_SAN := $(BUILD)/asan/insync/core.so
+# The PUC-Rio Luas besides 5.4: build/lua5.1 ... build/lua5.3.
+OTHER_LUAS := lua5.1 lua5.2 lua5.3
+SO_OTHER := $(OTHER_LUAS:%=$(BUILD)/%/insync/core.so)
 
 BUSTED_SPECS := spec/core spec/model spec/producer
+LUACHECK := luacheck -q lua spec bench examples
 DEPS := lua5.4 liblua5.4-dev librdkafka-dev lua-busted luarocks kcat \
         nginx-light libnginx-mod-http-lua luajit2 libluajit2-5.1-dev \
-        lua-cjson lua-socket wrk pkg-config gcc make
+        lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \
+        lua-check lua-ldoc lua-markdown lua-cjson lua-socket wrk pkg-config gcc make
 KAFKA_DEPS := openjdk-17-jdk-headless maven
 
-.PHONY: all luajit sanitize fuzz test test-lua54 test-luajit test-install \
-        test-openresty test-kafka test-kafka-run demo bench install clean deps kafka-deps help
+.PHONY: all luajit sanitize fuzz test test-lua54 test-luajit test-install check lint docs test-other-luas \
+        test-openresty test-kafka test-kafka-run demo bench install rock clean deps kafka-deps help
 
 all: $(SO_54)
 
@@ -43,12 +49,15 @@ help:
 	@echo "make            build insync/core.so for Lua 5.4 (build/lua5.4)"
 	@echo "make luajit     build it for OpenResty's LuaJIT 2.1 (build/luajit)"
 	@echo "make demo       run the examples"
-	@echo "make test       every spec on Lua 5.4 and LuaJIT, the rockspec, nginx, real Kafka"
-	@echo "make test-lua54, test-luajit, test-install, test-openresty, test-kafka: one part of make test"
+	@echo "make test       lint, API reference, specs on Lua 5.1-5.4 and LuaJIT, the rockspec, nginx, real Kafka"
+	@echo "make check      lint and the Lua 5.4 specs: about a minute, for everyday work"
+	@echo "make test-lua54, test-luajit, test-other-luas, test-install, test-openresty, test-kafka,"
+	@echo "     lint, docs: one part of make test"
 	@echo "make sanitize   the specs under AddressSanitizer and UBSan, and the fuzzer (FUZZ_N calls)"
 	@echo "make fuzz N=..  the fuzzer for N calls on the ASan build and on LuaJIT (SEED=.. to explore)"
 	@echo "make bench      the benchmarks, each against its baseline in the same run"
 	@echo "make install    luarocks make into the system tree"
+	@echo "make rock       a source rock of this checkout, offline (build/rock)"
 
 $(SO_54): $(SRC) $(HDR) Makefile
 	@mkdir -p $(@D)
@@ -57,6 +66,10 @@ $(SO_54): $(SRC) $(HDR) Makefile
 $(SO_JIT): $(SRC) $(HDR) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) -I$(LUAJIT_INC) -shared -o $@ $(SRC) $(RDKAFKA_LIBS) -lm
+
+$(BUILD)/lua5.%/insync/core.so: $(SRC) $(HDR) Makefile
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(WARN) -I/usr/include/lua5.$* -shared -o $@ $(SRC) $(RDKAFKA_LIBS) -lm
 
 $(SO_SAN): $(SRC) $(HDR) Makefile
 	@mkdir -p $(@D)
@@ -82,10 +95,13 @@ kafka-deps:
 
 # make test: every suite runs, each one's counts are kept in build/results,
 # and the last line is the total, "N passed, N failed".
-test: deps all luajit
+test: deps all luajit $(SO_OTHER)
 	@rm -rf $(BUILD)/results
+	@spec/step lint $(LUACHECK)
+	@spec/step docs $(MAKE) --no-print-directory docs
 	@spec/run lua5.4 $(LUA) $(BUILD)/lua5.4 $(BUSTED_SPECS)
 	@spec/run luajit $(LUAJIT) $(BUILD)/luajit $(BUSTED_SPECS)
+	@for v in $(OTHER_LUAS); do spec/run $$v $$v $(BUILD)/$$v $(BUSTED_SPECS); done
 	@spec/run install $(LUA) $(BUILD)/lua5.4 spec/install
 	@spec/run openresty $(LUA) $(BUILD)/lua5.4 spec/openresty
 	@$(MAKE) --no-print-directory test-kafka-run
@@ -102,6 +118,30 @@ test-kafka: kafka-deps deps all
 
 test-kafka-run: kafka-deps deps all
 	@spec/kafka/test $(LUA) $(BUILD)/lua5.4
+
+# Everyday work (CONTRIBUTING.md): the lint and the specs on Lua 5.4 only,
+# about a minute.  make test before a commit that touches C or packaging.
+check: deps all $(SO_JIT)
+	@rm -rf $(BUILD)/results
+	@spec/step lint $(LUACHECK)
+	@spec/run lua5.4 $(LUA) $(BUILD)/lua5.4 $(BUSTED_SPECS)
+	@spec/summary
+
+lint: deps
+	@spec/step lint $(LUACHECK); spec/summary lint
+
+# The API reference from the LDoc comments of lua/ and csrc/lua/ (config.ld),
+# in build/docs/api; fails on any LDoc warning, so a comment cannot rot.
+# Debian's LDoc renders Markdown with lua-markdown, a Lua 5.1 module: run
+# it on lua5.1 whichever Lua lua-any would pick.
+LDOC = lua5.1 $$(command -v ldoc)
+docs: deps
+	@rm -rf $(BUILD)/docs/api && mkdir -p $(BUILD)/docs/api
+	@$(LDOC) -q . >$(BUILD)/docs/ldoc.log 2>&1; rc=$$?; cat $(BUILD)/docs/ldoc.log; \
+	  [ $$rc = 0 ] && ! grep -v '^reading configuration from' $(BUILD)/docs/ldoc.log | grep -q . && echo "API reference: $(BUILD)/docs/api/index.html"
+
+test-other-luas: deps $(SO_OTHER) $(SO_JIT)
+	@for v in $(OTHER_LUAS); do spec/run $$v $$v $(BUILD)/$$v $(BUSTED_SPECS); done; spec/summary $(OTHER_LUAS)
 
 test-lua54: deps all $(SO_JIT)
 	@spec/run lua5.4 $(LUA) $(BUILD)/lua5.4 $(BUSTED_SPECS); spec/summary lua5.4
@@ -153,6 +193,15 @@ bench: deps all luajit $(BENCH_BIN)
 
 install: deps
 	luarocks --lua-version=5.4 make rockspec/insync-scm-1.rockspec
+
+# A source rock of this checkout's HEAD, packed offline: the scm rockspec
+# with its source pointed at this repository (`luarocks pack` would clone
+# the public one).  `luarocks install build/rock/insync-scm-1.src.rock`.
+rock:
+	@rm -rf $(BUILD)/rock && mkdir -p $(BUILD)/rock
+	sed 's|^  url = "git+https://.*"|  url = "git+file://$(CURDIR)"|' rockspec/insync-scm-1.rockspec \
+	  >$(BUILD)/rock/insync-scm-1.rockspec
+	cd $(BUILD)/rock && luarocks pack insync-scm-1.rockspec
 
 clean:
 	rm -rf $(BUILD)

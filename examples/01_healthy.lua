@@ -8,7 +8,7 @@ c:create_topic("orders", { partitions = 1, replication_factor = 3,
 local p = c:producer{ acks = "all" }
 local ok = 0
 for i = 1, 10 do
-  p:send({ topic = "orders", key = "order-" .. i, value = "paid" }, function(report, err)
+  p:send({ topic = "orders", key = "order-" .. i, value = "paid" }, function(_, err)
     if not err then ok = ok + 1 end
   end)
 end

@@ -50,7 +50,7 @@ check("delivered at offset 0", e == nil and r.offset == 0)
 
 print("2. the leader answers NOT_ENOUGH_REPLICAS to the send and to its one retry")
 mock:push_errors("Produce", { "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS" })
-r, e = send{ topic = "orders", key = "order-2", value = "paid" }
+e = select(2, send{ topic = "orders", key = "order-2", value = "paid" })
 check("the callback gets NOT_ENOUGH_REPLICAS (19), retriable, not persisted",
   e and e.name == "NOT_ENOUGH_REPLICAS" and e.code == 19 and e.retriable
     and e.persisted == "not_persisted")
@@ -58,7 +58,7 @@ check("the callback gets NOT_ENOUGH_REPLICAS (19), retriable, not persisted",
 print("3. the partition's leader is down for longer than message.timeout.ms")
 mock:set_leader("refunds", 0, 2)
 mock:broker_down(2)
-r, e = send{ topic = "refunds", key = "refund-1", value = "sent" }
+e = select(2, send{ topic = "refunds", key = "refund-1", value = "sent" })
 check("the callback gets _MSG_TIMED_OUT", e and e.name == "_MSG_TIMED_OUT")
 mock:broker_up(2)
 

@@ -1,11 +1,15 @@
 -- insync: Kafka durability, modelled and for real.  `luarocks make
--- rockspec/insync-scm-1.rockspec` builds it against Debian's (or any)
--- librdkafka; set RDKAFKA_INCDIR / RDKAFKA_LIBDIR for another install.
+-- rockspec/insync-scm-1.rockspec` builds it from this checkout against
+-- Debian's (or any) librdkafka; set RDKAFKA_INCDIR / RDKAFKA_LIBDIR for
+-- another install.  It needs no other rock: lua-cjson is used only to decode
+-- the producer's statistics (on_stats), when it is installed.
+-- `make rock` packs a source rock of this checkout offline; `luarocks test`
+-- runs the offline specs (spec/luarocks_test.lua).
 rockspec_format = "3.0"
 package = "insync"
 version = "scm-1"
 source = {
-  url = "git+file://.",
+  url = "git+https://github.com/insync-lua/insync.git",
 }
 description = {
   summary = "Kafka durability: a deterministic cluster model and a librdkafka producer, one Lua API",
@@ -16,12 +20,12 @@ watermark, acks, min.insync.replicas, crashes, network cuts, elections, an
 idempotent producer), and then send the same records for real through
 librdkafka, with the same send(msg, callback) call and Kafka's error names.
 ]],
+  homepage = "https://github.com/insync-lua/insync",
   license = "MIT",
   labels = { "kafka", "librdkafka", "simulation" },
 }
 dependencies = {
   "lua >= 5.1, < 5.5",
-  "lua-cjson",
 }
 external_dependencies = {
   RDKAFKA = {
@@ -68,4 +72,11 @@ build = {
     ["insync.producer"] = "lua/insync/producer.lua",
     ["insync.openresty"] = "lua/insync/openresty.lua",
   },
+}
+-- LuaRocks' "busted" test type insists on a busted rock in a LuaRocks tree
+-- and downloads one otherwise; this script runs the busted that is
+-- installed (Debian's lua-busted, or a rock), offline.
+test = {
+  type = "command",
+  script = "spec/luarocks_test.lua",
 }

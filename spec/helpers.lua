@@ -90,8 +90,11 @@ function helpers.eager_gc(fn)
   if jit then jit.off() end   -- compiled code checks the GC elsewhere
   if _VERSION == "Lua 5.4" then
     collectgarbage("incremental", 1, 1000, 40)
+  elseif jit or _VERSION == "Lua 5.1" then
+    collectgarbage("setpause", 0); collectgarbage("setstepmul", 0)   -- 0: no step limit
   else
-    collectgarbage("setpause", 0); collectgarbage("setstepmul", 0)
+    -- 5.2 and 5.3 take a step multiplier under 40 as 40: a large one instead
+    collectgarbage("setpause", 0); collectgarbage("setstepmul", 1000000)
   end
   collectgarbage()
   local ok, err = pcall(fn)

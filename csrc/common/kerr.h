@@ -5,7 +5,7 @@
  * The numbers are librdkafka's rd_kafka_resp_err_t values (positive: Kafka
  * protocol errors; negative: librdkafka's local errors), so that the model,
  * which must not include librdkafka, reports exactly what the real producer
- * would.  spec/errors_spec.lua checks every name here against librdkafka's
+ * would.  spec/core/errors_spec.lua checks every name here against librdkafka's
  * own rd_kafka_get_err_descs().  Pure C: no lua.h, no rdkafka.h.
  */
 #ifndef INSYNC_KERR_H

@@ -20,7 +20,7 @@ void insync_lua_open_producer(lua_State *L);
 void insync_lua_open_mock(lua_State *L);
 
 /**
- * Pushes the error object of API.md: { code, name, message, retriable,
+ * Pushes the error object of docs/errors.md: { code, name, message, retriable,
  * fatal, persisted } with the shared metatable (__tostring gives
  * "NAME: message").  @p message may be NULL: librdkafka's description of
  * @p code is used.  @p persisted is an insync_persisted_t.  Never raises

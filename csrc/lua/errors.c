@@ -1,6 +1,6 @@
 /**
  * @file errors.c
- * @brief The error object of API.md, built here and nowhere else, and the
+ * @brief The error object of docs/errors.md, built here and nowhere else, and the
  * table of every librdkafka error name.
  */
 #include <stdio.h>

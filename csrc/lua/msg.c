@@ -28,7 +28,7 @@ void insync_lua_msg_names(lua_State *L) {
         lua_createtable(L, INSYNC_MSG_NFIELDS, 0);
         for (int f = 0; f < INSYNC_MSG_NFIELDS; f++) {
                 lua_pushstring(L, field_names[f]);
-                nm->name[f] = lua_topointer(L, -1);
+                nm->name[f] = insync_strid(L, -1);
                 lua_rawseti(L, -2, f + 1);
         }
         insync_setuservalue(L, -2); /* keeps the names alive */
@@ -103,7 +103,7 @@ void insync_lua_read_msg(lua_State *L, int msg,
         luaL_checkstack(L, 2 * 5 + 2, "send");
         lua_pushnil(L);
         while (lua_next(L, msg)) {
-                int f = field_of(nm, lua_topointer(L, -2));
+                int f = field_of(nm, insync_strid(L, -2));
                 if (f < INSYNC_MSG_NFIELDS && lua_type(L, -2) != LUA_TSTRING)
                         f = INSYNC_MSG_NFIELDS; /* a light userdata, say */
                 int ty = f < INSYNC_MSG_NFIELDS ? lua_type(L, -1) : LUA_TNIL;

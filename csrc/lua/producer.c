@@ -1,8 +1,9 @@
 /**
  * @file producer.c
- * @brief insync.producer: librdkafka's producer behind API.md's send and
- * callback.  The librdkafka side is csrc/rdkafka/producer.c; this file turns
- * its events into Lua values and runs the callbacks.
+ * @brief insync.producer: librdkafka's producer behind the same send and
+ * callback as the model (docs/errors.md).  The librdkafka side is
+ * csrc/rdkafka/producer.c; this file turns its events into Lua values and
+ * runs the callbacks.
  *
  * Callbacks (and opaques) wait in the userdata's uservalue, keyed by a small
  * integer slot that is the message's opaque in librdkafka.  Slots are

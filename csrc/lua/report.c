@@ -8,10 +8,11 @@
  * costs a table, a hash part and a store per field, and was most of the
  * time a delivery took.  It reads like a table: report.topic, .partition,
  * .offset, .key, .opaque, .latency_ms (nil when unknown), tostring, pairs
- * (Lua 5.4; LuaJIT's pairs takes tables only), and fields may be set: they
- * go to a table in the user value, made on the first store and holding the
- * opaque, and they shadow the built-in ones.  report:totable() gives a plain
- * table (for JSON, or pairs on LuaJIT).
+ * (Lua 5.2 to 5.4; the pairs of 5.1 and LuaJIT takes tables only), and
+ * fields may be set: they go to a table in the user value, made on the
+ * first store and holding the opaque, and they shadow the built-in ones.
+ * report:totable() gives a plain table (for JSON, or pairs on 5.1 and
+ * LuaJIT).
  */
 #include <string.h>
 

@@ -2,7 +2,7 @@
 -- configuration tables (create_topic, producer), validated here under
 -- Apache Kafka's and librdkafka's names and defaults, and trace_json.
 -- The rest of the methods (send, run, run_for, faults, partition, audit,
--- trace, ...) are C, in csrc/lua/cluster.c.  See README.md, "The model".
+-- trace, ...) are C, in csrc/lua/cluster.c.  See docs/model.md.
 -- @module insync.cluster
 
 local core = require "insync.core"

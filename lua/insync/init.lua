@@ -3,13 +3,13 @@
 -- One module, two engines behind one way of sending: the model (a
 -- deterministic simulation of a Kafka cluster, `insync.cluster`) and the real
 -- producer on librdkafka (`insync.producer`, with librdkafka's embedded mock
--- cluster as `insync.mock`).  See README.md and shared/API.md.
+-- cluster as `insync.mock`).  See README.md and the manual under docs/.
 -- @module insync
 
 local core = require "insync.core"
 
 local insync = {
-  _VERSION = "0.1.0",
+  _VERSION = "0.2.0",
   --- librdkafka's version string, e.g. "2.0.2".
   librdkafka_version = core.librdkafka_version,
 }
@@ -57,18 +57,18 @@ insync.error = core.error
 local producer = require "insync.producer"
 
 --- The real producer on librdkafka: `insync.producer{ ["bootstrap.servers"] = ... }`.
--- See lua/insync/producer.lua and README.md, "The real producer".
+-- See lua/insync/producer.lua and docs/producer.md.
 insync.producer = producer.producer
 
 --- librdkafka's embedded mock cluster: `insync.mock{ brokers = 3 }`.
--- See README.md, "The embedded mock cluster".
+-- See docs/mock.md.
 insync.mock = producer.mock
 insync.api_key = producer.api_key
 insync.monotonic = producer.monotonic
 insync.thread_cpu = producer.thread_cpu
 
 --- A deterministic simulated Kafka cluster in virtual time (the model).
--- See README.md, "The model", and lua/insync/cluster.lua.
+-- See docs/model.md and lua/insync/cluster.lua.
 insync.cluster = require("insync.cluster").new
 
 --- True when `v` is an insync error object.

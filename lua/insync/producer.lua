@@ -1,7 +1,7 @@
---- The real producer: librdkafka behind API.md's send and callback, and
--- librdkafka's embedded mock cluster.  The C half is csrc/lua/producer.c and
--- csrc/lua/mock.c; this file only adds what is easier in Lua: decoding the
--- statistics JSON for `on_stats`.
+--- The real producer: librdkafka behind the send and callback of
+-- docs/errors.md, and librdkafka's embedded mock cluster.  The C half is
+-- csrc/lua/producer.c and csrc/lua/mock.c; this file only adds what is
+-- easier in Lua: decoding the statistics JSON for `on_stats`.
 -- @module insync.producer
 
 local core = require "insync.core"
@@ -18,7 +18,8 @@ local M = {}
 --   report its callback would have got),
 --   `on_log(level, facility, message)` (syslog levels, as librdkafka's log_cb),
 --   `on_stats(stats, json)` (the statistics, decoded, and their JSON text;
---   set `["statistics.interval.ms"]`).
+--   set `["statistics.interval.ms"]`; needs lua-cjson, the only use of it:
+--   without it, `producer` raises when given `on_stats`).
 -- @return the producer; raises on an unknown property or a bad value, naming
 --   the property (never showing a secret's value).
 function M.producer(conf)
@@ -27,7 +28,13 @@ function M.producer(conf)
   end
   local on_stats = conf.on_stats
   if type(on_stats) == "function" then
-    local decode = require("cjson").decode
+    -- lua-cjson is needed here only: everything else works without it.
+    local ok, cjson = pcall(require, "cjson")
+    if not ok then
+      error("producer: on_stats: decoding the statistics needs lua-cjson, which is not installed ("
+        .. tostring(cjson):match("^[^\n]*") .. ")", 2)
+    end
+    local decode = cjson.decode
     local copy = {}
     for k, v in pairs(conf) do copy[k] = v end
     copy.on_stats = function(json) return on_stats(decode(json), json) end

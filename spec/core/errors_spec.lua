@@ -3,7 +3,7 @@ local helpers = require "helpers"
 
 describe("insync module", function()
   it("names its version and librdkafka's", function()
-    assert.equal("0.1.0", insync._VERSION)
+    assert.equal("0.2.0", insync._VERSION)
     local pkg = helpers.sh("dpkg-query -W -f='${Version}' librdkafka1")
     assert.matches("^%d+%.%d+%.%d+$", insync.librdkafka_version)
     assert.equal(1, pkg:find(insync.librdkafka_version, 1, true),

@@ -1,5 +1,5 @@
--- acks 0 / 1 / all against min.insync.replicas, as KAFKA-SEMANTICS.md and
--- the seed articles state them.
+-- acks 0 / 1 / all against min.insync.replicas, as docs/kafka-semantics.md
+-- states them.
 local S = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "scenario.lua")
 
 describe("acks=all", function()

@@ -18,11 +18,11 @@ describe("the model when a __gc finalizer uses the cluster", function()
       if insend then inside = inside + 1 end
       p:send({ topic = "a" }, cbs[total])   -- a new callback each: a new run
     end
-    local msg, cb, pre = { topic = "b" }, function() delivered = delivered + 1 end, {}
+    local msg, cb, pre = { topic = "b" }, function() delivered = delivered + 1 end, {} -- luacheck: no unused
     helpers.eager_gc(function()
-      local keep = {}
+      local keep = {} -- luacheck: no unused (keeps them until keep = nil)
       for i = 1, K do keep[i] = helpers.finalizable(fin) end
-      keep = nil
+      keep = nil -- luacheck: no unused
       pre[1] = true   -- allocates with no GC check after it: send has the first
       insend = true
       p:send(msg, cb)
@@ -56,7 +56,7 @@ describe("the model when a __gc finalizer uses the cluster", function()
     end
     local tr
     helpers.eager_gc(function()
-      local keep = { helpers.finalizable(fin) }
+      local keep = { helpers.finalizable(fin) } -- luacheck: no unused
       keep = nil
       tr = c:trace()
     end)
@@ -78,7 +78,7 @@ describe("the model when a __gc finalizer uses the cluster", function()
       end
       local log
       helpers.eager_gc(function()
-        local keep = { helpers.finalizable(fin) }
+        local keep = { helpers.finalizable(fin) } -- luacheck: no unused
         keep = nil
         log = c:log("t", 0, 1)
       end)

@@ -1,4 +1,4 @@
--- examples/openresty/nginx.conf, as the README shows it, run by Debian's
+-- examples/openresty/nginx.conf, as docs/openresty.md shows it, run by Debian's
 -- nginx against the mock cluster: only the port, the checkout's paths and
 -- the bootstrap servers are filled in.
 local nginx = require "openresty.nginx"

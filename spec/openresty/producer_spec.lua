@@ -461,7 +461,7 @@ end)
 
 describe("insync.openresty when a request sends after its worker closed the producer", function()
   it("returns nil, _DESTROY at once, and the request still completes", function()
-    with_own_cluster("late", { topic = "late", workers = 1, init = "exit_timeout_ms = 0" }, function(srv, cluster)
+    with_own_cluster("late", { topic = "late", workers = 1, init = "exit_timeout_ms = 0" }, function(srv)
       local pids = { srv.pid, srv:workers()[1] }
       -- This request sleeps 1 s, then sends from its log phase; QUIT comes
       -- while it sleeps, and the worker closes its producer at once.

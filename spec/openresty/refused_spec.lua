@@ -93,18 +93,18 @@ describe("insync.openresty refusals", function()
   it("hands a record librdkafka refuses at hand-over (_QUEUE_FULL) to its callback with a report, counted as failed", function()
     local before = metrics()
     assert.are.equal(200, (srv:get("/full")))
-    local lines, metrics
+    local lines, after
     local deadline = nginx.now() + 10
     repeat
       nginx.sleep(0.05)
-      lines, metrics = outcomes()
+      lines, after = outcomes()
     until #lines > 0 or nginx.now() > deadline
     assert.are.same({
       "k2|_QUEUE_FULL|insync.report{topic=t key=k2 opaque=o2}|nil|nil|o2|totable t k2 o2 nil",
     }, lines)
     -- the first record waits in librdkafka for a broker; the second failed
     local m = {}
-    for k, v in metrics:gmatch("([%a_]+) (%d+)") do m[k] = tonumber(v) end
+    for k, v in after:gmatch("([%a_]+) (%d+)") do m[k] = tonumber(v) end
     assert.are.equal(before.sent + 2, m.sent)
     assert.are.equal(before.failed + 1, m.failed)
     assert.are.equal(before.queue_depth + 1, m.queue_depth)

@@ -44,7 +44,7 @@ describe("insync inside Debian's nginx (lua-nginx-module, LuaJIT)", function()
   it("runs two workers, and each loaded insync in init_worker", function()
     local workers = srv:workers()
     table.sort(workers)
-    local loaded = {}
+    local loaded
     local deadline = nginx.now() + 10
     repeat
       loaded = {}

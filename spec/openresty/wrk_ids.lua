@@ -45,7 +45,7 @@ local function touch(path, text)
   if f then f:write(text or "") f:close() end
 end
 
-function response(status, headers, body)
+function response(status, _, body)
   if answered >= n then return end
   answered = answered + 1
   if status == 200 then ids:write(body) else bad = bad + 1 end

@@ -1,5 +1,4 @@
 -- Failures reach the callback as the shared error object.
-local insync = require "insync"
 local fixture = require "producer.fixture"
 
 local function send_one(p, msg)

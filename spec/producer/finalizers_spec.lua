@@ -6,17 +6,22 @@ local helpers = require "helpers"
 local fixture = require "producer.fixture"
 
 describe("insync.producer when a __gc finalizer uses the producer", function()
-  it("raises in send, instead of sending on a freed handle, when a finalizer closed it", function()
+  -- Not on Lua 5.2: there a call is no GC check point (5.3's and LuaJIT's
+  -- calls are) and send mostly allocates through no Lua API function that
+  -- checks the GC (5.4's send does), so on 5.2 a finalizer runs inside send
+  -- only by chance (in 1 send of 20, measured) and the spec cannot make it.
+  local it_not_52 = _VERSION == "Lua 5.2" and function() end or it
+  it_not_52("raises in send, instead of sending on a freed handle, when a finalizer closed it", function()
     for _, warm in ipairs({ false, true }) do   -- a new topic; a known one not the last
       local p = insync.producer{ ["bootstrap.servers"] = "127.0.0.1:1", ["message.timeout.ms"] = 1000,
                                      log_level = 0 }
       local a, b = { topic = "a", value = "x" }, { topic = "b", value = "x" }
       p:send(b)
       if warm then p:send(a); p:send(b) end
-      local inside, insend, pre = false, false, {}
+      local inside, insend, pre = false, false, {} -- luacheck: no unused
       local ok, err
       helpers.eager_gc(function()
-        local keep = { helpers.finalizable(function() inside = insend; p:close(0) end) }
+        local keep = { helpers.finalizable(function() inside = insend; p:close(0) end) } -- luacheck: no unused
         keep = nil
         pre[1] = true   -- allocates with no GC check after it: send has the first
         insend = true
@@ -45,7 +50,7 @@ describe("insync.producer when a __gc finalizer uses the producer", function()
     for _ = 1, 16 do p:send(big, cb) end   -- the refused list is full (16)
     local fired = false
     helpers.eager_gc(function()
-      local keep = { helpers.finalizable(function() fired = true; p:send(big, cb) end) }
+      local keep = { helpers.finalizable(function() fired = true; p:send(big, cb) end) } -- luacheck: no unused
       keep = nil
       p:poll(0)
     end)

@@ -110,7 +110,7 @@ describe("one script on both engines", function()
     -- The broker answers OUT_OF_ORDER_SEQUENCE_NUMBER for the producer's
     -- oldest unacknowledged batch: librdkafka raises a fatal error (on_error
     -- first), fails that batch (possibly persisted) and every later send.
-    local function script(p, events, settle)
+    local function oos_script(p, events, settle)
       local function send(k)
         assert(p:send({ topic = "orders", partition = 0, key = k, value = "v" }, function(_, err)
           events[#events + 1] = { k, err and err.name, err and err.fatal, err and err.persisted }
@@ -138,7 +138,7 @@ describe("one script on both engines", function()
     for b = 1, 3 do c:crash(b, { lose_unflushed = true }) end
     for b = 1, 3 do c:restart(b) end
     c:run_for(20000)
-    script(mp, model, function() c:run() end)
+    oos_script(mp, model, function() c:run() end)
 
     -- librdkafka: its mock cluster answers the same error
     local m = fixture.cluster(1, "orders", 1, 1)
@@ -148,7 +148,7 @@ describe("one script on both engines", function()
     assert(rp:send({ topic = "orders", partition = 0, value = "warm" }, function() end))
     assert.equal(0, rp:flush(10000))
     m:push_errors("Produce", { "OUT_OF_ORDER_SEQUENCE_NUMBER" })
-    script(rp, real, function() rp:flush(5000) end)
+    oos_script(rp, real, function() rp:flush(5000) end)
     rp:close(0)
     m:close()
 

@@ -59,7 +59,7 @@ describe("a failed send without a callback", function()
   it("propagates an on_error that raises with its traceback, keeping the rest queued", function()
     local seen = {}
     local p = fixture.producer(m, { retries = 0, ["linger.ms"] = 0,
-      on_error = function(err, report)
+      on_error = function(_, report)
         seen[#seen + 1] = report.key
         if #seen == 1 then error("boom from on_error") end
       end })

@@ -36,6 +36,8 @@ build = {
       sources = {
         "csrc/common/kerr.c",
         "csrc/lua/cluster.c",
+        "csrc/lua/conf.c",
+        "csrc/lua/consumer.c",
         "csrc/lua/core.c",
         "csrc/lua/errors.c",
         "csrc/lua/mock.c",
@@ -56,6 +58,7 @@ build = {
         "csrc/model/records.c",
         "csrc/model/sim.c",
         "csrc/model/trace.c",
+        "csrc/rdkafka/consumer.c",
         "csrc/rdkafka/mock.c",
         "csrc/rdkafka/producer.c",
       },
@@ -66,6 +69,7 @@ build = {
     ["insync"] = "lua/insync/init.lua",
     ["insync.cluster"] = "lua/insync/cluster.lua",
     ["insync.producer"] = "lua/insync/producer.lua",
+    ["insync.consumer"] = "lua/insync/consumer.lua",
     ["insync.openresty"] = "lua/insync/openresty.lua",
   },
 }

@@ -103,25 +103,6 @@ static int64_t now_ms(void) {
 /* ---------------------------------------------------------------------- */
 /* Construction */
 
-/* The string librdkafka gets for a configuration value at the top. */
-static const char *conf_value(lua_State *L, char *buf, size_t size) {
-        switch (lua_type(L, -1)) {
-        case LUA_TSTRING:
-                return lua_tostring(L, -1);
-        case LUA_TBOOLEAN:
-                return lua_toboolean(L, -1) ? "true" : "false";
-        case LUA_TNUMBER:
-                if (insync_isinteger(L, -1))
-                        snprintf(buf, size, "%lld",
-                                 (long long)lua_tointeger(L, -1));
-                else
-                        snprintf(buf, size, "%.17g", (double)lua_tonumber(L, -1));
-                return buf;
-        default:
-                return NULL;
-        }
-}
-
 static int callback_field(const char *key) {
         if (strcmp(key, "on_error") == 0)
                 return UV_ON_ERROR;
@@ -178,7 +159,7 @@ static int l_producer_new(lua_State *L) {
                         ev |= events[-cb];
                         continue;
                 }
-                const char *value = conf_value(L, numbuf, sizeof(numbuf));
+                const char *value = insync_lua_conf_value(L, numbuf, sizeof(numbuf));
                 if (!value) {
                         rd_kafka_conf_destroy(conf);
                         return luaL_error(L, "producer: property '%s': expected "
@@ -630,25 +611,10 @@ static int64_t flush(lua_State *L, insync_producer_t *p, int timeout_ms) {
         return p->rk.outstanding;
 }
 
-static int opt_timeout(lua_State *L, int arg, const char *what, int dflt) {
-        if (lua_isnoneornil(L, arg))
-                return dflt;
-        if (lua_type(L, arg) != LUA_TNUMBER)
-                return luaL_error(L, "%s: timeout_ms: expected number, got %s",
-                                  what, luaL_typename(L, arg));
-        lua_Number t = lua_tonumber(L, arg);
-        if (t != t)
-                return luaL_error(L, "%s: timeout_ms: expected number, got nan",
-                                  what);
-        if (t < 0)
-                return -1;
-        return t > 2147483647.0 ? 2147483647 : (int)t;
-}
-
 /* p:poll([timeout_ms]) -> number of delivery reports handed out */
 static int l_poll(lua_State *L) {
         insync_producer_t *p = check_producer(L, "poll");
-        int timeout = opt_timeout(L, 2, "poll", 0);
+        int timeout = insync_lua_opt_timeout(L, 2, "poll", 0);
         check_idle(L, p, "poll");
         lua_settop(L, 1);
         lua_pushinteger(L, serve(L, p, timeout));
@@ -658,7 +624,7 @@ static int l_poll(lua_State *L) {
 /* p:flush([timeout_ms]) -> sends still without their callback */
 static int l_flush(lua_State *L) {
         insync_producer_t *p = check_producer(L, "flush");
-        int timeout = opt_timeout(L, 2, "flush", -1);
+        int timeout = insync_lua_opt_timeout(L, 2, "flush", -1);
         check_idle(L, p, "flush");
         lua_settop(L, 1);
         lua_pushinteger(L, (lua_Integer)flush(L, p, timeout));
@@ -675,7 +641,7 @@ static int l_close(lua_State *L) {
                 lua_pushinteger(L, 0);
                 return 1;
         }
-        int timeout = opt_timeout(L, 2, "close", INSYNC_CLOSE_TIMEOUT_MS);
+        int timeout = insync_lua_opt_timeout(L, 2, "close", INSYNC_CLOSE_TIMEOUT_MS);
         check_idle(L, p, "close");
         lua_settop(L, 1);
         int64_t purged = flush(L, p, timeout);

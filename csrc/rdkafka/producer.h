@@ -144,6 +144,13 @@ void insync_rk_producer_slot_put(insync_rk_producer_t *p, int slot);
  */
 unsigned insync_rk_fork_generation(void);
 
+/**
+ * Starts counting forks (once per process: every librdkafka handle insync
+ * makes calls it before rd_kafka_new) and @returns the generation now, to
+ * be kept with the handle and compared with insync_rk_fork_generation().
+ */
+unsigned insync_rk_fork_watch(void);
+
 /** @returns 1 when this process is a fork of the one that made the handle. */
 int insync_rk_producer_forked(const insync_rk_producer_t *p);
 

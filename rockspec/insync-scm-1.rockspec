@@ -34,6 +34,7 @@ build = {
   modules = {
     ["insync.core"] = {
       sources = {
+        "csrc/common/audit.c",
         "csrc/common/kerr.c",
         "csrc/lua/cluster.c",
         "csrc/lua/conf.c",

@@ -27,6 +27,15 @@ void insync_lua_open_consumer(lua_State *L);
  */
 const char *insync_lua_conf_value(lua_State *L, char *buf, size_t size);
 
+struct insync_rk_track_s;
+
+/**
+ * p:audit(opts) of a tracking producer whose tracking is @p t; @p opts is
+ * the stack index of the options (none or nil: the defaults).  Pushes the
+ * audit, or nil and an error object (audit.c).
+ */
+int insync_lua_audit(lua_State *L, int opts, const struct insync_rk_track_s *t);
+
 /**
  * Reads an optional timeout in milliseconds at @p arg: @p dflt when absent,
  * -1 (no bound) when negative, clamped to INT_MAX; raises "WHAT:

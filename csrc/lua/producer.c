@@ -21,6 +21,7 @@
 
 #include "binding.h"
 #include "../common/kerr.h"
+#include "../rdkafka/audit.h"
 #include "../rdkafka/producer.h"
 
 #define INSYNC_PRODUCER_MT "insync.producer"
@@ -121,7 +122,7 @@ static int l_producer_new(lua_State *L) {
                 [-UV_ON_STATS] = INSYNC_RK_EV_STATS,
         };
         char errbuf[512], numbuf[64];
-        int ev = 0;
+        int ev = 0, track = 0;
         lua_settop(L, 1);
         if (lua_type(L, 1) != LUA_TTABLE)
                 return luaL_error(L, "producer: conf: expected table, got %s",
@@ -147,6 +148,17 @@ static int l_producer_new(lua_State *L) {
                                           luaL_typename(L, -2));
                 }
                 const char *key = lua_tostring(L, -2);
+                if (strcmp(key, "track") == 0) {
+                        if (lua_type(L, -1) != LUA_TBOOLEAN) {
+                                rd_kafka_conf_destroy(conf);
+                                return luaL_error(L, "producer: track: expected "
+                                                     "boolean, got %s",
+                                                  luaL_typename(L, -1));
+                        }
+                        track = lua_toboolean(L, -1);
+                        lua_pop(L, 1);
+                        continue;
+                }
                 int cb = callback_field(key);
                 if (cb) {
                         if (lua_type(L, -1) != LUA_TFUNCTION) {
@@ -189,6 +201,15 @@ static int l_producer_new(lua_State *L) {
         }
         if (insync_rk_producer_init(&p->rk, conf, ev, errbuf, sizeof(errbuf)))
                 return luaL_error(L, "producer: %s", errbuf);
+        if (track) {
+                /* the tracked id rides in the message opaque's top half */
+                if (sizeof(intptr_t) < 8)
+                        return luaL_error(L, "producer: track: needs a 64-bit "
+                                             "platform");
+                p->rk.track = insync_rk_track_new(rd_kafka_conf(p->rk.rk));
+                if (!p->rk.track)
+                        return luaL_error(L, "producer: out of memory");
+        }
         lua_settop(L, 2);
         return 1;
 }
@@ -262,6 +283,24 @@ static int l_send(lua_State *L) {
                 hdrs = rd_kafka_headers_new(8);
                 insync_lua_each_header(L, m.headers, add_header, hdrs);
         }
+        uint32_t tracked = 0;
+        if (p->rk.track) {
+                char hv[INSYNC_RK_TRACK_VALUE_MAX + 1];
+                size_t hlen;
+                tracked = insync_rk_track_add(p->rk.track, rkt, tname,
+                                              partition, key, klen, hv, &hlen);
+                if (!tracked) {
+                        if (hdrs)
+                                rd_kafka_headers_destroy(hdrs);
+                        return luaL_error(L, "send: track: out of memory, or "
+                                             "more sends or topics than a "
+                                             "tracking producer keeps");
+                }
+                if (!hdrs)
+                        hdrs = rd_kafka_headers_new(1);
+                rd_kafka_header_add(hdrs, INSYNC_RK_TRACK_HEADER, -1, hv,
+                                    (ssize_t)hlen);
+        }
         /* A slot when there is something to hand back: the callback, or
          * an opaque for the report that on_error gets if the send fails. */
         int slot = 0;
@@ -270,10 +309,14 @@ static int l_send(lua_State *L) {
                 if (slot < 0) {
                         if (hdrs)
                                 rd_kafka_headers_destroy(hdrs);
+                        if (tracked)
+                                insync_rk_track_drop_last(p->rk.track);
                         return luaL_error(L, "send: out of memory");
                 }
         }
-        void *opaque = (void *)(intptr_t)(((intptr_t)slot << 1) | has_opaque);
+        void *opaque = (void *)(intptr_t)(((uint64_t)tracked << 32) |
+                                          ((uint64_t)slot << 1) |
+                                          (uint64_t)has_opaque);
         rd_kafka_resp_err_t err;
         /* producev takes headers and a timestamp (NULL and 0: none, "now");
          * the plain rd_kafka_produce is cheaper for the common record. */
@@ -297,6 +340,8 @@ static int l_send(lua_State *L) {
                         rd_kafka_headers_destroy(hdrs);
                 if (slot)
                         insync_rk_producer_slot_put(&p->rk, slot);
+                if (tracked)
+                        insync_rk_track_drop_last(p->rk.track);
                 lua_pushnil(L);
                 insync_lua_push_error(L, err, NULL, INSYNC_NOT_PERSISTED, 0);
                 return 2;
@@ -392,7 +437,7 @@ static void call_back(lua_State *L, int uv, int32_t partition) {
  * opaque.  @returns the opaque's index, or 0. */
 static int take_callback(lua_State *L, insync_producer_t *p, int uv,
                          intptr_t op) {
-        int slot = (int)(op >> 1), opaque = 0;
+        int slot = INSYNC_RK_OP_SLOT(op), opaque = 0;
         if (!slot) {
                 lua_pushboolean(L, 0);
                 return 0;
@@ -452,6 +497,11 @@ static int serve_protected(lua_State *L) {
                 p->rk.undelivered++;
                 n++;
                 wait = 0;
+                if (p->rk.track)
+                        insync_rk_track_report(p->rk.track,
+                                               INSYNC_RK_OP_TRACKED(f->opaque),
+                                               f->partition, -1, f->err,
+                                               INSYNC_NOT_PERSISTED);
                 int opaque = take_callback(L, p, uv, f->opaque);
                 push_topic_name(L, uv, f->rkt);
                 push_report(L, mt, lua_gettop(L), f->partition, -1, f->key,
@@ -478,7 +528,13 @@ static int serve_protected(lua_State *L) {
                                 else
                                         p->rk.delivered++;
                                 n++;
-                                if (!(op >> 1) && !m->err)
+                                if (p->rk.track)
+                                        insync_rk_track_report(
+                                                p->rk.track,
+                                                INSYNC_RK_OP_TRACKED(op),
+                                                m->partition, m->offset, m->err,
+                                                (int)rd_kafka_message_status(m));
+                                if (!INSYNC_RK_OP_SLOT(op) && !m->err)
                                         continue; /* no callback: silent */
                                 int opaque = take_callback(L, p, uv, op);
                                 if (m->rkt != last_rkt) {
@@ -674,6 +730,8 @@ static int l_gc(lua_State *L) {
          * (the call holds it): this is a script calling __gc itself */
         check_idle(L, p, "__gc");
         insync_rk_producer_destroy(&p->rk);
+        insync_rk_track_free(p->rk.track);
+        p->rk.track = NULL;
         return 0;
 }
 
@@ -708,7 +766,28 @@ static int l_counts(lua_State *L) {
         lua_setfield(L, -2, "failed");
         lua_pushinteger(L, (lua_Integer)p->rk.outstanding);
         lua_setfield(L, -2, "outstanding");
+        if (p->rk.track) {
+                lua_pushinteger(L, (lua_Integer)p->rk.track->n);
+                lua_setfield(L, -2, "tracked");
+                lua_pushinteger(L, (lua_Integer)insync_rk_track_bytes(p->rk.track));
+                lua_setfield(L, -2, "track_bytes");
+        }
         return 1;
+}
+
+/* p:audit{ timeout_ms =, consumer = { ... } } -> audit | nil, err: reads
+ * back what a tracking producer sent (csrc/rdkafka/audit.c); also on a
+ * closed producer.  Serves no callback. */
+static int l_audit(lua_State *L) {
+        insync_producer_t *p = to_producer(L, "audit");
+        if (insync_rk_producer_forked(&p->rk))
+                return luaL_error(L, "audit: this producer belongs to the "
+                                     "process this one was forked from");
+        check_idle(L, p, "audit");
+        if (!p->rk.track)
+                return luaL_error(L, "audit: the producer was made without "
+                                     "track = true");
+        return insync_lua_audit(L, 2, p->rk.track);
 }
 
 /* p:name() -> librdkafka's client instance name, "rdkafka#producer-1" */
@@ -755,6 +834,7 @@ void insync_lua_open_producer(lua_State *L) {
                 {"close", l_close},
                 {"outstanding", l_outstanding},
                 {"counts", l_counts},
+                {"audit", l_audit},
                 {"name", l_name},
                 {"test_fatal_error", l_test_fatal_error},
                 {NULL, NULL},

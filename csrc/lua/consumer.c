@@ -285,6 +285,18 @@ static int l_poll(lua_State *L) {
                 rd_kafka_message_destroy(m);
                 lua_rawseti(L, 2, ++n);
         }
+        /* and those librdkafka gave its error callback meanwhile */
+        char *reason;
+        int code;
+        while ((code = insync_rk_consumer_next_error(&c->rk, &reason))) {
+                if (nerr == 0) {
+                        lua_newtable(L);
+                        lua_replace(L, 3);
+                }
+                insync_lua_push_error(L, code, reason, INSYNC_NOT_PERSISTED, 0);
+                free(reason);
+                lua_rawseti(L, 3, ++nerr);
+        }
         lua_settop(L, nerr ? 3 : 2);
         return nerr ? 2 : 1;
 }

@@ -200,6 +200,14 @@ int insync_rk_audit(const insync_rk_track_t *t, const char *const *conf,
                 }
                 rd_kafka_message_t *m =
                         insync_rk_consumer_next(&c, wait > 100 ? 100 : wait);
+                char *reason;
+                int e;
+                while ((e = insync_rk_consumer_next_error(&c, &reason))) {
+                        last_err = e;
+                        snprintf(last_msg, sizeof(last_msg), "%s",
+                                 reason ? reason : rd_kafka_err2str(e));
+                        free(reason);
+                }
                 if (!m)
                         continue;
                 if (m->err) {

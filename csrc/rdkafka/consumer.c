@@ -3,6 +3,7 @@
  * @brief The librdkafka side of insync.consumer (see consumer.h).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "consumer.h"
@@ -31,6 +32,45 @@ static int conf_default(rd_kafka_conf_t *conf, const char *key,
                        : -1;
 }
 
+/* librdkafka's error callback: runs inside rd_kafka_consumer_poll, on the
+ * application's thread; keeps the error for the binding. */
+static void on_error(rd_kafka_t *rk, int err, const char *reason,
+                     void *opaque) {
+        insync_rk_consumer_t *c = opaque;
+        (void)rk;
+        if (c->nerrors == c->caperrors) {
+                if (c->err_head > 0) { /* reuse the handed-out front */
+                        memmove(c->errors, c->errors + c->err_head,
+                                (c->nerrors - c->err_head) * sizeof(*c->errors));
+                        c->nerrors -= c->err_head;
+                        c->err_head = 0;
+                } else {
+                        size_t cap = c->caperrors ? 2 * c->caperrors : 8;
+                        insync_rk_cerror_t *e =
+                                realloc(c->errors, cap * sizeof(*e));
+                        if (!e) {
+                                c->errors_dropped++;
+                                return;
+                        }
+                        c->errors = e;
+                        c->caperrors = cap;
+                }
+        }
+        c->errors[c->nerrors].err = err;
+        c->errors[c->nerrors].reason = reason ? strdup(reason) : NULL;
+        c->nerrors++;
+}
+
+int insync_rk_consumer_next_error(insync_rk_consumer_t *c, char **reason) {
+        if (c->err_head == c->nerrors) {
+                c->err_head = c->nerrors = 0;
+                return 0;
+        }
+        insync_rk_cerror_t *e = &c->errors[c->err_head++];
+        *reason = e->reason;
+        return e->err;
+}
+
 int insync_rk_consumer_init(insync_rk_consumer_t *c, rd_kafka_conf_t *conf,
                             char *errbuf, size_t size) {
         if (conf_default(conf, "enable.auto.commit", "false", errbuf, size) ||
@@ -41,6 +81,8 @@ int insync_rk_consumer_init(insync_rk_consumer_t *c, rd_kafka_conf_t *conf,
                 rd_kafka_conf_destroy(conf);
                 return -1;
         }
+        rd_kafka_conf_set_error_cb(conf, on_error);
+        rd_kafka_conf_set_opaque(conf, c);
         unsigned gen = insync_rk_fork_watch();
         c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errbuf, size);
         if (!c->rk) {
@@ -160,4 +202,9 @@ void insync_rk_consumer_destroy(insync_rk_consumer_t *c) {
                 rd_kafka_topic_partition_list_destroy(c->assigned);
         c->assigned = NULL;
         c->rk = NULL;
+        for (size_t i = c->err_head; i < c->nerrors; i++)
+                free(c->errors[i].reason);
+        free(c->errors);
+        c->errors = NULL;
+        c->err_head = c->nerrors = c->caperrors = 0;
 }

@@ -6,8 +6,11 @@
  * values; the real producer's audit (csrc/rdkafka/audit.c) reads with it.
  *
  * Errors and partition ends arrive on the consumer queue with the records
- * (rd_kafka_poll_set_consumer), polled from the application's own thread:
- * no librdkafka callback runs application code.
+ * (rd_kafka_poll_set_consumer), polled from the application's own thread.
+ * librdkafka hands some errors (a partition the topic lacks, brokers down)
+ * to an error callback instead: insync's, in C, run by that same poll,
+ * keeps them in a FIFO for the binding.  No librdkafka callback runs
+ * application code.
  */
 #ifndef INSYNC_RK_CONSUMER_H
 #define INSYNC_RK_CONSUMER_H
@@ -20,6 +23,12 @@
 #define INSYNC_RK_FROM_BEGINNING RD_KAFKA_OFFSET_BEGINNING
 #define INSYNC_RK_FROM_END RD_KAFKA_OFFSET_END
 
+/** An error librdkafka gave the error callback. */
+typedef struct insync_rk_cerror_s {
+        int err;
+        char *reason; /**< a copy, or NULL */
+} insync_rk_cerror_t;
+
 typedef struct insync_rk_consumer_s {
         rd_kafka_t *rk;           /**< NULL before init and after destroy */
         unsigned fork_gen;        /**< insync_rk_fork_generation() when rk
@@ -30,11 +39,16 @@ typedef struct insync_rk_consumer_s {
                                    *   while that partition is at its end
                                    *   (no record since its last EOF) */
         int64_t consumed;         /**< records handed out since creation */
+        insync_rk_cerror_t *errors; /**< from the error callback, FIFO from
+                                     *   errors[err_head] to errors[nerrors-1] */
+        size_t err_head, nerrors, caperrors;
+        int64_t errors_dropped;   /**< errors memory could not hold */
 } insync_rk_consumer_t;
 
 /**
  * Creates the consumer from @p conf (always consumed, even on failure).
- * Unless @p conf sets them: enable.auto.commit and enable.auto.offset.store
+ * @p c must stay where it is until destroy (librdkafka's error callback
+ * gets its address).  Unless @p conf sets them: enable.auto.commit and enable.auto.offset.store
  * false (it never commits: it has no group), enable.partition.eof true
  * (insync_rk_consumer_at_end needs the ends), group.id "insync.consumer"
  * (librdkafka's assign needs one; the consumer never joins it: it does not
@@ -62,6 +76,12 @@ int insync_rk_consumer_assign(insync_rk_consumer_t *c, size_t n,
  */
 rd_kafka_message_t *insync_rk_consumer_next(insync_rk_consumer_t *c,
                                             int timeout_ms);
+
+/**
+ * @returns the oldest error the error callback kept, removed (its reason is
+ * the caller's to free), or 0 when there is none.
+ */
+int insync_rk_consumer_next_error(insync_rk_consumer_t *c, char **reason);
 
 /** @returns 1 when every assigned partition is at its end (0 if none). */
 int insync_rk_consumer_at_end(const insync_rk_consumer_t *c);

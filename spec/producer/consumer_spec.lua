@@ -147,7 +147,8 @@ describe("insync.consumer", function()
     -- a partition the topic does not have
     local c2 = consumer()
     c2:assign{ { topic = "t", partition = 7 } }
-    local errs, deadline = nil, insync.monotonic() + 20
+    local errs
+    local deadline = insync.monotonic() + 20
     repeat
       local _, e = c2:poll(100)
       errs = e
@@ -176,7 +177,8 @@ describe("insync.consumer", function()
     assert.matches("expected a topic name", helpers.raises(c.assign, c, { { topic = "a b", partition = 0 } }))
     assert.matches("poll: timeout_ms: expected number, got string", helpers.raises(c.poll, c, "1"))
     assert.matches("poll: max: expected an integer >= 1, got number", helpers.raises(c.poll, c, 0, 0))
-    assert.matches("watermarks: partition: expected an integer >= 0, got no value", helpers.raises(c.watermarks, c, "t"))
+    assert.matches("watermarks: partition: expected an integer >= 0, got no value",
+      helpers.raises(c.watermarks, c, "t"))
     assert.matches("watermarks: topic: expected string, got no value", helpers.raises(c.watermarks, c))
     assert.matches("poll: self: expected insync.consumer, got table", helpers.raises(c.poll, {}))
     c:close()

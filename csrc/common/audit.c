@@ -23,6 +23,7 @@ static int add_item(insync_audit_t *a, uint32_t rec, int kind, int64_t offset) {
         a->items[a->n].id = rec + 1;
         a->items[a->n].kind = kind;
         a->items[a->n].offset = offset;
+        a->items[a->n].above_hw = 0;
         a->n++;
         return 0;
 }

@@ -42,6 +42,10 @@ typedef struct insync_audit_item_s {
         uint32_t id;      /**< send id (record index + 1) */
         int kind;         /**< insync_audit_kind_t */
         int64_t offset;   /**< -1 when unknown */
+        int above_hw;     /**< real Kafka only: a lost record acknowledged
+                           *   at or above its partition's high watermark
+                           *   at the end (truncated away, or not yet
+                           *   replicated: a consumer cannot tell) */
 } insync_audit_item_t;
 
 typedef struct insync_audit_s {

@@ -39,6 +39,10 @@ static void push_entry(lua_State *L, const insync_rk_track_t *t,
                 lua_pushstring(L, insync_lua_err_name(e->err));
                 lua_setfield(L, -2, "error");
         }
+        if (it->above_hw) {
+                lua_pushboolean(L, 1);
+                lua_setfield(L, -2, "above_hw");
+        }
 }
 
 /* Reads opts.consumer into a NULL-terminated key, value list held by a

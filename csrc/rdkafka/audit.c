@@ -245,8 +245,9 @@ int insync_rk_audit(const insync_rk_track_t *t, const char *const *conf,
                 if (insync_audit_scan_finish(&s, info, t)) {
                         rc = INSYNC_RK_AUDIT_NOMEM;
                 } else {
-                        /* not read, at or above the high watermark: it may
-                         * still be committed (or truncated) */
+                        /* not read, at or above the high watermark: either
+                         * truncated away or not replicated yet; a consumer
+                         * cannot tell, so it stays lost, marked */
                         for (size_t i = 0; i < a->n; i++) {
                                 insync_audit_item_t *it = &a->items[i];
                                 if (it->kind != INSYNC_AUDIT_LOST)
@@ -256,7 +257,7 @@ int insync_rk_audit(const insync_rk_track_t *t, const char *const *conf,
                                 int64_t hw = high_of(&c, t, &pp, e->topic,
                                                      e->partition);
                                 if (hw >= 0 && it->offset >= hw)
-                                        it->kind = INSYNC_AUDIT_UNCOMMITTED;
+                                        it->above_hw = 1;
                         }
                 }
         } else {

@@ -7,10 +7,12 @@
  * (common/audit.h).  No lua.h.
  *
  * A consumer reads only below the high watermark (read_committed: below the
- * last stable offset), so every record it sees counts as committed.  An
- * acknowledged record not read by the deadline is lost, or uncommitted when
- * its acknowledged offset is at or above its partition's high watermark
- * then (it may still be replicated, or truncated).
+ * last stable offset), so every record it sees counts as committed and
+ * uncommitted stays empty: what lies above the HW is out of its sight.  An
+ * acknowledged record not read by the deadline is lost; when its
+ * acknowledged offset is at or above its partition's high watermark then,
+ * the item says so (above_hw): the partition was truncated below it (a
+ * topic recreated, an unclean election), or it is not replicated yet.
  */
 #ifndef INSYNC_RK_AUDIT_H
 #define INSYNC_RK_AUDIT_H

@@ -90,7 +90,7 @@ end
 
 -- The engine-neutral part: walks the steps, calling the engine's
 -- operations (e.send, e.wait, e.leader, e.stop, e.kill, e.restart,
--- e.wait_isr, e.settle) and collecting one result per send.
+-- e.wait_leader, e.wait_isr, e.settle) and collecting one result per send.
 local function walk(scenario, topic, e)
   local results, pending, down, downs = {}, {}, {}, 0
   for index, step in ipairs(scenario.steps) do
@@ -126,6 +126,8 @@ local function walk(scenario, topic, e)
       end
     elseif step.callback then
       e.wait({ assert(results[step.callback], "no send " .. step.callback .. " yet") })
+    elseif step.leader then
+      e.wait_leader()
     elseif step.isr then
       e.wait_isr(step.isr)
     elseif step.settle then
@@ -187,6 +189,13 @@ function engines.model(scenario, topic, seed)
     pause = function(id) c:pause(id) end,
     resume = function(id) c:resume(id) end,
     settle = function(ms) c:run_for(ms) end,
+    wait_leader = function()
+      for _ = 1, 600 do
+        if c:partition(topic, 0).leader then return end
+        c:run_for(100)
+      end
+      error("model: partition 0 had no leader for 60 virtual seconds")
+    end,
     wait_isr = function(n)
       for _ = 1, 600 do
         local p = c:partition(topic, 0)
@@ -245,6 +254,9 @@ function engines.kafka(scenario, topic)
       repeat
         for _, p in pairs(polled) do p:poll(20) end
       until real.now_ms() >= deadline
+    end,
+    wait_leader = function()
+      real.wait_isr(topic, 0, function(l) return l ~= nil end, "a leader")
     end,
     wait_isr = function(n)
       real.wait_isr(topic, 0, function(l, isr) return l and #isr == n end, "an ISR of " .. n)

@@ -39,7 +39,7 @@ DEPS := lua5.4 liblua5.4-dev librdkafka-dev lua-busted luarocks kcat \
 KAFKA_DEPS := openjdk-17-jdk-headless maven
 
 .PHONY: all luajit sanitize fuzz test test-lua54 test-luajit test-install check lint docs test-other-luas \
-        test-openresty test-kafka test-kafka-run demo bench install rock clean deps kafka-deps help
+        test-openresty test-kafka test-kafka-run demo demo-kafka bench install rock clean deps kafka-deps help
 
 all: $(SO_54)
 
@@ -49,6 +49,7 @@ help:
 	@echo "make            build insync/core.so for Lua 5.4 (build/lua5.4)"
 	@echo "make luajit     build it for OpenResty's LuaJIT 2.1 (build/luajit)"
 	@echo "make demo       run the examples"
+	@echo "make demo-kafka the audit on a real 3-broker Kafka, leader SIGKILLed (examples/audit_real.lua)"
 	@echo "make test       lint, API reference, specs on Lua 5.1-5.4 and LuaJIT, the rockspec, nginx, real Kafka"
 	@echo "make check      lint and the Lua 5.4 specs: about a minute, for everyday work"
 	@echo "make test-lua54, test-luajit, test-other-luas, test-install, test-openresty, test-kafka,"
@@ -177,10 +178,19 @@ fuzz: deps $(SO_SAN) $(LUA_SAN) $(SO_JIT)
 
 demo: deps all
 	@for f in examples/*.lua; do [ -f "$$f" ] || continue; \
+	  [ "$$f" = examples/audit_real.lua ] && continue; \
 	  echo "== $$f"; \
 	  LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/lua5.4/?.so;;" $(LUA) $$f || exit 1; \
 	  echo; \
 	done
+
+# The audit on real Kafka (examples/audit_real.lua): needs the 3-broker
+# cluster of spec/kafka/cluster, started around it and torn down, under the
+# machine-wide lock of the real cluster.
+demo-kafka: kafka-deps deps all
+	@flock /tmp/insync-kafka.lock spec/kafka/cluster run env \
+	  LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/lua5.4/?.so;;" \
+	  INSYNC_TOP="$(CURDIR)" $(LUA) examples/audit_real.lua
 
 # Each bench/*.c is a C baseline program, built against librdkafka only.
 BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))

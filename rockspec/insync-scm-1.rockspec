@@ -38,8 +38,12 @@ build = {
   modules = {
     ["insync.core"] = {
       sources = {
+        "csrc/common/audit.c",
         "csrc/common/kerr.c",
+        "csrc/lua/audit.c",
         "csrc/lua/cluster.c",
+        "csrc/lua/conf.c",
+        "csrc/lua/consumer.c",
         "csrc/lua/core.c",
         "csrc/lua/errors.c",
         "csrc/lua/mock.c",
@@ -60,8 +64,11 @@ build = {
         "csrc/model/records.c",
         "csrc/model/sim.c",
         "csrc/model/trace.c",
+        "csrc/rdkafka/audit.c",
+        "csrc/rdkafka/consumer.c",
         "csrc/rdkafka/mock.c",
         "csrc/rdkafka/producer.c",
+        "csrc/rdkafka/track.c",
       },
       libraries = { "rdkafka" },
       incdirs = { "$(RDKAFKA_INCDIR)" },
@@ -70,6 +77,7 @@ build = {
     ["insync"] = "lua/insync/init.lua",
     ["insync.cluster"] = "lua/insync/cluster.lua",
     ["insync.producer"] = "lua/insync/producer.lua",
+    ["insync.consumer"] = "lua/insync/consumer.lua",
     ["insync.openresty"] = "lua/insync/openresty.lua",
   },
 }

@@ -18,6 +18,30 @@ void insync_lua_open_report(lua_State *L);
 void insync_lua_open_cluster(lua_State *L);
 void insync_lua_open_producer(lua_State *L);
 void insync_lua_open_mock(lua_State *L);
+void insync_lua_open_consumer(lua_State *L);
+
+/**
+ * The string librdkafka gets for the configuration value on the top of the
+ * stack (a string, a boolean as "true"/"false", a number; @p buf holds a
+ * number's digits), or NULL for another type (conf.c).
+ */
+const char *insync_lua_conf_value(lua_State *L, char *buf, size_t size);
+
+struct insync_rk_track_s;
+
+/**
+ * p:audit(opts) of a tracking producer whose tracking is @p t; @p opts is
+ * the stack index of the options (none or nil: the defaults).  Pushes the
+ * audit, or nil and an error object (audit.c).
+ */
+int insync_lua_audit(lua_State *L, int opts, const struct insync_rk_track_s *t);
+
+/**
+ * Reads an optional timeout in milliseconds at @p arg: @p dflt when absent,
+ * -1 (no bound) when negative, clamped to INT_MAX; raises "WHAT:
+ * timeout_ms: expected number, got ..." otherwise (conf.c).
+ */
+int insync_lua_opt_timeout(lua_State *L, int arg, const char *what, int dflt);
 
 /**
  * Pushes the error object of docs/errors.md: { code, name, message, retriable,

@@ -33,6 +33,7 @@ int luaopen_insync_core(lua_State *L) {
         insync_lua_open_report(L);
         insync_lua_open_producer(L);
         insync_lua_open_mock(L);
+        insync_lua_open_consumer(L);
         insync_lua_open_cluster(L);
         return 1;
 }

@@ -22,6 +22,7 @@
 
 #include "binding.h"
 #include "../common/kerr.h"
+#include "../rdkafka/audit.h"
 #include "../rdkafka/producer.h"
 
 #define INSYNC_PRODUCER_MT "insync.producer"
@@ -104,25 +105,6 @@ static int64_t now_ms(void) {
 /* ---------------------------------------------------------------------- */
 /* Construction */
 
-/* The string librdkafka gets for a configuration value at the top. */
-static const char *conf_value(lua_State *L, char *buf, size_t size) {
-        switch (lua_type(L, -1)) {
-        case LUA_TSTRING:
-                return lua_tostring(L, -1);
-        case LUA_TBOOLEAN:
-                return lua_toboolean(L, -1) ? "true" : "false";
-        case LUA_TNUMBER:
-                if (insync_isinteger(L, -1))
-                        snprintf(buf, size, "%lld",
-                                 (long long)lua_tointeger(L, -1));
-                else
-                        snprintf(buf, size, "%.17g", (double)lua_tonumber(L, -1));
-                return buf;
-        default:
-                return NULL;
-        }
-}
-
 static int callback_field(const char *key) {
         if (strcmp(key, "on_error") == 0)
                 return UV_ON_ERROR;
@@ -141,7 +123,7 @@ static int l_producer_new(lua_State *L) {
                 [-UV_ON_STATS] = INSYNC_RK_EV_STATS,
         };
         char errbuf[512], numbuf[64];
-        int ev = 0;
+        int ev = 0, track = 0;
         lua_settop(L, 1);
         if (lua_type(L, 1) != LUA_TTABLE)
                 return luaL_error(L, "producer: conf: expected table, got %s",
@@ -167,6 +149,17 @@ static int l_producer_new(lua_State *L) {
                                           luaL_typename(L, -2));
                 }
                 const char *key = lua_tostring(L, -2);
+                if (strcmp(key, "track") == 0) {
+                        if (lua_type(L, -1) != LUA_TBOOLEAN) {
+                                rd_kafka_conf_destroy(conf);
+                                return luaL_error(L, "producer: track: expected "
+                                                     "boolean, got %s",
+                                                  luaL_typename(L, -1));
+                        }
+                        track = lua_toboolean(L, -1);
+                        lua_pop(L, 1);
+                        continue;
+                }
                 int cb = callback_field(key);
                 if (cb) {
                         if (lua_type(L, -1) != LUA_TFUNCTION) {
@@ -179,7 +172,7 @@ static int l_producer_new(lua_State *L) {
                         ev |= events[-cb];
                         continue;
                 }
-                const char *value = conf_value(L, numbuf, sizeof(numbuf));
+                const char *value = insync_lua_conf_value(L, numbuf, sizeof(numbuf));
                 if (!value) {
                         rd_kafka_conf_destroy(conf);
                         const char *t = luaL_typename(L, -1);
@@ -210,6 +203,15 @@ static int l_producer_new(lua_State *L) {
         }
         if (insync_rk_producer_init(&p->rk, conf, ev, errbuf, sizeof(errbuf)))
                 return luaL_error(L, "producer: %s", errbuf);
+        if (track) {
+                /* the tracked id rides in the message opaque's top half */
+                if (sizeof(intptr_t) < 8)
+                        return luaL_error(L, "producer: track: needs a 64-bit "
+                                             "platform");
+                p->rk.track = insync_rk_track_new(rd_kafka_conf(p->rk.rk));
+                if (!p->rk.track)
+                        return luaL_error(L, "producer: out of memory");
+        }
         lua_settop(L, 2);
         return 1;
 }
@@ -283,6 +285,24 @@ static int l_send(lua_State *L) {
                 hdrs = rd_kafka_headers_new(8);
                 insync_lua_each_header(L, m.headers, add_header, hdrs);
         }
+        uint32_t tracked = 0;
+        if (p->rk.track) {
+                char hv[INSYNC_RK_TRACK_VALUE_MAX + 1];
+                size_t hlen;
+                tracked = insync_rk_track_add(p->rk.track, rkt, tname,
+                                              partition, key, klen, hv, &hlen);
+                if (!tracked) {
+                        if (hdrs)
+                                rd_kafka_headers_destroy(hdrs);
+                        return luaL_error(L, "send: track: out of memory, or "
+                                             "more sends or topics than a "
+                                             "tracking producer keeps");
+                }
+                if (!hdrs)
+                        hdrs = rd_kafka_headers_new(1);
+                rd_kafka_header_add(hdrs, INSYNC_RK_TRACK_HEADER, -1, hv,
+                                    (ssize_t)hlen);
+        }
         /* A slot when there is something to hand back: the callback, or
          * an opaque for the report that on_error gets if the send fails. */
         int slot = 0;
@@ -291,10 +311,14 @@ static int l_send(lua_State *L) {
                 if (slot < 0) {
                         if (hdrs)
                                 rd_kafka_headers_destroy(hdrs);
+                        if (tracked)
+                                insync_rk_track_drop_last(p->rk.track);
                         return luaL_error(L, "send: out of memory");
                 }
         }
-        void *opaque = (void *)(intptr_t)(((intptr_t)slot << 1) | has_opaque);
+        void *opaque = (void *)(intptr_t)(((uint64_t)tracked << 32) |
+                                          ((uint64_t)slot << 1) |
+                                          (uint64_t)has_opaque);
         rd_kafka_resp_err_t err;
         /* producev takes headers and a timestamp (NULL and 0: none, "now");
          * the plain rd_kafka_produce is cheaper for the common record. */
@@ -318,6 +342,8 @@ static int l_send(lua_State *L) {
                         rd_kafka_headers_destroy(hdrs);
                 if (slot)
                         insync_rk_producer_slot_put(&p->rk, slot);
+                if (tracked)
+                        insync_rk_track_drop_last(p->rk.track);
                 lua_pushnil(L);
                 insync_lua_push_error(L, err, NULL, INSYNC_NOT_PERSISTED, 0);
                 return 2;
@@ -413,7 +439,7 @@ static void call_back(lua_State *L, int uv, int32_t partition) {
  * opaque.  @returns the opaque's index, or 0. */
 static int take_callback(lua_State *L, insync_producer_t *p, int uv,
                          intptr_t op) {
-        int slot = (int)(op >> 1), opaque = 0;
+        int slot = INSYNC_RK_OP_SLOT(op), opaque = 0;
         if (!slot) {
                 lua_pushboolean(L, 0);
                 return 0;
@@ -473,6 +499,11 @@ static int serve_protected(lua_State *L) {
                 p->rk.undelivered++;
                 n++;
                 wait = 0;
+                if (p->rk.track)
+                        insync_rk_track_report(p->rk.track,
+                                               INSYNC_RK_OP_TRACKED(f->opaque),
+                                               f->partition, -1, f->err,
+                                               INSYNC_NOT_PERSISTED);
                 int opaque = take_callback(L, p, uv, f->opaque);
                 push_topic_name(L, uv, f->rkt);
                 push_report(L, mt, lua_gettop(L), f->partition, -1, f->key,
@@ -499,7 +530,13 @@ static int serve_protected(lua_State *L) {
                                 else
                                         p->rk.delivered++;
                                 n++;
-                                if (!(op >> 1) && !m->err)
+                                if (p->rk.track)
+                                        insync_rk_track_report(
+                                                p->rk.track,
+                                                INSYNC_RK_OP_TRACKED(op),
+                                                m->partition, m->offset, m->err,
+                                                (int)rd_kafka_message_status(m));
+                                if (!INSYNC_RK_OP_SLOT(op) && !m->err)
                                         continue; /* no callback: silent */
                                 int opaque = take_callback(L, p, uv, op);
                                 if (m->rkt != last_rkt) {
@@ -632,25 +669,10 @@ static int64_t flush(lua_State *L, insync_producer_t *p, int timeout_ms) {
         return p->rk.outstanding;
 }
 
-static int opt_timeout(lua_State *L, int arg, const char *what, int dflt) {
-        if (lua_isnoneornil(L, arg))
-                return dflt;
-        if (lua_type(L, arg) != LUA_TNUMBER)
-                return luaL_error(L, "%s: timeout_ms: expected number, got %s",
-                                  what, luaL_typename(L, arg));
-        lua_Number t = lua_tonumber(L, arg);
-        if (t != t)
-                return luaL_error(L, "%s: timeout_ms: expected number, got nan",
-                                  what);
-        if (t < 0)
-                return -1;
-        return t > 2147483647.0 ? 2147483647 : (int)t;
-}
-
 /* p:poll([timeout_ms]) -> number of delivery reports handed out */
 static int l_poll(lua_State *L) {
         insync_producer_t *p = check_producer(L, "poll");
-        int timeout = opt_timeout(L, 2, "poll", 0);
+        int timeout = insync_lua_opt_timeout(L, 2, "poll", 0);
         check_idle(L, p, "poll");
         lua_settop(L, 1);
         lua_pushinteger(L, serve(L, p, timeout));
@@ -660,7 +682,7 @@ static int l_poll(lua_State *L) {
 /* p:flush([timeout_ms]) -> sends still without their callback */
 static int l_flush(lua_State *L) {
         insync_producer_t *p = check_producer(L, "flush");
-        int timeout = opt_timeout(L, 2, "flush", -1);
+        int timeout = insync_lua_opt_timeout(L, 2, "flush", -1);
         check_idle(L, p, "flush");
         lua_settop(L, 1);
         lua_pushinteger(L, (lua_Integer)flush(L, p, timeout));
@@ -677,7 +699,7 @@ static int l_close(lua_State *L) {
                 lua_pushinteger(L, 0);
                 return 1;
         }
-        int timeout = opt_timeout(L, 2, "close", INSYNC_CLOSE_TIMEOUT_MS);
+        int timeout = insync_lua_opt_timeout(L, 2, "close", INSYNC_CLOSE_TIMEOUT_MS);
         check_idle(L, p, "close");
         lua_settop(L, 1);
         int64_t purged = flush(L, p, timeout);
@@ -710,6 +732,8 @@ static int l_gc(lua_State *L) {
          * (the call holds it): this is a script calling __gc itself */
         check_idle(L, p, "__gc");
         insync_rk_producer_destroy(&p->rk);
+        insync_rk_track_free(p->rk.track);
+        p->rk.track = NULL;
         return 0;
 }
 
@@ -744,7 +768,28 @@ static int l_counts(lua_State *L) {
         lua_setfield(L, -2, "failed");
         lua_pushinteger(L, (lua_Integer)p->rk.outstanding);
         lua_setfield(L, -2, "outstanding");
+        if (p->rk.track) {
+                lua_pushinteger(L, (lua_Integer)p->rk.track->n);
+                lua_setfield(L, -2, "tracked");
+                lua_pushinteger(L, (lua_Integer)insync_rk_track_bytes(p->rk.track));
+                lua_setfield(L, -2, "track_bytes");
+        }
         return 1;
+}
+
+/* p:audit{ timeout_ms =, consumer = { ... } } -> audit | nil, err: reads
+ * back what a tracking producer sent (csrc/rdkafka/audit.c); also on a
+ * closed producer.  Serves no callback. */
+static int l_audit(lua_State *L) {
+        insync_producer_t *p = to_producer(L, "audit");
+        if (insync_rk_producer_forked(&p->rk))
+                return luaL_error(L, "audit: this producer belongs to the "
+                                     "process this one was forked from");
+        check_idle(L, p, "audit");
+        if (!p->rk.track)
+                return luaL_error(L, "audit: the producer was made without "
+                                     "track = true");
+        return insync_lua_audit(L, 2, p->rk.track);
 }
 
 /* p:name() -> librdkafka's client instance name, "rdkafka#producer-1" */
@@ -795,6 +840,7 @@ void insync_lua_open_producer(lua_State *L) {
                 {"close", l_close},
                 {"outstanding", l_outstanding},
                 {"counts", l_counts},
+                {"audit", l_audit},
                 {"name", l_name},
                 {"test_fatal_error", l_test_fatal_error},
                 {NULL, NULL},

@@ -21,7 +21,8 @@
  *   record, though the record is in the log elsewhere.
  * A failed record, an extra copy or a reordered one above the HW is in no
  * list: no consumer reads it, and the log may still be truncated under it;
- * once the HW covers it, it counts.
+ * once the HW covers it, it counts.  The classification itself is the
+ * checker's (common/audit.c), shared with the real producer's audit.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,106 +55,43 @@ static const insync_replica_t *committed(const insync_cluster_t *c,
         return NULL;
 }
 
-static int add_item(insync_audit_t *a, uint32_t rec, int kind, int64_t offset) {
-        if (a->n == a->cap) {
-                size_t cap = a->cap ? a->cap * 2 : 64;
-                insync_audit_item_t *it = realloc(a->items, cap * sizeof(*it));
-                if (!it)
-                        return -1;
-                a->items = it;
-                a->cap = cap;
-        }
-        a->items[a->n].id = rec + 1;
-        a->items[a->n].kind = kind;
-        a->items[a->n].offset = offset;
-        a->n++;
-        return 0;
+/* The model's record states are the checker's. */
+_Static_assert((int)INSYNC_REC_PENDING == (int)INSYNC_AUDIT_PENDING &&
+                       (int)INSYNC_REC_ACKED == (int)INSYNC_AUDIT_ACKED &&
+                       (int)INSYNC_REC_FAILED == (int)INSYNC_AUDIT_FAILED,
+               "record states");
+
+static void rec_info(const void *ud, uint32_t rec, int *state,
+                     int64_t *acked_offset) {
+        const insync_rec_t *e = &((const insync_cluster_t *)ud)->recs.rec[rec];
+        *state = e->state & 0x0f;
+        *acked_offset = e->topic == UINT8_MAX ? -1 : e->offset;
 }
 
 int insync_cluster_audit(const insync_cluster_t *c, insync_audit_t *a) {
-        memset(a, 0, sizeof(*a));
-        uint32_t n = c->recs.n;
-        uint8_t *seen = calloc(n ? n : 1, 1);
-        uint32_t *maxid = calloc((size_t)c->nprod + 1, sizeof(*maxid));
-        if (!seen || !maxid) {
-                free(seen);
-                free(maxid);
+        insync_audit_scan_t s;
+        if (insync_audit_scan_init(&s, a, c->recs.n, (size_t)c->nprod + 1))
                 return -1;
-        }
-        for (uint32_t i = 0; i < n; i++) {
-                int st = c->recs.rec[i].state & 0x0f;
-                a->sent++;
-                a->acked += st == INSYNC_REC_ACKED;
-                a->failed += st == INSYNC_REC_FAILED;
-                a->pending += st == INSYNC_REC_PENDING;
-        }
         for (uint32_t gp = 0; gp < c->ngp; gp++) {
                 const insync_replica_t *r = committed(c, gp);
                 if (!r)
                         continue;
-                memset(maxid, 0, ((size_t)c->nprod + 1) * sizeof(*maxid));
+                insync_audit_scan_partition(&s);
                 for (int64_t o = 0; o < (int64_t)r->log.len; o++) {
                         uint32_t rec = r->log.ids[o];
-                        int st = c->recs.rec[rec].state & 0x0f;
-                        uint8_t pi = c->recs.prod[rec];
-                        int kind = -1;
-                        if (o >= r->hw) {
-                                if (st == INSYNC_REC_ACKED && !seen[rec])
-                                        kind = INSYNC_AUDIT_UNCOMMITTED;
-                        } else {
-                                /* reordered, duplicated and unexpected count
-                                 * only committed copies: a consumer never
-                                 * reads one above the HW, and truncation may
-                                 * still remove it.  Copies sit in offset
-                                 * order, so a committed extra copy has its
-                                 * first one committed too. */
-                                if (rec + 1 < maxid[pi] &&
-                                    add_item(a, rec, INSYNC_AUDIT_REORDERED, o))
-                                        goto nomem;
-                                if (rec + 1 >= maxid[pi])
-                                        maxid[pi] = rec + 1;
-                                if (seen[rec])
-                                        kind = INSYNC_AUDIT_DUPLICATED;
-                                else if (st == INSYNC_REC_FAILED)
-                                        kind = INSYNC_AUDIT_UNEXPECTED;
+                        const insync_rec_t *e = &c->recs.rec[rec];
+                        int st = e->state & 0x0f;
+                        if (insync_audit_scan_record(
+                                    &s, rec, st, c->recs.prod[rec], o,
+                                    st == INSYNC_REC_ACKED ? e->offset : -1,
+                                    o < r->hw)) {
+                                insync_audit_scan_free(&s);
+                                insync_audit_free(a);
+                                return -1;
                         }
-                        if (kind >= 0 && add_item(a, rec, kind, o))
-                                goto nomem;
-                        if (seen[rec] < UINT8_MAX)
-                                seen[rec]++;
                 }
         }
-        for (uint32_t i = 0; i < n; i++) {
-                const insync_rec_t *e = &c->recs.rec[i];
-                if ((e->state & 0x0f) != INSYNC_REC_ACKED)
-                        continue;
-                if (!seen[i]) {
-                        if (add_item(a, i, INSYNC_AUDIT_LOST, e->offset))
-                                goto nomem;
-                        continue;
-                }
-                if (e->offset < 0 || e->topic == UINT8_MAX)
-                        continue;
-                const insync_replica_t *r =
-                        committed(c, c->topics[e->topic].gp0 + e->part);
-                if (r && (e->offset >= (int64_t)r->log.len ||
-                          r->log.ids[e->offset] != i))
-                        if (add_item(a, i, INSYNC_AUDIT_INCONSISTENT, e->offset))
-                                goto nomem;
-        }
-        free(seen);
-        free(maxid);
-        return 0;
-nomem:
-        free(seen);
-        free(maxid);
-        insync_audit_free(a);
-        return -1;
-}
-
-void insync_audit_free(insync_audit_t *a) {
-        free(a->items);
-        memset(a, 0, sizeof(*a));
+        return insync_audit_scan_finish(&s, rec_info, c);
 }
 
 int insync_cluster_check(const insync_cluster_t *c, char *err, size_t errlen) {

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/audit.h"
+
 typedef struct insync_cluster_s insync_cluster_t;
 
 /** Cluster and broker configuration (Apache Kafka's names in comments). */
@@ -221,28 +223,9 @@ int insync_cluster_broker_info(const insync_cluster_t *c, int b, int *alive,
                                int *fenced, int *powered, int *shutting,
                                int *paused);
 
-/* Audit. */
-typedef enum insync_audit_kind_e {
-        INSYNC_AUDIT_LOST = 0, INSYNC_AUDIT_DUPLICATED, INSYNC_AUDIT_UNEXPECTED,
-        INSYNC_AUDIT_UNCOMMITTED, INSYNC_AUDIT_REORDERED,
-        INSYNC_AUDIT_INCONSISTENT,
-} insync_audit_kind_t;
-
-typedef struct insync_audit_item_s {
-        uint32_t id;      /**< send id */
-        int kind;         /**< insync_audit_kind_t */
-        int64_t offset;   /**< -1 when unknown */
-} insync_audit_item_t;
-
-typedef struct insync_audit_s {
-        uint64_t sent, acked, failed, pending;
-        insync_audit_item_t *items;
-        size_t n, cap;
-} insync_audit_t;
-
+/* Audit: the kinds and the result are the checker's (common/audit.h). */
 /** Fills @p a (free with insync_audit_free). @returns -1 on no memory. */
 int insync_cluster_audit(const insync_cluster_t *c, insync_audit_t *a);
-void insync_audit_free(insync_audit_t *a);
 /** Topic and partition of a send id. */
 void insync_cluster_send_info(const insync_cluster_t *c, uint32_t id,
                               int *topic, int *partition);

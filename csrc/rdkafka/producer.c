@@ -26,6 +26,11 @@ unsigned insync_rk_fork_generation(void) {
         return fork_generation;
 }
 
+unsigned insync_rk_fork_watch(void) {
+        pthread_once(&fork_once, watch_forks);
+        return fork_generation;
+}
+
 int insync_rk_conf_is_secret(const char *key) {
         static const char *const exact[] = {
                 "sasl.oauthbearer.config", "ssl.key.pem", "ssl_key",
@@ -73,8 +78,7 @@ int insync_rk_producer_init(insync_rk_producer_t *p, rd_kafka_conf_t *conf,
         p->queue = rd_kafka_queue_get_main(p->rk);
         if (log)
                 rd_kafka_set_log_queue(p->rk, NULL);
-        pthread_once(&fork_once, watch_forks);
-        p->fork_gen = fork_generation;
+        p->fork_gen = insync_rk_fork_watch();
         p->next_slot = 1;
         return 0;
 }

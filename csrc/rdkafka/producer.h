@@ -12,7 +12,8 @@
  *
  * Every message carries as its opaque an integer, never a pointer: the slot
  * under which the binding keeps the callback and opaque, shifted left by one,
- * with bit 0 set when the send has an opaque value (0: neither).
+ * with bit 0 set when the send has an opaque value (0: neither); on a
+ * tracking producer, bits 32-63 hold the send's tracked id (track.h).
  */
 #ifndef INSYNC_RK_PRODUCER_H
 #define INSYNC_RK_PRODUCER_H
@@ -21,6 +22,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <librdkafka/rdkafka.h>
+
+#include "track.h"
 
 /**
  * A send librdkafka refused at once for a reason other than a full queue
@@ -38,6 +41,10 @@ typedef struct insync_rk_failed_s {
         char *key;               /**< a copy of the key, or NULL */
         size_t key_len;          /**< its length */
 } insync_rk_failed_t;
+
+/** A message opaque's parts (see above). */
+#define INSYNC_RK_OP_SLOT(op) ((int)(((uintptr_t)(op) >> 1) & 0x7fffffff))
+#define INSYNC_RK_OP_TRACKED(op) ((uint32_t)((uint64_t)(uintptr_t)(op) >> 32))
 
 typedef struct insync_rk_producer_s {
         rd_kafka_t *rk;           /**< NULL before init and after destroy */
@@ -66,6 +73,9 @@ typedef struct insync_rk_producer_s {
         int64_t sent;             /**< accepted sends since creation */
         int64_t delivered;        /**< reports handed out without an error */
         int64_t undelivered;      /**< reports handed out with an error */
+        insync_rk_track_t *track; /**< what `track = true` remembers, or
+                                   *   NULL; outlives destroy (the audit
+                                   *   runs on a closed producer too) */
 } insync_rk_producer_t;
 
 /** Event kinds the binding subscribes to (librdkafka's RD_KAFKA_EVENT_*). */
@@ -143,6 +153,13 @@ void insync_rk_producer_slot_put(insync_rk_producer_t *p, int slot);
  * no system call, so it can be checked on every send).
  */
 unsigned insync_rk_fork_generation(void);
+
+/**
+ * Starts counting forks (once per process: every librdkafka handle insync
+ * makes calls it before rd_kafka_new) and @returns the generation now, to
+ * be kept with the handle and compared with insync_rk_fork_generation().
+ */
+unsigned insync_rk_fork_watch(void);
 
 /** @returns 1 when this process is a fork of the one that made the handle. */
 int insync_rk_producer_forked(const insync_rk_producer_t *p);

@@ -67,6 +67,10 @@ insync.api_key = producer.api_key
 insync.monotonic = producer.monotonic
 insync.thread_cpu = producer.thread_cpu
 
+--- A consumer without a group, on librdkafka: `insync.consumer{ ... }`.
+-- See lua/insync/consumer.lua and docs/consumer-audit.md.
+insync.consumer = require("insync.consumer").consumer
+
 --- A deterministic simulated Kafka cluster in virtual time (the model).
 -- See docs/model.md and lua/insync/cluster.lua.
 insync.cluster = require("insync.cluster").new

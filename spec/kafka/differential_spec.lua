@@ -1,7 +1,8 @@
 -- The differential check: each scenario of spec/kafka/scenarios.lua runs on
 -- the model (insync.cluster) and on real Apache Kafka (insync.producer on
--- spec/kafka/cluster); the outcome of every send and the audit's lost,
--- duplicated and unexpected counts must agree.  One line per scenario, "model vs kafka:
+-- spec/kafka/cluster); the outcome of every send and the two audits (the
+-- model's c:audit(), each tracking producer's p:audit() on Kafka), field by
+-- field, must agree.  One line per scenario, "model vs kafka:
 -- agree" or what differed, is printed as it runs and again at the end, and
 -- written to build/kafka/differential.txt.
 local engines = require "kafka.engines"
@@ -20,7 +21,13 @@ describe("the differential check's comparison", function()
     local function result(outcomes, at, audit)
       local calls = {}
       for i = 1, #outcomes do calls[i] = 1 end
-      return { sent = #outcomes, outcomes = outcomes, at = at, calls = calls,
+      local counts = { sent = #outcomes, acked = 0, failed = 0, pending = 0, lost = audit[1],
+                       duplicated = audit[2], unexpected = audit[3], uncommitted = 0,
+                       reordered = 0, inconsistent = 0 }
+      for _, o in ipairs(outcomes) do
+        if o == "ok" then counts.acked = counts.acked + 1 else counts.failed = counts.failed + 1 end
+      end
+      return { sent = #outcomes, outcomes = outcomes, at = at, calls = calls, audit = counts,
                lost = audit[1], duplicated = audit[2], unexpected = audit[3] }
     end
     local model = result({ "ok", "NOT_ENOUGH_REPLICAS", "NOT_ENOUGH_REPLICAS", "ok", "ok" },
@@ -28,12 +35,14 @@ describe("the differential check's comparison", function()
     local kafka = result({ "ok", "_MSG_TIMED_OUT", "_MSG_TIMED_OUT", "ok", "ok" },
                          { "0:0", "-", "-", "0:3", "0:4" }, { 1, 0, 2 })
     kafka.calls[1] = 2
+    kafka.audit.reordered = 1
     assert.same({
       "sends 2-3: model NOT_ENOUGH_REPLICAS, kafka _MSG_TIMED_OUT",
       "sends 4-5: landed at model 0:1, kafka 0:3, ...",
       "send 1: 2 callbacks on kafka",
-      "lost: model 0, kafka 1",
-      "unexpected: model 0, kafka 2",
+      "audit lost: model 0, kafka 1",
+      "audit unexpected: model 0, kafka 2",
+      "audit reordered: model 0, kafka 1",
     }, engines.diff(model, kafka, "model", "kafka"))
     assert.is_nil(engines.diff(model, model, "model", "kafka"))
     assert.equal("s: model vs kafka: agree", engines.line("s", nil))

@@ -2,13 +2,18 @@
 -- what the differential check compares:
 --   { outcomes = { "ok", "NOT_ENOUGH_REPLICAS", ... }  -- one per send, in order
 --     calls = { 1, 1, ... },                           -- callbacks per send
+--     audit = { sent =, acked =, failed =, pending =, lost =, duplicated =,
+--               unexpected =, uncommitted =, reordered =, inconsistent = },
 --     lost = n, duplicated = n, unexpected = n, sent = n }
--- (the audit's counts: acknowledged but not committed; committed more than
--- once; reported as failed yet committed)
+-- (audit: the audit's counts, field by field; lost, duplicated, unexpected
+-- repeat three of them: acknowledged but not committed; committed more
+-- than once; reported as failed yet committed)
 --     at = { "0:0", "-", ... },                        -- partition:offset of each acknowledged send
--- engines.model(scenario): the model, insync.cluster, in virtual time.
+-- engines.model(scenario): the model, insync.cluster, in virtual time; its
+-- audit is c:audit().
 -- engines.kafka(scenario, topic): real Apache Kafka (spec/kafka/cluster must
--- be up), through insync.producer; the audit reads the topic back with kcat.
+-- be up), through insync.producer made with track = true; its audit is the
+-- sum of each producer's p:audit(), which reads the topic back.
 local insync = require "insync"
 
 local engines = {}
@@ -24,6 +29,20 @@ engines.model_config = {
 }
 
 local BROKERS = { 1, 2, 3 }
+
+--- The fields of an audit (the model's c:audit() or a tracking producer's
+-- p:audit(), the same shape) that the check compares, as numbers.
+engines.AUDIT_FIELDS = { "sent", "acked", "failed", "pending", "lost", "duplicated", "unexpected",
+                         "uncommitted", "reordered", "inconsistent" }
+
+function engines.audit_counts(a, into)
+  local c = into or {}
+  for _, k in ipairs(engines.AUDIT_FIELDS) do
+    local v = type(a[k]) == "table" and #a[k] or a[k]
+    c[k] = (c[k] or 0) + v
+  end
+  return c
+end
 
 -- The messages of a send step: values unique per scenario step.
 local function step_msgs(topic, step, index)
@@ -71,7 +90,7 @@ end
 
 -- The engine-neutral part: walks the steps, calling the engine's
 -- operations (e.send, e.wait, e.leader, e.stop, e.kill, e.restart,
--- e.wait_isr, e.settle) and collecting one result per send.
+-- e.wait_leader, e.wait_isr, e.settle) and collecting one result per send.
 local function walk(scenario, topic, e)
   local results, pending, down, downs = {}, {}, {}, 0
   for index, step in ipairs(scenario.steps) do
@@ -105,6 +124,10 @@ local function walk(scenario, topic, e)
         e.restart(id)
         down[id] = nil
       end
+    elseif step.callback then
+      e.wait({ assert(results[step.callback], "no send " .. step.callback .. " yet") })
+    elseif step.leader then
+      e.wait_leader()
     elseif step.isr then
       e.wait_isr(step.isr)
     elseif step.settle then
@@ -166,6 +189,13 @@ function engines.model(scenario, topic, seed)
     pause = function(id) c:pause(id) end,
     resume = function(id) c:resume(id) end,
     settle = function(ms) c:run_for(ms) end,
+    wait_leader = function()
+      for _ = 1, 600 do
+        if c:partition(topic, 0).leader then return end
+        c:run_for(100)
+      end
+      error("model: partition 0 had no leader for 60 virtual seconds")
+    end,
     wait_isr = function(n)
       for _ = 1, 600 do
         local p = c:partition(topic, 0)
@@ -178,8 +208,8 @@ function engines.model(scenario, topic, seed)
     end,
   }
   local out = walk(scenario, topic, e)
-  local audit = c:audit()
-  out.lost, out.duplicated, out.unexpected = #audit.lost, #audit.duplicated, #audit.unexpected
+  out.audit = engines.audit_counts(c:audit())
+  out.lost, out.duplicated, out.unexpected = out.audit.lost, out.audit.duplicated, out.audit.unexpected
   return out
 end
 
@@ -192,7 +222,11 @@ function engines.kafka(scenario, topic)
     real.wait_isr(topic, p, function(l, isr) return l and #isr == t.replication_factor end)
   end
   local producers = {}
-  for name, conf in pairs(scenario.producers) do producers[name] = real.producer(conf) end
+  for name, conf in pairs(scenario.producers) do
+    local tracked = { track = true }
+    for k, v in pairs(conf) do tracked[k] = v end
+    producers[name] = real.producer(tracked)
+  end
   local polled = {}
   local e = {
     send = function(pname, msg, cb)
@@ -221,22 +255,23 @@ function engines.kafka(scenario, topic)
         for _, p in pairs(polled) do p:poll(20) end
       until real.now_ms() >= deadline
     end,
+    wait_leader = function()
+      real.wait_isr(topic, 0, function(l) return l ~= nil end, "a leader")
+    end,
     wait_isr = function(n)
       real.wait_isr(topic, 0, function(l, isr) return l and #isr == n end, "an ISR of " .. n)
     end,
   }
-  local ok, out, results = pcall(walk, scenario, topic, e)
+  local ok, out = pcall(walk, scenario, topic, e)
   for _, p in pairs(producers) do p:close(10000) end
   if not ok then error(out, 0) end
-  -- the audit, as a consumer sees the topic
-  local seen = real.by_value(topic)
-  out.lost, out.duplicated, out.unexpected = 0, 0, 0
-  for _, r in ipairs(results) do
-    local copies = seen[r.value] and #seen[r.value] or 0
-    if not r.err and copies == 0 then out.lost = out.lost + 1 end
-    if r.err and copies > 0 then out.unexpected = out.unexpected + 1 end
-    if copies > 1 then out.duplicated = out.duplicated + 1 end
-  end
+  -- the audit, as a consumer sees the topic: each producer's, added up
+  out.audit = {}
+  local names = {}
+  for name in pairs(producers) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do engines.audit_counts(real.audit(producers[name]), out.audit) end
+  out.lost, out.duplicated, out.unexpected = out.audit.lost, out.audit.duplicated, out.audit.unexpected
   return out
 end
 
@@ -281,9 +316,11 @@ function engines.diff(a, b, a_name, b_name)
     if (a.calls[k] or 0) ~= 1 then d[#d + 1] = ("send %d: %d callbacks on %s"):format(k, a.calls[k] or 0, a_name) end
     if (b.calls[k] or 0) ~= 1 then d[#d + 1] = ("send %d: %d callbacks on %s"):format(k, b.calls[k] or 0, b_name) end
   end
-  for _, k in ipairs({ "lost", "duplicated", "unexpected" }) do
-    if a[k] ~= b[k] then
-      d[#d + 1] = ("%s: %s %d, %s %d"):format(k, a_name, a[k], b_name, b[k])
+  -- the two audits, field by field
+  for _, k in ipairs(engines.AUDIT_FIELDS) do
+    local x, y = a.audit and a.audit[k], b.audit and b.audit[k]
+    if x ~= y then
+      d[#d + 1] = ("audit %s: %s %s, %s %s"):format(k, a_name, tostring(x), b_name, tostring(y))
     end
   end
   if #d == 0 then return nil end

@@ -1,10 +1,10 @@
 --- The real Apache Kafka cluster that spec/kafka/cluster runs, seen from the
--- specs: faults, topics, ISR, and reading records back with kcat.
+-- specs: faults, topics, ISR, and reading records back with insync.consumer
+-- and a tracking producer's audit.
 -- `make test-kafka` starts the cluster around the specs; by hand:
 --     spec/kafka/cluster start
 --     make && spec/run kafka lua5.4 build/lua5.4 spec/kafka
 --     spec/kafka/cluster stop
-local cjson = require "cjson"
 local helpers = require "helpers"
 
 local real = {}
@@ -58,6 +58,11 @@ function real.topic(name, partitions, rf, config)
   table.sort(keys)
   for _, k in ipairs(keys) do args[#args + 1] = k .. "=" .. tostring(config[k]) end
   real.cluster(table.concat(args, " "))
+end
+
+--- Deletes a topic, waiting until the metadata no longer lists it.
+function real.delete_topic(name)
+  real.cluster("delete-topic " .. name)
 end
 
 --- The partition's leader (nil when none) and ISR (sorted list of broker
@@ -122,40 +127,69 @@ function real.heal()
   end
 end
 
---- Every record of a topic, read from the beginning with kcat (committed
--- records only: a consumer reads below the high watermark).  Each record:
+--- Every record of a topic, read from the beginning with insync.consumer
+-- (committed records only: a consumer reads below the high watermark) until
+-- every partition is at its end (60 s at most).  Each record:
 -- { partition, offset, key, value, timestamp, headers = { k = v },
 -- header_list = { { k, v }, ... } (in order, repeats kept) }.
 -- Sorted by partition, then offset.
 function real.consume(topic)
-  local out, ok = helpers.sh(("kcat -C -b %s -t %s -o beginning -e -J -q -X fetch.wait.max.ms=50")
-    :format(real.bootstrap(), topic))
-  assert(ok, "kcat failed: " .. out)
+  local insync = require "insync"
+  local c = insync.consumer{ ["bootstrap.servers"] = real.bootstrap(), ["fetch.wait.max.ms"] = 50 }
+  local n = assert(c:partitions(topic, 10000))
+  local list = {}
+  for p = 0, n - 1 do list[#list + 1] = { topic = topic, partition = p } end
+  assert(c:assign(list))
   local records = {}
-  for line in out:gmatch("[^\n]+") do
-    if line:sub(1, 1) == "{" then
-      local m = cjson.decode(line)
-      local headers, header_list
-      if type(m.headers) == "table" then
-        headers, header_list = {}, {}
-        for i = 1, #m.headers, 2 do
-          headers[m.headers[i]] = m.headers[i + 1]
-          header_list[#header_list + 1] = { m.headers[i], m.headers[i + 1] }
-        end
+  local deadline = insync.monotonic() + 60
+  repeat
+    for _, m in ipairs((c:poll(100))) do
+      local headers
+      if m.headers then
+        headers = {}
+        for _, h in ipairs(m.headers) do headers[h[1]] = h[2] end
       end
       records[#records + 1] = {
-        partition = m.partition, offset = m.offset,
-        key = m.key ~= cjson.null and m.key or nil,
-        value = m.payload ~= cjson.null and m.payload or nil,
-        timestamp = m.ts, headers = headers, header_list = header_list,
+        partition = m.partition, offset = m.offset, key = m.key, value = m.value,
+        timestamp = m.timestamp, headers = headers, header_list = m.headers,
       }
     end
-  end
+  until c:at_end() or insync.monotonic() > deadline
+  local done = c:at_end()
+  c:close()
+  assert(done, topic .. ": not read to the end of every partition within 60 s")
   table.sort(records, function(a, b)
     if a.partition ~= b.partition then return a.partition < b.partition end
     return a.offset < b.offset
   end)
   return records
+end
+
+--- The audit of a tracking producer (made with track = true), as a
+-- consumer of the cluster sees its records: raises when it cannot read the
+-- log (the audit's error object, in words).
+function real.audit(p, timeout_ms)
+  local a, err = p:audit{ timeout_ms = timeout_ms or 20000 }
+  if not a then error("audit: " .. tostring(err), 2) end
+  return a
+end
+
+--- "lost 1, duplicated 2 (...)": the non-empty lists of an audit, for
+-- assertion messages.
+function real.audit_line(a)
+  local parts = {}
+  for _, k in ipairs({ "lost", "duplicated", "unexpected", "uncommitted", "reordered", "inconsistent" }) do
+    if #a[k] > 0 then
+      local ids = {}
+      for i, e in ipairs(a[k]) do
+        if i > 5 then ids[#ids + 1] = "..." break end
+        ids[#ids + 1] = ("%s[%s]@%s"):format(e.key or e.id, tostring(e.partition), tostring(e.offset))
+      end
+      parts[#parts + 1] = ("%s %d (%s)"):format(k, #a[k], table.concat(ids, ", "))
+    end
+  end
+  return ("sent %d, acked %d, failed %d, pending %d%s%s"):format(a.sent, a.acked, a.failed, a.pending,
+    #parts > 0 and "; " or "", table.concat(parts, "; "))
 end
 
 --- An insync.producer on the cluster; `conf` adds to or overrides

@@ -14,7 +14,9 @@
 --   { resume = WHO }   SIGCONT (the model heals every cut)
 --   { restart = WHO }  start again what a stop or kill took down
 --   { isr = N }        wait until partition 0 has a leader and N in its ISR
+--   { leader = true }  wait until partition 0 has a leader
 --   { wait = true }    wait for every callback still outstanding
+--   { callback = K }   wait until the scenario's K-th send has had its callback
 --   { settle = MS }    let MS milliseconds pass (virtual in the model)
 -- WHO: "leader" or "followers" (of partition 0, when the step runs),
 -- "follower" (one of them), "down" (every broker a step took down or paused), or a
@@ -25,9 +27,11 @@
 -- `differs` (rare) is a difference the model documents: the comparison
 -- must find exactly `diff`, for the reason `why`.
 --
--- What is compared: the outcome of every send ("ok" or the error name) and
--- the audit's lost, duplicated and unexpected counts (on Kafka: the topic
--- read back with kcat; unexpected = failed in its callback, yet in the log).
+-- What is compared: the outcome of every send ("ok" or the error name), where
+-- each acknowledged send landed, and the two audits field by field (sent,
+-- acked, failed, pending, lost, duplicated, unexpected, uncommitted,
+-- reordered, inconsistent; on Kafka each producer is made with track = true
+-- and its p:audit() reads the topic back).
 -- Sends that are in flight during a fault are only compared where the
 -- outcome does not depend on timing (an idempotent producer with a long
 -- timeout must succeed either way).
@@ -210,7 +214,7 @@ scenarios[#scenarios + 1] = {
   topic = { partitions = 1, replication_factor = 3, config = { ["min.insync.replicas"] = 2 } },
   producers = {
     all = { acks = "all" },
-    one = { acks = "1", ["message.timeout.ms"] = 5000 },
+    one = { acks = "1", ["message.timeout.ms"] = 30000 },
   },
   steps = {
     { send = "all", n = 2 },
@@ -220,7 +224,9 @@ scenarios[#scenarios + 1] = {
     { kill = "leader" },
     { settle = 4000 },                -- fenced (broker.session.timeout.ms 3 s)
     { restart = { down = 2 } },       -- the follower that left the ISR last
-    { settle = 2000 },
+    -- elected from the ELR: waited for, not timed (a loaded machine takes
+    -- longer to restart a broker and elect it than an idle one)
+    { leader = true },
     { send = "one", n = 1 },          -- Kafka: the returned follower leads
     { restart = "down" },
     { isr = 3 },
@@ -238,7 +244,13 @@ scenarios[#scenarios + 1] = {
 -- as new.  Partition 1's leader is one of partition 0's followers (three
 -- brokers, leaders spread).  The record to partition 0 is sent 2 s after
 -- the other, before the followers are fenced (3 s), and so times out 2 s
--- after it: time for the followers, resumed, to rejoin the ISR.
+-- after it: time for the followers, resumed, to rejoin the ISR.  The
+-- followers are resumed on a condition, not a clock: once the record to
+-- partition 1 has had its callback (its timeout: librdkafka checks message
+-- timeouts once a second, later on a loaded machine), plus 700 ms for the
+-- epoch bump, so the whole 2 s are left to partition 0's record however
+-- late the timeout came.  (A fixed 8.7 s wait could resume them before the
+-- timeout had fired, or eat into those 2 s.)
 scenarios[#scenarios + 1] = {
   name = "idempotent producer: a batch retried across an epoch bump is written twice",
   topic = { partitions = 2, replication_factor = 3, config = { ["min.insync.replicas"] = 2 } },
@@ -253,7 +265,8 @@ scenarios[#scenarios + 1] = {
     { send = "idem", n = 1, partition = 1, wait = false },  -- times out at 10 s
     { settle = 2000 },
     { send = "idem", n = 1, wait = false },   -- appended by the leader alone
-    { settle = 8700 },                        -- the timeout, the epoch bump
+    { callback = 3 },                         -- send 3 timed out ...
+    { settle = 700 },                         -- ... and the producer bumped its epoch
     { resume = "down" },
     { wait = true },
   },

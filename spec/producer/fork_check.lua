@@ -13,6 +13,10 @@ local insync = require "insync"
 local m = insync.mock{ brokers = 1 }
 m:create_topic("t", 1, 1)
 local p = insync.producer{ ["bootstrap.servers"] = m:bootstrap_servers() }
+-- a consumer and a tracking producer, made before fork() too
+local c = insync.consumer{ ["bootstrap.servers"] = m:bootstrap_servers() }
+assert(c:assign{ { topic = "t", partition = 0 } })
+local tp = insync.producer{ ["bootstrap.servers"] = m:bootstrap_servers(), track = true }
 
 local function send(value)
   local report, err
@@ -32,7 +36,12 @@ if pid == 0 then
   ok, err = pcall(m.push_errors, m, "Produce", { "NOT_ENOUGH_REPLICAS" })
   if ok or not tostring(err):find("forked from", 1, true) then code = 3 end
   if p:close() ~= 0 then code = 4 end
-  p, m = nil, nil
+  ok, err = pcall(c.poll, c, 0)
+  if ok or not tostring(err):find("forked from", 1, true) then code = 5 end
+  ok, err = pcall(tp.audit, tp)
+  if ok or not tostring(err):find("forked from", 1, true) then code = 6 end
+  c:close()
+  p, m, c, tp = nil, nil, nil, nil
   collectgarbage()
   collectgarbage()
   os.exit(code, true)   -- closes the Lua state: every __gc runs
@@ -51,6 +60,18 @@ if status[0] % 128 ~= 0 then error("the child died of signal " .. status[0] % 12
 if code ~= 0 then error("the child exited with " .. code) end
 
 assert(send("after").offset == 1, "the parent's producer is broken after the child exited")
+-- the parent's consumer reads both records, its tracking producer audits
+local values, deadline = {}, os.time() + 20
+while #values < 2 and os.time() < deadline do
+  for _, r in ipairs((c:poll(100))) do values[#values + 1] = r.value end
+end
+assert(values[1] == "before" and values[2] == "after", "the parent's consumer is broken after the child exited")
+c:close()
+assert(tp:send{ topic = "t", value = "tracked" })
+assert(tp:flush(10000) == 0)
+local a = assert(tp:audit{ timeout_ms = 20000 })
+assert(a.acked == 1 and #a.lost == 0, "the parent's audit is broken after the child exited")
+tp:close()
 p:close()
 m:close()
 print("fork ok")

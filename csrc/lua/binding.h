@@ -18,6 +18,15 @@ void insync_lua_open_report(lua_State *L);
 void insync_lua_open_cluster(lua_State *L);
 void insync_lua_open_producer(lua_State *L);
 void insync_lua_open_mock(lua_State *L);
+void insync_lua_open_conf(lua_State *L);
+
+/**
+ * @returns the string librdkafka gets for the configuration value at
+ * @p idx (a string as is, a boolean as "true"/"false", a number in decimal,
+ * written into @p buf), or NULL for any other type.
+ */
+const char *insync_lua_conf_value(lua_State *L, int idx, char *buf,
+                                  size_t size);
 
 /**
  * Pushes the error object of API.md: { code, name, message, retriable,

@@ -21,6 +21,7 @@
 
 #include "binding.h"
 #include "../common/kerr.h"
+#include "../rdkafka/conf.h"
 #include "../rdkafka/producer.h"
 
 #define INSYNC_PRODUCER_MT "insync.producer"
@@ -103,25 +104,6 @@ static int64_t now_ms(void) {
 /* ---------------------------------------------------------------------- */
 /* Construction */
 
-/* The string librdkafka gets for a configuration value at the top. */
-static const char *conf_value(lua_State *L, char *buf, size_t size) {
-        switch (lua_type(L, -1)) {
-        case LUA_TSTRING:
-                return lua_tostring(L, -1);
-        case LUA_TBOOLEAN:
-                return lua_toboolean(L, -1) ? "true" : "false";
-        case LUA_TNUMBER:
-                if (insync_isinteger(L, -1))
-                        snprintf(buf, size, "%lld",
-                                 (long long)lua_tointeger(L, -1));
-                else
-                        snprintf(buf, size, "%.17g", (double)lua_tonumber(L, -1));
-                return buf;
-        default:
-                return NULL;
-        }
-}
-
 static int callback_field(const char *key) {
         if (strcmp(key, "on_error") == 0)
                 return UV_ON_ERROR;
@@ -178,7 +160,14 @@ static int l_producer_new(lua_State *L) {
                         ev |= events[-cb];
                         continue;
                 }
-                const char *value = conf_value(L, numbuf, sizeof(numbuf));
+                const char *why = insync_rk_conf_unsupported(key);
+                if (why) {
+                        rd_kafka_conf_destroy(conf);
+                        return luaL_error(L, "producer: property '%s': %s",
+                                          key, why);
+                }
+                const char *value = insync_lua_conf_value(L, -1, numbuf,
+                                                          sizeof(numbuf));
                 if (!value) {
                         rd_kafka_conf_destroy(conf);
                         return luaL_error(L, "producer: property '%s': expected "

@@ -32,7 +32,7 @@ DEPS := lua5.4 liblua5.4-dev librdkafka-dev lua-busted luarocks kcat \
         lua-cjson lua-socket wrk pkg-config gcc make
 KAFKA_DEPS := openjdk-17-jdk-headless maven
 
-.PHONY: all luajit sanitize test test-lua54 test-luajit test-install \
+.PHONY: all luajit sanitize pyvenv test test-lua54 test-luajit test-install \
         test-openresty test-kafka test-kafka-run demo bench install clean deps kafka-deps help
 
 all: $(SO_54)
@@ -79,6 +79,11 @@ deps:
 kafka-deps:
 	@.ci/deps $(KAFKA_DEPS)
 
+# Python's prometheus_client (PyPI) in build/pyvenv: the Prometheus text
+# parser the nginx specs read insync.openresty's metrics with.
+pyvenv:
+	@.ci/pyvenv
+
 # make test: every suite runs, each one's counts are kept in build/results,
 # and the last line is the total, "N passed, N failed".
 test: deps all luajit
@@ -86,6 +91,7 @@ test: deps all luajit
 	@spec/run lua5.4 $(LUA) $(BUILD)/lua5.4 $(BUSTED_SPECS)
 	@spec/run luajit $(LUAJIT) $(BUILD)/luajit $(BUSTED_SPECS)
 	@spec/run install $(LUA) $(BUILD)/lua5.4 spec/install
+	@.ci/pyvenv
 	@spec/run openresty $(LUA) $(BUILD)/lua5.4 spec/openresty
 	@$(MAKE) --no-print-directory test-kafka-run
 	@spec/summary
@@ -111,7 +117,7 @@ test-luajit: deps luajit
 test-install: deps all luajit
 	@spec/run install $(LUA) $(BUILD)/lua5.4 spec/install; spec/summary install
 
-test-openresty: deps all luajit
+test-openresty: deps all luajit pyvenv
 	@spec/run openresty $(LUA) $(BUILD)/lua5.4 spec/openresty; spec/summary openresty
 
 sanitize: deps $(SO_SAN) $(LUA_SAN) $(SO_JIT)

@@ -649,8 +649,9 @@ local function sync_registry(h)
       else
         local key = table.concat(r.labels, "\t")
         local d = r.value - (added[key] or 0)
-        -- a librdkafka counter never goes back while its producer lives
-        if d ~= 0 and not (s[2] == "counter" and d < 0) then
+        -- the first update makes the series, even at 0; a counter never
+        -- goes back while its producer lives
+        if (d ~= 0 or added[key] == nil) and not (s[2] == "counter" and d < 0) then
           metric:inc(d, r.labels)
           added[key] = r.value
         end

@@ -100,12 +100,12 @@ test: deps all luajit
 # (spec/kafka/cluster): fetched with Maven into .cache/kafka, run under
 # build/kafka, always torn down.  test-kafka-run only records its counts in
 # build/results (make test adds them up); test-kafka also prints the total.
-test-kafka: kafka-deps deps all
+test-kafka: kafka-deps deps all luajit
 	@rm -f $(BUILD)/results/kafka
 	@spec/kafka/test $(LUA) $(BUILD)/lua5.4
 	@spec/summary kafka
 
-test-kafka-run: kafka-deps deps all
+test-kafka-run: kafka-deps deps all luajit
 	@spec/kafka/test $(LUA) $(BUILD)/lua5.4
 
 test-lua54: deps all $(SO_JIT)

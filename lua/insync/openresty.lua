@@ -796,9 +796,9 @@ local INIT_OPTS = { name = true, config = true, shm = true, poll_interval_ms = t
 -- `poll_interval_ms` (10): how often the timer serves delivery reports;
 -- `exit_timeout_ms` (5000): how long an exiting worker waits for deliveries
 -- before purging; `shm`: a lua_shared_dict name for metrics of all workers
--- (one for all producers: the first init's);
+-- (one for all producers: the first one an init names);
 -- `metrics_interval_ms` (1000): how often each worker publishes to `shm`
--- (the first init's).
+-- and updates an nginx-lua-prometheus registry (the first init's).
 -- Returns the producer (an insync.producer).
 function M.init(o)
   if type(o) ~= "table" then
@@ -842,10 +842,8 @@ function M.init(o)
     exit_timeout_ms = check_ms(o, "exit_timeout_ms"),
     metrics_interval_ms = check_ms(o, "metrics_interval_ms"),
   }
-  if not shm_name and o.shm then
-    shm_name = o.shm
-    metrics_interval_ms = h.opts.metrics_interval_ms
-  end
+  if next(handles) == nil then metrics_interval_ms = h.opts.metrics_interval_ms end
+  if not shm_name and o.shm then shm_name = o.shm end
   -- librdkafka's statistics (when statistics.interval.ms is set) are kept
   -- for metrics(); the caller's own on_stats still runs.
   local config = {}

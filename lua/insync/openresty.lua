@@ -109,7 +109,8 @@ local function new_handle(name)
     busy = false,        -- a timer run is serving reports (callbacks may yield)
     last_publish = 0,
     stats = nil,         -- librdkafka's latest statistics, decoded
-    logged = {},         -- librdkafka log messages of the last error events (see log_error)
+    fail_pending = {},   -- librdkafka FAIL log lines of this poll: { level, message } (see log_rdkafka)
+    logged = {},         -- the last FAIL lines logged without their error event
   }, Handle)
 end
 
@@ -237,10 +238,13 @@ local function count_delivered(h, p)
   h.counts.delivered = p:counts().delivered
 end
 
+local flush_fail_lines   -- (h): below, with librdkafka's log
+
 local function poll(h)
   hand_over(h)
   local ok, e = pcall(h.p.poll, h.p, 0)
   if not ok then log_err(h, "poll: ", tostring(e)) end
+  flush_fail_lines(h)
   count_delivered(h, h.p)
 end
 
@@ -669,6 +673,7 @@ local function finish(h, how)
   h.state, h.p = "closed", nil
   local ok, e = pcall(p.close, p, 0)
   if not ok then log_err(h, "close: ", tostring(e)) end
+  flush_fail_lines(h)
   count_delivered(h, p)
   drain(h, how == "graceful")
   local c = h.counts
@@ -739,23 +744,44 @@ end
 -- syslog levels (librdkafka's) to nginx's.
 local LEVELS = { [0] = ngx.EMERG, ngx.ALERT, ngx.CRIT, ngx.ERR, ngx.WARN, ngx.NOTICE, ngx.INFO, ngx.DEBUG }
 
--- librdkafka reports a broker's failure (a refused connection, a lost one,
--- a failed authentication) twice: a log line (facility FAIL, or another at
--- level warning or worse) and an error event carrying the same text.  The
--- log line goes to the error log; the error event is only counted when its
--- text ends a line logged just before (librdkafka queues both at once, the
--- log first).  Remembered: the last few such lines.
+-- librdkafka reports a broker's failure (a refused or lost connection, a
+-- failed TLS handshake or authentication) twice: a log line (facility FAIL,
+-- at the level librdkafka judges: a lost connection is only "info") and an
+-- error event with the same text.  They make one line: the FAIL line waits
+-- in h.fail_pending until the poll ends; the error event that ends with its
+-- text takes it and logs both in one line, "FAIL: _TRANSPORT: ...", at the
+-- more severe of the two levels (an error event is a warning, or an error
+-- when fatal).  A FAIL line without its event by the end of the poll is
+-- logged alone and remembered (h.logged), so that an event arriving in the
+-- next poll is counted, not logged again.
 local REMEMBER = 16
 
 local function log_rdkafka(h)
   return function(level, facility, message)
-    ngx.log(LEVELS[level] or ngx.NOTICE, "librdkafka[", h.name, "]: ", facility, ": ", message)
-    if level <= 4 then
-      local logged = h.logged
-      logged[#logged + 1] = message
-      if #logged > REMEMBER then table.remove(logged, 1) end
+    if facility == "FAIL" then
+      local pending = h.fail_pending
+      pending[#pending + 1] = { level, message }
+      return
     end
+    ngx.log(LEVELS[level] or ngx.NOTICE, "librdkafka[", h.name, "]: ", facility, ": ", message)
   end
+end
+
+-- Logs the FAIL lines no error event took during the poll.
+function flush_fail_lines(h)
+  local pending = h.fail_pending
+  if #pending == 0 then return end
+  h.fail_pending = {}
+  local logged = h.logged
+  for _, f in ipairs(pending) do
+    ngx.log(LEVELS[f[1]] or ngx.NOTICE, "librdkafka[", h.name, "]: FAIL: ", f[2])
+    logged[#logged + 1] = f[2]
+    if #logged > REMEMBER then table.remove(logged, 1) end
+  end
+end
+
+local function ends_with(s, tail)
+  return tail ~= "" and s:sub(-#tail) == tail
 end
 
 local function error_rdkafka(h, user_on_error)
@@ -763,15 +789,25 @@ local function error_rdkafka(h, user_on_error)
     bump(h.client_errors, err.name)
     if user_on_error then return user_on_error(err) end
     local msg = tostring(err.message or "")
-    local logged = h.logged
-    for i = #logged, 1, -1 do
-      local line = logged[i]
-      if msg ~= "" and line:sub(-#msg) == msg then
-        table.remove(logged, i)
-        return   -- librdkafka logged it: counted, not logged again
+    local level = err.fatal and ngx.ERR or ngx.WARN
+    local pending = h.fail_pending
+    for i = 1, #pending do
+      local f = pending[i]
+      if ends_with(f[2], msg) then
+        table.remove(pending, i)
+        ngx.log(math.min(level, LEVELS[f[1]] or ngx.NOTICE), "librdkafka[", h.name, "]: FAIL: ", err.name,
+          ": ", f[2])
+        return
       end
     end
-    ngx.log(err.fatal and ngx.ERR or ngx.WARN, "librdkafka[", h.name, "]: ", tostring(err))
+    local logged = h.logged
+    for i = #logged, 1, -1 do
+      if ends_with(logged[i], msg) then
+        table.remove(logged, i)
+        return   -- its FAIL line was logged at the end of the last poll
+      end
+    end
+    ngx.log(level, "librdkafka[", h.name, "]: ", tostring(err))
   end
 end
 
@@ -1124,6 +1160,7 @@ function M.exit()
       hand_over(h)
       local ok, e = pcall(h.p.flush, h.p, h.opts.exit_timeout_ms)
       if not ok then log_err(h, "flush: ", tostring(e)) end
+      flush_fail_lines(h)
       count_delivered(h, h.p)
       drain(h, false)
       finish(h, "exit_worker")

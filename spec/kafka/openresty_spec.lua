@@ -90,6 +90,10 @@ describe("insync.openresty under wrk on Apache Kafka, the partition leader kille
     end
     assert.are.same({}, lost)
     assert.are.equal(8010, #records)
+    -- the killed broker's connections: librdkafka's line and its error
+    -- event make one line, at [warn] at least
+    assert.are.same({}, srv:log_lines("librdkafka%[default%]: _TRANSPORT:"))
+    assert.is_true(#srv:log_lines("%[warn%].*librdkafka%[default%]: FAIL: _TRANSPORT: ") >= 1)
     print(("# openresty under wrk: %d requests answered 200 (half send_wait, half send), broker %d "
       .. "SIGKILLed half way; %d records read back, each once"):format(#ids, victim, #records))
   end)

@@ -409,7 +409,8 @@ describe("insync.openresty in production configurations", function()
 ]] })
       assert.is_true(srv:stop())
       assert.are.equal(1, #srv:log_lines("twice: .*init: name: a producer named 'x' already exists in this worker"))
-      assert.are.equal(1, #srv:log_lines('bad name: .*init: name: expected a name of letters, digits, _ . %-, got "bad name"'))
+      assert.are.equal(1,
+        #srv:log_lines('bad name: .*init: name: expected a name of letters, digits, _ . %-, got "bad name"'))
       assert.are.equal(1, #srv:log_lines("unknown: .*init: unknown option 'poll_interval'"))
       assert.are.equal(1, #srv:log_lines("transactional: .*init: producer: property 'transactional.id': not supported"))
     end)
@@ -430,18 +431,44 @@ describe("insync.openresty in production configurations", function()
         return (s['insync_client_errors_total{error=_TRANSPORT,producer=default}'] or 0) >= 1
       end)
       assert.is_true(srv:stop())
-      -- one line per failure: librdkafka's, at [error] (its level 3); the
-      -- error event with the same text is counted, not logged again
+      -- one line per failure, at [error] (librdkafka's level 3); the error
+      -- event with the same text is counted, and named in that line
       local lines = srv:log_lines(connect)
       assert.is_true(#lines >= 1)
       for _, line in ipairs(lines) do
         assert.truthy(line:find("%[error%].*librdkafka%[default%]: FAIL: "), line)
       end
-      assert.are.same({}, srv:log_lines("_TRANSPORT"))
+      -- librdkafka's line and its error event make one line
+      assert.are.same({}, srv:log_lines("librdkafka%[default%]: _TRANSPORT:"))
+      assert.is_true(#srv:log_lines("librdkafka%[default%]: FAIL: _TRANSPORT: .*" .. connect) >= 1)
       -- librdkafka's level 5 (notice) is nginx's notice
-      assert.are.equal(1, #srv:log_lines("%[notice%].*librdkafka%[noconf%]: CONFWARN: .*No `bootstrap.servers` configured"))
+      assert.are.equal(1,
+        #srv:log_lines("%[notice%].*librdkafka%[noconf%]: CONFWARN: .*No `bootstrap.servers` configured"))
       -- an error event librdkafka does not log itself: one line, [warn]
       assert.is_true(#srv:log_lines("%[warn%].*librdkafka%[default%]: _ALL_BROKERS_DOWN: 1/1 brokers are down") >= 1)
+    end)
+    it("writes a lost connection, which librdkafka logs at info, as one [warn] line naming the error", function()
+      local c = nginx.mock_cluster("lost-cluster", { "lost" }, 1)
+      local srv = server("lost", { topic = "lost", workers = 1, inits = ([[
+    openresty.init{ shm = "insync", metrics_interval_ms = 100, exit_timeout_ms = 0,
+      config = { ["bootstrap.servers"] = %q } }
+]]):format(c.bootstrap) })
+      local ok, err = pcall(function()
+        assert.are.equal(200, (srv:get("/wait?id=before")))
+        c.stop()
+        wait_for("the lost connections counted", 30, function()
+          local s = scrape(srv)
+          return (s['insync_client_errors_total{error=_TRANSPORT,producer=default}'] or 0) >= 1
+        end)
+      end)
+      c.stop()
+      assert(ok, err)
+      assert.is_true(srv:stop())
+      local lines = srv:log_lines("Disconnected")
+      assert.is_true(#lines >= 1)
+      assert.are.same({}, srv:log_lines("librdkafka%[default%]: _TRANSPORT:"))
+      local merged = srv:log_lines("%[warn%].*librdkafka%[default%]: FAIL: _TRANSPORT: .*Disconnected")
+      assert.is_true(#merged >= 1, table.concat(lines, "\n"))
     end)
   end)
 

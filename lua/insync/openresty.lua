@@ -1050,14 +1050,16 @@ local WAIT_PHASES = { rewrite = true, access = true, content = true, timer = tru
 
 local semaphore
 
+-- `lvl`: the caller's level as seen from copy_msg (5: copy_msg, accept,
+-- wait_send, the API function, the caller).
 local function wait_send(h, msg, timeout_ms, lvl)
   if type(timeout_ms) ~= "number" or timeout_ms ~= timeout_ms or timeout_ms < 0 then
-    error("insync.openresty.send_wait: timeout_ms: expected a number >= 0, got " .. tostring(timeout_ms), lvl - 1)
+    error("insync.openresty.send_wait: timeout_ms: expected a number >= 0, got " .. tostring(timeout_ms), lvl - 2)
   end
   local phase = ngx.get_phase()
   if not WAIT_PHASES[phase] then
     error("insync.openresty.send_wait: cannot wait in the " .. phase
-      .. " phase (it may not yield): use send with a callback", lvl - 1)
+      .. " phase (it may not yield): use send with a callback", lvl - 2)
   end
   if not semaphore then semaphore = require "ngx.semaphore" end
   local sema = semaphore.new(0)
@@ -1065,7 +1067,7 @@ local function wait_send(h, msg, timeout_ms, lvl)
   local id, err = accept(h, msg, function(report, e)
     box.report, box.err, box.done = report, e, true
     sema:post(1)
-  end, "send_wait", lvl + 1)
+  end, "send_wait", lvl)
   if not id then return nil, err end
   -- Hand it (and what was sent before it, in order) to librdkafka now,
   -- rather than at the timer's next run.

@@ -59,6 +59,22 @@ function app.misuse()
   try("msg", openresty.send_wait, { topic = 42 }, 100)
   try("get", openresty.get, "nosuch")
   try("getname", openresty.get, 42)
+  -- each error names the line of the call
+  local here = debug.getinfo(1, "S").short_src
+  local function where(what, f)   -- f calls the API (no tail call) on the line that calls where
+    local line = debug.getinfo(2, "l").currentline
+    local ok, err = pcall(f)
+    ngx.say(what, "|", ok and "no error" or (tostring(err):find(here .. ":" .. line .. ": ", 1, true)
+      and "names the line" or tostring(err)))
+  end
+  local h = openresty.get("default")
+  where("send_wait msg", function() local r = openresty.send_wait({ topic = 42 }, 100) return r end)
+  where("send_wait timeout", function() local r = openresty.send_wait({ topic = "t" }, "x") return r end)
+  where("h:send_wait msg", function() local r = h:send_wait({ topic = "t", key = 1 }, 100) return r end)
+  where("h:send_wait timeout", function() local r = h:send_wait({ topic = "t" }, -5) return r end)
+  where("h:send msg", function() local r = h:send({ topic = "t", headers = { { 1, "v" } } }) return r end)
+  where("h:send cb", function() local r = h:send({ topic = "t" }, 5) return r end)
+  where("send msg", function() local r = openresty.send({ topic = "bad topic" }) return r end)
 end
 
 --- log_by_lua: send_wait may not wait here; the error is logged.

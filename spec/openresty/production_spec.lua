@@ -339,7 +339,10 @@ describe("insync.openresty in production configurations", function()
         "timeout|insync.openresty.send_wait: timeout_ms: expected a number >= 0, got -1",
         "msg|send: msg.topic: expected string, got number",
         "get|insync.openresty.get: name: no producer named 'nosuch' in this worker (made: default)",
-        "getname|insync.openresty.get: name: expected string, got number", "" }, "\n"), body)
+        "getname|insync.openresty.get: name: expected string, got number",
+        "send_wait msg|names the line", "send_wait timeout|names the line", "h:send_wait msg|names the line",
+        "h:send_wait timeout|names the line", "h:send msg|names the line", "h:send cb|names the line",
+        "send msg|names the line", "" }, "\n"), body)
       assert.are.equal(200, (srv:get("/log_wait")))
       wait_for("the log phase's error", 10, function()
         return #srv:log_lines("send_wait in log: .*send_wait: cannot wait in the log phase") == 1

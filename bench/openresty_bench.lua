@@ -63,13 +63,17 @@ local function ms(text)
 end
 
 local CONNECTIONS = 8
+-- A send_wait request holds its connection for a round trip: with more
+-- connections its rate grows; measured beside a baseline with as many.
+local MANY = 64
 
--- One round of wrk on `path`: requests/s, worker CPU microseconds per
--- request and the median latency in ms.
-local function wrk(path)
+-- One round of wrk on `path` with `conns` connections: requests/s, worker
+-- CPU microseconds per request and the median latency in ms.
+local function wrk(path, conns)
   local out = srv.prefix .. "/logs/wrk.out"
   local cpu0 = worker_cpu()
-  assert(os.execute(("wrk -t2 -c%d -d%ds --latency %s > %s 2>&1"):format(CONNECTIONS, secs, srv:url(path), out)))
+  assert(os.execute(("wrk -t2 -c%d -d%ds --latency %s > %s 2>&1"):format(conns or CONNECTIONS, secs,
+    srv:url(path), out)))
   local cpu = worker_cpu() - cpu0
   local f = assert(io.open(out))
   local text = f:read("a")
@@ -111,12 +115,13 @@ local function measure(linger)
   }
   wrk("/send") -- warm up: JIT, connections to the cluster
   wrk("/wait")
-  local paths = { "nosend", "send", "wait" }
+  local paths = { "nosend", "send", "wait", "nosend_many", "wait_many" }
   local rate, cpu, lat = {}, {}, {}
   for _, path in ipairs(paths) do rate[path], cpu[path], lat[path] = {}, {}, {} end
   for _ = 1, rounds do
     for _, path in ipairs(paths) do
-      local r, us, p50 = wrk("/" .. path)
+      local url, many = path:match("^(%a+)(_?m?a?n?y?)$")
+      local r, us, p50 = wrk("/" .. url, many ~= "" and MANY or nil)
       table.insert(rate[path], r)
       table.insert(cpu[path], us)
       table.insert(lat[path], p50)
@@ -146,6 +151,11 @@ local function measure(linger)
     rate.send / rate.nosend, cpu.send / cpu.nosend))
   print(("  send_wait: %.2fx requests/s of the baseline; CPU per request %.2fx; each request waits "
     .. "for its acknowledgement (p50 %.2f ms)"):format(rate.wait / rate.nosend, cpu.wait / cpu.nosend, lat.wait))
+  print(("  with wrk -c%d:"):format(MANY))
+  line("without a send (baseline):", "nosend_many")
+  line("with a send_wait:", "wait_many")
+  print(("  send_wait: %.2fx requests/s of the baseline; CPU per request %.2fx"):format(
+    rate.wait_many / rate.nosend_many, cpu.wait_many / cpu.nosend_many))
   print(("  (%d records sent, %d delivered)"):format(sent, delivered))
   if delivered ~= sent then error(("%d records sent, %d delivered"):format(sent, delivered)) end
 end

@@ -281,6 +281,7 @@ local function handle_metrics(h)
     failed_by = h.failed_by,
     refused_by = h.refused_by,
     client_errors = h.client_errors,
+    started = h.started,
   }
   for k, v in pairs(h.counts) do m[k] = v end
   m.stats = h.stats
@@ -304,7 +305,8 @@ end
 -- whose report has not arrived yet), `pending` (of those, the ones the
 -- timer has not handed to librdkafka yet), `sent`, `delivered`, `failed`,
 -- `purged`, `queue_full`, `rejected`, `callback_errors`, `wait_timeouts`,
--- `pending_callbacks`, `state` ("new", "running", "closed"), `sent_by`
+-- `pending_callbacks`, `state` ("new", "running", "closed"), `started`
+-- (ngx.now() when init made it), `sent_by`
 -- (topic -> sends), `failed_by` and `refused_by` ("topic\terror" -> count),
 -- `client_errors` (error name -> librdkafka error events), `stats`
 -- (librdkafka's last statistics, decoded, when `statistics.interval.ms` is
@@ -527,13 +529,17 @@ local function samples(all)
   local out = {}
   for i, s in ipairs(SERIES) do
     local by, list = {}, {}
-    local function add(labels, v)
+    -- `started`: for a per-worker series, an exiting worker and the one
+    -- that took its id (a reload) share the label: the newer one wins.
+    local function add(labels, v, started)
       local key = table.concat(labels, "\t")
       local e = by[key]
-      if e then
+      if e and s.per_worker then
+        if (started or 0) >= e.started then e.value, e.started = v, started or 0 end
+      elseif e then
         e.value = e.value + v
       else
-        e = { labels = labels, value = v, key = key }
+        e = { labels = labels, value = v, key = key, started = started or 0 }
         by[key] = e
         list[#list + 1] = e
       end
@@ -541,7 +547,7 @@ local function samples(all)
     for _, pname in ipairs(pnames) do
       local t = all[pname]
       for _, m in ipairs(t.workers) do
-        for _, r in ipairs(rows_of(s, pname, m)) do add(r.labels, r.value) end
+        for _, r in ipairs(rows_of(s, pname, m)) do add(r.labels, r.value, m.started) end
       end
       if s[2] == "counter" then
         local prefix = s[1] .. "\t"
@@ -735,6 +741,7 @@ local function tick(premature, h)
   h.busy = false
   local now = ngx.now()
   if (now - h.last_publish) * 1000 >= metrics_interval_ms then
+    h.last_publish = now   -- also without shm: the registry's pace
     publish(h, true)
     local ok, e = pcall(sync_registry, h)
     if not ok then log_err(h, "prometheus registry: ", tostring(e)) end
@@ -872,6 +879,7 @@ function M.init(o)
     error("insync.openresty.init: shm: no lua_shared_dict named " .. tostring(o.shm), 2)
   end
   local h = new_handle(name)
+  h.started = ngx.now()
   h.opts = {
     config = o.config,
     poll_interval_ms = check_ms(o, "poll_interval_ms"),

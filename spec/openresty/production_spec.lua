@@ -223,11 +223,12 @@ describe("insync.openresty in production configurations", function()
 
     it("registers the same series in an nginx-lua-prometheus registry, which counts across a reload", function()
       local c = cluster("registry-cluster", { "r" })
+      -- no shm: the registry is the only place every worker's counts meet
       local srv = server("registry", { topic = "r", http = "lua_shared_dict prometheus_metrics 1m;",
-        inits = ([[
+        workers = 1, inits = ([[
     prometheus = require("openresty.registry_shape").init("prometheus_metrics")
     prometheus:init_worker()
-    openresty.init{ shm = "insync", metrics_interval_ms = 100,
+    openresty.init{ metrics_interval_ms = 100,
       config = { ["bootstrap.servers"] = %q, ["statistics.interval.ms"] = 100 } }
     openresty.prometheus(prometheus)
 ]]):format(c.bootstrap), server = [[
@@ -240,7 +241,7 @@ describe("insync.openresty in production configurations", function()
         theirs = scrape(srv, "/registry")
         return mine['insync_records_delivered_total{producer=default}'] == 40
           and theirs['insync_records_delivered_total{producer=default}'] == 40
-          and (theirs['insync_broker_requests_total{broker=1,producer=default}'] or 0) > 0
+          and sum(theirs, "insync_broker_requests_total{") > 0
       end)
       -- the same names and labels; the registry's counters equal ours
       for k in pairs(theirs) do

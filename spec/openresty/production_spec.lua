@@ -185,9 +185,10 @@ describe("insync.openresty in production configurations", function()
       assert.are.equal("gauge", families.insync_broker_rtt_avg_seconds)
       assert.are.equal(31, s['insync_records_sent_total{producer=default,topic=pa}'])
       assert.are.equal(20, s['insync_records_sent_total{producer=audit,topic=pb}'])
-      -- each worker takes 2 (queue.buffering.max.messages), refuses the rest
+      -- each worker takes 2 (queue.buffering.max.messages) of the requests
+      -- it gets, refuses the rest: 2 to 4 in all, as nginx spreads them
       local accepted = 8 - refused
-      assert(accepted == 2 or accepted == 4, accepted .. " accepted")
+      assert(accepted >= 2 and accepted <= 4, accepted .. " accepted")
       assert.are.equal(accepted, s['insync_records_sent_total{producer=nowhere,topic=pa}'])
       assert.are.equal(refused, s['insync_records_refused_total{error=_QUEUE_FULL,producer=nowhere,topic=pa}'])
       assert.are.same({ 0, 0 }, { s['insync_queue_depth{producer=default}'],

@@ -36,6 +36,7 @@ build = {
       sources = {
         "csrc/common/kerr.c",
         "csrc/lua/cluster.c",
+        "csrc/lua/conf.c",
         "csrc/lua/core.c",
         "csrc/lua/errors.c",
         "csrc/lua/mock.c",
@@ -56,6 +57,7 @@ build = {
         "csrc/model/records.c",
         "csrc/model/sim.c",
         "csrc/model/trace.c",
+        "csrc/rdkafka/conf.c",
         "csrc/rdkafka/mock.c",
         "csrc/rdkafka/producer.c",
       },

@@ -38,7 +38,7 @@ DEPS := lua5.4 liblua5.4-dev librdkafka-dev lua-busted luarocks kcat \
         lua-check lua-ldoc lua-markdown lua-cjson lua-socket wrk pkg-config gcc make
 KAFKA_DEPS := openjdk-17-jdk-headless maven
 
-.PHONY: all luajit sanitize fuzz test test-lua54 test-luajit test-install check lint docs test-other-luas \
+.PHONY: all luajit sanitize fuzz pyvenv test test-lua54 test-luajit test-install check lint docs test-other-luas \
         test-openresty test-kafka test-kafka-run demo demo-kafka bench install rock clean deps kafka-deps help
 
 all: $(SO_54)
@@ -94,6 +94,11 @@ deps:
 kafka-deps:
 	@.ci/deps $(KAFKA_DEPS)
 
+# Python's prometheus_client (PyPI) in build/pyvenv: the Prometheus text
+# parser the nginx specs read insync.openresty's metrics with.
+pyvenv:
+	@.ci/pyvenv
+
 # make test: every suite runs, each one's counts are kept in build/results,
 # and the last line is the total, "N passed, N failed".
 test: deps all luajit $(SO_OTHER)
@@ -104,6 +109,7 @@ test: deps all luajit $(SO_OTHER)
 	@spec/run luajit $(LUAJIT) $(BUILD)/luajit $(BUSTED_SPECS)
 	@for v in $(OTHER_LUAS); do spec/run $$v $$v $(BUILD)/$$v $(BUSTED_SPECS); done
 	@spec/run install $(LUA) $(BUILD)/lua5.4 spec/install
+	@.ci/pyvenv
 	@spec/run openresty $(LUA) $(BUILD)/lua5.4 spec/openresty
 	@$(MAKE) --no-print-directory test-kafka-run
 	@spec/summary
@@ -112,12 +118,12 @@ test: deps all luajit $(SO_OTHER)
 # (spec/kafka/cluster): fetched with Maven into .cache/kafka, run under
 # build/kafka, always torn down.  test-kafka-run only records its counts in
 # build/results (make test adds them up); test-kafka also prints the total.
-test-kafka: kafka-deps deps all
+test-kafka: kafka-deps deps all luajit
 	@rm -f $(BUILD)/results/kafka
 	@spec/kafka/test $(LUA) $(BUILD)/lua5.4
 	@spec/summary kafka
 
-test-kafka-run: kafka-deps deps all
+test-kafka-run: kafka-deps deps all luajit
 	@spec/kafka/test $(LUA) $(BUILD)/lua5.4
 
 # Everyday work (CONTRIBUTING.md): the lint and the specs on Lua 5.4 only,
@@ -153,7 +159,7 @@ test-luajit: deps luajit
 test-install: deps all luajit
 	@spec/run install $(LUA) $(BUILD)/lua5.4 spec/install; spec/summary install
 
-test-openresty: deps all luajit
+test-openresty: deps all luajit pyvenv
 	@spec/run openresty $(LUA) $(BUILD)/lua5.4 spec/openresty; spec/summary openresty
 
 SAN_ENV := INSYNC_SANITIZE=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \

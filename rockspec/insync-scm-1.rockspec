@@ -66,6 +66,7 @@ build = {
         "csrc/model/trace.c",
         "csrc/rdkafka/audit.c",
         "csrc/rdkafka/consumer.c",
+        "csrc/rdkafka/conf.c",
         "csrc/rdkafka/mock.c",
         "csrc/rdkafka/producer.c",
         "csrc/rdkafka/track.c",

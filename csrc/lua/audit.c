@@ -72,7 +72,7 @@ static const char *const *read_consumer_conf(lua_State *L, int opts) {
                         luaL_error(L, "audit: opts.consumer: configuration keys "
                                       "must be strings, got %s",
                                    luaL_typename(L, -2));
-                const char *v = insync_lua_conf_value(L, numbuf, sizeof(numbuf));
+                const char *v = insync_lua_conf_value(L, -1, numbuf, sizeof(numbuf));
                 if (!v)
                         luaL_error(L, "audit: opts.consumer: property '%s': "
                                       "expected string, number or boolean, "

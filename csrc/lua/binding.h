@@ -19,13 +19,15 @@ void insync_lua_open_cluster(lua_State *L);
 void insync_lua_open_producer(lua_State *L);
 void insync_lua_open_mock(lua_State *L);
 void insync_lua_open_consumer(lua_State *L);
+void insync_lua_open_conf(lua_State *L);
 
 /**
- * The string librdkafka gets for the configuration value on the top of the
- * stack (a string, a boolean as "true"/"false", a number; @p buf holds a
- * number's digits), or NULL for another type (conf.c).
+ * @returns the string librdkafka gets for the configuration value at
+ * @p idx (a string as is, a boolean as "true"/"false", a number in decimal,
+ * written into @p buf), or NULL for any other type.
  */
-const char *insync_lua_conf_value(lua_State *L, char *buf, size_t size);
+const char *insync_lua_conf_value(lua_State *L, int idx, char *buf,
+                                  size_t size);
 
 struct insync_rk_track_s;
 

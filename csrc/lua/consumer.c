@@ -79,7 +79,7 @@ static int l_consumer_new(lua_State *L) {
                 }
                 const char *key = lua_tostring(L, -2);
                 const char *value =
-                        insync_lua_conf_value(L, numbuf, sizeof(numbuf));
+                        insync_lua_conf_value(L, -1, numbuf, sizeof(numbuf));
                 if (!value) {
                         rd_kafka_conf_destroy(conf);
                         return luaL_error(L, "consumer: property '%s': expected "

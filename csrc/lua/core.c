@@ -35,5 +35,6 @@ int luaopen_insync_core(lua_State *L) {
         insync_lua_open_mock(L);
         insync_lua_open_consumer(L);
         insync_lua_open_cluster(L);
+        insync_lua_open_conf(L);
         return 1;
 }

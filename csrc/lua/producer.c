@@ -23,6 +23,7 @@
 #include "binding.h"
 #include "../common/kerr.h"
 #include "../rdkafka/audit.h"
+#include "../rdkafka/conf.h"
 #include "../rdkafka/producer.h"
 
 #define INSYNC_PRODUCER_MT "insync.producer"
@@ -172,7 +173,14 @@ static int l_producer_new(lua_State *L) {
                         ev |= events[-cb];
                         continue;
                 }
-                const char *value = insync_lua_conf_value(L, numbuf, sizeof(numbuf));
+                const char *why = insync_rk_conf_unsupported(key);
+                if (why) {
+                        rd_kafka_conf_destroy(conf);
+                        return luaL_error(L, "producer: property '%s': %s",
+                                          insync_lua_show(L, -2), why);
+                }
+                const char *value = insync_lua_conf_value(L, -1, numbuf,
+                                                          sizeof(numbuf));
                 if (!value) {
                         rd_kafka_conf_destroy(conf);
                         const char *t = luaL_typename(L, -1);

@@ -254,13 +254,13 @@ local PRODUCER_KEYS = {
   ["message.max.bytes"] = { "message_max_bytes", "int", 1000, 1000000000 },
 }
 
--- Accepted so that one table configures both engines; no effect on the model.
-local PRODUCER_IGNORED = {
-  ["bootstrap.servers"] = true, ["metadata.broker.list"] = true,
-  ["client.id"] = true, ["compression.type"] = true, ["compression.codec"] = true,
-  ["debug"] = true,
-}
-
+-- Every other key librdkafka's producer takes (bootstrap.servers,
+-- security.protocol, sasl.*, ssl.*, statistics.interval.ms, compression,
+-- debug, ...) is accepted so that one table configures both engines: its
+-- value is checked by librdkafka's own rd_kafka_conf_set (a typo raises with
+-- librdkafka's message), then ignored: the model has no network, no
+-- security, no compression, no statistics.  modelled_producer_keys() lists
+-- the keys the model does model.
 local ACKS = { all = -1, ["-1"] = -1, ["0"] = 0, ["1"] = 1, [-1] = -1, [0] = 0, [1] = 1 }
 local PARTITIONERS = { consistent_random = 0, consistent = 1, random = 2 }
 
@@ -278,7 +278,12 @@ function methods:producer(conf)
   end
   local out, set, on_error = {}, {}, nil
   for k, v in pairs(conf) do
-    local where = ("producer: %s"):format(type(k) == "string" and k:sub(1, CUT) or show(k))
+    if type(k) ~= "string" then
+      error(("producer: configuration keys must be strings, got %s"):format(show(k)), 2)
+    end
+    local where = ("producer: %s"):format(k:sub(1, CUT))
+    local why = core.conf_unsupported(k)
+    if why then error(("producer: property '%s': %s"):format(show_key(k), why), 2) end
     if k == "on_error" or k == "on_log" or k == "on_stats" then
       if type(v) ~= "function" then
         error(("%s: expected function, got %s"):format(where, type(v)), 2)
@@ -286,41 +291,42 @@ function methods:producer(conf)
       -- the model has no librdkafka logs or statistics to hand on_log and
       -- on_stats: taken so that one table configures both engines
       if k == "on_error" then on_error = v end
-    elseif k == "acks" or k == "request.required.acks" then
-      local a = ACKS[v]
-      if a == nil then
-        error(("%s: expected \"all\", \"-1\", \"0\", \"1\" or -1, 0, 1, got %s")
-          :format(where, show(v)), 2)
-      end
-      out.acks, set.acks = a, true
-    elseif k == "partitioner" then
-      if PARTITIONERS[v] == nil then
-        error(("%s: expected \"consistent_random\", \"consistent\" or \"random\", got %s")
-          :format(where, show(v)), 2)
-      end
-      out.partitioner = PARTITIONERS[v]
-    elseif PRODUCER_IGNORED[k] then
-      if type(v) ~= "string" then
-        error(("%s: expected string, got %s"):format(where, type(v)), 2)
-      end
     else
-      local spec = type(k) == "string" and PRODUCER_KEYS[k]
-      if not spec then
-        error(("producer: unknown configuration key %s"):format(show_key(k)), 2)
-      end
-      if spec[2] == "bool" then
-        out[spec[1]] = to_bool(where, v)
-      elseif spec[2] == "num" then
-        local n = type(v) == "string" and tonumber(v) or v
-        if type(n) ~= "number" or not (n >= spec[3] and n <= spec[4]) then   -- nan too
-          error(("%s: expected a number %d..%d, got %s"):format(where, spec[3], spec[4],
-            show(v)), 2)
+      if k == "acks" or k == "request.required.acks" then
+        local a = ACKS[v]
+        if a == nil then
+          error(("%s: expected \"all\", \"-1\", \"0\", \"1\" or -1, 0, 1, got %s")
+            :format(where, show(v)), 2)
         end
-        out[spec[1]] = floor(n)
-      else
-        out[spec[1]] = to_int(where, v, spec[3], spec[4])
+        out.acks, set.acks = a, true
+      elseif k == "partitioner" then
+        if PARTITIONERS[v] == nil then
+          error(("%s: expected \"consistent_random\", \"consistent\" or \"random\", got %s")
+            :format(where, show(v)), 2)
+        end
+        out.partitioner = PARTITIONERS[v]
+      elseif PRODUCER_KEYS[k] then
+        local spec = PRODUCER_KEYS[k]
+        if spec[2] == "bool" then
+          out[spec[1]] = to_bool(where, v)
+        elseif spec[2] == "num" then
+          local n = type(v) == "string" and tonumber(v) or v
+          if type(n) ~= "number" or not (n >= spec[3] and n <= spec[4]) then   -- nan too
+            error(("%s: expected a number %d..%d, got %s"):format(where, spec[3], spec[4],
+              show(v)), 2)
+          end
+          out[spec[1]] = floor(n)
+        else
+          out[spec[1]] = to_int(where, v, spec[3], spec[4])
+        end
+        set[spec[1]] = true
       end
-      set[spec[1]] = true
+      -- Every key, modelled or not, as librdkafka itself judges it.
+      local ok, msg = core.conf_check(k, v)
+      if not ok then error(("producer: property '%s': %s"):format(show_key(k), show(msg)), 2) end
+      if k == "delivery.report.only.error" and (v == true or v == "true") then
+        error("producer: property 'delivery.report.only.error': not supported (every send gets its callback)", 2)
+      end
     end
   end
   if out.idempotence == 1 then
@@ -338,6 +344,21 @@ function methods:producer(conf)
     out.max_in_flight = out.max_in_flight or 5
   end
   return self:_producer(out, on_error)
+end
+
+--- The producer configuration keys the model models (sorted): the others
+-- librdkafka takes are accepted, checked by librdkafka, and ignored.  Also
+-- `c:producer_keys()`.
+function M.modelled_producer_keys()
+  local out = { "acks", "request.required.acks", "partitioner", "on_error" }
+  for k in pairs(PRODUCER_KEYS) do out[#out + 1] = k end
+  table.sort(out)
+  return out
+end
+
+--- `c:producer_keys()`: as `modelled_producer_keys()`.
+function methods.producer_keys()
+  return M.modelled_producer_keys()
 end
 
 local function json_string(s)

@@ -43,7 +43,7 @@ describe("configuration", function()
 
   it("takes librdkafka's producer names and aliases, and its idempotence rules", function()
     local c = S.cluster{}
-    raises("producer: unknown configuration key 'ack'", c.producer, c, { ack = 1 })
+    raises("producer: property 'ack': No such configuration property", c.producer, c, { ack = 1 })
     raises('producer: acks: expected "all", "-1", "0", "1"', c.producer, c, { acks = 2 })
     raises("producer: linger.ms: expected a number", c.producer, c, { ["linger.ms"] = -1 })
     raises('producer: acks: must be "all" when enable.idempotence is true', c.producer, c,

@@ -52,6 +52,11 @@ describe("examples/openresty/nginx.conf", function()
       assert.are.equal(0, w.failed)
     end
 
+    status, body = srv:get("/metrics")
+    assert.are.equal(200, status)
+    assert.truthy(body:find('\ninsync_records_sent_total{producer="default",topic="orders"} 1\n', 1, true), body)
+    assert.truthy(body:find('\ninsync_records_delivered_total{producer="default"} 2\n', 1, true), body)
+
     assert.is_true(srv:reload())
     status, body = srv:get("/again")
     assert.are.same({ 200, "hello\n" }, { status, body })

@@ -299,6 +299,24 @@ function methods:producer(conf)
   return self:_producer(out, on_error)
 end
 
+-- The audit's one-line summary: tostring(c:audit()).
+local AUDIT_LISTS = { "lost", "duplicated", "reordered", "unexpected", "inconsistent", "uncommitted" }
+local audit_mt = {
+  __tostring = function(a)
+    local parts = {}
+    for _, k in ipairs(AUDIT_LISTS) do parts[#parts + 1] = ("%s %d"):format(k, #a[k]) end
+    return ("audit: sent %d, acked %d, failed %d, pending %d; %s"):format(
+      a.sent, a.acked, a.failed, a.pending, table.concat(parts, ", "))
+  end,
+}
+local raw_audit = methods.audit
+
+--- What became of every send: see README.md, "The audit".
+-- `tostring(audit)` is a one-line summary.
+function methods:audit()
+  return setmetatable(raw_audit(self), audit_mt)
+end
+
 local function json_string(s)
   return '"' .. s:gsub('[%c"\\]', function(ch)
     local map = { ['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t' }

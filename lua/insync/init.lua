@@ -64,6 +64,11 @@ insync.thread_cpu = producer.thread_cpu
 -- See README.md, "The model", and lua/insync/cluster.lua.
 insync.cluster = require("insync.cluster").new
 
+--- Random fault schedules against one configuration, the first
+-- counterexample shrunk and written out as a script: `insync.explore{...}`.
+-- See docs/explore.md and lua/insync/explore.lua.
+insync.explore = require("insync.explore").explore
+
 --- True when `v` is an insync error object.
 function insync.is_error(v)
   return type(v) == "table" and getmetatable(v) == core.error_mt

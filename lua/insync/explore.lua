@@ -146,7 +146,7 @@ local function normalize(o)
   if o.rate ~= nil and (type(o.rate) ~= "number" or not (o.rate > 0 and o.rate <= 1000000)) then
     bad("rate", "expected a number of records per virtual second, > 0, got " .. tostring(o.rate))
   end
-  s.rate = o.rate or 20
+  s.rate = o.rate or 2
   if o.keys ~= nil and o.keys ~= false and
      (type(o.keys) ~= "number" or o.keys ~= floor(o.keys) or o.keys < 1) then
     bad("keys", "expected false or a number of distinct keys >= 1, got " .. tostring(o.keys))
@@ -302,7 +302,7 @@ local function run_case(s, case, trace)
     end
   end
   local keys = s.keys
-  local down, ndown = {}, 0      -- broker -> fault index
+  local down = {}                -- broker -> fault index
   local active = {}              -- fault index -> { kind, broker }
   local applied, skipped = {}, 0
   for _, op in ipairs(timeline(s, case)) do
@@ -316,17 +316,22 @@ local function run_case(s, case, trace)
       local b = f.args.broker
       if b == "leader" then b = first_leader(c, s) end
       local hit = b and affected(nb, f.fault, b)
-      local ok = hit ~= nil and ndown + #hit <= s.max_down
-      for _, x in ipairs(hit or {}) do if down[x] then ok = false end end
-      if ok and f.fault ~= "drop" and f.fault ~= "partition_majority" and
-         (down[b] or c:broker(b).shutting_down or not c:broker(b).online) then
-        ok = false
+      -- out of service: taken out by a fault, or down, hung or fenced
+      -- (a restarted broker is fenced until it has registered again)
+      local out, nout = {}, 0
+      for x = 1, nb do
+        local st = c:broker(x)
+        if down[x] or not st.online or st.fenced or st.paused or st.shutting_down then
+          out[x], nout = true, nout + 1
+        end
       end
+      local ok = hit ~= nil and (f.fault == "drop" or not out[b])
+      for _, x in ipairs(hit or {}) do if not out[x] then nout = nout + 1 end end
+      if f.fault ~= "drop" and nout > s.max_down then ok = false end
       if not ok then
         skipped = skipped + 1
       else
         for _, x in ipairs(hit) do down[x] = op.fi end
-        ndown = ndown + #hit
         active[op.fi] = { kind = f.fault, broker = b, hit = hit }
         applied[#applied + 1] = { t_ms = f.t_ms, fault = f.fault, args = { broker = b, for_ms = f.args.for_ms } }
         if f.fault == "kill" then c:crash(b)
@@ -356,7 +361,6 @@ local function run_case(s, case, trace)
         if done then
           active[op.fi] = nil
           for _, x in ipairs(a.hit) do down[x] = nil end
-          ndown = ndown - #a.hit
         end
       end
     end

@@ -31,5 +31,6 @@ int luaopen_insync_core(lua_State *L) {
         insync_lua_open_producer(L);
         insync_lua_open_mock(L);
         insync_lua_open_cluster(L);
+        insync_lua_open_proc(L);
         return 1;
 }

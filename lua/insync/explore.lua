@@ -5,6 +5,7 @@
 -- @module insync.explore
 
 local cluster = require "insync.cluster"
+local proc = require("insync.core").proc
 
 local M = {}
 
@@ -675,11 +676,90 @@ local function describe(s, case, inv, run)
            acked = r.acked, failed = r.failed }
 end
 
+------------------------------------------------------------- processes
+
+-- Spreads the runs over s.jobs forked processes: child j makes runs j,
+-- j + jobs, ...; each writes "P runs violating" lines now and then and one
+-- "R {tally}" line at its end.  The tallies merge as one process would
+-- have counted them (sums; the first violation is the lowest run).
+local function parallel(s, tick)
+  local jobs = s.jobs < s.runs and s.jobs or s.runs
+  local kids, fds = {}, {}
+  for j = 1, jobs do
+    local pid, fd = proc.fork()
+    if not pid then
+      for _, k in ipairs(kids) do proc.wait(k.pid) end
+      error("explore: jobs: " .. tostring(fd), 3)
+    end
+    if pid == 0 then
+      local ok, err = pcall(function()
+        local last = os.clock()
+        local t = search(s, j, jobs, function(t)
+          local now = os.clock()
+          if now - last >= 0.2 then
+            last = now
+            proc.write(fd, fmt("P %d %d\n", t.runs, t.violating))
+          end
+        end)
+        t.errors = t.errors or {}
+        proc.write(fd, "R " .. lua_value(t) .. "\n")
+      end)
+      if not ok then proc.write(fd, "E " .. tostring(err):gsub("\n", " ") .. "\n") end
+      proc.exit(ok and 0 or 1)
+    end
+    kids[j] = { pid = pid, fd = fd, buf = "", runs = 0, violating = 0 }
+    fds[j] = fd
+  end
+  local parts, failure = {}, nil
+  local open = jobs
+  while open > 0 do
+    local i = proc.poll(fds, 250)
+    if i then
+      local k = kids[i]
+      local chunk = proc.read(k.fd)
+      if chunk then
+        k.buf = k.buf .. chunk
+        for line in k.buf:gmatch("([^\n]*)\n") do
+          local what, rest = line:sub(1, 1), line:sub(3)
+          if what == "P" then
+            local r, v = rest:match("^(%d+) (%d+)$")
+            k.runs, k.violating = tonumber(r), tonumber(v)
+          elseif what == "R" then
+            parts[i] = assert((loadstring or load)("return " .. rest))()
+            k.runs, k.violating = parts[i].runs, parts[i].violating
+          elseif what == "E" then
+            failure = failure or rest
+          end
+        end
+        k.buf = k.buf:match("[^\n]*$")
+      else
+        fds[i] = -1      -- poll ignores a negative fd
+        open = open - 1
+      end
+    end
+    if tick then
+      local sum = { runs = 0, violating = 0 }
+      for _, k in ipairs(kids) do
+        sum.runs, sum.violating = sum.runs + k.runs, sum.violating + k.violating
+      end
+      tick(sum)
+    end
+  end
+  for j, k in ipairs(kids) do
+    local code = proc.wait(k.pid)
+    if not failure and (code ~= 0 or not parts[j]) then
+      failure = fmt("process %d ended with status %d", j, code)
+    end
+  end
+  if failure then error("explore: jobs: " .. failure, 3) end
+  return merge(parts)
+end
+
 ------------------------------------------------------------- the search
 
 local function progress_line(t, runs, t0, clock)
   local dt = clock() - t0
-  return fmt("\rexplore: %d/%d runs, %.0f runs/s, %d violating ", t.runs, runs,
+  return fmt("\rexplore: %d/%d runs, %.0f runs/s, %d violating so far ", t.runs, runs,
     dt > 0 and t.runs / dt or 0, t.violating)
 end
 
@@ -689,24 +769,23 @@ end
 -- failed, errors, first, shrunk, shrink_runs, and `result:script()`
 function M.explore(opts)
   local s = normalize(opts)
-  local proc = M._proc
-  local clock = os.clock
+  local clock = require("insync.core").monotonic   -- wall time: children run while the parent waits
   local t0 = clock()
   local tty = s.progress
-  if tty == nil then tty = proc and proc.isatty(2) or false end
+  if tty == nil then tty = proc.isatty(2) end
   local last = t0
   local shown = false
-  local function tick(t, runs)
+  local function tick(t)
     if not tty then return end
     local now = clock()
     if now - t0 >= 1 and now - last >= 0.25 then
       last, shown = now, true
-      io.stderr:write(progress_line(t, runs or s.runs, t0, clock))
+      io.stderr:write(progress_line(t, s.runs, t0, clock))
     end
   end
   local t
-  if s.jobs > 1 and s.runs > 1 and proc then
-    t = proc.parallel(s, search, merge, tick)
+  if s.jobs > 1 and s.runs > 1 then
+    t = parallel(s, tick)
   else
     t = search(s, 1, 1, tick)
   end

@@ -48,6 +48,7 @@ build = {
         "csrc/model/cluster.c",
         "csrc/model/config.c",
         "csrc/model/controller.c",
+        "csrc/model/latency.c",
         "csrc/model/log.c",
         "csrc/model/mem.c",
         "csrc/model/net.c",

@@ -20,6 +20,12 @@ insync_cluster_t *insync_cluster_new(const insync_cconf_t *conf) {
                 return NULL;
         }
         c->conf = *conf;
+        insync_latency_init(c);
+        if (insync_latency_setup(c)) {
+                free(c->cut);
+                free(c);
+                return NULL;
+        }
         c->nbrokers = conf->brokers;
         c->nnodes = 1 + conf->brokers;
         c->trace.on = conf->trace;
@@ -77,6 +83,7 @@ void insync_cluster_free(insync_cluster_t *c) {
         free(c->cq);
         insync_trace_free(&c->trace);
         free(c->cut);
+        insync_latency_free(c);
         free(c);
 }
 

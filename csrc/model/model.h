@@ -408,6 +408,15 @@ typedef struct insync_compl_s {
         uint8_t fatal;
 } insync_compl_t;
 
+#define INSYNC_MAX_LAT 16  /**< latency distributions per cluster, [0] the default */
+
+/** A latency distribution ready to draw from (latency.c). */
+typedef struct insync_lat_s {
+        int kind;               /**< insync_lat_kind_t */
+        int64_t lo_us, hi_us;   /**< fixed: lo; uniform: lo..hi */
+        int64_t *table;         /**< log-normal: 256 quantiles in us */
+} insync_lat_t;
+
 struct insync_cluster_s {
         insync_cconf_t conf;
         int64_t now;
@@ -439,6 +448,14 @@ struct insync_cluster_s {
         uint64_t dp_id;         /**< delayed produce ids */
         insync_trace_t trace;
         uint64_t msgs_alive;    /**< network messages allocated (in flight) */
+        insync_lat_t lat[INSYNC_MAX_LAT]; /**< [0] every link's, others per link */
+        int nlat;
+        uint8_t *lat_link;      /**< [from * MAX_NODES + to]: index in lat, 0 the
+                                     default; NULL until a link has its own */
+        int64_t *lat_last;      /**< [from * lat_dim + to]: last arrival, so a
+                                     link keeps its order; NULL while fixed */
+        int lat_dim;
+        uint64_t lat_rng[4];    /**< the latency draws' own xoshiro256** */
 };
 
 /* mem.c: big arrays (>= 4 MiB) mapped on huge pages where the system
@@ -460,6 +477,13 @@ void insync_net_send(insync_cluster_t *c, insync_msg_t *m);
 void insync_net_deliver(insync_cluster_t *c, insync_msg_t *m);
 void insync_net_free(insync_cluster_t *c, insync_msg_t *m);
 int insync_net_passes(const insync_cluster_t *c, int from, int to);
+
+/* latency.c */
+void insync_latency_init(insync_cluster_t *c);
+int insync_latency_setup(insync_cluster_t *c); /* -1: no memory */
+void insync_latency_free(insync_cluster_t *c);
+/** When a message sent now from -> to arrives. */
+int64_t insync_latency_arrival(insync_cluster_t *c, int from, int to);
 
 /* records.c */
 int insync_records_add(insync_records_t *r, const char *k, size_t kl,

@@ -1,6 +1,7 @@
 /**
  * @file net.c
- * @brief The network: every message takes latency_ms one way; a cut link
+ * @brief The network: every message takes its link's latency one way
+ * (latency.c: latency_ms unless told otherwise); a cut link
  * (a one-way flag per ordered pair of nodes) drops what it carries, both at
  * sending and at arrival, so a cut also catches messages in flight.  A
  * request reaching a broker whose process is dead but whose machine is up
@@ -41,7 +42,8 @@ void insync_net_send(insync_cluster_t *c, insync_msg_t *m) {
                 insync_net_free(c, m);
                 return;
         }
-        insync_sim_at(c, c->now + c->conf.latency_ms, INSYNC_EV_MSG, 0, 0, m);
+        insync_sim_at(c, insync_latency_arrival(c, m->from, m->to), INSYNC_EV_MSG,
+                      0, 0, m);
 }
 
 static int is_broker(const insync_cluster_t *c, int node) {

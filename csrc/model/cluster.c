@@ -66,6 +66,7 @@ void insync_cluster_free(insync_cluster_t *c) {
         if (!c)
                 return;
         insync_sim_free(c);
+        insync_net_free_all(c);
         for (int b = 1; b <= c->nbrokers; b++) {
                 for (uint32_t gp = 0; gp < c->ngp; gp++)
                         free_replica(c->br[b].rep ? c->br[b].rep[gp] : NULL);

@@ -388,6 +388,7 @@ typedef struct insync_msg_s {
         uint32_t nids;
         insync_lbatch_t *batches;
         uint32_t nbatches;
+        struct insync_msg_s *next_free; /**< in the cluster's free list */
 } insync_msg_t;
 
 /* ---------------------------------------------------------- trace.c */
@@ -448,6 +449,9 @@ struct insync_cluster_s {
         uint64_t dp_id;         /**< delayed produce ids */
         insync_trace_t trace;
         uint64_t msgs_alive;    /**< network messages allocated (in flight) */
+        insync_msg_t *msg_free; /**< messages to reuse (net.c), at most
+                                     INSYNC_MSG_FREE of them */
+        int nmsg_free;
         insync_lat_t lat[INSYNC_MAX_LAT]; /**< [0] every link's, others per link */
         int nlat;
         uint8_t *lat_link;      /**< [from * MAX_NODES + to]: index in lat, 0 the
@@ -476,6 +480,7 @@ insync_msg_t *insync_net_msg(insync_cluster_t *c, int type, int from, int to);
 void insync_net_send(insync_cluster_t *c, insync_msg_t *m);
 void insync_net_deliver(insync_cluster_t *c, insync_msg_t *m);
 void insync_net_free(insync_cluster_t *c, insync_msg_t *m);
+void insync_net_free_all(insync_cluster_t *c); /* the free list */
 int insync_net_passes(const insync_cluster_t *c, int from, int to);
 
 /* latency.c */

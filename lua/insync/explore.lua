@@ -41,12 +41,35 @@ local function recover(c, brokers)
     if not s.online then c:restart(b) end
   end
 end
+
+-- Then every send's callback, and up to 30 virtual seconds more until each
+-- partition is calm: led, its ISR whole, its HW at the leader's log end.
+local function settle(c, topics)
+  c:run(3600000)
+  for _ = 1, 30 do
+    local calm = true
+    for _, t in ipairs(topics) do
+      for part = 0, t[2] - 1 do
+        local p = c:partition(t[1], part)
+        if not p.leader or #p.isr ~= #p.assignment or p.hw ~= p.replicas[p.leader].leo then
+          calm = false
+          break
+        end
+      end
+      if not calm then break end
+    end
+    if calm then return end
+    c:run_for(1000)
+  end
+end
 ]]
 
 --- Brings every broker of `c` back: heal, resume, finish the controlled
 -- shutdowns under way, restart what is down.
 -- @function recover
-M.recover = assert((loadstring or load)(RECOVER_SRC .. "return recover"))()  -- luacheck: ignore 143
+local recover_settle = assert((loadstring or load)(RECOVER_SRC .. "return recover, settle"))  -- luacheck: ignore 143
+local settle
+M.recover, settle = recover_settle()
 
 local INVARIANTS = { "lost", "duplicated", "reordered", "unexpected", "inconsistent" }
 local IS_INVARIANT = {}
@@ -132,9 +155,14 @@ local function normalize(o)
     local topt = {}
     for k, v in pairs(t) do if k ~= "name" then topt[k] = copy(v) end end
     if topt.replication_factor == nil then topt.replication_factor = nb < 3 and nb or 3 end
+    if topt.partitions == nil then
+      topt.partitions = tonumber(co.config and co.config["num.partitions"]) or 1
+    end
     local tok, terr = pcall(probe.create_topic, probe, name, topt)
     if not tok then bad(where, tostring(terr):gsub("^.-create_topic: ", "")) end
     s.topics[i] = { name = name, opts = topt }
+    s.calm = s.calm or {}
+    s.calm[i] = { name, topt.partitions }
   end
 
   local pc = o.producer == nil and {} or o.producer
@@ -286,7 +314,8 @@ local NET = { isolate = true, partition = true, partition_majority = true, drop 
 -- the availability counts, the faults applied (with broker ids) and the
 -- number of faults skipped (target already out, or max_down reached).
 local function run_case(s, case, trace)
-  local copts = copy(s.cluster)
+  local copts = s.copts
+  if not copts then copts = copy(s.cluster); s.copts = copts end
   copts.seed, copts.trace = case.seed, trace or nil
   local c = cluster.new(copts)
   for _, t in ipairs(s.topics) do c:create_topic(t.name, t.opts) end
@@ -306,13 +335,27 @@ local function run_case(s, case, trace)
   local down = {}                -- broker -> fault index
   local active = {}              -- fault index -> { kind, broker }
   local applied, skipped = {}, 0
-  for _, op in ipairs(timeline(s, case)) do
-    if op.t > c:now() then c:run_for(op.t - c:now()) end
-    if op.op == "send" then
-      local i = op.i
-      p:send({ topic = s.topics[(i - 1) % ntop + 1].name, key = keys and ("k" .. (i % keys)) or nil,
+  -- the timeline's fault starts and ends, merged with the sends in the
+  -- order timeline() gives (at one moment, faults before sends)
+  local fops = timeline(s, { records = 0, faults = case.faults })
+  local k, i, nrec = 1, 1, case.records
+  local names = {}
+  for x, t in ipairs(s.topics) do names[x] = t.name end
+  while true do
+    local op = fops[k]
+    local ts = i <= nrec and send_time(s, i) or nil
+    if not op and not ts then break end
+    local t = (op and (not ts or op.t <= ts)) and op.t or ts
+    if t > c:now() then c:run_for(t - c:now()) end
+    if t == ts and not (op and op.t <= ts) then
+      p:send({ topic = names[(i - 1) % ntop + 1], key = keys and ("k" .. (i % keys)) or nil,
                value = "r" .. i }, cb)
-    elseif op.op == "start" then
+      i = i + 1
+      op = nil
+    else
+      k = k + 1
+    end
+    if op and op.op == "start" then
       local f = op.f
       local b = f.args.broker
       if b == "leader" then b = first_leader(c, s) end
@@ -341,7 +384,7 @@ local function run_case(s, case, trace)
         elseif f.fault == "pause" then c:pause(b)
         else apply_net(c, p, nb, f.fault, b) end
       end
-    else
+    elseif op then   -- a fault's end
       local a = active[op.fi]
       if a then
         local b = a.broker
@@ -368,8 +411,7 @@ local function run_case(s, case, trace)
   end
   if s.duration_ms > c:now() then c:run_for(s.duration_ms - c:now()) end
   M.recover(c, nb)
-  c:run(3600000)
-  c:run_for(30000)
+  settle(c, s.calm)
   return { audit = c:audit(), acked = acked, failed = failed, errors = errors,
            applied = applied, skipped = skipped, cluster = c }
 end
@@ -623,8 +665,7 @@ local function script(s, case, inv)
   end
   w("at(%d)", s.duration_ms)
   w("recover(c, %d)", nb)
-  w("c:run(3600000)")
-  w("c:run_for(30000)")
+  w("settle(c, %s)", lua_value(s.calm))
   w("local a = c:audit()")
   w("print(a)")
   if inv == "availability" then

@@ -135,6 +135,7 @@ static int l_cluster_new(lua_State *L) {
         F("auto_rebalance", auto_rebalance);
         F("imbalance_check_s", imbalance_check_s);
         F("lat_kind", latency.kind);
+        F("net_bytes_per_ms", net_bytes_per_ms);
 #undef F
         lua_getfield(L, 1, "lat_a");
         conf.latency.a = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 0;

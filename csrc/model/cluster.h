@@ -31,6 +31,9 @@ typedef struct insync_cconf_s {
         uint64_t seed;            /**< every random choice comes from it */
         int64_t latency_ms;       /**< one-way latency between any two nodes */
         insync_latency_t latency; /**< its distribution (FIXED: latency_ms) */
+        int64_t net_bytes_per_ms; /**< each broker's outbound network budget:
+                                       a message leaves once the ones before it
+                                       have (0: unlimited) */
         int trace;                /**< record a trace */
         int strict_min_isr;       /**< Kafka 3.7+: no HW advance under min ISR */
         int min_isr;              /**< min.insync.replicas (1) */

@@ -15,6 +15,7 @@ void insync_cconf_defaults(insync_cconf_t *conf) {
         conf->latency.kind = INSYNC_LAT_FIXED;
         conf->latency.a = 1;
         conf->latency.b = 0;
+        conf->net_bytes_per_ms = 0;
         conf->trace = 0;
         conf->strict_min_isr = 1;
         conf->min_isr = 1;

@@ -9,6 +9,12 @@
  * a TCP connection does: a message never arrives before one sent earlier on
  * the same link.
  *
+ * A broker's outbound network may have a budget (net_bytes_per_ms): its
+ * messages leave one after the other, each once its bytes (64 of header,
+ * and per record 16 + key + value) have gone out, so a leader that must
+ * send every record to each follower falls behind a producer faster than
+ * its budget, and its followers with it.
+ *
  * Same seed, same draws on every machine: the log-normal is sampled from a
  * table of 256 standard normal quantiles (written out below), scaled once
  * per distribution into whole microseconds; a draw of u microseconds takes
@@ -230,7 +236,28 @@ static int64_t *last_arrival(insync_cluster_t *c, int from, int to) {
         return &c->lat_last[(size_t)from * (size_t)c->lat_dim + (size_t)to];
 }
 
-int64_t insync_latency_arrival(insync_cluster_t *c, int from, int to) {
+/* The moment (ms) m has left its broker's network interface. */
+static int64_t departure(insync_cluster_t *c, const insync_msg_t *m) {
+        int b = m->from;
+        if (c->conf.net_bytes_per_ms <= 0 || b < 1 || b > c->nbrokers)
+                return c->now;
+        uint64_t bytes = 64;
+        for (uint32_t i = 0; i < m->nids; i++) {
+                const insync_rec_t *e = &c->recs.rec[m->ids[i]];
+                bytes += 16u + (e->klen == INSYNC_NOLEN ? 0 : e->klen) +
+                         (e->vlen == INSYNC_NOLEN ? 0 : e->vlen);
+        }
+        int64_t start = c->now * 1000;
+        if (c->nic_free_us[b] > start)
+                start = c->nic_free_us[b];
+        int64_t end = start + (int64_t)(bytes * 1000 / (uint64_t)c->conf.net_bytes_per_ms);
+        c->nic_free_us[b] = end;
+        return (end + 999) / 1000;
+}
+
+int64_t insync_latency_arrival(insync_cluster_t *c, const insync_msg_t *m) {
+        int from = m->from, to = m->to;
+        int64_t now = departure(c, m);
         const insync_lat_t *d = &c->lat[0];
         if (c->lat_link) {
                 uint8_t k = c->lat_link[from * INSYNC_MAX_NODES + to];
@@ -238,7 +265,7 @@ int64_t insync_latency_arrival(insync_cluster_t *c, int from, int to) {
                         d = &c->lat[k];
         }
         if (d == &c->lat[0] && d->kind == INSYNC_LAT_FIXED)
-                return c->now + c->conf.latency_ms; /* today's path: no draw */
+                return now + c->conf.latency_ms; /* today's path: no draw */
         int64_t us;
         uint64_t r = lat_rand(c);
         if (d->kind == INSYNC_LAT_FIXED)
@@ -251,7 +278,7 @@ int64_t insync_latency_arrival(insync_cluster_t *c, int from, int to) {
         if ((int64_t)((r & 0xfffff) % 1000) < us % 1000)
                 ms++;
         int64_t *last = last_arrival(c, from, to);
-        int64_t t = c->now + ms;
+        int64_t t = now + ms;
         if (t < *last)
                 t = *last;
         *last = t;

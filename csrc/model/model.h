@@ -460,6 +460,8 @@ struct insync_cluster_s {
                                      link keeps its order; NULL while fixed */
         int lat_dim;
         uint64_t lat_rng[4];    /**< the latency draws' own xoshiro256** */
+        int64_t nic_free_us[INSYNC_MAX_BROKERS + 1]; /**< when each broker's
+                                     outbound network is free again (us) */
 };
 
 /* mem.c: big arrays (>= 4 MiB) mapped on huge pages where the system
@@ -487,8 +489,9 @@ int insync_net_passes(const insync_cluster_t *c, int from, int to);
 void insync_latency_init(insync_cluster_t *c);
 int insync_latency_setup(insync_cluster_t *c); /* -1: no memory */
 void insync_latency_free(insync_cluster_t *c);
-/** When a message sent now from -> to arrives. */
-int64_t insync_latency_arrival(insync_cluster_t *c, int from, int to);
+/** When message m, sent now, arrives: its broker's network budget, then its
+ * link's latency. */
+int64_t insync_latency_arrival(insync_cluster_t *c, const insync_msg_t *m);
 
 /* records.c */
 int insync_records_add(insync_records_t *r, const char *k, size_t kl,

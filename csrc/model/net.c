@@ -79,8 +79,7 @@ void insync_net_send(insync_cluster_t *c, insync_msg_t *m) {
                 insync_net_free(c, m);
                 return;
         }
-        insync_sim_at(c, insync_latency_arrival(c, m->from, m->to), INSYNC_EV_MSG,
-                      0, 0, m);
+        insync_sim_at(c, insync_latency_arrival(c, m), INSYNC_EV_MSG, 0, 0, m);
 }
 
 static int is_broker(const insync_cluster_t *c, int node) {

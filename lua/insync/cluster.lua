@@ -100,7 +100,7 @@ end
 
 local CLUSTER_OPTS = { brokers = true, seed = true, latency_ms = true, config = true,
                        trace = true, strict_min_isr = true, eligible_leader_replicas = true,
-                       latency = true, profile = true }
+                       latency = true, profile = true, network_bytes_per_ms = true }
 
 -- Latency distributions (one way, per message, virtual ms): kind codes of
 -- csrc/model/latency.c and the figures each takes.
@@ -207,6 +207,9 @@ function M.new(opts)
     else
       conf.lat_kind, conf.lat_a, conf.lat_b = kind, a, b
     end
+  end
+  if opts.network_bytes_per_ms ~= nil then
+    conf.net_bytes_per_ms = to_int("cluster: network_bytes_per_ms", opts.network_bytes_per_ms, 1)
   end
   if opts.trace ~= nil then conf.trace = to_bool("cluster: trace", opts.trace) end
   if opts.strict_min_isr ~= nil then

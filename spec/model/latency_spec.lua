@@ -111,6 +111,34 @@ describe("latency", function()
     assert.equal(2, got)          -- another producer's link keeps 1 ms
   end)
 
+  it("a broker's network budget: under a producer faster than it, followers fall behind and leave the ISR", function()
+    local function load(budget)
+      local c = insync.cluster{ network_bytes_per_ms = budget, trace = true,
+                                config = { ["replica.lag.time.max.ms"] = 10000 } }
+      c:create_topic("t", { replication_factor = 3 })
+      local p = c:producer{ acks = 1 }
+      local v = ("x"):rep(1000)   -- 100 records a second: some 100 KB/s in, 200 KB/s to the followers
+      local lat = {}
+      for _ = 1, 3000 do
+        p:send({ topic = "t", value = v }, function(r) lat[#lat + 1] = r.latency_ms end)
+        c:run_for(10)
+      end
+      assert.is_true(c:run())
+      table.sort(lat)
+      local shrunk = S.find(c:trace(), "isr_shrink")
+      return lat[1500], shrunk, c:partition("t", 0)
+    end
+    local p50, shrunk, part = load(nil)
+    assert.is_nil(shrunk)
+    assert.equal(3, #part.isr)
+    assert.is_true(p50 <= 10)
+    p50, shrunk, part = load(50)          -- 50 KB/s out of each broker
+    assert.truthy(shrunk)
+    assert.is_true(#part.isr < 3)
+    assert.is_true(p50 > 1000)            -- answers queue behind the replication traffic
+    S.raises("cluster: network_bytes_per_ms: expected at least 1", insync.cluster, { network_bytes_per_ms = 0 })
+  end)
+
   it("raises on bad latencies, naming them", function()
     S.raises("cluster: profile: unknown profile 'moon'", insync.cluster, { profile = "moon" })
     S.raises("cluster: profile: give profile, latency or latency_ms", insync.cluster,

@@ -76,3 +76,9 @@ print(("  no faults    %7.0f schedules/s   %6.0f us CPU per schedule   %7.0f per
 print(("  ratio %.2f (explore / baseline, per CPU second); target >= 5,000 schedules/s per core: %s")
   :format(bc / ec, 1e6 / ec >= 5000 and "met" or "not met"))
 print("  last round: " .. tostring(last))
+
+-- insync.matrix on the default profile (issue target: under a minute on one core)
+local c0, w0 = os.clock(), clock()
+local m = insync.matrix{ progress = false }
+print(("matrix (lan, %d runs a row, %d rows): %.1f s CPU, %.1f s wall (target < 60 s on one core)")
+  :format(m.runs, #m.rows, os.clock() - c0, clock() - w0))

@@ -68,6 +68,7 @@ build = {
     ["insync"] = "lua/insync/init.lua",
     ["insync.cluster"] = "lua/insync/cluster.lua",
     ["insync.explore"] = "lua/insync/explore.lua",
+    ["insync.matrix"] = "lua/insync/matrix.lua",
     ["insync.producer"] = "lua/insync/producer.lua",
     ["insync.openresty"] = "lua/insync/openresty.lua",
   },

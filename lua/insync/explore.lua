@@ -322,13 +322,15 @@ local function run_case(s, case, trace)
   local p = c:producer(s.producer)
   local nb = s.cluster.brokers
   local ntop = #s.topics
-  local acked, failed, errors = 0, 0, {}
-  local function cb(_, err)
+  local acked, failed, errors, lat = 0, 0, {}, {}
+  local function cb(report, err)
     if err then
       failed = failed + 1
       errors[err.name] = (errors[err.name] or 0) + 1
     else
       acked = acked + 1
+      local ms = report.latency_ms
+      lat[ms] = (lat[ms] or 0) + 1
     end
   end
   local keys = s.keys
@@ -412,7 +414,7 @@ local function run_case(s, case, trace)
   if s.duration_ms > c:now() then c:run_for(s.duration_ms - c:now()) end
   M.recover(c, nb)
   settle(c, s.calm)
-  return { audit = c:audit(), acked = acked, failed = failed, errors = errors,
+  return { audit = c:audit(), acked = acked, failed = failed, errors = errors, latency = lat,
            applied = applied, skipped = skipped, cluster = c }
 end
 
@@ -440,7 +442,8 @@ end
 -- Runs i = from, from + step, ... <= s.runs; tick(done, violating) now
 -- and then.  Returns the tallies and the first violating run.
 local function search(s, from, step, tick)
-  local t = { runs = 0, violating = 0, violations = {}, sent = 0, acked = 0, failed = 0, errors = {} }
+  local t = { runs = 0, violating = 0, violations = {}, sent = 0, acked = 0, failed = 0, errors = {},
+              lost_records = 0, duplicated_records = 0, losing = 0, latency = {} }
   for _, k in ipairs(s.invariants) do t.violations[k] = 0 end
   if s.availability then t.violations.availability = 0 end
   for i = from, s.runs, step do
@@ -452,6 +455,10 @@ local function search(s, from, step, tick)
     t.acked, t.failed = t.acked + r.acked, t.failed + r.failed
     t.sent = t.sent + r.acked + r.failed
     for k, n in pairs(r.errors) do t.errors[k] = (t.errors[k] or 0) + n end
+    for ms, n in pairs(r.latency) do t.latency[ms] = (t.latency[ms] or 0) + n end
+    local nl = #r.audit.lost
+    t.lost_records, t.duplicated_records = t.lost_records + nl, t.duplicated_records + #r.audit.duplicated
+    if nl > 0 then t.losing = t.losing + 1 end
     local b = broken(s, r)
     if #b > 0 then
       t.violating = t.violating + 1
@@ -466,8 +473,12 @@ local function search(s, from, step, tick)
 end
 
 local function merge(parts)
-  local t = { runs = 0, violating = 0, violations = {}, sent = 0, acked = 0, failed = 0, errors = {} }
+  local t = { runs = 0, violating = 0, violations = {}, sent = 0, acked = 0, failed = 0, errors = {},
+              lost_records = 0, duplicated_records = 0, losing = 0, latency = {} }
   for _, q in ipairs(parts) do
+    t.lost_records, t.duplicated_records = t.lost_records + q.lost_records, t.duplicated_records + q.duplicated_records
+    t.losing = t.losing + q.losing
+    for ms, n in pairs(q.latency) do t.latency[ms] = (t.latency[ms] or 0) + n end
     t.runs, t.violating = t.runs + q.runs, t.violating + q.violating
     t.sent, t.acked, t.failed = t.sent + q.sent, t.acked + q.acked, t.failed + q.failed
     for k, n in pairs(q.violations) do t.violations[k] = (t.violations[k] or 0) + n end
@@ -798,6 +809,21 @@ end
 
 ------------------------------------------------------------- the search
 
+-- p50, p99 and max of a histogram { [ms] = count }.
+local function percentiles(h)
+  local keys, n = {}, 0
+  for ms, k in pairs(h) do keys[#keys + 1] = ms; n = n + k end
+  sort(keys)
+  local out, seen = {}, 0
+  for _, ms in ipairs(keys) do
+    seen = seen + h[ms]
+    if not out.p50 and seen >= 0.5 * n then out.p50 = ms end
+    if not out.p99 and seen >= 0.99 * n then out.p99 = ms end
+    out.max = ms
+  end
+  return out
+end
+
 local function progress_line(t, runs, t0, clock)
   local dt = clock() - t0
   return fmt("\rexplore: %d/%d runs, %.0f runs/s, %d violating so far ", t.runs, runs,
@@ -835,6 +861,8 @@ function M.explore(opts)
     runs = t.runs, violating = t.violating, violations = t.violations,
     rate = t.runs > 0 and t.violating / t.runs or 0,
     sent = t.sent, acked = t.acked, failed = t.failed, errors = t.errors,
+    lost_records = t.lost_records, duplicated_records = t.duplicated_records, losing = t.losing,
+    latency_ms = percentiles(t.latency),
     _spec = s,
   }, Result)
   if t.first then
@@ -851,6 +879,7 @@ end
 
 -- For the processes helper and the specs.
 M._normalize, M._search, M._merge, M._run_case = normalize, search, merge, run_case
+M._generate, M._run_seed = generate, run_seed
 M.invariants = INVARIANTS
 
 return M

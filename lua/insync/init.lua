@@ -69,6 +69,10 @@ insync.cluster = require("insync.cluster").new
 -- See docs/explore.md and lua/insync/explore.lua.
 insync.explore = require("insync.explore").explore
 
+--- The durability matrix, measured with insync.explore: `insync.matrix{...}`.
+-- See docs/explore.md, "The durability matrix".
+insync.matrix = require("insync.matrix").matrix
+
 --- True when `v` is an insync error object.
 function insync.is_error(v)
   return type(v) == "table" and getmetatable(v) == core.error_mt

@@ -205,7 +205,12 @@ local function normalize(o)
     if not KINDS[k] then
       bad(fmt("faults[%d]", i), fmt("unknown fault kind '%s' (known: %s)", tostring(k), concat(KIND_ORDER, ", ")))
     end
-    if k ~= "partition_majority" or s.max_down >= nb - 1 then s.kinds[#s.kinds + 1] = k end
+    if k ~= "partition_majority" or s.max_down >= nb - 1 then
+      s.kinds[#s.kinds + 1] = k
+    elseif o.faults then   -- asked for, never possible: say so rather than skip it every time
+      bad(fmt("faults[%d]", i), fmt("partition_majority takes %d brokers out, more than max_down (%d)",
+        nb - 1, s.max_down))
+    end
   end
   if #s.kinds == 0 and s.max_faults > 0 then bad("faults", "no fault kind that max_down allows") end
 

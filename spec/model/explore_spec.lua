@@ -235,6 +235,8 @@ describe("insync.explore", function()
     S.raises("explore: rate: expected a number", insync.explore, { rate = 0 })
     S.raises("explore: keys: expected false or a number", insync.explore, { keys = "x" })
     S.raises("explore: max_down: expected at most 3", insync.explore, { max_down = 4 })
+    S.raises("explore: faults[1]: partition_majority takes 2 brokers out, more than max_down (1)",
+      insync.explore, { faults = { "partition_majority" }, max_down = 1 })
     S.raises("explore: jobs: expected at least 1", insync.explore, { jobs = 0 })
     S.raises("explore: progress: expected boolean", insync.explore, { progress = 1 })
     S.raises("explore: availability: expected a share", insync.explore, { availability = 2 })

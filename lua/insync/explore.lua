@@ -562,8 +562,9 @@ end
 
 ------------------------------------------------------------------ scripts
 
-local function lua_value(v, indent)
-  indent = indent or ""
+-- A value as a one-line Lua literal (strings quoted, keys sorted: the same
+-- text every time), for the replay scripts and the jobs' pipes.
+local function lua_value(v)
   if type(v) == "string" then return fmt("%q", v) end
   if type(v) ~= "table" then return tostring(v) end
   local keys = {}
@@ -578,7 +579,7 @@ local function lua_value(v, indent)
     if type(k) == "number" and k >= 1 and k <= n and k == floor(k) then ks = ""
     elseif type(k) == "string" and k:match("^[%a_][%w_]*$") then ks = k .. " = "
     else ks = "[" .. lua_value(k) .. "] = " end
-    parts[#parts + 1] = ks .. lua_value(v[k], indent)
+    parts[#parts + 1] = ks .. lua_value(v[k])
   end
   return "{ " .. concat(parts, ", ") .. " }"
 end

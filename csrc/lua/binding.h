@@ -16,6 +16,8 @@
 void insync_lua_open_errors(lua_State *L);
 void insync_lua_open_report(lua_State *L);
 void insync_lua_open_cluster(lua_State *L);
+/** core.proc: fork, pipes and isatty for insync.explore's jobs. */
+void insync_lua_open_proc(lua_State *L);
 void insync_lua_open_producer(lua_State *L);
 void insync_lua_open_mock(lua_State *L);
 void insync_lua_open_consumer(lua_State *L);

@@ -161,7 +161,19 @@ static int l_cluster_new(lua_State *L) {
         F("default_rf", default_rf);
         F("auto_rebalance", auto_rebalance);
         F("imbalance_check_s", imbalance_check_s);
+        F("lat_kind", latency.kind);
+        F("net_bytes_per_ms", net_bytes_per_ms);
 #undef F
+        lua_getfield(L, 1, "lat_a");
+        conf.latency.a = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 0;
+        lua_getfield(L, 1, "lat_b");
+        conf.latency.b = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 0;
+        lua_pop(L, 2);
+        if (conf.latency.kind != INSYNC_LAT_FIXED) {
+                char err[128];
+                if (insync_latency_check(&conf.latency, err, sizeof(err)))
+                        return luaL_error(L, "cluster: latency: %s", err);
+        }
         opt_int_field(L, 1, "seed", 1, &v);
         conf.seed = (uint64_t)v;
         if (conf.brokers < 1 || conf.brokers > 63)
@@ -857,6 +869,22 @@ static int l_drop(lua_State *L) {
         return 0;
 }
 
+/* c:_latency(a, b, kind, x, y): the link a -> b's distribution (checked
+ * in lua/insync/cluster.lua, figures again here). */
+static int l_latency(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, 1);
+        int a = check_node(L, lc, 2, "latency: a");
+        int b = check_node(L, lc, 3, "latency: b");
+        if (a == b)
+                return luaL_error(L, "latency: a and b are the same node");
+        insync_latency_t l = {(int)luaL_checkinteger(L, 4), luaL_checknumber(L, 5),
+                              luaL_optnumber(L, 6, 0)};
+        char err[128];
+        if (insync_cluster_link_latency(lc->c, a, b, &l, err, sizeof(err)))
+                return luaL_error(L, "latency: %s", err);
+        return 0;
+}
+
 static int l_isolate(lua_State *L) {
         lcluster_t *lc = check_cluster(L, "isolate");
         insync_cluster_isolate(lc->c, check_node(L, lc, 2, "isolate: node"));
@@ -1198,6 +1226,7 @@ void insync_lua_open_cluster(lua_State *L) {
                 {"cut", l_cut},
                 {"drop", l_drop},
                 {"isolate", l_isolate},
+                {"_latency", l_latency},
                 {"heal", l_heal},
                 {"partition", l_partition},
                 {"audit", l_audit},

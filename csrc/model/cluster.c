@@ -22,6 +22,12 @@ insync_cluster_t *insync_cluster_new(const insync_cconf_t *conf) {
         c->conf = *conf;
         insync_cconf_bound(&c->conf);
         conf = &c->conf;
+        insync_latency_init(c);
+        if (insync_latency_setup(c)) {
+                free(c->cut);
+                free(c);
+                return NULL;
+        }
         c->nbrokers = conf->brokers;
         c->nnodes = 1 + conf->brokers;
         c->trace.on = conf->trace;
@@ -62,6 +68,7 @@ void insync_cluster_free(insync_cluster_t *c) {
         if (!c)
                 return;
         insync_sim_free(c);
+        insync_net_free_all(c);
         for (int b = 1; b <= c->nbrokers; b++) {
                 for (uint32_t gp = 0; gp < c->ngp; gp++)
                         free_replica(c->br[b].rep ? c->br[b].rep[gp] : NULL);
@@ -79,6 +86,7 @@ void insync_cluster_free(insync_cluster_t *c) {
         free(c->cq);
         insync_trace_free(&c->trace);
         free(c->cut);
+        insync_latency_free(c);
         free(c);
 }
 

@@ -15,11 +15,27 @@
 
 typedef struct insync_cluster_s insync_cluster_t;
 
+/** A latency distribution (one way, per message), in virtual ms. */
+typedef enum insync_lat_kind_e {
+        INSYNC_LAT_FIXED = 0,  /**< a ms (cluster-wide: latency_ms) */
+        INSYNC_LAT_UNIFORM,    /**< uniform between a and b ms */
+        INSYNC_LAT_LOGNORMAL,  /**< log-normal: median a ms, 99th percentile b ms */
+} insync_lat_kind_t;
+
+typedef struct insync_latency_s {
+        int kind;              /**< insync_lat_kind_t */
+        double a, b;           /**< see insync_lat_kind_t */
+} insync_latency_t;
+
 /** Cluster and broker configuration (Apache Kafka's names in comments). */
 typedef struct insync_cconf_s {
         int brokers;              /**< 1..63 */
         uint64_t seed;            /**< every random choice comes from it */
         int64_t latency_ms;       /**< one-way latency between any two nodes */
+        insync_latency_t latency; /**< its distribution (FIXED: latency_ms) */
+        int64_t net_bytes_per_ms; /**< each broker's outbound network budget:
+                                       a message leaves once the ones before it
+                                       have (0: unlimited) */
         int trace;                /**< record a trace */
         int strict_min_isr;       /**< Kafka 3.7+: no HW advance under min ISR */
         int min_isr;              /**< min.insync.replicas (1) */
@@ -182,6 +198,12 @@ int insync_cluster_pause(insync_cluster_t *c, int b, char *err, size_t errlen);
 int insync_cluster_resume(insync_cluster_t *c, int b, char *err,
                           size_t errlen);
 void insync_cluster_cut(insync_cluster_t *c, int from, int to, int both);
+/** Sets the latency of the link from -> to; @returns 0, or -1 with a message. */
+int insync_cluster_link_latency(insync_cluster_t *c, int from, int to,
+                                const insync_latency_t *l, char *err,
+                                size_t errlen);
+/** Checks a distribution's figures; @returns 0, or -1 with a message. */
+int insync_latency_check(const insync_latency_t *l, char *err, size_t errlen);
 void insync_cluster_isolate(insync_cluster_t *c, int node);
 void insync_cluster_heal(insync_cluster_t *c);
 int insync_cluster_brokers(const insync_cluster_t *c);

@@ -12,6 +12,10 @@ void insync_cconf_defaults(insync_cconf_t *conf) {
         conf->brokers = 3;
         conf->seed = 1;
         conf->latency_ms = 1;
+        conf->latency.kind = INSYNC_LAT_FIXED;
+        conf->latency.a = 1;
+        conf->latency.b = 0;
+        conf->net_bytes_per_ms = 0;
         conf->trace = 0;
         conf->strict_min_isr = 1;
         conf->min_isr = 1;

@@ -394,6 +394,7 @@ typedef struct insync_msg_s {
         uint32_t nids;
         insync_lbatch_t *batches;
         uint32_t nbatches;
+        struct insync_msg_s *next_free; /**< in the cluster's free list */
 } insync_msg_t;
 
 /* ---------------------------------------------------------- trace.c */
@@ -413,6 +414,15 @@ typedef struct insync_compl_s {
         uint8_t persisted;
         uint8_t fatal;
 } insync_compl_t;
+
+#define INSYNC_MAX_LAT 16  /**< latency distributions per cluster, [0] the default */
+
+/** A latency distribution ready to draw from (latency.c). */
+typedef struct insync_lat_s {
+        int kind;               /**< insync_lat_kind_t */
+        int64_t lo_us, hi_us;   /**< fixed: lo; uniform: lo..hi */
+        int64_t *table;         /**< log-normal: 256 quantiles in us */
+} insync_lat_t;
 
 struct insync_cluster_s {
         insync_cconf_t conf;
@@ -445,6 +455,19 @@ struct insync_cluster_s {
         uint64_t dp_id;         /**< delayed produce ids */
         insync_trace_t trace;
         uint64_t msgs_alive;    /**< network messages allocated (in flight) */
+        insync_msg_t *msg_free; /**< messages to reuse (net.c), at most
+                                     INSYNC_MSG_FREE of them */
+        int nmsg_free;
+        insync_lat_t lat[INSYNC_MAX_LAT]; /**< [0] every link's, others per link */
+        int nlat;
+        uint8_t *lat_link;      /**< [from * MAX_NODES + to]: index in lat, 0 the
+                                     default; NULL until a link has its own */
+        int64_t *lat_last;      /**< [from * lat_dim + to]: last arrival, so a
+                                     link keeps its order; NULL while fixed */
+        int lat_dim;
+        uint64_t lat_rng[4];    /**< the latency draws' own xoshiro256** */
+        int64_t nic_free_us[INSYNC_MAX_BROKERS + 1]; /**< when each broker's
+                                     outbound network is free again (us) */
 };
 
 /* mem.c: big arrays (>= 4 MiB) mapped on huge pages where the system
@@ -465,7 +488,16 @@ insync_msg_t *insync_net_msg(insync_cluster_t *c, int type, int from, int to);
 void insync_net_send(insync_cluster_t *c, insync_msg_t *m);
 void insync_net_deliver(insync_cluster_t *c, insync_msg_t *m);
 void insync_net_free(insync_cluster_t *c, insync_msg_t *m);
+void insync_net_free_all(insync_cluster_t *c); /* the free list */
 int insync_net_passes(const insync_cluster_t *c, int from, int to);
+
+/* latency.c */
+void insync_latency_init(insync_cluster_t *c);
+int insync_latency_setup(insync_cluster_t *c); /* -1: no memory */
+void insync_latency_free(insync_cluster_t *c);
+/** When message m, sent now, arrives: its broker's network budget, then its
+ * link's latency. */
+int64_t insync_latency_arrival(insync_cluster_t *c, const insync_msg_t *m);
 
 /* records.c */
 int insync_records_add(insync_records_t *r, const char *k, size_t kl,

@@ -130,7 +130,67 @@ local function read_config(where, conf, keys, out)
 end
 
 local CLUSTER_OPTS = { brokers = true, seed = true, latency_ms = true, config = true,
-                       trace = true, strict_min_isr = true, eligible_leader_replicas = true }
+                       trace = true, strict_min_isr = true, eligible_leader_replicas = true,
+                       latency = true, profile = true, network_bytes_per_ms = true }
+
+-- Latency distributions (one way, per message, virtual ms): kind codes of
+-- csrc/model/latency.c and the figures each takes.
+local LAT = {
+  fixed = { 0, "ms" },
+  uniform = { 1, "min_ms", "max_ms" },
+  lognormal = { 2, "median_ms", "p99_ms" },
+}
+
+--- The timing profiles, one word each; docs/explore.md gives where each
+-- figure comes from.  "lan" is the model's historical fixed 1 ms.
+M.profiles = {
+  lan = { dist = "fixed", ms = 1 },
+  datacenter = { dist = "lognormal", median_ms = 0.1, p99_ms = 0.5 },
+  cross_az = { dist = "lognormal", median_ms = 0.5, p99_ms = 2 },
+  overloaded = { dist = "lognormal", median_ms = 3, p99_ms = 100 },
+}
+
+-- Reads a latency: a number (fixed ms), a profile's name, or
+-- { dist = "fixed" | "uniform" | "lognormal", <its figures> }.
+-- Returns kind, a, b.
+local function read_latency(where, v, lvl)
+  lvl = lvl + 1
+  if type(v) == "number" then v = { dist = "fixed", ms = v } end
+  if type(v) == "string" then
+    local p = M.profiles[v]
+    if not p then
+      error(("%s: unknown profile '%s' (known: lan, datacenter, cross_az, overloaded)"):format(where, v), lvl)
+    end
+    v = p
+  end
+  if type(v) ~= "table" then
+    error(("%s: expected a number, a profile name or a table, got %s"):format(where, type(v)), lvl)
+  end
+  local spec = LAT[v.dist]
+  if not spec then
+    error(("%s: dist: expected \"fixed\", \"uniform\" or \"lognormal\", got %s"):format(where, tostring(v.dist)), lvl)
+  end
+  for k in pairs(v) do
+    if k ~= "dist" and k ~= spec[2] and k ~= spec[3] then
+      error(("%s: unknown key '%s' for a %s latency"):format(where, tostring(k), v.dist), lvl)
+    end
+  end
+  local out = {}
+  for i = 2, #spec do
+    local x = v[spec[i]]
+    if type(x) ~= "number" or not (x >= 0 and x <= 86400000) then
+      error(("%s: %s: expected a number of ms 0..86400000, got %s"):format(where, spec[i], tostring(x)), lvl)
+    end
+    out[i - 1] = x
+  end
+  if v.dist == "uniform" and out[2] < out[1] then
+    error(("%s: max_ms: expected at least min_ms"):format(where), lvl)
+  end
+  if v.dist == "lognormal" and (out[1] <= 0 or out[2] < out[1]) then
+    error(("%s: expected 0 < median_ms <= p99_ms"):format(where), lvl)
+  end
+  return spec[1], out[1], out[2]
+end
 
 --- Builds a simulated cluster.
 -- @tparam table opts `brokers` (3), `seed` (1), `latency_ms` (1), `config`
@@ -158,6 +218,30 @@ function M.new(opts)
   if opts.latency_ms ~= nil then
     conf.latency_ms = to_int("cluster: latency_ms", opts.latency_ms, 0, 3600000)
   end
+  local lat = opts.latency
+  if opts.profile ~= nil then
+    if lat ~= nil or opts.latency_ms ~= nil then
+      error("cluster: profile: give profile, latency or latency_ms, not two of them", 2)
+    end
+    if type(opts.profile) ~= "string" then
+      error(("cluster: profile: expected string, got %s"):format(type(opts.profile)), 2)
+    end
+    lat = opts.profile
+  elseif lat ~= nil and opts.latency_ms ~= nil then
+    error("cluster: latency: give latency or latency_ms, not both", 2)
+  end
+  if lat ~= nil then
+    local kind, a, b = read_latency(opts.profile and "cluster: profile" or "cluster: latency", lat, 1)
+    if kind == 0 then
+      if a ~= floor(a) then error("cluster: latency: a fixed latency is a whole number of ms", 2) end
+      conf.latency_ms = a
+    else
+      conf.lat_kind, conf.lat_a, conf.lat_b = kind, a, b
+    end
+  end
+  if opts.network_bytes_per_ms ~= nil then
+    conf.net_bytes_per_ms = to_int("cluster: network_bytes_per_ms", opts.network_bytes_per_ms, 1)
+  end
   if opts.trace ~= nil then conf.trace = to_bool("cluster: trace", opts.trace) end
   if opts.strict_min_isr ~= nil then
     conf.strict_min_isr = to_bool("cluster: strict_min_isr", opts.strict_min_isr)
@@ -178,6 +262,16 @@ local function check_self(self, what)
   if broker_conf[self] == nil then
     error(("%s: self: expected insync.cluster, got %s"):format(what, type(self)), 3)
   end
+end
+
+--- Sets the latency of the link between nodes a and b, both ways: a
+-- number of ms, a profile's name or a distribution (see M.new's `latency`).
+-- Nodes are broker ids, "controller" or a producer.  Up to 15 per cluster.
+function methods:latency(a, b, spec)
+  local kind, x, y = read_latency("latency: spec", spec, 1)
+  self:_latency(a, b, kind, x, y)
+  self:_latency(b, a, kind, x, y)
+  return self
 end
 
 local TOPIC_OPTS = { partitions = true, replication_factor = true, config = true,
@@ -359,6 +453,24 @@ end
 --- `c:producer_keys()`: as `modelled_producer_keys()`.
 function methods.producer_keys()
   return M.modelled_producer_keys()
+end
+
+-- The audit's one-line summary: tostring(c:audit()).
+local AUDIT_LISTS = { "lost", "duplicated", "reordered", "unexpected", "inconsistent", "uncommitted" }
+local audit_mt = {
+  __tostring = function(a)
+    local parts = {}
+    for _, k in ipairs(AUDIT_LISTS) do parts[#parts + 1] = ("%s %d"):format(k, #a[k]) end
+    return ("audit: sent %d, acked %d, failed %d, pending %d; %s"):format(
+      a.sent, a.acked, a.failed, a.pending, table.concat(parts, ", "))
+  end,
+}
+local raw_audit = methods.audit
+
+--- What became of every send: see README.md, "The audit".
+-- `tostring(audit)` is a one-line summary.
+function methods:audit()
+  return setmetatable(raw_audit(self), audit_mt)
 end
 
 local function json_string(s)

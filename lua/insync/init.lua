@@ -75,6 +75,15 @@ insync.consumer = require("insync.consumer").consumer
 -- See docs/model.md and lua/insync/cluster.lua.
 insync.cluster = require("insync.cluster").new
 
+--- Random fault schedules against one configuration, the first
+-- counterexample shrunk and written out as a script: `insync.explore{...}`.
+-- See docs/explore.md and lua/insync/explore.lua.
+insync.explore = require("insync.explore").explore
+
+--- The durability matrix, measured with insync.explore: `insync.matrix{...}`.
+-- See docs/explore.md, "The durability matrix".
+insync.matrix = require("insync.matrix").matrix
+
 --- True when `v` is an insync error object.
 function insync.is_error(v)
   return type(v) == "table" and getmetatable(v) == core.error_mt

@@ -4,34 +4,19 @@
 -- its record (no power loss, no unclean election); one leader per epoch.
 local insync = require "insync"
 
--- A small deterministic PRNG for the script's own choices (LuaJIT and 5.4 alike).
-local function lcg(seed)
-  local s = seed   -- Park-Miller: products stay below 2^53, exact in doubles too
-  return function(n)
-    s = (s * 16807) % 2147483647
-    return s % n
-  end
-end
+local explore = require "insync.explore"
+
+-- The library's deterministic PRNG (LuaJIT and 5.4 alike) for the script's own choices.
+local lcg = explore.rng
 
 -- A controlled shutdown takes virtual time: the broker stays up until the
 -- controller grants it, so a broker still shutting down is not restarted.
 local function stopped(c, b) return not c:broker(b).online end
 
--- After heal(): resume the paused brokers, let the controlled shutdowns
--- under way finish (within their 5-minute limit), then restart every broker
--- that is down.
-local function restart_down(c, down, nb)
-  for x = 1, nb do
-    if down[x] then
-      if c:broker(x).paused then
-        c:resume(x)
-      else
-        while not stopped(c, x) do c:run_for(100) end
-        c:restart(x)
-      end
-    end
-  end
-end
+-- Heal, resume the paused brokers, let the controlled shutdowns under way
+-- finish, restart every broker that is down: the library's recovery, the
+-- one insync.explore ends each run with.
+local function restart_down(c, _, nb) explore.recover(c, nb) end
 
 local function scenario(seed, opts)
   local rnd = lcg(seed)

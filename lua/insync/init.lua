@@ -64,6 +64,11 @@ insync.thread_cpu = producer.thread_cpu
 -- See README.md, "The model", and lua/insync/cluster.lua.
 insync.cluster = require("insync.cluster").new
 
+--- What a Kafka engineer would flag in producer, topic and cluster settings,
+-- with the model's evidence: `insync.check{ producer = {...}, topic = {...} }`.
+-- See docs/check.md and lua/insync/check.lua.
+insync.check = require("insync.check").check
+
 --- True when `v` is an insync error object.
 function insync.is_error(v)
   return type(v) == "table" and getmetatable(v) == core.error_mt

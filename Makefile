@@ -26,7 +26,7 @@ SO_54  := $(BUILD)/lua5.4/insync/core.so
 SO_JIT := $(BUILD)/luajit/insync/core.so
 SO_SAN := $(BUILD)/asan/insync/core.so
 
-BUSTED_SPECS := spec/core spec/model spec/producer
+BUSTED_SPECS := spec/core spec/model spec/producer spec/check
 DEPS := lua5.4 liblua5.4-dev librdkafka-dev lua-busted luarocks kcat \
         nginx-light libnginx-mod-http-lua luajit2 libluajit2-5.1-dev \
         lua-cjson lua-socket wrk pkg-config gcc make

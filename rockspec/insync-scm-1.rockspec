@@ -64,8 +64,16 @@ build = {
       libdirs = { "$(RDKAFKA_LIBDIR)" },
     },
     ["insync"] = "lua/insync/init.lua",
+    ["insync.check"] = "lua/insync/check.lua",
     ["insync.cluster"] = "lua/insync/cluster.lua",
+    ["insync.evidence"] = "lua/insync/evidence.lua",
     ["insync.producer"] = "lua/insync/producer.lua",
     ["insync.openresty"] = "lua/insync/openresty.lua",
+    ["insync.properties"] = "lua/insync/properties.lua",
+  },
+  install = {
+    -- the `insync` command; LuaRocks wraps it to run with the interpreter
+    -- the rock was built for
+    bin = { insync = "bin/insync" },
   },
 }

@@ -611,6 +611,11 @@ function M.check(input)
         f.advice, f.note = true, "advice, not proof: the model does not simulate this; " ..
           "the source cited above says so"
       end
+      if f.id == "golden-rule" and f.evidence and f.evidence.audit.duplicated > 0 then
+        f.explanation = f.explanation .. (" It says nothing about duplicates: without " ..
+          "idempotence the run below wrote %d records twice (see idempotence-off).")
+          :format(f.evidence.audit.duplicated)
+      end
       local where = {}
       for _, s in ipairs(f.settings or {}) do
         local src = input.sources and input.sources[s]

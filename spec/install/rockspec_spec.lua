@@ -19,9 +19,9 @@ describe("the rockspec", function()
 
   -- Installs a copy of the checkout into a fresh tree with LuaRocks (offline:
   -- no dependency is fetched) and loads it from there with `lua`.
-  local function install_and_load(lua_version, lua, extra)
+  local function install_and_load(lua_version, lua, extra, after)
     local tmp = helpers.tmpdir()
-    local _, ok = sh(("cp -r csrc lua rockspec %s/"):format(tmp))
+    local _, ok = sh(("cp -r csrc lua rockspec bin %s/"):format(tmp))
     assert.is_true(ok)
     local out
     out, ok = sh(("cd %s && luarocks --lua-version=%s make %s --tree %s/tree --deps-mode=none %s " ..
@@ -31,14 +31,33 @@ describe("the rockspec", function()
     out, ok = sh(("cd / && LUA_PATH='%s/?.lua;%s/?/init.lua' LUA_CPATH='%s/?.so' %s -e " ..
       "'local i = require \"insync\" print(i._VERSION, i.errors.NOT_ENOUGH_REPLICAS, package.loaded[\"insync.core\"] ~= nil)'")
       :format(share, share, lib, lua))
+    if after then after(tmp) end
     sh("rm -rf " .. tmp)
     return out, ok
   end
 
-  it("installs offline into a fresh tree, where Lua 5.4 loads it", function()
-    local out, ok = install_and_load("5.4", "lua5.4", "")
+  it("installs offline into a fresh tree, where Lua 5.4 loads it and the insync command runs", function()
+    local checked, help, golden, mistake
+    local out, ok = install_and_load("5.4", "lua5.4", "", function(tmp)
+      local bin = tmp .. "/tree/bin/insync"
+      checked = helpers.read(bin) ~= nil
+      bin = "env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4 " .. bin
+      help = { sh("cd / && " .. bin .. " check --help") }
+      local ex = helpers.top
+      golden = { sh(("cd / && %s check %s/examples/check/golden/producer.properties " ..
+        "%s/examples/check/golden/topic.properties"):format(bin, ex, ex)) }
+      mistake = { sh(("cd / && %s check %s/examples/check/mistake2-min-isr-equals-rf/producer.properties " ..
+        "%s/examples/check/mistake2-min-isr-equals-rf/topic.properties"):format(bin, ex, ex)) }
+    end)
     assert.is_true(ok, out)
     assert.equal("0.1.0\t19\ttrue", (out:gsub("%s+$", "")))
+    assert.is_true(checked)
+    assert.is_true(help[2], help[1])
+    assert.matches("usage: insync check FILE", help[1])
+    assert.is_true(golden[2], golden[1])
+    assert.matches("INFO golden%-rule", golden[1])
+    assert.is_false(mistake[2], mistake[1])
+    assert.matches("ERROR min%-isr%-equals%-rf", mistake[1])
   end)
 
   it("installs offline for LuaJIT (Lua 5.1 ABI), where luajit loads it", function()

@@ -253,14 +253,19 @@ function S.answer_lost(e, title)
      "runs out and it sends the record again"):format(wait)
 end
 
--- retries=0: a leader failure fails the sends in flight.
-function S.leader_killed_no_retries(e, title)
+-- retries=0: the leader hangs; the requests in flight time out and are
+-- not retried, though the controller soon elects another leader.
+function S.leader_hangs(e, title)
   local setup = setup_for(e, title)
-  local sch = {}
-  for t = 100, 130, 2 do sch[#sch + 1] = { t_ms = t, fault = "send", args = { 5 } } end
-  table.insert(sch, 5, { t_ms = 107, fault = "crash", args = { 1 } })
-  return setup, sch, "failed > 0",
-    "5 records are sent every 2 ms from t=100 ms; leader 1 is killed at t=107 ms"
+  local wait = setup.producer["socket.timeout.ms"]
+  return setup, {
+    { t_ms = 100, fault = "pause", args = { 1 } },
+    { t_ms = 100, fault = "send", args = { 10 } },
+    { t_ms = 100 + wait + 1000, fault = "resume", args = { 1 } },
+  }, "failed > 0",
+    ("leader 1 hangs at t=100 ms (a long GC pause, a stuck disk) while 10 records are sent; " ..
+     "the controller elects another leader, but the producer's wait (%d ms) runs out first")
+      :format(wait)
 end
 
 M.scenarios = S
@@ -524,14 +529,14 @@ rule("retries-0", function(e)
   return {
     id = "retries-0",
     severity = "warning",
-    title = "retries=0: a leader change or a broken connection fails the sends in flight",
+    title = "retries=0: a hung leader, a leader change or a broken connection fails the sends in flight",
     explanation = "Leader elections, broker restarts and rolling upgrades are routine; each " ..
       "one fails the records in flight with a retriable error that the producer does not " ..
       "retry, and the application must resend them (or lose them)." ..
       (e.client == "java" and " It also turns the Java client's default idempotence off." or ""),
     fix = "Leave retries at its default (2147483647) and bound the time with " ..
       "delivery.timeout.ms instead.",
-    scenario = S.leader_killed_no_retries,
+    scenario = S.leader_hangs,
     settings = { "producer.retries" },
   }
 end)

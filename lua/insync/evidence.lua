@@ -110,7 +110,7 @@ function M.script(setup, schedule, opts)
   local timeout = setup.producer["delivery.timeout.ms"] or setup.producer["message.timeout.ms"] or 300000
   local limit = opts.limit_ms or (timeout + 60000)
   local L = {}
-  local function w(fmt, ...) L[#L + 1] = select("#", ...) > 0 and fmt:format(...) or fmt end
+  local function w(fmt, ...) L[#L + 1] = fmt:format(...) end
   w("-- %s", setup.title or "insync evidence")
   w("-- Written by insync check; run it with: lua this_file.lua (insync on the path)")
   w("local insync = require \"insync\"")

@@ -41,7 +41,10 @@ describe("the rockspec", function()
     local out, ok = install_and_load("5.4", "lua5.4", "", function(tmp)
       local bin = tmp .. "/tree/bin/insync"
       checked = helpers.read(bin) ~= nil
-      bin = "env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4 " .. bin
+      -- as `eval $(luarocks path --tree TREE)` sets them: the tree's modules only
+      bin = ("env -u LUA_PATH_5_4 -u LUA_CPATH_5_4 LUA_PATH='%s/tree/share/lua/5.4/?.lua;" ..
+        "%s/tree/share/lua/5.4/?/init.lua' LUA_CPATH='%s/tree/lib/lua/5.4/?.so' %s")
+        :format(tmp, tmp, tmp, bin)
       help = { sh("cd / && " .. bin .. " check --help") }
       local ex = helpers.top
       golden = { sh(("cd / && %s check %s/examples/check/golden/producer.properties " ..

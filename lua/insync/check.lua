@@ -102,7 +102,7 @@ function M.effective(input)
   if unclean == nil then unclean = C["unclean.leader.election.enable"] end
   e.unclean = unclean == true
   e.brokers = C.brokers
-  e.flushes = (T["flush.messages"] or C["log.flush.interval.messages"] or math.huge) <= 1
+  e.flush_messages = T["flush.messages"] or C["log.flush.interval.messages"]
   return e
 end
 
@@ -140,6 +140,7 @@ local function setup_for(e, title, over)
     replication_factor = rf,
     min_insync_replicas = over.min_isr or e.min_isr,
     unclean = over.unclean == nil and e.unclean or over.unclean,
+    flush_messages = e.flush_messages,
     producer = model_producer(e),
   }
   for k, v in pairs(over.producer or {}) do s.producer[k] = v end

@@ -89,7 +89,8 @@ end
 -- counts and exits 0 when `claim` holds (1 otherwise); loaded and called
 -- with "insync-evidence" it returns the counts instead.
 -- @tparam table setup `{ brokers =, replication_factor =,
--- min_insync_replicas =, unclean = (bool), producer = { model producer
+-- min_insync_replicas =, unclean = (bool), flush_messages = (the topic's
+-- flush.messages: fsync every N records), producer = { model producer
 -- configuration }, seed = (1), title = (a comment) }`
 -- @tparam table schedule list of `{ t_ms =, fault =, args = {} }`, in time order
 -- @tparam[opt] table opts `claim` (a Lua expression over the counts `sent
@@ -107,6 +108,7 @@ function M.script(setup, schedule, opts)
   for b = 1, rf do replicas[b] = b end
   local topic_conf = { ["min.insync.replicas"] = setup.min_insync_replicas }
   if setup.unclean ~= nil then topic_conf["unclean.leader.election.enable"] = setup.unclean end
+  if setup.flush_messages then topic_conf["flush.messages"] = setup.flush_messages end
   local timeout = setup.producer["delivery.timeout.ms"] or setup.producer["message.timeout.ms"] or 300000
   local limit = opts.limit_ms or (timeout + 60000)
   local L = {}
@@ -117,7 +119,15 @@ function M.script(setup, schedule, opts)
   w("local c = insync.cluster%s", literal { brokers = setup.brokers, seed = setup.seed or 1, trace = true })
   w("c:create_topic(\"orders\", { replication_factor = %d, replicas = { %s },", rf, literal(replicas))
   w("  config = %s })", literal(topic_conf))
-  w("local p = c:producer%s", literal(setup.producer))
+  w("local p = c:producer{")
+  local pkeys = {}
+  for k in pairs(setup.producer) do pkeys[#pkeys + 1] = k end
+  table.sort(pkeys)
+  for _, k in ipairs(pkeys) do
+    local v = setup.producer[k]
+    w("  [%q] = %s,", k, type(v) == "string" and ("%q"):format(v) or literal(v))
+  end
+  w("}")
   w("local errors, n = {}, 0")
   w("local function send(count)")
   w("  for _ = 1, count do")

@@ -210,6 +210,16 @@ describe("insync.check", function()
       assert.matches("configureDeliveryTimeout", f.explanation)
     end)
 
+    it("drops the evidence, saying so, when the standard run does not show it with these settings", function()
+      -- fsync after every record: the power loss of the only replica loses nothing
+      local f = find(insync.check{ producer = {}, topic = { ["replication.factor"] = 1, ["flush.messages"] = 1 } },
+        "acks-all-rf-1")
+      assert.equal("error", f.severity)
+      assert.is_nil(f.evidence)
+      assert.is_true(f.advice)
+      assert.matches("did not show it with these settings", f.note)
+    end)
+
     it("skips the model with evidence = false", function()
       local f = insync.check{ producer = { acks = "1" }, topic = GOLDEN_TOPIC, evidence = false }
       assert.is_nil(find(f, "acks-1").evidence)

@@ -106,6 +106,7 @@ describe("insync check", function()
     out, err, rc = insync("check " .. f)
     helpers.sh("rm -rf " .. dir)
     assert.equal(2, rc)
+    assert.equal("", out)
     assert.matches(f .. ":2: retries: expected an integer", err, 1, true)
   end)
 

@@ -597,6 +597,12 @@ function M.parse(text, opts)
       res.unknown[#res.unknown + 1] = { file = name, line = e.line, key = e.key, hint = hint }
     end
   end
+  if next(res.producer) and res.topic["min.insync.replicas"] then
+    res.notes[#res.notes + 1] = ("%s: min.insync.replicas is a topic or broker setting, not a " ..
+      "producer's: a producer ignores it. Read here as the topic's; set it on the topic " ..
+      "(kafka-configs.sh --alter --add-config min.insync.replicas=N) or the brokers.")
+      :format(res.sources["topic.min.insync.replicas"])
+  end
   return res
 end
 

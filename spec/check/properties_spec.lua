@@ -155,6 +155,13 @@ describe("properties.parse", function()
     assert.same({}, b.unknown)
   end)
 
+  it("notes that min.insync.replicas in a producer's file is not the producer's", function()
+    local r = parse("acks=all\nmin.insync.replicas=2\n", { name = "producer.properties" })
+    assert.equal(2, r.topic["min.insync.replicas"])
+    assert.equal(1, #r.notes)
+    assert.matches("^producer.properties:2: min.insync.replicas is a topic or broker setting", r.notes[1])
+  end)
+
   it("raises on misuse, naming the function and the argument", function()
     assert.matches("properties.parse: text: expected string, got nil", helpers.raises(properties.parse))
     assert.matches("properties.parse: format: expected", helpers.raises(properties.parse, "", { format = "yaml" }))

@@ -269,6 +269,17 @@ function S.leader_hangs(e, title)
       :format(wait)
 end
 
+-- A leader killed while records are sent: they wait for the failover.
+function S.leader_killed_failover(e, title)
+  local setup = setup_for(e, title)
+  return setup, {
+    { t_ms = 100, fault = "crash", args = { 1 } },
+    { t_ms = 100, fault = "send", args = { 10 } },
+  }, "failed > 0",
+    "leader 1 is killed at t=100 ms as 10 records are sent; the controller fences it after " ..
+    "broker.session.timeout.ms (9000) and elects another leader"
+end
+
 M.scenarios = S
 
 -- Runs a scenario; evidence when its claim holds, else nil and why.
@@ -494,6 +505,25 @@ rule("delivery-timeout-too-short", function(e)
     fix = "message.timeout.ms (delivery.timeout.ms) well above linger.ms; librdkafka's default " ..
       "is 300000.",
     settings = { "producer.delivery.timeout.ms", "producer.linger.ms" },
+  }
+end)
+
+rule("delivery-timeout-below-failover", function(e)
+  if not e.given["delivery.timeout.ms"] or e.delivery_timeout == 0 or e.delivery_timeout >= 15000 then
+    return
+  end
+  return {
+    id = "delivery-timeout-below-failover",
+    severity = "warning",
+    title = ("delivery.timeout.ms=%d is shorter than a leader failover"):format(e.delivery_timeout),
+    explanation = "When a leader's broker dies, the controller fences it only after " ..
+      "broker.session.timeout.ms (9000 ms by default in KRaft), then elects a new leader, and " ..
+      "the producer must refresh its metadata. Records that wait for that longer than " ..
+      "delivery.timeout.ms fail with a timeout, though the cluster recovers by itself.",
+    fix = "delivery.timeout.ms of 30 s or more (the Java default is 120000, librdkafka's " ..
+      "300000); bound latency in the application instead.",
+    scenario = S.leader_killed_failover,
+    settings = { "producer.delivery.timeout.ms" },
   }
 end)
 

@@ -127,7 +127,7 @@ describe("insync.check", function()
       { "librdkafka message.timeout.ms not above linger.ms",
         { client = "librdkafka", producer = { ["message.timeout.ms"] = 100, ["linger.ms"] = 100,
           ["enable.idempotence"] = true }, topic = GOLDEN_TOPIC },
-        { "error delivery-timeout-too-short", "info golden-rule" } },
+        { "error delivery-timeout-too-short", "info golden-rule", "warning delivery-timeout-below-failover" } },
       { "more than 5 in flight turns the Java default idempotence off",
         { producer = { ["max.in.flight.requests.per.connection"] = 10 }, topic = GOLDEN_TOPIC },
         { "info golden-rule", "warning idempotence-off", "warning max-in-flight-idempotence" } },
@@ -201,6 +201,21 @@ describe("insync.check", function()
       assert.equal(0, evidence.play(setup, f.evidence.schedule).failed)
     end)
 
+    it("shows a delivery timeout shorter than a failover failing sends that a longer one keeps", function()
+      local fs = insync.check{ client = "librdkafka", producer = { ["message.timeout.ms"] = 8000,
+        ["enable.idempotence"] = true }, topic = GOLDEN_TOPIC }
+      local f = find(fs, "delivery-timeout-below-failover")
+      assert.equal("warning", f.severity)
+      assert.equal(10, f.evidence.audit.failed)
+      assert.equal(10, f.evidence.audit.errors._MSG_TIMED_OUT)
+      local setup = {}
+      for k, v in pairs(f.evidence.setup) do setup[k] = v end
+      setup.producer = { ["enable.idempotence"] = true, ["delivery.timeout.ms"] = 30000 }
+      assert.equal(10, evidence.play(setup, f.evidence.schedule).acked)
+      assert.is_nil(find(insync.check{ client = "librdkafka", producer = { ["message.timeout.ms"] = 15000 },
+        topic = GOLDEN_TOPIC, evidence = false }, "delivery-timeout-below-failover"))
+    end)
+
     it("marks what the model cannot show as advice, not proof", function()
       local f = find(insync.check{ producer = { ["delivery.timeout.ms"] = 1000 }, topic = GOLDEN_TOPIC },
         "delivery-timeout-too-short")
@@ -231,7 +246,7 @@ describe("insync.check", function()
         ["delivery.timeout.ms"] = 1 }, topic = GOLDEN_TOPIC, evidence = false }
       local sev = {}
       for _, f in ipairs(fs) do sev[#sev + 1] = f.severity end
-      assert.same({ "error", "warning", "warning", "info" }, sev)
+      assert.same({ "error", "warning", "warning", "warning", "info" }, sev)
     end)
   end)
 

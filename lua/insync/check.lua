@@ -312,6 +312,12 @@ local function loss_words(n)
   return n == 1 and "1 acknowledged record was lost" or (n .. " acknowledged records were lost")
 end
 
+-- Two replicas leave no good min.insync.replicas: 2 halts writes when
+-- either broker is down, 1 lets one copy acknowledge.
+local TWO_REPLICAS_FIX = "replication.factor=3 with min.insync.replicas=2. With two replicas " ..
+  "there is no good choice: min.insync.replicas=2 stops writes when either broker is down, 1 " ..
+  "lets a single copy acknowledge."
+
 local RULES = {}
 M.rules = RULES
 
@@ -347,9 +353,9 @@ rule("min-isr-equals-rf", function(e)
       "min.insync.replicas. With both equal to the replication factor, a single broker restart, " ..
       "crash or slow follower halts all writes to its partitions until it is back in the ISR; " ..
       "the producer retries until delivery.timeout.ms and then fails the sends.",
-    fix = ("min.insync.replicas = replication.factor - 1 (here %d): one broker can fail and " ..
-      "writes continue, each acknowledged record still on at least %d brokers."):format(
-      e.rf - 1, e.rf - 1),
+    fix = e.rf >= 3 and ("min.insync.replicas = replication.factor - 1 (here %d): one broker " ..
+      "can fail and writes continue, each acknowledged record still on at least %d brokers.")
+      :format(e.rf - 1, e.rf - 1) or TWO_REPLICAS_FIX,
     scenario = S.one_broker_down,
     settings = { "topic.min.insync.replicas", "cluster.min.insync.replicas", "topic.replication.factor" },
   }
@@ -407,8 +413,9 @@ rule("min-isr-1", function(e)
       "writes through: they are acknowledged with one copy, and a failure of that leader's " ..
       "disk or power loses them." ..
       (e.min_isr_given and "" or " (min.insync.replicas was not given: Kafka's default is 1.)"),
-    fix = ("min.insync.replicas=%d on the topic (or the brokers' default): with " ..
-      "replication.factor=%d one broker can fail and writes continue."):format(e.rf - 1 > 0 and e.rf - 1 or 1, e.rf),
+    fix = e.rf >= 3 and ("min.insync.replicas=%d on the topic (or the brokers' default): with " ..
+      "replication.factor=%d one broker can fail and writes continue."):format(e.rf - 1, e.rf)
+      or TWO_REPLICAS_FIX,
     scenario = S.isr_shrinks_to_leader,
     settings = { "topic.min.insync.replicas", "cluster.min.insync.replicas", "producer.acks" },
   }

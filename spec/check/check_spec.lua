@@ -144,6 +144,12 @@ describe("insync.check", function()
       { "no replication factor given",
         { producer = {} },
         { "info replication-factor-unknown" } },
+      { "two replicas and min.insync.replicas 2",
+        { producer = {}, topic = { ["replication.factor"] = 2, ["min.insync.replicas"] = 2 } },
+        { "error min-isr-equals-rf" } },
+      { "two replicas and min.insync.replicas 1",
+        { producer = {}, topic = { ["replication.factor"] = 2, ["min.insync.replicas"] = 1 } },
+        { "warning min-isr-1" } },
       { "RF 5 with min.insync.replicas 4 follows the golden rule",
         { producer = {}, topic = { ["replication.factor"] = 5, ["min.insync.replicas"] = 4 } },
         { "info golden-rule" } },
@@ -163,6 +169,14 @@ describe("insync.check", function()
       assert.equal(0, fs[1].evidence.audit.acked)
       local counts = evidence.play(fs[1].evidence.setup, { { t_ms = 100, fault = "send", args = { 5 } } })
       assert.equal(5, counts.acked)
+    end)
+
+    it("with two replicas, fixes toward three rather than to the other mistake", function()
+      for _, m in ipairs { 1, 2 } do
+        local fs = insync.check{ producer = {}, topic = { ["replication.factor"] = 2, ["min.insync.replicas"] = m },
+                                 evidence = false }
+        assert.matches("^replication.factor=3 with min.insync.replicas=2", fs[1].fix)
+      end
     end)
 
     it("shows duplicates for idempotence off, and none for the same schedule with it on", function()

@@ -143,10 +143,12 @@ describe("properties.parse", function()
   end)
 
   it("puts a topic's settings in topic, a broker file's in cluster", function()
-    local t = parse("replication.factor=3\nmin.insync.replicas=2\nretention.ms=1000\n",
+    local t = parse("replication.factor=3\nmin.insync.replicas=2\nretention.ms=1000\ncompression.type=producer\n",
       { name = "topic.properties" })
     assert.same({ ["replication.factor"] = 3, ["min.insync.replicas"] = 2 }, t.topic)
+    assert.same({}, t.producer)      -- the topic's compression.type is not the producer's
     assert.same({}, t.unknown)
+    assert.same({}, t.notes)
     local b = parse("node.id=1\nlog.dirs=/x\nlog.retention.hours=1\ndefault.replication.factor=3\n" ..
       "min.insync.replicas=2\nunclean.leader.election.enable=false\n", { name = "server.properties" })
     assert.equal("broker", b.role)

@@ -586,7 +586,7 @@ rule("replication-factor-unknown", function(e)
     severity = "info",
     title = "replication factor not given: topic rules not checked",
     explanation = "No replication.factor (topic) or default.replication.factor (broker) was " ..
-      "given, so the seed rules on replication factor and min.insync.replicas were not " ..
+      "given, so the rules on replication factor and min.insync.replicas were not " ..
       "checked. Kafka's default.replication.factor is 1. Evidence for producer findings " ..
       "assumes replication.factor=3.",
     fix = "Give the topic's settings: a topic .properties file, or --replication-factor N " ..

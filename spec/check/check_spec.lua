@@ -1,4 +1,4 @@
--- insync.check: the seed's mistakes and golden rule, what a Kafka engineer
+-- insync.check: the three common mistakes and the golden rule, what a Kafka engineer
 -- adds, and the model's evidence for each finding it can show.
 local insync = require "insync"
 local evidence = require "insync.evidence"
@@ -33,7 +33,7 @@ local function replay(script)
 end
 
 describe("insync.check", function()
-  describe("the seed's rules", function()
+  describe("the common mistakes and the golden rule", function()
     it("passes the golden rule (RF 3, min.insync.replicas 2, acks=all) with no error, and shows it", function()
       local fs = insync.check{ producer = { acks = "all" }, topic = GOLDEN_TOPIC }
       assert.same({ "info golden-rule" }, ids(fs))

@@ -49,7 +49,7 @@ describe("insync check", function()
     end)
   end
 
-  it("parses the durable producer's Spring configuration without complaint; with RF 3 and min.insync.replicas 2 it passes", function()
+  it("parses a durable producer's Spring configuration cleanly; with RF 3, min.insync.replicas 2 it passes", function()
     local out, err, rc = insync("check " .. EX .. "spring/application.properties " ..
       "--replication-factor 3 --min-insync-replicas 2")
     assert.equal(0, rc, out .. err)

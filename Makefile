@@ -30,8 +30,8 @@ SO_SAN := $(BUILD)/asan/insync/core.so
 OTHER_LUAS := lua5.1 lua5.2 lua5.3
 SO_OTHER := $(OTHER_LUAS:%=$(BUILD)/%/insync/core.so)
 
-BUSTED_SPECS := spec/core spec/model spec/producer
-LUACHECK := luacheck -q lua spec bench examples
+BUSTED_SPECS := spec/core spec/model spec/producer spec/check
+LUACHECK := luacheck -q lua spec bench examples bin/insync
 DEPS := lua5.4 liblua5.4-dev librdkafka-dev lua-busted luarocks kcat \
         nginx-light libnginx-mod-http-lua luajit2 libluajit2-5.1-dev \
         lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \

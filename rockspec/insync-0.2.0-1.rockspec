@@ -38,12 +38,17 @@ build = {
   modules = {
     ["insync.core"] = {
       sources = {
+        "csrc/common/audit.c",
         "csrc/common/kerr.c",
+        "csrc/lua/audit.c",
         "csrc/lua/cluster.c",
+        "csrc/lua/conf.c",
+        "csrc/lua/consumer.c",
         "csrc/lua/core.c",
         "csrc/lua/errors.c",
         "csrc/lua/mock.c",
         "csrc/lua/msg.c",
+        "csrc/lua/proc.c",
         "csrc/lua/producer.c",
         "csrc/lua/report.c",
         "csrc/model/audit.c",
@@ -51,6 +56,7 @@ build = {
         "csrc/model/cluster.c",
         "csrc/model/config.c",
         "csrc/model/controller.c",
+        "csrc/model/latency.c",
         "csrc/model/log.c",
         "csrc/model/mem.c",
         "csrc/model/net.c",
@@ -60,17 +66,32 @@ build = {
         "csrc/model/records.c",
         "csrc/model/sim.c",
         "csrc/model/trace.c",
+        "csrc/rdkafka/audit.c",
+        "csrc/rdkafka/consumer.c",
+        "csrc/rdkafka/conf.c",
         "csrc/rdkafka/mock.c",
         "csrc/rdkafka/producer.c",
+        "csrc/rdkafka/track.c",
       },
       libraries = { "rdkafka" },
       incdirs = { "$(RDKAFKA_INCDIR)" },
       libdirs = { "$(RDKAFKA_LIBDIR)" },
     },
     ["insync"] = "lua/insync/init.lua",
+    ["insync.check"] = "lua/insync/check.lua",
     ["insync.cluster"] = "lua/insync/cluster.lua",
+    ["insync.explore"] = "lua/insync/explore.lua",
+    ["insync.matrix"] = "lua/insync/matrix.lua",
+    ["insync.evidence"] = "lua/insync/evidence.lua",
     ["insync.producer"] = "lua/insync/producer.lua",
+    ["insync.consumer"] = "lua/insync/consumer.lua",
     ["insync.openresty"] = "lua/insync/openresty.lua",
+    ["insync.properties"] = "lua/insync/properties.lua",
+  },
+  install = {
+    -- the `insync` command; LuaRocks wraps it to run with the interpreter
+    -- the rock was built for
+    bin = { insync = "bin/insync" },
   },
 }
 -- LuaRocks' "busted" test type insists on a busted rock in a LuaRocks tree

@@ -78,12 +78,20 @@ build = {
       libdirs = { "$(RDKAFKA_LIBDIR)" },
     },
     ["insync"] = "lua/insync/init.lua",
+    ["insync.check"] = "lua/insync/check.lua",
     ["insync.cluster"] = "lua/insync/cluster.lua",
     ["insync.explore"] = "lua/insync/explore.lua",
     ["insync.matrix"] = "lua/insync/matrix.lua",
+    ["insync.evidence"] = "lua/insync/evidence.lua",
     ["insync.producer"] = "lua/insync/producer.lua",
     ["insync.consumer"] = "lua/insync/consumer.lua",
     ["insync.openresty"] = "lua/insync/openresty.lua",
+    ["insync.properties"] = "lua/insync/properties.lua",
+  },
+  install = {
+    -- the `insync` command; LuaRocks wraps it to run with the interpreter
+    -- the rock was built for
+    bin = { insync = "bin/insync" },
   },
 }
 -- LuaRocks' "busted" test type insists on a busted rock in a LuaRocks tree

@@ -872,7 +872,7 @@ static int l_drop(lua_State *L) {
 /* c:_latency(a, b, kind, x, y): the link a -> b's distribution (checked
  * in lua/insync/cluster.lua, figures again here). */
 static int l_latency(lua_State *L) {
-        lcluster_t *lc = check_cluster(L, 1);
+        lcluster_t *lc = check_cluster(L, "latency");
         int a = check_node(L, lc, 2, "latency: a");
         int b = check_node(L, lc, 3, "latency: b");
         if (a == b)

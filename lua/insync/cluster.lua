@@ -268,6 +268,7 @@ end
 -- number of ms, a profile's name or a distribution (see M.new's `latency`).
 -- Nodes are broker ids, "controller" or a producer.  Up to 15 per cluster.
 function methods:latency(a, b, spec)
+  check_self(self, "latency")
   local kind, x, y = read_latency("latency: spec", spec, 1)
   self:_latency(a, b, kind, x, y)
   self:_latency(b, a, kind, x, y)

@@ -83,6 +83,10 @@ insync.explore = require("insync.explore").explore
 --- The durability matrix, measured with insync.explore: `insync.matrix{...}`.
 -- See docs/explore.md, "The durability matrix".
 insync.matrix = require("insync.matrix").matrix
+--- What a Kafka engineer would flag in producer, topic and cluster settings,
+-- with the model's evidence: `insync.check{ producer = {...}, topic = {...} }`.
+-- See docs/check.md and lua/insync/check.lua.
+insync.check = require("insync.check").check
 
 --- True when `v` is an insync error object.
 function insync.is_error(v)

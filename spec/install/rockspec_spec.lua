@@ -142,10 +142,26 @@ describe("installing as the README says, offline", function()
     end
   end)
 
-  it("make install installs into LuaRocks' system tree", function()
+  it("make install installs into LuaRocks' system tree, with the insync command", function()
     local out, ok = run("make install")
     assert.is_true(ok, out)
     expect_loads(tmp .. "/system", "5.4", "lua5.4")
+    -- the command as `eval $(luarocks path)` would find it: the tree's modules only
+    local tree = tmp .. "/system"
+    local bin = ("env -u LUA_PATH_5_4 -u LUA_CPATH_5_4 LUA_PATH=%s LUA_CPATH=%s %s"):format(
+      q(tree .. "/share/lua/5.4/?.lua;" .. tree .. "/share/lua/5.4/?/init.lua"),
+      q(tree .. "/lib/lua/5.4/?.so"), q(tree .. "/bin/insync"))
+    out, ok = sh("cd / && " .. bin .. " check --help")
+    assert.is_true(ok, out)
+    assert.matches("usage: insync check FILE", out)
+    local ex = helpers.top .. "/examples/check/"
+    out, ok = sh(("cd / && %s check %sgolden/producer.properties %sgolden/topic.properties"):format(bin, ex, ex))
+    assert.is_true(ok, out)
+    assert.matches("INFO golden%-rule", out)
+    out, ok = sh(("cd / && %s check %smistake2-min-isr-equals-rf/producer.properties " ..
+      "%smistake2-min-isr-equals-rf/topic.properties"):format(bin, ex, ex))
+    assert.is_false(ok, out)
+    assert.matches("ERROR min%-isr%-equals%-rf", out)
   end)
 
   it("make rock packs a source rock offline, which installs, and luarocks pack makes a binary rock of it", function()

@@ -216,7 +216,8 @@ function M.sequence(trace, audit, opts)
         local l = st(follows, k)[b]
         add{ t = e.t, from = l and bid(l) or bid(b), to = bid(b), routine = true, cat = "replicate",
              lo = e.offset, hi = e.offset + e.count,
-             text = ("records %s (fetch response)%s"):format(P.range(e.offset, e.count), where(k)) }
+             text = ("%s %s (fetch response)%s"):format(e.count == 1 and "record" or "records",
+               P.range(e.offset, e.count), where(k)) }
       end
     elseif ev == "fetch" then
       local lf = st(lastfetch, k)

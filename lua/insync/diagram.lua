@@ -161,6 +161,17 @@ function M.sequence(trace, audit, opts)
   end
 
   local drop_seen = {}        -- "from>to:type" -> the item of the first such drop
+  -- An error, retry or timeout a producer already met since the last
+  -- fault, election or ISR change is routine: a storm of them folds.
+  local met = {}
+  local function again(node, what)
+    local key = node .. " " .. what
+    if met[key] then return true end
+    met[key] = true
+    return false
+  end
+  local STORM = { response = true, retry = true, timeout = true, delivery = true, drop = true,
+                  request = true, append = true, fetch = true, hw = true }
 
   for i = 1, #trace do
     local e = trace[i]
@@ -191,8 +202,9 @@ function M.sequence(trace, audit, opts)
           if not s.placed and r.offset >= e.offset and r.offset < e.offset + count then s.ack = it end
         end
       else
-        it = { t = e.t, cat = "response", req = req,
-               text = ("%s%s"):format(P.err_name(e.error), where(k)) }
+        local name = P.err_name(e.error)
+        it = { t = e.t, cat = "error " .. name, req = req, routine = again(node, name),
+               text = ("%s%s"):format(name, where(k)) }
       end
       if req then
         it.from, it.to, it.reply = req.to, pid(node), true
@@ -273,14 +285,14 @@ function M.sequence(trace, audit, opts)
            text = ("truncates offsets %d..%d (log end %d to %d)%s"):format(e.to, e.from - 1, e.from,
              e.to, where(k)) }
     elseif ev == "retry" then
-      add{ t = e.t, over = pid(node),
+      add{ t = e.t, over = pid(node), routine = again(node, "retry " .. e.error), cat = "retry",
            text = ("retry %d after %s%s"):format(e.attempt, P.err_name(e.error), where(k)) }
     elseif ev == "timeout" then
       local q = st(pending, node .. " " .. k)
       for j, r in ipairs(q) do
         if r.to == "B" .. e.broker then table.remove(q, j); break end
       end
-      add{ t = e.t, over = pid(node),
+      add{ t = e.t, over = pid(node), routine = again(node, "timeout " .. e.broker), cat = "timeout",
            text = ("request to Broker %d timed out%s"):format(e.broker, where(k)) }
     elseif ev == "delivery" then
       if e.error == 0 then
@@ -290,7 +302,8 @@ function M.sequence(trace, audit, opts)
         if last and last.delivery and last.t == e.t and last.err == e.error and last.over == pid(node) then
           last.n = last.n + 1
         else
-          add{ t = e.t, over = pid(node), delivery = true, err = e.error, n = 1, k = k }
+          add{ t = e.t, over = pid(node), delivery = true, err = e.error, n = 1, k = k,
+               cat = "failed callback", routine = again(node, "callback " .. e.error) }
         end
       end
     elseif ev == "drop" then
@@ -340,6 +353,7 @@ function M.sequence(trace, audit, opts)
     if ev ~= "drop" and items[#items] and not items[#items].routine and not items[#items].drop then
       drop_seen = {}   -- a drop after something else happened is drawn again
     end
+    if not STORM[ev] then met = {} end
   end
 
   -- Lost records no election explains: marked at the end.
@@ -352,7 +366,7 @@ function M.sequence(trace, audit, opts)
     end
     if #rest > 0 then
       note_all(last_t, ("LOST %s: acknowledged, not in the log at the end%s")
-        :format(record_words(rest), where(k)))
+        :format(record_words(rest), where(k))).lost = true
     end
   end
   -- The acknowledgements of lost records, and the appends of extra copies.
@@ -440,10 +454,14 @@ function M.sequence(trace, audit, opts)
     return ("%s%s%s: t=%d %s"):format(it.from, it.reply and "-->>" or "->>", it.to, it.t, body)
   end
 
+  -- A lost record's note on a red ground, an extra copy's on an orange one.
   local function lines_of(it)
     local out = { render(it) }
+    if it.lost then out = { "rect rgb(254, 226, 226)", out[1], "end" } end
     for _, r in ipairs(dup_notes[it] or {}) do
+      out[#out + 1] = "rect rgb(255, 237, 213)"
       out[#out + 1] = ("Note over %s: DUPLICATED: %s is an extra copy"):format(it.to, record_words{ r })
+      out[#out + 1] = "end"
     end
     return out
   end
@@ -458,25 +476,29 @@ function M.sequence(trace, audit, opts)
     end
     local names = { request = { "produce request" }, response = { "OK response" },
                     append = { "leader append" }, replicate = { "replication fetch", "replication fetches" },
-                    fetch = { "confirming fetch", "confirming fetches" }, hw = { "HW advance" } }
+                    fetch = { "confirming fetch", "confirming fetches" }, hw = { "HW advance" },
+                    retry = { "retry", "retries" }, timeout = { "request timeout" } }
     local words = {}
     for _, c in ipairs(order) do
-      local nm = names[c] or { c }
+      local nm = names[c] or { (c:gsub("^error ", "")) .. (c:match("^error ") and " response" or "") }
       words[#words + 1] = plural(cats[c], nm[1], nm[2])
     end
     return ("Note over %s: ... %d routine steps folded, t=%d..%d: %s"):format(span, n, run[a].t,
       run[b].t, table.concat(words, ", "))
   end
 
+  -- The body as groups of lines (an item's lines stay together), and
+  -- their number of lines.
   local function build(keep_n)
-    local body, run = {}, {}
+    local groups, n, run = {}, 0, {}
+    local function put(g) groups[#groups + 1] = g; n = n + #g end
     local function flush()
-      if fold and #run > 2 * keep_n + 1 then
-        for i = 1, keep_n do for _, l in ipairs(lines_of(run[i])) do body[#body + 1] = l end end
-        body[#body + 1] = summary(run, keep_n + 1, #run - keep_n)
-        for i = #run - keep_n + 1, #run do for _, l in ipairs(lines_of(run[i])) do body[#body + 1] = l end end
+      if fold and #run > 2 * keep_n + 2 then
+        for i = 1, keep_n do put(lines_of(run[i])) end
+        put{ summary(run, keep_n + 1, #run - keep_n) }
+        for i = #run - keep_n + 1, #run do put(lines_of(run[i])) end
       else
-        for _, it in ipairs(run) do for _, l in ipairs(lines_of(it)) do body[#body + 1] = l end end
+        for _, it in ipairs(run) do put(lines_of(it)) end
       end
       run = {}
     end
@@ -484,15 +506,32 @@ function M.sequence(trace, audit, opts)
       if it.routine then run[#run + 1] = it
       else
         flush()
-        for _, l in ipairs(lines_of(it)) do body[#body + 1] = l end
+        put(lines_of(it))
       end
     end
     flush()
-    return body
+    return groups, n
   end
 
-  local body = build(KEEP)
-  if fold and #body > max_lines then body = build(1) end
+  -- Within max_lines: fold harder (one routine line kept at each end of a
+  -- run, then none), then cut the end.
+  local groups, nlines = build(KEEP)
+  if fold and nlines > max_lines - 1 then groups, nlines = build(1) end
+  if fold and nlines > max_lines - 1 then groups, nlines = build(0) end
+  local body = {}
+  local room = max_lines - 2       -- the last two: a cut note, the left-out note
+  local cut_at
+  for gi, g in ipairs(groups) do
+    if nlines > max_lines - 1 and #body + #g > room then cut_at = gi; break end
+    for _, l in ipairs(g) do body[#body + 1] = l end
+  end
+  if cut_at then
+    local more = 0
+    for gi = cut_at, #groups do more = more + #groups[gi] end
+    local t = groups[cut_at][1]:match("t=(%d+)") or groups[cut_at][2]:match("t=(%d+)") or "?"
+    body[#body + 1] = ("Note over %s: CUT at max_lines=%d: %d more lines from t=%s on left out"
+      .. " (narrow with from, to, partitions or records)"):format(span, max_lines, more, t)
+  end
 
   -- What was left out, said once at the end.
   local out_words = {}
@@ -514,15 +553,6 @@ function M.sequence(trace, audit, opts)
     out_words[#out_words + 1] = plural(left.partition, "event") .. " of other partitions or brokers"
   end
 
-  local room = max_lines - 1
-  if #body > room then
-    local cut = #body - (room - 1)
-    local first_cut = body[room]
-    for i = #body, room, -1 do body[i] = nil end
-    local t = first_cut:match("t=(%d+)") or "?"
-    body[#body + 1] = ("Note over %s: CUT at max_lines=%d: %d more lines from t=%s on left out"
-      .. " (narrow with from, to, partitions or records)"):format(span, max_lines, cut, t)
-  end
   if #out_words > 0 then
     body[#body + 1] = ("Note over %s: Left out: %s"):format(span, table.concat(out_words, ", "))
   end

@@ -29,11 +29,12 @@ SO_SAN := $(BUILD)/asan/insync/core.so
 BUSTED_SPECS := spec/core spec/model spec/producer
 DEPS := lua5.4 liblua5.4-dev librdkafka-dev lua-busted luarocks kcat \
         nginx-light libnginx-mod-http-lua luajit2 libluajit2-5.1-dev \
-        lua-cjson lua-socket wrk pkg-config gcc make
+        lua-cjson lua-socket wrk pkg-config gcc make libxml2-utils
 KAFKA_DEPS := openjdk-17-jdk-headless maven
 
 .PHONY: all luajit sanitize test test-lua54 test-luajit test-install \
-        test-openresty test-kafka test-kafka-run demo bench install clean deps kafka-deps help
+        test-openresty test-kafka test-kafka-run demo bench install clean deps kafka-deps help \
+        test-pictures mermaid pictures-img
 
 all: $(SO_54)
 
@@ -44,7 +45,8 @@ help:
 	@echo "make luajit     build it for OpenResty's LuaJIT 2.1 (build/luajit)"
 	@echo "make demo       run the examples"
 	@echo "make test       every spec on Lua 5.4 and LuaJIT, the rockspec, nginx, real Kafka"
-	@echo "make test-lua54, test-luajit, test-install, test-openresty, test-kafka: one part of make test"
+	@echo "make test-lua54, test-luajit, test-install, test-openresty, test-kafka, test-pictures: one part of make test"
+	@echo "make pictures-img  render docs/img from the examples with mermaid-cli"
 	@echo "make sanitize   the specs under AddressSanitizer and UBSan"
 	@echo "make bench      the benchmarks, each against its baseline in the same run"
 	@echo "make install    luarocks make into the system tree"
@@ -87,6 +89,8 @@ test: deps all luajit
 	@spec/run luajit $(LUAJIT) $(BUILD)/luajit $(BUSTED_SPECS)
 	@spec/run install $(LUA) $(BUILD)/lua5.4 spec/install
 	@spec/run openresty $(LUA) $(BUILD)/lua5.4 spec/openresty
+	@$(MAKE) --no-print-directory mermaid
+	@spec/run pictures $(LUA) $(BUILD)/lua5.4 spec/pictures
 	@$(MAKE) --no-print-directory test-kafka-run
 	@spec/summary
 
@@ -113,6 +117,37 @@ test-install: deps all luajit
 
 test-openresty: deps all luajit
 	@spec/run openresty $(LUA) $(BUILD)/lua5.4 spec/openresty; spec/summary openresty
+
+# Mermaid's own parser (under jsdom) and renderer (mermaid-cli), pinned by
+# tools/mermaid/package-lock.json, installed with npm ci into build/mermaid;
+# the renderer drives Debian's chromium: puppeteer downloads no browser.
+# spec/pictures checks the diagrams with them.  (libxml2-utils, in DEPS:
+# xmllint reads the SVG timelines in spec/model/pictures_spec.lua.)
+MERMAID := $(BUILD)/mermaid
+PICTURE_DEPS := nodejs chromium libxml2-utils
+$(MERMAID)/.installed: tools/mermaid/package.json tools/mermaid/package-lock.json
+	@.ci/deps $(PICTURE_DEPS)
+	@command -v npm >/dev/null || .ci/deps npm
+	@mkdir -p $(MERMAID)
+	@cp tools/mermaid/package.json tools/mermaid/package-lock.json $(MERMAID)/
+	cd $(MERMAID) && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+mermaid: $(MERMAID)/.installed
+	@cp tools/mermaid/parse.mjs tools/mermaid/puppeteer.json $(MERMAID)/
+
+test-pictures: deps all mermaid
+	@spec/run pictures $(LUA) $(BUILD)/lua5.4 spec/pictures; spec/summary pictures
+
+# The two diagrams docs/pictures.md shows, rendered by mermaid-cli, and the
+# timeline of the acks=1 failover loss.
+pictures-img: deps all mermaid
+	@INSYNC_PICTURES=$(BUILD)/pictures $(MAKE) --no-print-directory demo >/dev/null
+	$(MERMAID)/node_modules/.bin/mmdc -p $(MERMAID)/puppeteer.json -b white -s 1.5 \
+	  -i $(BUILD)/pictures/04_acks1_failover_loss.mmd -o docs/img/04_acks1_failover_loss.png
+	$(MERMAID)/node_modules/.bin/mmdc -p $(MERMAID)/puppeteer.json -b white -s 1.5 \
+	  -i $(BUILD)/pictures/03_two_followers_down.mmd -o docs/img/03_two_followers_down.png
+	cp $(BUILD)/pictures/04_acks1_failover_loss.svg docs/img/04_acks1_failover_loss_timeline.svg
 
 sanitize: deps $(SO_SAN) $(LUA_SAN) $(SO_JIT)
 	@rm -rf $(BUILD)/results

@@ -113,6 +113,7 @@ function M.sequence(trace, audit, opts)
       end
       if e.event == "isr_shrink" or e.event == "isr_expand" then
         for _, b in ipairs(P.members(e.isr)) do replica[b] = true end
+        for _, b in ipairs(P.members(e.removed or e.added)) do replica[b] = true end
       end
     end
   end

@@ -9,6 +9,7 @@ local core = require "insync.core"
 local M = {}
 
 local floor, huge = math.floor, math.huge
+local tointeger = math.tointeger   -- nil on LuaJIT, where every number is a double
 
 local function typename(v)
   if type(v) == "number" and v ~= floor(v) then return "a fraction" end
@@ -32,13 +33,24 @@ function M.check_inputs(fn, trace, audit)
   if type(trace) ~= "table" then
     M.fail(fn, ("trace: expected a list of trace events, got %s"):format(typename(trace)), 2)
   end
+  local copy
   for i = 1, #trace do
     local e = trace[i]
     if type(e) ~= "table" or type(e.event) ~= "string" or not is_int(e.t) then
       M.fail(fn, ("trace[%d]: expected a trace event { t = , event = , ... }, got %s")
         :format(i, type(e) == "table" and "a table without t or event" or typename(e)), 2)
     end
+    -- Read back from JSON (lua-cjson on Lua 5.4), whole numbers are
+    -- floats: made integers again, so that "B" .. 1 is "B1".
+    if tointeger and math.type(e.t) == "float" then
+      copy = copy or { table.unpack(trace, 1, i - 1) }
+      local f = {}
+      for k, v in pairs(e) do f[k] = type(v) == "number" and tointeger(v) or v end
+      e = f
+    end
+    if copy then copy[i] = e end
   end
+  trace = copy or trace
   if audit == nil then return trace, {} end
   if type(audit) ~= "table" then
     M.fail(fn, ("audit: expected the table c:audit() returns, got %s"):format(typename(audit)), 2)

@@ -76,6 +76,7 @@ function M.svg(trace, audit, opts)
       if e.event == "fetch" then replica[e.follower] = true end
       if (e.event == "isr_shrink" or e.event == "isr_expand") then
         for _, b in ipairs(P.members(e.isr)) do replica[b] = true end
+        for _, b in ipairs(P.members(e.removed or e.added)) do replica[b] = true end
       end
       if ELECTIONS[e.event] and e.leader > 0 then replica[e.leader] = true end
       t_first = t_first or e.t

@@ -457,6 +457,7 @@ function M.sequence(trace, audit, opts)
 
   -- A lost record's note on a red ground, an extra copy's on an orange one.
   local function lines_of(it)
+    if it.lines then return it.lines end
     local out = { render(it) }
     if it.lost then out = { "rect rgb(254, 226, 226)", out[1], "end" } end
     for _, r in ipairs(dup_notes[it] or {}) do
@@ -464,6 +465,7 @@ function M.sequence(trace, audit, opts)
       out[#out + 1] = ("Note over %s: DUPLICATED: %s is an extra copy"):format(it.to, record_words{ r })
       out[#out + 1] = "end"
     end
+    it.lines = out
     return out
   end
 

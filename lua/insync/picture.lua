@@ -160,8 +160,15 @@ function M.err_name(code)
 end
 
 --- Partition key "topic/partition" of an event or record (nil when none).
+local keys = {}   -- topic -> partition -> "topic/partition"
 function M.key(e)
-  if e.topic ~= nil and e.partition ~= nil then return e.topic .. "/" .. e.partition end
+  local t, p = e.topic, e.partition
+  if t == nil or p == nil then return nil end
+  local byp = keys[t]
+  if not byp then byp = {}; keys[t] = byp end
+  local k = byp[p]
+  if not k then k = t .. "/" .. p; byp[p] = k end
+  return k
 end
 
 --- Broker ids of an ISR or ELR bit mask, ascending.

@@ -92,6 +92,7 @@ function M.sequence(trace, audit, opts)
   if opts.from and opts.to and opts.to < opts.from then
     P.fail(FN, ("to: expected at least from (%d), got %d"):format(opts.from, opts.to))
   end
+  if #trace == 0 then P.fail(FN, "trace: empty (was the cluster made with trace = true?)") end
   local chosen, want, all = P.choose_partitions(FN, trace, audit, opts)
   if opts.records and #chosen ~= 1 then
     P.fail(FN, "records: offsets of one partition: choose it with topic and partitions")

@@ -205,6 +205,10 @@ describe("c:diagram", function()
     S.raises("timeline_svg: width: expected at least 400, got 10", c.timeline_svg, c, { width = 10 })
     S.raises("timeline_svg: to: expected more than from (5), got 5", c.timeline_svg, c, { from = 5, to = 5 })
     S.raises("timeline_svg: trace: no partition in it", timeline.svg, {}, nil)
+    local untraced = S.cluster{}
+    S.send(untraced:producer{}, 1)
+    untraced:run()
+    S.raises("diagram: trace: empty (was the cluster made with trace = true?)", untraced.diagram, untraced)
   end)
 end)
 

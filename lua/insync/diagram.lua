@@ -145,22 +145,24 @@ function M.sequence(trace, audit, opts)
   local lost_state = {}       -- record -> { ack = item, placed = bool }
   local dup_item = {}         -- record -> the leader append item that wrote it
 
-  local function place_lost(e, k, leader)
-    local l = st(leo, k)[leader] or 0
+  -- Marks the acknowledged records of partition k from offset `from` (up
+  -- to `to`, exclusive) that the audit found lost, where it happened:
+  -- @a why says how.
+  local function place_lost(e, k, b, from, to, why)
     local hit = {}
     for _, r in ipairs(lost[k] or {}) do
       local s = lost_state[r]
-      if s and s.ack and not s.placed and r.offset >= l then
+      if s and s.ack and not s.placed and r.offset >= from and (not to or r.offset < to) then
         s.placed = true
         hit[#hit + 1] = r
       end
     end
     if #hit > 0 then
-      add{ t = e.t, over = bid(leader), lost = true,
-           text = ("LOST %s: acknowledged, but new leader Broker %d's log ends at offset %d%s")
-             :format(record_words(hit), leader, l, where(k)) }
+      add{ t = e.t, over = bid(b), lost = true,
+           text = ("LOST %s: acknowledged, but %s%s"):format(record_words(hit), why, where(k)) }
     end
   end
+  local cur_leader = {}       -- partition -> the leader the controller elected last
 
   local drop_seen = {}        -- "from>to:type" -> the item of the first such drop
   -- An error, retry or timeout a producer already met since the last
@@ -277,15 +279,21 @@ function M.sequence(trace, audit, opts)
         add{ t = e.t, over = bid(e.leader),
              text = ("%s: Broker %d leads, epoch %d%s"):format(kind, e.leader, e.epoch, where(k)) }
         lastfetch[k] = {}
-        place_lost(e, k, e.leader)
+        cur_leader[k] = e.leader
+        local l = st(leo, k)[e.leader] or 0
+        place_lost(e, k, e.leader, l, nil, ("new leader Broker %d's log ends at offset %d"):format(e.leader, l))
       else
-        note_all(e.t, ("%s: no leader, the partition is offline%s"):format(kind, where(k)))
+        cur_leader[k] = nil
+      note_all(e.t, ("%s: no leader, the partition is offline%s"):format(kind, where(k)))
       end
     elseif ev == "truncate" then
       st(leo, k)[node] = e.to
       add{ t = e.t, over = bid(node),
            text = ("truncates offsets %d..%d (log end %d to %d)%s"):format(e.to, e.from - 1, e.from,
              e.to, where(k)) }
+      if cur_leader[k] == node then     -- the leader itself lost them (a power loss)
+        place_lost(e, k, node, e.to, e.from, ("the leader Broker %d's log lost them"):format(node))
+      end
     elseif ev == "retry" then
       add{ t = e.t, over = pid(node), routine = again(node, "retry " .. e.error), cat = "retry",
            text = ("retry %d after %s%s"):format(e.attempt, P.err_name(e.error), where(k)) }

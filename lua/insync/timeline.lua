@@ -115,6 +115,13 @@ function M.svg(trace, audit, opts)
       cur_leo[b] = e.to
       table.insert(leo[b], { e.t, e.to })
       mark("truncate", e.t, b, ("Broker %d truncates to offset %d"):format(b, e.to))
+      if b == leader then   -- the leader itself lost them (a power loss)
+        for _, r in ipairs(lost) do
+          if ack_t[r] and not lost_t[r] and r.offset >= e.to and r.offset < e.from then
+            lost_t[r] = { e.t, b }
+          end
+        end
+      end
     elseif mine and ev == "leader" then
       cur_leo[b] = e.leo
       table.insert(leo[b], { e.t, e.leo })
@@ -185,7 +192,7 @@ function M.svg(trace, audit, opts)
   for _, r in ipairs(lost) do
     mark("lost", ack_t[r] or t1, nil, ("offset %d%s acknowledged, then lost%s"):format(r.offset,
       r.key ~= nil and (" (key " .. tostring(r.key) .. ")") or "",
-      lost_t[r] and (" when Broker %d was elected at t=%d"):format(lost_t[r][2], lost_t[r][1]) or ""))
+      lost_t[r] and (" on Broker %d at t=%d"):format(lost_t[r][2], lost_t[r][1]) or ""))
   end
 
   -- Geometry.

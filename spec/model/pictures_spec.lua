@@ -106,6 +106,20 @@ describe("c:diagram", function()
     assert.truthy(text:find("Left out: 15 fetches that brought nothing new", 1, true))
   end)
 
+  it("marks records a power loss took from the only replica at the leader's truncation", function()
+    local c = S.cluster{ trace = true, rf = 1 }
+    S.send(c:producer{ acks = "all" }, 5)
+    c:run()
+    c:crash(1, { lose_unflushed = true })
+    c:restart(1)
+    c:run_for(5000)
+    assert.equal(5, #c:audit().lost)
+    local at = where(c:diagram(), "OK, offset 0..4 (acks=all) - LATER LOST: 5 of these",
+      "CRASH: Broker 1 dies, losing what it had not flushed", "truncates offsets 0..4 (log end 5 to 0)",
+      "LOST 5 records, offsets 0..4: acknowledged, but the leader Broker 1's log lost them")
+    assert.same({ at[1], at[1] + 1, at[1] + 2, at[1] + 4 }, at)   -- + 3: the red ground begins
+  end)
+
   it("names the error a produce request got, with its acks", function()
     local c = S.cluster{ trace = true, topic_config = { ["min.insync.replicas"] = 2 } }
     c:crash(2); c:crash(3)

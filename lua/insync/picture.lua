@@ -55,22 +55,30 @@ function M.check_inputs(fn, trace, audit)
   if type(audit) ~= "table" then
     M.fail(fn, ("audit: expected the table c:audit() returns, got %s"):format(typename(audit)), 2)
   end
+  local out = {}
   for _, k in ipairs{ "lost", "duplicated" } do
     local list = audit[k]
     if list ~= nil then
       if type(list) ~= "table" then
         M.fail(fn, ("audit.%s: expected a list, got %s"):format(k, typename(list)), 2)
       end
+      out[k] = {}
       for i, r in ipairs(list) do
         if type(r) ~= "table" or type(r.topic) ~= "string" or not is_int(r.partition)
            or not is_int(r.offset) then
           M.fail(fn, ("audit.%s[%d]: expected a record { topic, partition, offset, ... }")
             :format(k, i), 2)
         end
+        if tointeger and math.type(r.offset) == "float" then   -- read back from JSON
+          local f = {}
+          for key, v in pairs(r) do f[key] = type(v) == "number" and tointeger(v) or v end
+          r = f
+        end
+        out[k][i] = r
       end
     end
   end
-  return trace, audit
+  return trace, out
 end
 
 --- Checks opts against `known` (name -> checker(fn, name, value) returning

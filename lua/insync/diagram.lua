@@ -504,13 +504,18 @@ function M.sequence(trace, audit, opts)
   local function build(keep_n)
     local groups, n, run = {}, 0, {}
     local function put(g) groups[#groups + 1] = g; n = n + #g end
+    local function put_item(it)
+      local g = lines_of(it)
+      g.mark = it.lost or it.later_lost ~= nil or dup_notes[it] ~= nil   -- kept past a cut
+      put(g)
+    end
     local function flush()
       if fold and #run > 2 * keep_n + 2 then
-        for i = 1, keep_n do put(lines_of(run[i])) end
+        for i = 1, keep_n do put_item(run[i]) end
         put{ summary(run, keep_n + 1, #run - keep_n) }
-        for i = #run - keep_n + 1, #run do put(lines_of(run[i])) end
+        for i = #run - keep_n + 1, #run do put_item(run[i]) end
       else
-        for _, it in ipairs(run) do put(lines_of(it)) end
+        for _, it in ipairs(run) do put_item(it) end
       end
       run = {}
     end
@@ -518,7 +523,7 @@ function M.sequence(trace, audit, opts)
       if it.routine then run[#run + 1] = it
       else
         flush()
-        put(lines_of(it))
+        put_item(it)
       end
     end
     flush()
@@ -531,18 +536,33 @@ function M.sequence(trace, audit, opts)
   if fold and nlines > max_lines - 1 then groups, nlines = build(1) end
   if fold and nlines > max_lines - 1 then groups, nlines = build(0) end
   local body = {}
-  local room = max_lines - 2       -- the last two: a cut note, the left-out note
-  local cut_at
-  for gi, g in ipairs(groups) do
-    if nlines > max_lines - 1 and #body + #g > room then cut_at = gi; break end
-    for _, l in ipairs(g) do body[#body + 1] = l end
-  end
-  if cut_at then
-    local more = 0
-    for gi = cut_at, #groups do more = more + #groups[gi] end
-    local t = groups[cut_at][1]:match("t=(%d+)") or groups[cut_at][2]:match("t=(%d+)") or "?"
-    body[#body + 1] = ("Note over %s: CUT at max_lines=%d: %d more lines from t=%s on left out"
-      .. " (narrow with from, to, partitions or records)"):format(span, max_lines, more, t)
+  if nlines <= max_lines - 1 then
+    for _, g in ipairs(groups) do for _, l in ipairs(g) do body[#body + 1] = l end end
+  else
+    -- Cut: the lines up to the bound, less room for the marks of lost and
+    -- duplicated records further on, which are kept after the cut note.
+    local room = max_lines - 2       -- the last two: the cut note, the left-out note
+    local msuf = { [#groups + 1] = 0 }
+    for gi = #groups, 1, -1 do msuf[gi] = msuf[gi + 1] + (groups[gi].mark and #groups[gi] or 0) end
+    local cut_at = #groups + 1
+    for gi, g in ipairs(groups) do
+      if #body + #g + msuf[gi + 1] > room then cut_at = gi; break end
+      for _, l in ipairs(g) do body[#body + 1] = l end
+    end
+    local tail, more, t = {}, 0, nil
+    for gi = cut_at, #groups do
+      local g = groups[gi]
+      if g.mark and #body + #tail + #g <= room then
+        for _, l in ipairs(g) do tail[#tail + 1] = l end
+      else
+        more = more + #g
+        t = t or g[1]:match("t=(%d+)") or (g[2] or ""):match("t=(%d+)")
+      end
+    end
+    body[#body + 1] = ("Note over %s: CUT at max_lines=%d: %d more lines from t=%s on left out%s"
+      .. " (narrow with from, to, partitions or records)"):format(span, max_lines, more, t or "?",
+      #tail > 0 and ", the lost and duplicated records' marks after it kept" or "")
+    for _, l in ipairs(tail) do body[#body + 1] = l end
   end
 
   -- What was left out, said once at the end.

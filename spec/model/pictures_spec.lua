@@ -180,6 +180,27 @@ describe("c:diagram", function()
     assert.truthy(one:find("LOST offset " .. lost.offset, 1, true) or one:find("offsets", 1, true))
   end)
 
+  it("marks every lost record, past a cut too (20 random scenarios)", function()
+    local total, kept = 0, 0
+    for seed = 41, 60 do
+      local r = R.scenario(seed, { steps = 60, trace = true })
+      for _, max in ipairs{ 200, 60 } do
+        local d = r.cluster:diagram{ max_lines = max }
+        local n = 0
+        for line in d:gmatch("[^\n]+") do
+          local k = line:match("LOST (%d+) records")
+          if k then n = n + tonumber(k) elseif line:match("LOST offset %d+") then n = n + 1 end
+        end
+        assert.equal(#r.audit.lost, n, ("seed %d max_lines %d:\n%s"):format(seed, max, d))
+        assert.is_true(body_lines(d) <= max)
+        if d:find("marks after it kept", 1, true) then kept = kept + 1 end
+      end
+      total = total + #r.audit.lost
+    end
+    assert.is_true(total > 0)
+    assert.is_true(kept > 0)   -- some were cut before their marks
+  end)
+
   it("is drawn the same from the trace and audit read back from JSON", function()
     local cjson = require "cjson"
     local c = acks1_loss()

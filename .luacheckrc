@@ -25,6 +25,8 @@ files["spec"] = { std = "max+busted" }
 files["lua/insync/openresty.lua"] = { std = "max+ngx" }
 files["spec/openresty/app.lua"] = { std = "max+busted+ngx" }
 files["spec/openresty/refused_app.lua"] = { std = "max+busted+ngx" }
+files["spec/openresty/production_app.lua"] = { std = "max+busted+ngx" }
+files["spec/openresty/registry_shape.lua"] = { std = "max+busted+ngx" }
 files["bench/openresty_bench.lua"] = { std = "max+ngx" }
 
 -- A wrk script runs in wrk's LuaJIT: wrk calls the functions it defines

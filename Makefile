@@ -35,11 +35,12 @@ LUACHECK := luacheck -q lua spec bench examples bin/insync
 DEPS := lua5.4 liblua5.4-dev librdkafka-dev lua-busted luarocks kcat \
         nginx-light libnginx-mod-http-lua luajit2 libluajit2-5.1-dev \
         lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \
-        lua-check lua-ldoc lua-markdown lua-cjson lua-socket wrk pkg-config gcc make
+        lua-check lua-ldoc lua-markdown lua-cjson lua-socket wrk pkg-config gcc make libxml2-utils
 KAFKA_DEPS := openjdk-17-jdk-headless maven
 
 .PHONY: all luajit sanitize fuzz pyvenv test test-lua54 test-luajit test-install check lint docs test-other-luas \
-        test-openresty test-kafka test-kafka-run demo demo-kafka bench install rock clean deps kafka-deps help
+        test-openresty test-kafka test-kafka-run demo demo-kafka bench install rock clean deps kafka-deps help \
+        test-pictures mermaid pictures-img
 
 all: $(SO_54)
 
@@ -52,10 +53,11 @@ help:
 	@echo "make demo-kafka the audit on a real 3-broker Kafka, leader SIGKILLed (examples/audit_real.lua)"
 	@echo "make test       lint, API reference, specs on Lua 5.1-5.4 and LuaJIT, the rockspec, nginx, real Kafka"
 	@echo "make check      lint and the Lua 5.4 specs: about a minute, for everyday work"
-	@echo "make test-lua54, test-luajit, test-other-luas, test-install, test-openresty, test-kafka,"
+	@echo "make test-lua54, test-luajit, test-other-luas, test-install, test-openresty, test-kafka, test-pictures,"
 	@echo "     lint, docs: one part of make test"
 	@echo "make sanitize   the specs under AddressSanitizer and UBSan, and the fuzzer (FUZZ_N calls)"
 	@echo "make fuzz N=..  the fuzzer for N calls on the ASan build and on LuaJIT (SEED=.. to explore)"
+	@echo "make pictures-img  render docs/img from the examples with mermaid-cli"
 	@echo "make bench      the benchmarks, each against its baseline in the same run"
 	@echo "make install    luarocks make into the system tree"
 	@echo "make rock       a source rock of this checkout, offline (build/rock)"
@@ -111,6 +113,8 @@ test: deps all luajit $(SO_OTHER)
 	@spec/run install $(LUA) $(BUILD)/lua5.4 spec/install
 	@.ci/pyvenv
 	@spec/run openresty $(LUA) $(BUILD)/lua5.4 spec/openresty
+	@$(MAKE) --no-print-directory mermaid
+	@spec/run pictures $(LUA) $(BUILD)/lua5.4 spec/pictures
 	@$(MAKE) --no-print-directory test-kafka-run
 	@spec/summary
 
@@ -161,6 +165,37 @@ test-install: deps all luajit
 
 test-openresty: deps all luajit pyvenv
 	@spec/run openresty $(LUA) $(BUILD)/lua5.4 spec/openresty; spec/summary openresty
+
+# Mermaid's own parser (under jsdom) and renderer (mermaid-cli), pinned by
+# tools/mermaid/package-lock.json, installed with npm ci into build/mermaid;
+# the renderer drives Debian's chromium: puppeteer downloads no browser.
+# spec/pictures checks the diagrams with them.  (libxml2-utils, in DEPS:
+# xmllint reads the SVG timelines in spec/model/pictures_spec.lua.)
+MERMAID := $(BUILD)/mermaid
+PICTURE_DEPS := nodejs chromium libxml2-utils
+$(MERMAID)/.installed: tools/mermaid/package.json tools/mermaid/package-lock.json
+	@.ci/deps $(PICTURE_DEPS)
+	@command -v npm >/dev/null || .ci/deps npm
+	@mkdir -p $(MERMAID)
+	@cp tools/mermaid/package.json tools/mermaid/package-lock.json $(MERMAID)/
+	cd $(MERMAID) && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+mermaid: $(MERMAID)/.installed
+	@cp tools/mermaid/parse.mjs tools/mermaid/puppeteer.json $(MERMAID)/
+
+test-pictures: deps all mermaid
+	@spec/run pictures $(LUA) $(BUILD)/lua5.4 spec/pictures; spec/summary pictures
+
+# The two diagrams docs/pictures.md shows, rendered by mermaid-cli, and the
+# timeline of the acks=1 failover loss.
+pictures-img: deps all mermaid
+	@INSYNC_PICTURES=$(BUILD)/pictures $(MAKE) --no-print-directory demo >/dev/null
+	$(MERMAID)/node_modules/.bin/mmdc -p $(MERMAID)/puppeteer.json -b white -s 1.5 \
+	  -i $(BUILD)/pictures/04_acks1_failover_loss.mmd -o docs/img/04_acks1_failover_loss.png
+	$(MERMAID)/node_modules/.bin/mmdc -p $(MERMAID)/puppeteer.json -b white -s 1.5 \
+	  -i $(BUILD)/pictures/03_two_followers_down.mmd -o docs/img/03_two_followers_down.png
+	cp $(BUILD)/pictures/04_acks1_failover_loss.svg docs/img/04_acks1_failover_loss_timeline.svg
 
 SAN_ENV := INSYNC_SANITIZE=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp \

@@ -2,8 +2,9 @@
 -- have the record, then dies; a follower takes over without it.  The
 -- callback said OK, the audit says lost.
 local insync = require "insync"
+local pictures = dofile((arg[0]:gsub("[^/]*$", "")) .. "lib/pictures.lua")
 
-local c = insync.cluster{ brokers = 3 }
+local c = insync.cluster{ brokers = 3, trace = true }
 c:create_topic("orders", { replication_factor = 3 })
 c:run_for(100)
 local p = c:producer{ acks = 1 }
@@ -23,4 +24,5 @@ print(("broker 1 crashed; new leader %d (epoch %d), HW %d"):format(part.leader, 
 for _, e in ipairs(a.lost) do
   print(("lost: %s/%d key=%s value=%s offset=%d"):format(e.topic, e.partition, e.key, e.value, e.offset))
 end
+pictures(c, "04_acks1_failover_loss")
 os.exit(#a.lost == 1 and 0 or 1)

@@ -2,8 +2,9 @@
 -- acks=all cannot wait for a replica that does not exist.  Kafka does not
 -- fsync by default, so a power loss takes the acknowledged records along.
 local insync = require "insync"
+local pictures = dofile((arg[0]:gsub("[^/]*$", "")) .. "lib/pictures.lua")
 
-local c = insync.cluster{ brokers = 3 }
+local c = insync.cluster{ brokers = 3, trace = true }
 c:create_topic("orders", { replication_factor = 1 })
 local p = c:producer{ acks = "all" }
 local ok = 0
@@ -18,4 +19,5 @@ c:run_for(5000)
 local a = c:audit()
 print(("RF=1, acks=all: %d/5 acknowledged"):format(ok))
 print(("broker %d lost power and came back: %d acknowledged records lost"):format(leader, #a.lost))
+pictures(c, "05_mistake_rf1")
 os.exit(ok == 5 and #a.lost == 5 and 0 or 1)

@@ -1,6 +1,7 @@
 -- Common mistake 2: min.insync.replicas = replication.factor (both 3).  Any
 -- one follower failure stops every acks=all write.
 local insync = require "insync"
+local pictures = dofile((arg[0]:gsub("[^/]*$", "")) .. "lib/pictures.lua")
 
 local c = insync.cluster{ brokers = 3, trace = true }
 c:create_topic("orders", { replication_factor = 3, config = { ["min.insync.replicas"] = 3 } })
@@ -23,5 +24,6 @@ for _, e in ipairs(c:trace()) do
   end
 end
 print(("(refused with NOT_ENOUGH_REPLICAS %d times, retried until message.timeout.ms)"):format(refusals))
+pictures(c, "06_mistake_min_isr_equals_rf")
 for _, e in ipairs(errs) do if e ~= "_MSG_TIMED_OUT" then os.exit(1) end end
 os.exit(#errs == 3 and 0 or 1)

@@ -2,9 +2,10 @@
 -- the leader alone vanish when it fails before its followers copy them:
 -- silent data loss.  The same run with acks=all loses nothing.
 local insync = require "insync"
+local pictures = dofile((arg[0]:gsub("[^/]*$", "")) .. "lib/pictures.lua")
 
 local function run(acks)
-  local c = insync.cluster{ brokers = 3 }
+  local c = insync.cluster{ brokers = 3, trace = true }
   c:create_topic("payments", { replication_factor = 3, config = { ["min.insync.replicas"] = 2 } })
   c:run_for(100)
   c:drop(1, 2); c:drop(1, 3)     -- replication from the leader lags behind
@@ -19,6 +20,7 @@ local function run(acks)
   c:heal()
   c:run(120000)
   c:run_for(10000)
+  pictures(c, "07_mistake_acks1_financial_acks" .. acks)
   return ok, #c:audit().lost
 end
 

@@ -3,9 +3,10 @@
 -- idempotence the broker appends the record again; with it the broker
 -- recognises the batch's sequence and answers with the original offset.
 local insync = require "insync"
+local pictures = dofile((arg[0]:gsub("[^/]*$", "")) .. "lib/pictures.lua")
 
 local function run(idempotent)
-  local c = insync.cluster{ brokers = 3 }
+  local c = insync.cluster{ brokers = 3, trace = true }
   c:create_topic("orders", { replication_factor = 3, config = { ["min.insync.replicas"] = 2 } })
   c:run_for(100)
   local p = c:producer{ acks = "all", ["enable.idempotence"] = idempotent,
@@ -19,6 +20,7 @@ local function run(idempotent)
   c:heal()
   c:run()
   c:run_for(1000)
+  pictures(c, "10_idempotence_" .. (idempotent and "on" or "off"))
   return offset, #c:audit().duplicated, #c:log("orders", 0, 1)
 end
 

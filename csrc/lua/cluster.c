@@ -1175,6 +1175,10 @@ static int l_trace(lua_State *L) {
                         lua_pushinteger(L, (lua_Integer)e->b);
                         lua_setfield(L, -2, fb);
                 }
+                if (e->kind == INSYNC_T_REQUEST) {
+                        lua_pushinteger(L, e->acks);
+                        lua_setfield(L, -2, "acks");
+                }
                 lua_rawseti(L, -2, (int)i + 1);
         }
         release(lc);

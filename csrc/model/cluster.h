@@ -280,6 +280,7 @@ typedef struct insync_trace_entry_s {
         int32_t gp;      /**< global partition, -1 when none */
         int16_t node;    /**< where it happened */
         uint8_t kind;    /**< insync_trace_kind_t */
+        int8_t acks;     /**< request: the producer's acks (-1, 0, 1); else 0 */
 } insync_trace_entry_t;
 
 const char *insync_trace_kind_name(int kind);

@@ -581,6 +581,9 @@ uint32_t insync_crc32(const void *data, size_t len);
 /* trace.c */
 void insync_trace_add(insync_cluster_t *c, int kind, int node, int64_t gp,
                       int64_t a, int64_t b);
+/** A request entry, with the producer's acks. */
+void insync_trace_request(insync_cluster_t *c, int node, int64_t gp,
+                          int64_t leader, int64_t count, int acks);
 void insync_trace_free(insync_trace_t *t);
 
 /* cluster.c */

@@ -177,7 +177,7 @@ static void send_batch(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
                 abort();
         memcpy(m->ids, b->ids, (size_t)b->n * sizeof(*m->ids));
         m->nids = b->n;
-        insync_trace_add(c, INSYNC_T_REQUEST, p->node, gp, leader, b->n);
+        insync_trace_request(c, p->node, gp, leader, b->n, p->conf.acks);
         insync_net_send(c, m);
         if (p->conf.acks == 0 && !connecting) {
                 /* acks=0: done once written to the connection. */

@@ -29,7 +29,8 @@ static const char *const field_names[INSYNC_T__N][2] = {
         {"leader", "epoch"},        /* election */
         {"leader", "epoch"},        /* unclean_election */
         {"from", "to"},             /* truncate: LEO before, after */
-        {"to", "count"},            /* request: producer -> broker, records */
+        {"to", "count"},            /* request: producer -> broker, records;
+                                       and acks, see insync_trace_request() */
         {"error", "offset"},        /* response */
         {"error", "attempt"},       /* retry */
         {"lose_unflushed", NULL},   /* crash */
@@ -61,17 +62,17 @@ void insync_trace_fields(int kind, const char **a, const char **b) {
         }
 }
 
-void insync_trace_add(insync_cluster_t *c, int kind, int node, int64_t gp,
-                      int64_t a, int64_t b) {
+static insync_trace_entry_t *trace_add(insync_cluster_t *c, int kind, int node,
+                                       int64_t gp, int64_t a, int64_t b) {
         insync_trace_t *t = &c->trace;
         if (!t->on)
-                return;
+                return NULL;
         if (t->n == t->cap) {
                 size_t cap = t->cap ? t->cap * 2 : 1024;
                 insync_trace_entry_t *e = realloc(t->e, cap * sizeof(*e));
                 if (!e) {
                         t->on = 0; /* out of memory: stop tracing, keep running */
-                        return;
+                        return NULL;
                 }
                 t->e = e;
                 t->cap = cap;
@@ -83,6 +84,20 @@ void insync_trace_add(insync_cluster_t *c, int kind, int node, int64_t gp,
         e->gp = (int32_t)gp;
         e->node = (int16_t)node;
         e->kind = (uint8_t)kind;
+        e->acks = 0;
+        return e;
+}
+
+void insync_trace_add(insync_cluster_t *c, int kind, int node, int64_t gp,
+                      int64_t a, int64_t b) {
+        trace_add(c, kind, node, gp, a, b);
+}
+
+void insync_trace_request(insync_cluster_t *c, int node, int64_t gp,
+                          int64_t leader, int64_t count, int acks) {
+        insync_trace_entry_t *e = trace_add(c, INSYNC_T_REQUEST, node, gp, leader, count);
+        if (e)
+                e->acks = (int8_t)acks;
 }
 
 void insync_trace_free(insync_trace_t *t) {

@@ -526,4 +526,19 @@ function methods:trace_json(path)
   return #entries
 end
 
+--- The scenario as a Mermaid sequence diagram (a cluster made with
+-- `trace = true`); opts as insync.diagram.sequence's.  See docs/pictures.md.
+-- @treturn string
+function methods:diagram(opts)
+  return require("insync.diagram").sequence(self:trace(), self:audit(), opts)
+end
+
+--- One partition's replicas over virtual time as an SVG image (a cluster
+-- made with `trace = true`); opts as insync.timeline.svg's.  See
+-- docs/pictures.md.
+-- @treturn string
+function methods:timeline_svg(opts)
+  return require("insync.timeline").svg(self:trace(), self:audit(), opts)
+end
+
 return M

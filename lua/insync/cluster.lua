@@ -378,7 +378,7 @@ function methods:producer(conf)
     end
     local where = ("producer: %s"):format(k:sub(1, CUT))
     local why = core.conf_unsupported(k)
-    if why then error(("producer: property '%s': %s"):format(show_key(k), why), 2) end
+    if why then error(("producer: property %s: %s"):format(show_key(k), why), 2) end
     if k == "on_error" or k == "on_log" or k == "on_stats" then
       if type(v) ~= "function" then
         error(("%s: expected function, got %s"):format(where, type(v)), 2)
@@ -418,7 +418,7 @@ function methods:producer(conf)
       end
       -- Every key, modelled or not, as librdkafka itself judges it.
       local ok, msg = core.conf_check(k, v)
-      if not ok then error(("producer: property '%s': %s"):format(show_key(k), show(msg)), 2) end
+      if not ok then error(("producer: property %s: %s"):format(show_key(k), msg), 2) end -- msg: librdkafka's, cut in C
       if k == "delivery.report.only.error" and (v == true or v == "true") then
         error("producer: property 'delivery.report.only.error': not supported (every send gets its callback)", 2)
       end

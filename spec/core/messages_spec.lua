@@ -77,7 +77,7 @@ describe("messages of misuse", function()
       { "cluster: unknown option 'xxx", insync.cluster, { [BIG] = 1 } },
       { "cluster: config: unknown key 'xxx", insync.cluster, { config = { [BIG] = 1 } } },
       { "create_topic: unknown option 'xxx", c.create_topic, c, "t", { [BIG] = 1 } },
-      { "producer: unknown configuration key 'xxx", c.producer, c, { [BIG] = 1 } },
+      { "producer: property 'xxx", c.producer, c, { [BIG] = 1 } },
       { "insync.errors: unknown error name 'xxx", function() return insync.errors[BIG] end },
       { "error: code: unknown error name 'xxx", insync.error, BIG },
       { "crash: opts: unknown option 'xxx", c.crash, c, 1, { [BIG] = true } },

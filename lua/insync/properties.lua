@@ -614,7 +614,7 @@ function M.read(path, opts)
   end
   local f, err = io.open(path, "rb")
   if not f then return nil, err end
-  local text = f:read("a")
+  local text = f:read("*a")   -- "*a": Lua 5.1 too
   f:close()
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end

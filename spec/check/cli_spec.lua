@@ -35,6 +35,13 @@ describe("insync check", function()
     assert.equal("", err)
   end)
 
+  it("runs from a checkout as an executable, on whichever Lua `lua` is, with no LUA_PATH set", function()
+    local out, ok = helpers.sh(("cd %s && env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_4 -u LUA_CPATH_5_4 " ..
+      "bin/insync check %sgolden/producer.properties %sgolden/topic.properties 2>&1"):format(helpers.top, EX, EX))
+    assert.is_true(ok, out)
+    assert.matches("200 sent, 200 acknowledged, 0 failed", out)
+  end)
+
   local mistakes = {
     { "mistake1-rf1", "ERROR acks%-all%-rf%-1", "5 acknowledged records were lost" },
     { "mistake2-min-isr-equals-rf", "ERROR min%-isr%-equals%-rf", "retried after NOT_ENOUGH_REPLICAS" },

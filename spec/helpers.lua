@@ -108,4 +108,42 @@ function helpers.eager_gc(fn)
   assert(ok, err)
 end
 
+--- Every record of `topic` from the beginning to the end of each partition,
+-- read with insync.consumer (librdkafka in insync's core) from the cluster at
+-- `bootstrap`, sorted by partition and offset: a list of { partition =,
+-- offset =, key =, value =, timestamp =, headers = { name = value },
+-- header_list = { {name, value}, ... } }.  Raises when the end of every
+-- partition is not reached within `seconds` (60).
+function helpers.read_topic(bootstrap, topic, seconds)
+  local insync = require "insync"
+  local c = insync.consumer{ ["bootstrap.servers"] = bootstrap, ["fetch.wait.max.ms"] = 50 }
+  local n = assert(c:partitions(topic, 10000))
+  local list = {}
+  for p = 0, n - 1 do list[#list + 1] = { topic = topic, partition = p } end
+  assert(c:assign(list))
+  local records = {}
+  local deadline = insync.monotonic() + (seconds or 60)
+  repeat
+    for _, m in ipairs((c:poll(100))) do
+      local headers
+      if m.headers then
+        headers = {}
+        for _, h in ipairs(m.headers) do headers[h[1]] = h[2] end
+      end
+      records[#records + 1] = {
+        partition = m.partition, offset = m.offset, key = m.key, value = m.value,
+        timestamp = m.timestamp, headers = headers, header_list = m.headers,
+      }
+    end
+  until c:at_end() or insync.monotonic() > deadline
+  local done = c:at_end()
+  c:close()
+  assert(done, topic .. ": not read to the end of every partition in time")
+  table.sort(records, function(a, b)
+    if a.partition ~= b.partition then return a.partition < b.partition end
+    return a.offset < b.offset
+  end)
+  return records
+end
+
 return helpers

@@ -3,7 +3,7 @@
 -- one that answers once it is queued (send, delivered before the worker
 -- exits), the leader of partition 0 SIGKILLed half way.  acks=all,
 -- min.insync.replicas=2, idempotence: every request answered 200 is read
--- back (kcat) exactly once, and no record is in the log twice.
+-- back (insync.consumer) exactly once, and no record is in the log twice.
 local real = require "kafka.real"
 local nginx = require "openresty.nginx"
 

@@ -134,35 +134,7 @@ end
 -- header_list = { { k, v }, ... } (in order, repeats kept) }.
 -- Sorted by partition, then offset.
 function real.consume(topic)
-  local insync = require "insync"
-  local c = insync.consumer{ ["bootstrap.servers"] = real.bootstrap(), ["fetch.wait.max.ms"] = 50 }
-  local n = assert(c:partitions(topic, 10000))
-  local list = {}
-  for p = 0, n - 1 do list[#list + 1] = { topic = topic, partition = p } end
-  assert(c:assign(list))
-  local records = {}
-  local deadline = insync.monotonic() + 60
-  repeat
-    for _, m in ipairs((c:poll(100))) do
-      local headers
-      if m.headers then
-        headers = {}
-        for _, h in ipairs(m.headers) do headers[h[1]] = h[2] end
-      end
-      records[#records + 1] = {
-        partition = m.partition, offset = m.offset, key = m.key, value = m.value,
-        timestamp = m.timestamp, headers = headers, header_list = m.headers,
-      }
-    end
-  until c:at_end() or insync.monotonic() > deadline
-  local done = c:at_end()
-  c:close()
-  assert(done, topic .. ": not read to the end of every partition within 60 s")
-  table.sort(records, function(a, b)
-    if a.partition ~= b.partition then return a.partition < b.partition end
-    return a.offset < b.offset
-  end)
-  return records
+  return helpers.read_topic(real.bootstrap(), topic)
 end
 
 --- The audit of a tracking producer (made with track = true), as a

@@ -2,7 +2,7 @@
 -- mock cluster (in a process of its own) under wrk's load, while nginx is
 -- reloaded (HUP), reloaded three times in quick succession, told to quit
 -- (-s quit) or to stop (-s stop) in the middle of the load.  Counted, from
--- the topic read back with kcat: every request answered 2xx has its record
+-- the topic read back with insync.consumer: every request answered 2xx has its record
 -- there exactly once (0 lost, 0 duplicated), except what README.md lets go:
 -- a record an exiting worker had to purge, which its callback was told
 -- (_PURGE_QUEUE / _PURGE_INFLIGHT) and the worker's exit line counts.
@@ -103,7 +103,6 @@ end
 -- duplicated (in the topic more than once), and the rest; prints them.
 local function count(name, srv, cluster, topic, res, ids)
   local recs = nginx.read_topic(cluster.bootstrap, topic)
-  assert.is_nil(recs.noise)
   local copies = {}
   for _, r in ipairs(recs) do copies[r.key] = (copies[r.key] or 0) + 1 end
   local lost, duplicated = 0, 0

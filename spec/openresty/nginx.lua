@@ -449,20 +449,11 @@ function nginx.mock_cluster(name, topics, partitions, rtt_ms)
 end
 
 --- Every record of `topic` from the beginning to the current end, read with
--- kcat: a list of { key =, value =, partition =, offset = }.
+-- insync.consumer: a list of { key =, value =, partition =, offset = }, a
+-- record without a key with key "".
 function nginx.read_topic(bootstrap, topic)
-  local p = io.popen(("kcat -C -q -e -b %s -t %s -f '%%p %%o %%k %%s\n' 2>&1"):format(sh_quote(bootstrap),
-    sh_quote(topic)))
-  local out = {}
-  for line in p:lines() do
-    local part, off, key, value = line:match("^(%d+) (%d+) (%S*) (.*)$")
-    if part then
-      out[#out + 1] = { partition = tonumber(part), offset = tonumber(off), key = key, value = value }
-    else
-      out.noise = (out.noise or "") .. line .. "\n"
-    end
-  end
-  p:close()
+  local out = require("helpers").read_topic(bootstrap, topic)
+  for _, r in ipairs(out) do r.key = r.key or "" end
   return out
 end
 

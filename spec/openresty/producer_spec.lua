@@ -1,6 +1,6 @@
 -- insync.openresty in Debian's nginx (2 workers, lua-nginx-module on
 -- OpenResty's LuaJIT), producing to librdkafka's mock cluster running in a
--- process of its own; the topics are read back with kcat.
+-- process of its own; the topics are read back with insync.consumer.
 local nginx = require "openresty.nginx"
 
 local TOPICS = { "load", "reload", "purge", "phases", "callbacks", "full", "metrics", "latency" }
@@ -55,7 +55,6 @@ end
 -- { key = number of records with that key }, and the records.
 local function read_keys(bootstrap, topic)
   local recs = nginx.read_topic(bootstrap, topic)
-  assert.is_nil(recs.noise)
   local by_key = {}
   for _, r in ipairs(recs) do by_key[r.key] = (by_key[r.key] or 0) + 1 end
   return by_key, recs

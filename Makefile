@@ -188,7 +188,7 @@ test-pictures: deps all mermaid
 	@spec/run pictures $(LUA) $(BUILD)/lua5.4 spec/pictures; spec/summary pictures
 
 # The two diagrams docs/pictures.md shows, rendered by mermaid-cli, and the
-# timeline of the acks=1 failover loss.
+# timeline of the acks=1 failover loss, and the durability matrix (examples/matrix.lua).
 pictures-img: deps all mermaid
 	@INSYNC_PICTURES=$(BUILD)/pictures $(MAKE) --no-print-directory demo >/dev/null
 	$(MERMAID)/node_modules/.bin/mmdc -p $(MERMAID)/puppeteer.json -b white -s 1.5 \
@@ -196,6 +196,7 @@ pictures-img: deps all mermaid
 	$(MERMAID)/node_modules/.bin/mmdc -p $(MERMAID)/puppeteer.json -b white -s 1.5 \
 	  -i $(BUILD)/pictures/03_two_followers_down.mmd -o docs/img/03_two_followers_down.png
 	cp $(BUILD)/pictures/04_acks1_failover_loss.svg docs/img/04_acks1_failover_loss_timeline.svg
+	cp $(BUILD)/pictures/matrix.svg docs/img/matrix.svg
 
 SAN_ENV := INSYNC_SANITIZE=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp \

@@ -281,6 +281,7 @@ function S.leader_killed_failover(e, title)
 end
 
 M.scenarios = S
+M.model_producer = model_producer   -- for `insync explore`
 
 -- Runs a scenario; evidence when its claim holds, else nil and why.
 local function demonstrate(scenario, e, title)

@@ -87,7 +87,7 @@ end
 --- Writes the schedule played on the settings as a standalone Lua script
 -- that uses the public API only.  Run with `lua`, it prints the audit's
 -- counts and exits 0 when `claim` holds (1 otherwise); loaded and called
--- with "insync-evidence" it returns the counts instead.
+-- with "insync-evidence" it returns the counts (and the traced cluster) instead.
 -- @tparam table setup `{ brokers =, replication_factor =,
 -- min_insync_replicas =, unclean = (bool), flush_messages = (the topic's
 -- flush.messages: fsync every N records), producer = { model producer
@@ -170,7 +170,7 @@ function M.script(setup, schedule, opts)
   w("  inconsistent = inconsistent, pending = a.pending, errors = errors, retried = refused,")
   w("  end_ms = c:now(),")
   w("  leader = c:partition(\"orders\", 0).leader }")
-  w("if ... == \"insync-evidence\" then return counts end")
+  w("if ... == \"insync-evidence\" then return counts, c end")
   w("local names = {}")
   w("for name, count in pairs(errors) do names[#names + 1] = name .. \"=\" .. count end")
   w("table.sort(names)")

@@ -706,6 +706,32 @@ function Result:script()
   return script(self._spec, { seed = f.seed, records = f.records, faults = f.schedule }, f.invariant)
 end
 
+-- The counterexample drawn: the shrunk one, else the first; its trace, re-run
+-- with trace = true if the result holds none.
+local function traced(self, fn)
+  local f = self.shrunk or self.first
+  if not f then return nil end
+  if not f.trace then
+    local r = run_case(self._spec, { seed = f.seed, records = f.records, faults = f.schedule }, true)
+    f.trace, f.audit = r.cluster:trace(), f.audit or r.audit
+  end
+  if fn then return fn(f) end
+  return f
+end
+
+--- The (shrunk) first counterexample as a Mermaid sequence diagram, or nil
+-- when no run violated; opts as insync.diagram.sequence's.  See
+-- docs/pictures.md.
+function Result:diagram(opts)
+  return traced(self, function(f) return require("insync.diagram").sequence(f.trace, f.audit, opts) end)
+end
+
+--- The (shrunk) first counterexample as an SVG timeline of one partition,
+-- or nil when no run violated; opts as insync.timeline.svg's.
+function Result:timeline_svg(opts)
+  return traced(self, function(f) return require("insync.timeline").svg(f.trace, f.audit, opts) end)
+end
+
 function Result.__tostring(r)
   local parts = {}
   for _, k in ipairs(INVARIANTS) do

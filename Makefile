@@ -132,7 +132,7 @@ test-kafka-run: kafka-deps deps all luajit
 
 # Everyday work (CONTRIBUTING.md): the lint and the specs on Lua 5.4 only,
 # about a minute.  make test before a commit that touches C or packaging.
-check: deps all $(SO_JIT)
+check: deps all $(SO_JIT) $(SO_OTHER)
 	@rm -rf $(BUILD)/results
 	@spec/step lint $(LUACHECK)
 	@spec/run lua5.4 $(LUA) $(BUILD)/lua5.4 $(BUSTED_SPECS)

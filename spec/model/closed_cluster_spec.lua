@@ -73,10 +73,11 @@ describe("a cluster closed while its method runs Lua code", function()
       print(ok, err)
       print(pcall(c.run, c))
     ]])
-    -- inside send (before send read msg once, it allocated after its
-    -- check), send raises; around it, the send is taken and run raises
-    if out:match("inside\t1") then
-      assert.matches("false\t[^\n]*send: attempt to use a closed cluster", out)
+    -- before send's check, send raises; after it (around send, or on Lua
+    -- 5.1 to 5.3 at a GC step at the end of send, once the send is
+    -- recorded), the send is taken and run raises.  Never a crash.
+    if out:match("\nfalse\t[^\n]*send: attempt to use a closed cluster") then
+      assert.matches("inside\t1", out)
     else
       assert.matches("\ntrue\t%d+\n", out)
     end

@@ -66,23 +66,29 @@ describe("the model when a __gc finalizer uses the cluster", function()
 
   it("ends c:log() where the log ends when a finalizer truncates it", function()
     for _, when in ipairs({ 1, 2 }) do
-      local c = insync.cluster{ brokers = 1 }
-      c:create_topic("t", { partitions = 1, replication_factor = 1 })
-      local p = c:producer{}
-      for i = 1, 5 do p:send({ topic = "t", key = "k" .. i, value = "v" .. i }) end
-      c:run()
-      local calls, fin = 0, nil
-      fin = function()
-        calls = calls + 1
-        if calls == when then c:crash(1, { lose_unflushed = true }) else helpers.finalizable(fin) end
+      -- where the collector steps differs between Luas (on 5.2 c:log() can
+      -- meet no step): a few tries, each on a fresh cluster
+      local c, calls, log
+      for _ = 1, 10 do
+        c = insync.cluster{ brokers = 1 }
+        c:create_topic("t", { partitions = 1, replication_factor = 1 })
+        local p = c:producer{}
+        for i = 1, 5 do p:send({ topic = "t", key = "k" .. i, value = "v" .. i }) end
+        c:run()
+        calls = 0
+        local fin
+        fin = function()
+          calls = calls + 1
+          if calls == when then c:crash(1, { lose_unflushed = true }) else helpers.finalizable(fin) end
+        end
+        helpers.eager_gc(function()
+          local keep = { helpers.finalizable(fin) } -- luacheck: no unused
+          keep = nil
+          log = c:log("t", 0, 1)
+        end)
+        if calls >= when then break end
       end
-      local log
-      helpers.eager_gc(function()
-        local keep = { helpers.finalizable(fin) } -- luacheck: no unused
-        keep = nil
-        log = c:log("t", 0, 1)
-      end)
-      assert.is_true(calls >= when, "the finalizer did not run inside c:log()")
+      assert.is_true(calls >= when, "the finalizer did not run inside c:log() in 10 tries")
       assert.equal(0, c:partition("t", 0).replicas[1].leo)
       for i, e in ipairs(log) do assert.equal("k" .. i, e.key) end   -- no stale entries
     end

@@ -106,20 +106,6 @@ static uint64_t splitmix64(uint64_t *x) {
         return z ^ (z >> 31);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static uint64_t lat_rand(insync_cluster_t *c) {
-        uint64_t *s = c->lat_rng;
-        uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = rotl(s[3], 45);
-        return r;
-}
-
 int insync_latency_check(const insync_latency_t *l, char *err, size_t errlen) {
         switch (l->kind) {
         case INSYNC_LAT_FIXED:
@@ -267,7 +253,7 @@ int64_t insync_latency_arrival(insync_cluster_t *c, const insync_msg_t *m) {
         if (d == &c->lat[0] && d->kind == INSYNC_LAT_FIXED)
                 return insync_after(now, c->conf.latency_ms); /* today's path: no draw */
         int64_t us;
-        uint64_t r = lat_rand(c);
+        uint64_t r = insync_xoshiro(c->lat_rng);
         if (d->kind == INSYNC_LAT_FIXED)
                 us = d->lo_us;
         else if (d->kind == INSYNC_LAT_UNIFORM)

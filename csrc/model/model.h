@@ -480,6 +480,10 @@ void insync_sim_at(insync_cluster_t *c, int64_t t, int type, uint32_t a,
                    uint64_t b, void *p);
 void insync_sim_release(insync_cluster_t *c, int b); /* b's held events, due now */
 uint64_t insync_sim_rand(insync_cluster_t *c);
+
+/** One step of xoshiro256** over the state @p s (sim.c): the model's
+ * random streams (c->rng, and the latencies' own c->lat_rng) share it. */
+uint64_t insync_xoshiro(uint64_t s[4]);
 void insync_sim_seed(insync_cluster_t *c, uint64_t seed);
 void insync_sim_free(insync_cluster_t *c);
 

@@ -74,8 +74,7 @@ void insync_sim_seed(insync_cluster_t *c, uint64_t seed) {
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-uint64_t insync_sim_rand(insync_cluster_t *c) {
-        uint64_t *s = c->rng;
+uint64_t insync_xoshiro(uint64_t s[4]) {
         uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
         s[2] ^= s[0];
         s[3] ^= s[1];
@@ -85,6 +84,8 @@ uint64_t insync_sim_rand(insync_cluster_t *c) {
         s[3] = rotl(s[3], 45);
         return r;
 }
+
+uint64_t insync_sim_rand(insync_cluster_t *c) { return insync_xoshiro(c->rng); }
 
 static void dispatch(insync_cluster_t *c, const insync_ev_t *e) {
         switch (e->type) {

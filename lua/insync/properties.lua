@@ -26,8 +26,8 @@ end
 
 local ESCAPES = { t = "\t", n = "\n", r = "\r", f = "\f" }
 
--- Java's Properties.loadConvert: \t \n \r \f, \uXXXX, and \x for any other
--- x.  Returns the text, or nil and a message for a malformed \uXXXX.
+-- Java's Properties.loadConvert: \t \n \r \f, \uhhhh, and \x for any other
+-- x.  Returns the text, or nil and a message for a malformed \uhhhh.
 local function unescape(s)
   local out, i, n = {}, 1, #s
   while i <= n do
@@ -80,7 +80,7 @@ end
 --- Parses Java `.properties` text as `java.util.Properties.load` does:
 -- `key=value`, `key: value` or `key value`; `#` and `!` comment lines;
 -- a line ending in an odd number of backslashes goes on on the next one
--- (whose leading blanks are skipped); `\t \n \r \f \uXXXX` and `\x`
+-- (whose leading blanks are skipped); `\t \n \r \f \uhhhh` and `\x`
 -- escapes in keys and values.  A key alone has the value "".
 -- @string text
 -- @string[opt] name the file's name, for messages

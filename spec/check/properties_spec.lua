@@ -43,7 +43,7 @@ describe("Java .properties syntax", function()
     assert.equal("a#b", e[1].value)
   end)
 
-  it("reads escapes: \\t \\n, \\uXXXX, and escaped separators in keys", function()
+  it("reads escapes: \\t \\n, \\uhhhh, and escaped separators in keys", function()
     local e = assert(properties.parse_java("key\\=with\\:seps = tab\\there\\u0041\\u00e9\nsp\\ ace=1\r\nw=2\r", "x"))
     assert.equal("key=with:seps", e[1].key)
     assert.equal("tab\there" .. "A" .. "\195\169", e[1].value)
@@ -52,7 +52,7 @@ describe("Java .properties syntax", function()
     assert.equal(3, e[3].line)               -- CRLF and CR both end a line
   end)
 
-  it("refuses a malformed \\uXXXX, naming the file and the line", function()
+  it("refuses a malformed \\uhhhh, naming the file and the line", function()
     local e, err = properties.parse_java("a=1\nb=\\u12G4\n", "conf/producer.properties")
     assert.is_nil(e)
     assert.equal("conf/producer.properties:2: malformed \\uxxxx encoding", err)

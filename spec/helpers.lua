@@ -146,4 +146,17 @@ function helpers.read_topic(bootstrap, topic, seconds)
   return records
 end
 
+--- Runs bin/insync with args on the interpreter running the specs, with
+-- this process's module paths: its stdout, its stderr and its exit status.
+function helpers.insync_command(args)
+  local exe = helpers.sh("readlink /proc/$PPID/exe"):gsub("%s+$", "")
+  local dir = helpers.tmpdir()
+  local cmd = ("cd %s && LUA_PATH=%q LUA_CPATH=%q %s bin/insync %s >%s/out 2>%s/err; echo $?")
+    :format(helpers.top, package.path, package.cpath, exe, args, dir, dir)
+  local rc = tonumber((helpers.sh(cmd)))
+  local out, err = helpers.read(dir .. "/out"), helpers.read(dir .. "/err")
+  helpers.sh("rm -rf " .. dir)
+  return out, err, rc
+end
+
 return helpers

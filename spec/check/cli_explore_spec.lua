@@ -4,18 +4,10 @@
 local helpers = require "helpers"
 local explore = require "insync.explore"
 
-local exe = helpers.sh("readlink /proc/$PPID/exe"):gsub("%s+$", "")
-
--- Runs bin/insync with args; returns stdout, stderr and the exit status.
-local function insync(args)
-  local dir = helpers.tmpdir()
-  local cmd = ("cd %s && LUA_PATH=%q LUA_CPATH=%q %s bin/insync %s >%s/out 2>%s/err; echo $?")
-    :format(helpers.top, package.path, package.cpath, exe, args, dir, dir)
-  local rc = tonumber((helpers.sh(cmd)))
-  local out, err = helpers.read(dir .. "/out"), helpers.read(dir .. "/err")
-  helpers.sh("rm -rf " .. dir)
-  return out, err, rc
-end
+-- bin/insync with args, on the interpreter running the specs: stdout,
+-- stderr and the exit status.
+local insync = helpers.insync_command
+local exe = helpers.sh("readlink /proc/$PPID/exe"):gsub("%s+$", "")   -- this interpreter
 
 local function slurp(path)
   local f = io.open(path)

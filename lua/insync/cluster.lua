@@ -530,6 +530,7 @@ end
 -- `trace = true`); opts as insync.diagram.sequence's.  See docs/pictures.md.
 -- @treturn string
 function methods:diagram(opts)
+  check_self(self, "diagram")
   return require("insync.diagram").sequence(self:trace(), self:audit(), opts)
 end
 
@@ -538,6 +539,7 @@ end
 -- docs/pictures.md.
 -- @treturn string
 function methods:timeline_svg(opts)
+  check_self(self, "timeline_svg")
   return require("insync.timeline").svg(self:trace(), self:audit(), opts)
 end
 

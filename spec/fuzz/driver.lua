@@ -267,7 +267,8 @@ add("__tostring", "error", function()
 -- Every name a message may start with (a callback may call another).
 local NAMES = {}
 for _, t in ipairs(targets) do NAMES[t.name] = true end
-for _, n in ipairs({ "partition", "topic", "send", "create_topic", "producer", "trace", "log", "report" }) do
+for _, n in ipairs({ "partition", "topic", "send", "create_topic", "producer", "trace", "log", "report",
+                    "latency", "diagram", "timeline_svg" }) do
   NAMES[n] = true
 end
 

@@ -295,7 +295,12 @@ describe("insync.openresty in production configurations", function()
         local by_key, recs = read_keys(c.bootstrap, "w")
         for _, id in ipairs(ids) do assert(by_key[id] == 1, id .. ": " .. tostring(by_key[id]) .. " copies") end
         assert.are.equal(4000, #recs)
-        local s = scrape(srv)
+        -- each worker publishes its counts every metrics_interval_ms (1 s):
+        -- the last ones can reach the shm after wrk has its answers
+        local s = wait_for("4,000 deliveries in the metrics", 30, function()
+          local m = scrape(srv)
+          return m['insync_records_delivered_total{producer=default}'] == 4000 and m
+        end)
         assert.are.same({ 4000, 0 }, { s['insync_records_delivered_total{producer=default}'],
           s['insync_send_wait_timeouts_total{producer=default}'] })
         assert.is_true(srv:stop())

@@ -1022,38 +1022,24 @@ static void push_entry(lua_State *L, insync_cluster_t *c, int state, uint32_t id
         lua_setfield(L, -2, "acks");
 }
 
+struct audit_ctx {
+        insync_cluster_t *c;
+        int state; /* stack index of the cluster's state table */
+};
+
+static void push_audit_entry(lua_State *L, void *ud, const insync_audit_item_t *it) {
+        const struct audit_ctx *x = ud;
+        push_entry(L, x->c, x->state, it->id, it->offset);
+}
+
 static int l_audit(lua_State *L) {
         lcluster_t *lc = check_cluster(L, "audit");
         insync_audit_t a;
         if (insync_cluster_audit(lc->c, &a))
                 return luaL_error(L, "audit: out of memory");
         push_state(L, 1);
-        int state = lua_gettop(L);
-        insync_cluster_t *c = acquire(lc);
-        lua_createtable(L, 0, 7);
-        int res = lua_gettop(L);
-        lua_pushinteger(L, (lua_Integer)a.sent);
-        lua_setfield(L, res, "sent");
-        lua_pushinteger(L, (lua_Integer)a.acked);
-        lua_setfield(L, res, "acked");
-        lua_pushinteger(L, (lua_Integer)a.failed);
-        lua_setfield(L, res, "failed");
-        lua_pushinteger(L, (lua_Integer)a.pending);
-        lua_setfield(L, res, "pending");
-        static const char *const kinds[] = {"lost", "duplicated", "unexpected",
-                                            "uncommitted", "reordered",
-                                            "inconsistent"};
-        for (int k = 0; k < 6; k++) {
-                lua_newtable(L);
-                int n = 0;
-                for (size_t i = 0; i < a.n; i++) {
-                        if (a.items[i].kind != k)
-                                continue;
-                        push_entry(L, c, state, a.items[i].id, a.items[i].offset);
-                        lua_rawseti(L, -2, ++n);
-                }
-                lua_setfield(L, res, kinds[k]);
-        }
+        struct audit_ctx x = {acquire(lc), lua_gettop(L)};
+        insync_lua_push_audit(L, &a, push_audit_entry, &x);
         insync_audit_free(&a);
         release(lc);
         return 1;

@@ -116,7 +116,7 @@ static const insync_key_t keys[] = {
         PR("batch.num.messages", NULL, batch_num_messages, INT, 1, 1000000, 10000, 0, NULL,
            "records of a batch"),
         PR("max.in.flight.requests.per.connection", "max.in.flight", max_in_flight, INT, 1, 1000000, 1000000, 0, NULL,
-           "requests in flight to a broker (5 with idempotence, counted in records)"),
+           "requests in flight to a broker (not given, with idempotence: 5; below)"),
         PR("partitioner", NULL, partitioner, ENUM, 0, 2, INSYNC_PART_CONSISTENT_RANDOM, 0, partitioner_values,
            "how a record without a partition gets one (below)"),
         PR("queue.buffering.max.messages", NULL, queue_max_messages, INT, 1, INT_MAX_, 100000, 0, NULL,

@@ -22,6 +22,8 @@ void insync_lua_open_producer(lua_State *L);
 void insync_lua_open_mock(lua_State *L);
 void insync_lua_open_consumer(lua_State *L);
 void insync_lua_open_conf(lua_State *L);
+/** core.msg_rules: what send's msg fields must be (msg.c). */
+void insync_lua_open_msg(lua_State *L);
 
 /**
  * @returns the string librdkafka gets for the configuration value at

@@ -234,10 +234,19 @@ static int report_tostring(lua_State *L) {
 static int l_report_new(lua_State *L) {
         insync_lua_report_t f;
         memset(&f, 0, sizeof(f));
-        f.topic = luaL_checklstring(L, 1, &f.topic_len);
-        f.partition = lua_isnoneornil(L, 2) ? -1 : (int32_t)luaL_checkinteger(L, 2);
+        if (lua_type(L, 1) != LUA_TSTRING)
+                return luaL_error(L, "report_new: topic: expected string, got %s",
+                                  lua_isnone(L, 1) ? "nil" : luaL_typename(L, 1));
+        if (!lua_isnoneornil(L, 2) && !insync_isinteger(L, 2))
+                return luaL_error(L, "report_new: partition: expected integer or nil, got %s",
+                                  luaL_typename(L, 2));
+        if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TSTRING)
+                return luaL_error(L, "report_new: key: expected string or nil, got %s",
+                                  luaL_typename(L, 3));
+        f.topic = lua_tolstring(L, 1, &f.topic_len);
+        f.partition = lua_isnoneornil(L, 2) ? -1 : (int32_t)lua_tointeger(L, 2);
         if (!lua_isnoneornil(L, 3))
-                f.key = luaL_checklstring(L, 3, &f.key_len);
+                f.key = lua_tolstring(L, 3, &f.key_len);
         f.opaque = lua_isnoneornil(L, 4) ? 0 : 4;
         f.offset = -1;
         f.latency_ms = -1;

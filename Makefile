@@ -2,7 +2,7 @@
 #
 # One shared object, insync/core.so, built from one source for each Lua:
 # 5.4 (the default), OpenResty's LuaJIT 2.1, and Lua 5.1, 5.2 and 5.3
-# (csrc/compat.h bridges the APIs).  It never links liblua: the
+# (csrc/lua/compat.h bridges the APIs).  It never links liblua: the
 # interpreter that loads it provides the Lua API.
 
 LUA        ?= lua5.4

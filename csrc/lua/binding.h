@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../compat.h"
+#include "compat.h"
 
 /** Each adds its functions to the module table on the top of the stack. */
 void insync_lua_open_errors(lua_State *L);
@@ -22,6 +22,8 @@ void insync_lua_open_producer(lua_State *L);
 void insync_lua_open_mock(lua_State *L);
 void insync_lua_open_consumer(lua_State *L);
 void insync_lua_open_conf(lua_State *L);
+/** core.msg_rules: what send's msg fields must be (msg.c). */
+void insync_lua_open_msg(lua_State *L);
 
 /**
  * @returns the string librdkafka gets for the configuration value at
@@ -85,6 +87,13 @@ void insync_lua_check_open(lua_State *L, const void *handle, const char *what,
  * wording of a method called on something else, before any side effect.
  */
 int insync_lua_bad_self(lua_State *L, const char *what, const char *type);
+
+/**
+ * The message handler (lua_pcall's msgh) of every Lua callback the
+ * bindings run: a string error gets its traceback, any other error object
+ * goes through as it is.
+ */
+int insync_lua_traceback(lua_State *L);
 
 /** How many bytes of a value a message shows before "...". */
 #define INSYNC_SHOW_MAX 60

@@ -56,7 +56,7 @@ typedef struct lcluster_s {
         uint32_t next_key;      /**< next S key for a callback */
         uint32_t hint;          /**< the run the last report belonged to */
         const char *last_topic; /**< the bytes of S[-5], or NULL */
-        uint64_t opaques;       /**< opaques held in S[2], not yet handed out */
+        uint64_t opaques;       /**< opaques held in S[0], not yet handed out */
         int last_topic_idx;
         int busy;               /**< C frames that hold pointers into the
                                  *   model across Lua code (a callback, a
@@ -311,15 +311,6 @@ static int l_outstanding(lua_State *L) {
 
 /* ------------------------------------------------------------- delivery */
 
-static int traceback(lua_State *L) {
-        const char *msg = lua_tostring(L, 1);
-        if (msg)
-                luaL_traceback(L, L, msg, 1);
-        else
-                lua_pushvalue(L, 1);
-        return 1;
-}
-
 static void push_topic_name(lua_State *L, int state, int topic, uint32_t id) {
         if (topic >= 0) {
                 lua_rawgeti(L, state, S_TOPICS);
@@ -488,7 +479,7 @@ static int deliver_all(lua_State *L) {
 static int deliver(lua_State *L, lcluster_t *lc, int state, const char *what) {
         if (!insync_cluster_due(lc->c))
                 return 0;
-        lua_pushcfunction(L, traceback);
+        lua_pushcfunction(L, insync_lua_traceback);
         int h = lua_gettop(L);
         lua_pushcfunction(L, deliver_all);
         lua_pushlightuserdata(L, lc);

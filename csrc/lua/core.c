@@ -37,5 +37,6 @@ int luaopen_insync_core(lua_State *L) {
         insync_lua_open_cluster(L);
         insync_lua_open_conf(L);
         insync_lua_open_proc(L);
+        insync_lua_open_msg(L);
         return 1;
 }

@@ -83,6 +83,13 @@ const char *insync_lua_show(lua_State *L, int idx) {
         return lua_tostring(L, -1);
 }
 
+int insync_lua_traceback(lua_State *L) {
+        const char *msg = lua_tostring(L, 1);
+        if (msg)
+                luaL_traceback(L, L, msg, 1);
+        return 1; /* the traceback, or the error object at 1 */
+}
+
 int insync_lua_bad_self(lua_State *L, const char *what, const char *type) {
         return luaL_error(L, "%s: self: expected %s, got %s", what, type,
                           lua_isnone(L, 1) ? "nil" : luaL_typename(L, 1));

@@ -5,7 +5,6 @@
  * librdkafka side is csrc/rdkafka/mock.c.
  */
 #include <string.h>
-#include <unistd.h>
 
 #include "binding.h"
 #include "../rdkafka/mock.h"
@@ -33,7 +32,7 @@ static insync_rk_mock_t *to_mock(lua_State *L, const char *what) {
 static insync_rk_mock_t *check_mock(lua_State *L, const char *what) {
         insync_rk_mock_t *m = to_mock(L, what);
         insync_lua_check_open(L, m->rk, what, "mock cluster");
-        if (m->pid != getpid())
+        if (insync_rk_mock_forked(m))
                 luaL_error(L, "%s: this mock cluster runs in the process this "
                               "one was forked from",
                            what);

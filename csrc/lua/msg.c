@@ -10,6 +10,11 @@
  * string compare.  Strings and numbers are read as the walk meets them;
  * the values read stay on the stack: a __gc finalizer that changes msg
  * later in send changes nothing send uses.
+ *
+ * The rules (what each field must be, in the words of its error) are one
+ * table, which insync.openresty checks msg by too (core.msg_rules()): it
+ * checks in Lua because a call into this C from its request path costs
+ * LuaJIT more than the checks themselves.
  */
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +27,68 @@ static const char *const field_names[INSYNC_MSG_NFIELDS] = {
         [INSYNC_MSG_TIMESTAMP] = "timestamp", [INSYNC_MSG_HEADERS] = "headers",
         [INSYNC_MSG_OPAQUE] = "opaque",
 };
+
+/* What each field must be, in the words of its error, and the largest
+ * value of a count (a count is an integer 0..max; 0: not a count). */
+typedef struct msg_rule_s {
+        const char *expected;
+        lua_Integer max;
+} msg_rule_t;
+
+static const msg_rule_t rules[INSYNC_MSG_NFIELDS] = {
+        [INSYNC_MSG_TOPIC] = {"string", 0},
+        [INSYNC_MSG_KEY] = {"string or nil", 0},
+        [INSYNC_MSG_VALUE] = {"string or nil", 0},
+        [INSYNC_MSG_PARTITION] = {"a partition number (integer >= 0)", INT32_MAX},
+        [INSYNC_MSG_TIMESTAMP] = {"milliseconds since the epoch (integer >= 0)",
+                                  (lua_Integer)INT64_MAX},
+        [INSYNC_MSG_HEADERS] = {"table", 0},
+        [INSYNC_MSG_OPAQUE] = {NULL, 0}, /* anything */
+};
+
+/* msg.headers: { name = value, ... } or { {name, value}, ... }. */
+enum { H_NAME, H_VALUE, H_PAIR_NAME, H_PAIR_VALUE, H_N };
+static const struct header_rule_s {
+        const char *where;    /* after "msg.headers" in the error */
+        const char *expected;
+} header_rules[H_N] = {
+        [H_NAME] = {" (a name)", "string"},
+        [H_VALUE] = {" (a value)", "string"},
+        [H_PAIR_NAME] = {"[i][1]", "string"},
+        [H_PAIR_VALUE] = {"[i][2]", "string or nil"},
+};
+
+/* core.msg_rules() -> { <field> = { expected = words [, max = n] }, ... }
+ * with the header forms as fields "headers (a name)", "headers[i][1]"... */
+static int l_msg_rules(lua_State *L) {
+        lua_createtable(L, 0, INSYNC_MSG_NFIELDS + H_N);
+        for (int f = 0; f < INSYNC_MSG_NFIELDS; f++) {
+                if (!rules[f].expected)
+                        continue;
+                lua_createtable(L, 0, 2);
+                lua_pushstring(L, rules[f].expected);
+                lua_setfield(L, -2, "expected");
+                if (rules[f].max) {
+                        lua_pushinteger(L, rules[f].max);
+                        lua_setfield(L, -2, "max");
+                }
+                lua_setfield(L, -2, field_names[f]);
+        }
+        for (int h = 0; h < H_N; h++) {
+                lua_createtable(L, 0, 1);
+                lua_pushstring(L, header_rules[h].expected);
+                lua_setfield(L, -2, "expected");
+                lua_pushfstring(L, "headers%s", header_rules[h].where);
+                lua_insert(L, -2);
+                lua_settable(L, -3);
+        }
+        return 1;
+}
+
+void insync_lua_open_msg(lua_State *L) {
+        lua_pushcfunction(L, l_msg_rules);
+        lua_setfield(L, -2, "msg_rules");
+}
 
 void insync_lua_msg_names(lua_State *L) {
         insync_lua_msg_names_t *nm = lua_newuserdata(L, sizeof(*nm));
@@ -50,23 +117,23 @@ static int field_of(const insync_lua_msg_names_t *nm, const void *k) {
         return f < 0 ? INSYNC_MSG_NFIELDS : f;
 }
 
-/* Raises "send: msg.<field>: expected <what>, got <type>" for the value
+/* Raises "send: msg.<field>: expected <rule>, got <type>" for the value
  * on the top of the stack. */
-static void bad_field(lua_State *L, int f, const char *what) {
-        luaL_error(L, "send: msg.%s: expected %s, got %s", field_names[f], what,
-                   luaL_typename(L, -1));
+static void bad_field(lua_State *L, int f) {
+        luaL_error(L, "send: msg.%s: expected %s, got %s", field_names[f],
+                   rules[f].expected, luaL_typename(L, -1));
 }
 
-/* msg.partition and msg.timestamp: an integer from 0 to max; a number
- * that is not one is named by its value. */
-static int64_t read_count(lua_State *L, int f, const char *what,
-                          lua_Integer max) {
+/* msg.partition and msg.timestamp: an integer from 0 to its rule's max; a
+ * number that is not one is named by its value. */
+static int64_t read_count(lua_State *L, int f) {
         lua_Integer v = insync_isinteger(L, -1) ? lua_tointeger(L, -1) : -1;
-        if (v < 0 || v > max) {
+        if (v < 0 || v > rules[f].max) {
                 if (lua_type(L, -1) == LUA_TNUMBER)
                         luaL_error(L, "send: msg.%s: expected %s, got %s",
-                                   field_names[f], what, lua_tostring(L, -1));
-                bad_field(L, f, what);
+                                   field_names[f], rules[f].expected,
+                                   lua_tostring(L, -1));
+                bad_field(L, f);
         }
         return (int64_t)v;
 }
@@ -110,7 +177,7 @@ void insync_lua_read_msg(lua_State *L, int msg,
                 switch (f) {
                 case INSYNC_MSG_TOPIC:
                         if (ty != LUA_TSTRING)
-                                bad_field(L, f, "string");
+                                bad_field(L, f);
                         m->topic = lua_tolstring(L, -1, &m->topic_len);
                         m->topic_idx = lua_gettop(L);
                         has_topic = 1;
@@ -119,7 +186,7 @@ void insync_lua_read_msg(lua_State *L, int msg,
                 case INSYNC_MSG_KEY:
                 case INSYNC_MSG_VALUE: {
                         if (ty != LUA_TSTRING)
-                                bad_field(L, f, "string or nil");
+                                bad_field(L, f);
                         size_t len;
                         const char *s = lua_tolstring(L, -1, &len);
                         if (f == INSYNC_MSG_KEY) {
@@ -133,19 +200,17 @@ void insync_lua_read_msg(lua_State *L, int msg,
                         continue;
                 }
                 case INSYNC_MSG_PARTITION:
-                        m->partition = read_count(L, f, "a partition number (integer >= 0)",
-                                                  INT32_MAX);
+                        m->partition = read_count(L, f);
                         break;
                 case INSYNC_MSG_TIMESTAMP:
-                        m->timestamp = read_count(L, f, "milliseconds since the epoch (integer >= 0)",
-                                                  (lua_Integer)INT64_MAX);
+                        m->timestamp = read_count(L, f);
                         break;
                 case INSYNC_MSG_HEADERS:
                 case INSYNC_MSG_OPAQUE:
                         /* kept where lua_next left it, a copy of its key
                          * above for the next step: two slots each */
                         if (f == INSYNC_MSG_HEADERS && ty != LUA_TTABLE)
-                                bad_field(L, f, "table");
+                                bad_field(L, f);
                         *(f == INSYNC_MSG_HEADERS ? &m->headers : &m->opaque) =
                                 lua_gettop(L);
                         lua_pushvalue(L, -2);
@@ -155,7 +220,7 @@ void insync_lua_read_msg(lua_State *L, int msg,
         }
         if (!has_topic) {
                 lua_pushnil(L);
-                bad_field(L, INSYNC_MSG_TOPIC, "string");
+                bad_field(L, INSYNC_MSG_TOPIC);
         }
         if (m->headers)
                 insync_lua_each_header(L, m->headers, add_header_size,
@@ -193,10 +258,10 @@ void insync_lua_check_topic(lua_State *L, const char *name, size_t len) {
                       "a-z A-Z 0-9 . _ -), got %s", lua_tostring(L, -1));
 }
 
-/* Raises "send: msg.headers<where>: expected <what>, got <type>". */
-static void bad_header(lua_State *L, const char *where, const char *what,
-                       int idx) {
-        luaL_error(L, "send: msg.headers%s: expected %s, got %s", where, what,
+/* Raises "send: msg.headers<where>: expected <rule>, got <type>". */
+static void bad_header(lua_State *L, int h, int idx) {
+        luaL_error(L, "send: msg.headers%s: expected %s, got %s",
+                   header_rules[h].where, header_rules[h].expected,
                    luaL_typename(L, idx));
 }
 
@@ -210,9 +275,9 @@ void insync_lua_each_header(lua_State *L, int idx, insync_lua_header_fn fn,
                         lua_rawgeti(L, -1, 1);
                         lua_rawgeti(L, -2, 2);
                         if (lua_type(L, -2) != LUA_TSTRING)
-                                bad_header(L, "[i][1]", "string", -2);
+                                bad_header(L, H_PAIR_NAME, -2);
                         if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING)
-                                bad_header(L, "[i][2]", "string or nil", -1);
+                                bad_header(L, H_PAIR_VALUE, -1);
                         n = lua_tolstring(L, -2, &nl);
                         v = lua_isnil(L, -1) ? NULL : lua_tolstring(L, -1, &vl);
                         if (fn)
@@ -221,9 +286,9 @@ void insync_lua_each_header(lua_State *L, int idx, insync_lua_header_fn fn,
                         continue;
                 }
                 if (lua_type(L, -2) != LUA_TSTRING)
-                        bad_header(L, " (a name)", "string", -2);
+                        bad_header(L, H_NAME, -2);
                 if (lua_type(L, -1) != LUA_TSTRING)
-                        bad_header(L, " (a value)", "string", -1);
+                        bad_header(L, H_VALUE, -1);
                 n = lua_tolstring(L, -2, &nl);
                 v = lua_tolstring(L, -1, &vl);
                 if (fn)

@@ -399,14 +399,6 @@ static int l_send(lua_State *L) {
 /* ---------------------------------------------------------------------- */
 /* Handing events out */
 
-/* Message handler of every callback: the error with its traceback. */
-static int traceback(lua_State *L) {
-        const char *msg = lua_tostring(L, 1);
-        if (msg)
-                luaL_traceback(L, L, msg, 1);
-        return 1; /* a non-string error object goes through as it is */
-}
-
 /* Pushes a report (report.c): the topic's name is at `topic`, the report
  * metatable at `mt`, the opaque at `opaque` (0: none); offset < 0,
  * partition < 0 or latency_us < 0: unknown. */
@@ -870,7 +862,7 @@ void insync_lua_open_producer(lua_State *L) {
                                 lua_newtable(L); /* the methods */
                         lua_pushvalue(L, mt);
                         lua_pushvalue(L, names);
-                        lua_pushcfunction(L, traceback);
+                        lua_pushcfunction(L, insync_lua_traceback);
                         lua_pushcfunction(L, serve_protected);
                         luaL_setfuncs(L, i == 0 ? meta : methods, UP_COUNT);
                         if (i == 0)

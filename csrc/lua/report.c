@@ -228,6 +228,33 @@ static int report_tostring(lua_State *L) {
         return 1;
 }
 
+/* core.report_new(topic, partition, key, opaque): the report of a record
+ * no engine took (insync.openresty's, refused before librdkafka had it):
+ * partition nil or < 0 unknown, offset and latency_ms unknown. */
+static int l_report_new(lua_State *L) {
+        insync_lua_report_t f;
+        memset(&f, 0, sizeof(f));
+        if (lua_type(L, 1) != LUA_TSTRING)
+                return luaL_error(L, "report_new: topic: expected string, got %s",
+                                  lua_isnone(L, 1) ? "nil" : luaL_typename(L, 1));
+        if (!lua_isnoneornil(L, 2) && !insync_isinteger(L, 2))
+                return luaL_error(L, "report_new: partition: expected integer or nil, got %s",
+                                  luaL_typename(L, 2));
+        if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TSTRING)
+                return luaL_error(L, "report_new: key: expected string or nil, got %s",
+                                  luaL_typename(L, 3));
+        f.topic = lua_tolstring(L, 1, &f.topic_len);
+        f.partition = lua_isnoneornil(L, 2) ? -1 : (int32_t)lua_tointeger(L, 2);
+        if (!lua_isnoneornil(L, 3))
+                f.key = lua_tolstring(L, 3, &f.key_len);
+        f.opaque = lua_isnoneornil(L, 4) ? 0 : 4;
+        f.offset = -1;
+        f.latency_ms = -1;
+        insync_lua_push_report_mt(L);
+        insync_lua_push_report(L, -1, &f);
+        return 1;
+}
+
 void insync_lua_open_report(lua_State *L) {
         static const luaL_Reg mt[] = {{"__index", report_index},
                                       {"__newindex", report_newindex},
@@ -237,4 +264,6 @@ void insync_lua_open_report(lua_State *L) {
         if (luaL_newmetatable(L, INSYNC_REPORT_MT))
                 luaL_setfuncs(L, mt, 0);
         lua_setfield(L, -2, "report_mt");
+        lua_pushcfunction(L, l_report_new);
+        lua_setfield(L, -2, "report_new");
 }

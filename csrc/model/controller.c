@@ -52,7 +52,7 @@ void insync_controller_broadcast(insync_cluster_t *c, uint32_t gp) {
                 send_state(c, b, gp, INSYNC_M_PSTATE);
 }
 
-void insync_controller_snapshot(insync_cluster_t *c, int b) {
+static void snapshot(insync_cluster_t *c, int b) {
         for (uint32_t gp = 0; gp < c->ngp; gp++)
                 send_state(c, b, gp, INSYNC_M_PSTATE);
 }
@@ -203,7 +203,7 @@ int insync_controller_elect(insync_cluster_t *c, uint32_t gp, uint64_t exclude) 
         return c->cp[gp].leader;
 }
 
-void insync_controller_fence(insync_cluster_t *c, int b) {
+static void fence(insync_cluster_t *c, int b) {
         insync_broker_t *br = &c->br[b];
         if (br->fenced)
                 return;
@@ -247,7 +247,7 @@ static void unfence(insync_cluster_t *c, int b) {
 void insync_controller_session(insync_cluster_t *c, int b, uint64_t count) {
         insync_broker_t *br = &c->br[b];
         if (br->hb_count == count && !br->fenced) {
-                insync_controller_fence(c, b);
+                fence(c, b);
                 insync_controller_maybe_schedule_balance(c);
         }
 }
@@ -313,7 +313,7 @@ static int controlled_shutdown(insync_cluster_t *c, int b) {
                 return 1;
         if (!br->in_cs) {
                 if (!has_leaderships(c, b)) {
-                        insync_controller_fence(c, b);
+                        fence(c, b);
                         return 1;
                 }
                 br->in_cs = 1;
@@ -332,7 +332,7 @@ static int controlled_shutdown(insync_cluster_t *c, int b) {
         }
         if (has_leaderships(c, b) || lowest_active(c) < br->cs_offset)
                 return 0;
-        insync_controller_fence(c, b);
+        fence(c, b);
         return 1;
 }
 
@@ -388,7 +388,7 @@ void insync_controller_recv(insync_cluster_t *c, insync_msg_t *m) {
                     c->now - br->last_contact <= c->conf.session_ms)
                         return;
                 /* A new incarnation: the old one is fenced first. */
-                insync_controller_fence(c, b);
+                fence(c, b);
                 /* ClusterControlManager.registerBroker: the previous broker
                  * epoch (m->offset) is the last one registered only after a
                  * clean shutdown; else it lost whatever was unflushed. */
@@ -399,7 +399,7 @@ void insync_controller_recv(insync_cluster_t *c, insync_msg_t *m) {
                 br->hb_version = m->version;
                 heard_from(c, b);
                 unfence(c, b);
-                insync_controller_snapshot(c, b);
+                snapshot(c, b);
                 break;
         case INSYNC_M_HEARTBEAT: {
                 if (m->req != br->inc || !br->registered)
@@ -416,7 +416,7 @@ void insync_controller_recv(insync_cluster_t *c, insync_msg_t *m) {
                 r->shut = shut;
                 insync_net_send(c, r);
                 if (m->version < c->meta_version)
-                        insync_controller_snapshot(c, b);
+                        snapshot(c, b);
                 break;
         }
         case INSYNC_M_ALTER_ISR:

@@ -528,6 +528,10 @@ void insync_log_free(insync_log_t *l);
 uint32_t insync_log_batch_at(const insync_log_t *l, uint32_t offset);
 
 /* partition.c */
+/** Broker @p b's replica of global partition @p gp, NULL when it holds none
+ * (or b or gp is out of range). */
+insync_replica_t *insync_broker_replica(insync_cluster_t *c, int b,
+                                        uint32_t gp);
 void insync_partition_produce(insync_cluster_t *c, int b, insync_msg_t *m);
 void insync_partition_fetch(insync_cluster_t *c, int b, insync_msg_t *m);
 void insync_partition_fetch_resp(insync_cluster_t *c, int b, insync_msg_t *m);
@@ -556,15 +560,11 @@ void insync_broker_stop(insync_cluster_t *c, int b, int power_loss);
 void insync_broker_meta_req(insync_cluster_t *c, int b, insync_msg_t *m);
 void insync_broker_begin_shutdown(insync_cluster_t *c, int b);
 void insync_broker_heartbeat_resp(insync_cluster_t *c, int b, insync_msg_t *m);
-insync_replica_t *insync_broker_replica(insync_cluster_t *c, int b,
-                                        uint32_t gp);
 
 /* controller.c */
 void insync_controller_recv(insync_cluster_t *c, insync_msg_t *m);
 void insync_controller_session(insync_cluster_t *c, int b, uint64_t count);
-void insync_controller_fence(insync_cluster_t *c, int b);
 void insync_controller_broadcast(insync_cluster_t *c, uint32_t gp);
-void insync_controller_snapshot(insync_cluster_t *c, int b);
 int insync_controller_elect(insync_cluster_t *c, uint32_t gp,
                             uint64_t exclude);
 void insync_controller_maybe_schedule_balance(insync_cluster_t *c);
@@ -579,7 +579,7 @@ void insync_producer_free(insync_producer_t *p);
 /** Makes room for partitions created since; @returns -1 on no memory. */
 int insync_producer_grow(insync_cluster_t *c, insync_producer_t *p);
 
-/* partitioner.c */
+/* crc32.c: for the partitioner (producer.c) */
 uint32_t insync_crc32(const void *data, size_t len);
 
 /* trace.c */

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "consumer.h"
-#include "producer.h" /* the fork generation, shared by every handle */
+#include "fork.h"
 
 /* Sets key to value unless the application set it.  librdkafka's
  * assign needs a group.id even though the consumer never joins the group

@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
+#include "fork.h"
 #include "mock.h"
 
 /* Kafka's request types by ApiKey (the protocol's names, in the order of
@@ -77,10 +77,6 @@ int insync_rk_api_key(const char *name) {
         return -1;
 }
 
-const char *insync_rk_api_name(int key) {
-        return key >= 0 && key < API_COUNT ? api_names[key] : NULL;
-}
-
 /* File descriptors open in this process (/proc/self/fd), or 0 when it
  * cannot tell. */
 static long open_fds(void) {
@@ -119,6 +115,7 @@ int insync_rk_mock_init(insync_rk_mock_t *m, int brokers, char *errbuf,
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
         /* The handle only hosts the cluster: it has nothing to say. */
         rd_kafka_conf_set_log_cb(conf, NULL);
+        m->fork_gen = insync_rk_fork_watch();
         m->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errbuf, size);
         if (!m->rk) {
                 rd_kafka_conf_destroy(conf);
@@ -132,13 +129,16 @@ int insync_rk_mock_init(insync_rk_mock_t *m, int brokers, char *errbuf,
                 m->rk = NULL;
                 return -1;
         }
-        m->pid = getpid();
         m->brokers = brokers;
         return 0;
 }
 
+int insync_rk_mock_forked(const insync_rk_mock_t *m) {
+        return m->rk && m->fork_gen != insync_rk_fork_generation();
+}
+
 void insync_rk_mock_destroy(insync_rk_mock_t *m) {
-        if (m->rk && m->pid == getpid()) {
+        if (m->rk && !insync_rk_mock_forked(m)) {
                 rd_kafka_mock_cluster_destroy(m->mc);
                 rd_kafka_destroy(m->rk);
         }

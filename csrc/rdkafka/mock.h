@@ -21,8 +21,9 @@ typedef struct insync_rk_mock_s {
         rd_kafka_t *rk;              /**< the handle the cluster needs;
                                       *   NULL before init and after destroy */
         rd_kafka_mock_cluster_t *mc; /**< NULL iff rk is NULL */
-        pid_t pid;                   /**< process that made them: a forked
-                                      *   child never destroys them */
+        unsigned fork_gen;           /**< insync_rk_fork_generation() when
+                                      *   made: a forked child never uses
+                                      *   or destroys them */
         int brokers;                 /**< broker ids are 1..brokers */
 } insync_rk_mock_t;
 
@@ -33,6 +34,9 @@ typedef struct insync_rk_mock_s {
 int insync_rk_mock_init(insync_rk_mock_t *m, int brokers, char *errbuf,
                         size_t size);
 
+/** @returns 1 when this process is a fork of the one that made the cluster. */
+int insync_rk_mock_forked(const insync_rk_mock_t *m);
+
 /** Stops the cluster (not in a forked child).  Idempotent. */
 void insync_rk_mock_destroy(insync_rk_mock_t *m);
 
@@ -41,8 +45,5 @@ void insync_rk_mock_destroy(insync_rk_mock_t *m);
  * "InitProducerId" 22), or -1 when the name is unknown.
  */
 int insync_rk_api_key(const char *name);
-
-/** @returns the name of ApiKey @p key, or NULL. */
-const char *insync_rk_api_name(int key);
 
 #endif

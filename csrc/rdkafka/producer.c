@@ -2,36 +2,16 @@
  * @file producer.c
  * @brief The librdkafka side of insync.producer (see producer.h).
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fork.h"
 #include "producer.h"
 
-/* Counts forks in the child; process-wide by nature.  glibc unregisters the
- * handler when this object is unloaded. */
-static volatile unsigned fork_generation;
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-
-static void on_fork_child(void) {
-        fork_generation++;
-}
-
-static void watch_forks(void) {
-        pthread_atfork(NULL, NULL, on_fork_child);
-}
-
-unsigned insync_rk_fork_generation(void) {
-        return fork_generation;
-}
-
-unsigned insync_rk_fork_watch(void) {
-        pthread_once(&fork_once, watch_forks);
-        return fork_generation;
-}
-
-int insync_rk_conf_is_secret(const char *key) {
+/* 1 when the value of configuration property @p key is a secret that must
+ * never be echoed (passwords, keys, tokens, OAUTHBEARER config). */
+static int conf_is_secret(const char *key) {
         static const char *const exact[] = {
                 "sasl.oauthbearer.config", "ssl.key.pem", "ssl_key",
                 "ssl.keystore.password", "sasl.password", NULL,
@@ -49,7 +29,7 @@ int insync_rk_conf_set(rd_kafka_conf_t *conf, const char *key,
             RD_KAFKA_CONF_OK)
                 return 0;
         /* librdkafka's message may quote the value: never for a secret. */
-        if (insync_rk_conf_is_secret(key) && *value &&
+        if (conf_is_secret(key) && *value &&
             strstr(errbuf, value) != NULL)
                 snprintf(errbuf, size,
                          "Invalid value for configuration property \"%s\" "
@@ -185,7 +165,7 @@ void insync_rk_producer_slot_put(insync_rk_producer_t *p, int slot) {
 }
 
 int insync_rk_producer_forked(const insync_rk_producer_t *p) {
-        return p->rk && p->fork_gen != fork_generation;
+        return p->rk && p->fork_gen != insync_rk_fork_generation();
 }
 
 void insync_rk_producer_purge(insync_rk_producer_t *p) {

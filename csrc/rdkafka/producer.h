@@ -84,12 +84,6 @@ typedef struct insync_rk_producer_s {
 #define INSYNC_RK_EV_STATS RD_KAFKA_EVENT_STATS
 
 /**
- * @returns 1 when the value of configuration property @p key is a secret
- * that must never be echoed (passwords, keys, tokens, OAUTHBEARER config).
- */
-int insync_rk_conf_is_secret(const char *key);
-
-/**
  * Sets @p key to @p value on @p conf.  On failure writes into @p errbuf
  * librdkafka's message (or, for a secret key, a message that does not
  * contain the value) and returns -1; else 0.
@@ -146,20 +140,6 @@ int insync_rk_producer_slot_get(insync_rk_producer_t *p);
 
 /** Gives @p slot back; it is reused by a later send. */
 void insync_rk_producer_slot_put(insync_rk_producer_t *p, int slot);
-
-/**
- * @returns how many times the process has forked between the first producer
- * and now, as seen from this process (a pthread_atfork child handler counts;
- * no system call, so it can be checked on every send).
- */
-unsigned insync_rk_fork_generation(void);
-
-/**
- * Starts counting forks (once per process: every librdkafka handle insync
- * makes calls it before rd_kafka_new) and @returns the generation now, to
- * be kept with the handle and compared with insync_rk_fork_generation().
- */
-unsigned insync_rk_fork_watch(void);
 
 /** @returns 1 when this process is a fork of the one that made the handle. */
 int insync_rk_producer_forked(const insync_rk_producer_t *p);

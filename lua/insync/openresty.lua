@@ -153,33 +153,12 @@ local function collect(h, cb, report, err)
   end
 end
 
--- The report of a record refused before librdkafka took it: what
--- insync.report gives (a userdata core builds only from a delivery),
--- as a table.  Fields: topic, partition (nil unless msg.partition was
--- given), key, opaque; offset and latency_ms are unknown, so nil.
-local REPORT_FIELDS = { "topic", "partition", "offset", "key", "latency_ms", "opaque" }
-local report_mt = { __index = {} }
-
---- `report:totable()`: a plain table of its fields.
-function report_mt.__index.totable(r)
-  local t = {}
-  for k, v in pairs(r) do t[k] = v end
-  return t
-end
-
--- As insync.report's: "insync.report{topic=t partition=0 key=k opaque=...}".
-function report_mt.__tostring(r)
-  local parts = {}
-  for _, name in ipairs(REPORT_FIELDS) do
-    local v = rawget(r, name)
-    if v ~= nil then parts[#parts + 1] = name .. "=" .. tostring(v) end
-  end
-  return "insync.report{" .. table.concat(parts, " ") .. "}"
-end
-
+-- The report of a record refused before librdkafka took it: an
+-- insync.report as every other (csrc/lua/report.c builds them all), with
+-- topic, partition (nil unless msg.partition was given), key, opaque;
+-- offset and latency_ms unknown, so nil.
 local function report_of(copy)
-  return setmetatable({ topic = copy.topic, partition = copy.partition, key = copy.key,
-    opaque = copy.cb and copy.user_opaque or nil }, report_mt)
+  return core.report_new(copy.topic, copy.partition, copy.key, copy.cb and copy.user_opaque or nil)
 end
 
 -- Hands the pending records to the producer, in order.  librdkafka refuses
@@ -931,13 +910,20 @@ function M.init(o)
   return p
 end
 
--- The message producer:send raises for the same mistake (csrc/lua/msg.c):
--- a count out of range is named by its value, anything else by its type.
--- The error names the line that called send: `lvl` is its level as seen
--- from copy_msg (4 for send: copy_msg, accept, send, the caller).
-local function bad(field, expected, v, by_value, lvl)
+-- What each field of msg must be, in the words of its error: the rule
+-- table of producer:send (csrc/lua/msg.c), checked here in Lua, because a
+-- call into C per send costs LuaJIT two to three times what these checks
+-- and the copy cost in Lua.
+local RULES = core.msg_rules()
+local PARTITION_MAX, TIMESTAMP_MAX = RULES.partition.max, RULES.timestamp.max
+
+-- The message producer:send raises for the same mistake: a count out of
+-- range is named by its value, anything else by its type.  The error names
+-- the line that called send: `lvl` is its level as seen from copy_msg (4
+-- for send: copy_msg, accept, send, the caller).
+local function bad(field, v, by_value, lvl)
   local got = by_value and type(v) == "number" and tostring(v) or type(v)
-  error(("send: msg.%s: expected %s, got %s"):format(field, expected, got), lvl + 1)
+  error(("send: msg.%s: expected %s, got %s"):format(field, RULES[field].expected, got), lvl + 1)
 end
 
 local function is_integer(v)
@@ -962,14 +948,14 @@ local function copy_headers(hd, lvl)
   for k, v in pairs(hd) do
     if type(k) == "number" and type(v) == "table" then
       local name, value = rawget(v, 1), rawget(v, 2)
-      if type(name) ~= "string" then bad("headers[i][1]", "string", name, false, lvl + 1) end
+      if type(name) ~= "string" then bad("headers[i][1]", name, false, lvl + 1) end
       if value ~= nil and type(value) ~= "string" then
-        bad("headers[i][2]", "string or nil", value, false, lvl + 1)
+        bad("headers[i][2]", value, false, lvl + 1)
       end
       out[k] = { name, value }
     else
-      if type(k) ~= "string" then bad("headers (a name)", "string", k, false, lvl + 1) end
-      if type(v) ~= "string" then bad("headers (a value)", "string", v, false, lvl + 1) end
+      if type(k) ~= "string" then bad("headers (a name)", k, false, lvl + 1) end
+      if type(v) ~= "string" then bad("headers (a value)", v, false, lvl + 1) end
       out[k] = v
     end
   end
@@ -984,21 +970,23 @@ local function copy_msg(msg, cb, lvl)
   end
   local topic, key, value = rawget(msg, "topic"), rawget(msg, "key"), rawget(msg, "value")
   local partition, timestamp, headers = rawget(msg, "partition"), rawget(msg, "timestamp"), rawget(msg, "headers")
-  if type(topic) ~= "string" then bad("topic", "string", topic, false, lvl) end
+  if type(topic) ~= "string" then bad("topic", topic, false, lvl) end
   check_topic(topic, lvl)
-  if key ~= nil and type(key) ~= "string" then bad("key", "string or nil", key, false, lvl) end
-  if value ~= nil and type(value) ~= "string" then bad("value", "string or nil", value, false, lvl) end
+  if key ~= nil and type(key) ~= "string" then bad("key", key, false, lvl) end
+  if value ~= nil and type(value) ~= "string" then bad("value", value, false, lvl) end
   if partition ~= nil then
-    if not is_integer(partition) or partition < 0 or partition > 2147483647 then
-      bad("partition", "a partition number (integer >= 0)", partition, true, lvl)
+    if not is_integer(partition) or partition < 0 or partition > PARTITION_MAX then
+      bad("partition", partition, true, lvl)
     end
   end
-  -- at most 2^63 - 1, as producer:send: a double of 2^63 or more is no int64
-  if timestamp ~= nil and (not is_integer(timestamp) or timestamp < 0 or timestamp >= 2 ^ 63) then
-    bad("timestamp", "milliseconds since the epoch (integer >= 0)", timestamp, true, lvl)
+  -- TIMESTAMP_MAX is 2^63 - 1, which a double (LuaJIT's numbers) rounds
+  -- up to 2^63: a double of 2^63 or more is no int64
+  if timestamp ~= nil and (not is_integer(timestamp) or timestamp < 0 or timestamp > TIMESTAMP_MAX
+                           or timestamp >= 2 ^ 63) then
+    bad("timestamp", timestamp, true, lvl)
   end
   if headers ~= nil then
-    if type(headers) ~= "table" then bad("headers", "table", headers, false, lvl) end
+    if type(headers) ~= "table" then bad("headers", headers, false, lvl) end
     headers = copy_headers(headers, lvl)
   end
   local copy = { topic = topic, key = key, value = value, partition = partition, timestamp = timestamp,

@@ -1,5 +1,5 @@
 /**
- * @file partitioner.c
+ * @file crc32.c
  * @brief CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320, as zlib and
  * librdkafka's rd_crc32), which librdkafka's consistent and
  * consistent_random partitioners take modulo the partition count

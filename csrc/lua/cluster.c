@@ -163,6 +163,12 @@ static int l_cluster_new(lua_State *L) {
         F("imbalance_check_s", imbalance_check_s);
         F("lat_kind", latency.kind);
         F("net_bytes_per_ms", net_bytes_per_ms);
+        F("disk_bytes_per_ms", disk_bytes_per_ms);
+        F("flush_scheduler_ms", flush_scheduler_ms);
+        F("initial_task_delay_ms", initial_task_delay_ms);
+        F("hw_checkpoint_ms", hw_checkpoint_ms);
+        F("dirty_expire_centisecs", dirty_expire_cs);
+        F("dirty_writeback_centisecs", dirty_writeback_cs);
 #undef F
         lua_getfield(L, 1, "lat_a");
         conf.latency.a = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 0;
@@ -513,7 +519,8 @@ static int l_run(lua_State *L) {
 
 /* ---------------------------------------------------------------- topics */
 
-/* c:_create_topic(name, partitions, rf, min_isr, unclean, flush, assignment) */
+/* c:_create_topic(name, partitions, rf, min_isr, unclean, flush, assignment,
+ * flush_ms): flush_ms may be nil (the broker's) */
 static int l_create_topic(lua_State *L) {
         lcluster_t *lc = check_cluster(L, "_create_topic");
         if (lua_type(L, 2) != LUA_TSTRING)
@@ -525,6 +532,7 @@ static int l_create_topic(lua_State *L) {
         int min_isr = (int)check_int(L, 5, "create_topic: min.insync.replicas");
         int unclean = (int)check_int(L, 6, "create_topic: unclean.leader.election.enable");
         lua_Integer flush = check_int(L, 7, "create_topic: flush.messages");
+        lua_Integer flush_ms = lua_isnoneornil(L, 9) ? -1 : check_int(L, 9, "create_topic: flush.ms");
         int *assign = NULL;
         char err[160];
         if (lua_istable(L, 8) && partitions > 0 && rf > 0 &&
@@ -560,7 +568,8 @@ static int l_create_topic(lua_State *L) {
                 }
         }
         int rc = insync_cluster_create_topic(lc->c, name, partitions, rf, min_isr,
-                                             unclean, (int64_t)flush, assign,
+                                             unclean, (int64_t)flush,
+                                             (int64_t)flush_ms, assign,
                                              err, sizeof(err));
         free(assign);
         if (rc)
@@ -967,13 +976,17 @@ static int l_partition(lua_State *L) {
         for (int i = 0; i < pi.rf; i++) {
                 insync_rinfo_t ri;
                 insync_cluster_replica_info(c, t, p, pi.replicas[i], &ri);
-                lua_createtable(L, 0, 6);
+                lua_createtable(L, 0, 8);
                 lua_pushinteger(L, (lua_Integer)ri.leo);
                 lua_setfield(L, -2, "leo");
                 lua_pushinteger(L, (lua_Integer)ri.hw);
                 lua_setfield(L, -2, "hw");
                 lua_pushinteger(L, (lua_Integer)ri.flushed);
                 lua_setfield(L, -2, "flushed");
+                lua_pushinteger(L, (lua_Integer)ri.durable);
+                lua_setfield(L, -2, "durable");
+                lua_pushinteger(L, (lua_Integer)ri.hw_checkpoint);
+                lua_setfield(L, -2, "hw_checkpoint");
                 lua_pushboolean(L, ri.online);
                 lua_setfield(L, -2, "online");
                 lua_pushstring(L, role_names[ri.role]);

@@ -51,7 +51,7 @@ insync_cluster_t *insync_cluster_new(const insync_cconf_t *conf) {
                               br->inc, NULL);
                 insync_sim_at(c, c->conf.session_ms, INSYNC_EV_SESSION,
                               (uint32_t)b, 0, NULL);
-                insync_broker_schedule_flush(c, b);
+                insync_broker_schedule_storage(c, b);
         }
         return c;
 }
@@ -104,6 +104,7 @@ int insync_cluster_topic_partitions(const insync_cluster_t *c, int t) {
 int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
                                 int partitions, int rf, int min_isr,
                                 int unclean, int64_t flush_messages,
+                                int64_t flush_ms,
                                 const int *assignment, char *err,
                                 size_t errlen) {
         if (insync_cluster_topic(c, name) >= 0) {
@@ -177,6 +178,7 @@ int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
         t->min_isr = min_isr;
         t->unclean = unclean;
         t->flush_messages = flush_messages;
+        t->flush_ms = flush_ms;
         for (int p = 0; p < partitions; p++) {
                 uint32_t gp = c->ngp + (uint32_t)p;
                 insync_cpart_t *x = &c->cp[gp];
@@ -197,6 +199,7 @@ int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
                         r->leader = -1;
                         r->epoch = -1;
                         r->pepoch = -1;
+                        r->log.last_flush = c->now;
                         c->br[b].rep[gp] = r;
                         if (!c->br[b].fenced)
                                 x->isr |= (uint64_t)1 << b;
@@ -531,6 +534,8 @@ int insync_cluster_replica_info(const insync_cluster_t *c, int topic, int part,
         out->leo = r->log.len;
         out->hw = r->hw;
         out->flushed = r->log.flushed;
+        out->durable = insync_broker_durable(c, b, r);
+        out->hw_checkpoint = r->hw_ck < (int64_t)r->log.len ? r->hw_ck : r->log.len;
         out->epoch = r->epoch;
         return 1;
 }

@@ -30,6 +30,12 @@ void insync_cconf_defaults(insync_cconf_t *conf) {
         conf->socket_timeout_ms = 30000;
         conf->flush_messages = INT64_MAX;
         conf->flush_ms = INT64_MAX;
+        conf->flush_scheduler_ms = INT64_MAX;
+        conf->initial_task_delay_ms = 30000;
+        conf->hw_checkpoint_ms = 5000;
+        conf->dirty_expire_cs = 3000;
+        conf->dirty_writeback_cs = 500;
+        conf->disk_bytes_per_ms = 0;
         conf->default_partitions = 1;
         conf->default_rf = 1;
         conf->auto_rebalance = 1;
@@ -73,6 +79,13 @@ void insync_cconf_bound(insync_cconf_t *conf) {
         conf->fetch_backoff_ms = clamp(conf->fetch_backoff_ms, 0, INT_MAX_MS);
         conf->socket_timeout_ms = clamp(conf->socket_timeout_ms, 1, INT_MAX_MS);
         conf->flush_ms = clamp(conf->flush_ms, 1, INT64_MAX);
+        conf->flush_scheduler_ms = clamp(conf->flush_scheduler_ms, 1, INT64_MAX);
+        conf->initial_task_delay_ms = clamp(conf->initial_task_delay_ms, 0, INT64_MAX);
+        conf->hw_checkpoint_ms = clamp(conf->hw_checkpoint_ms, 1, INT64_MAX);
+        /* the kernel's: centisecs as an int (proc_dointvec_minmax, >= 0) */
+        conf->dirty_expire_cs = clamp(conf->dirty_expire_cs, 0, INT_MAX_MS);
+        conf->dirty_writeback_cs = clamp(conf->dirty_writeback_cs, 0, INT_MAX_MS);
+        conf->disk_bytes_per_ms = clamp(conf->disk_bytes_per_ms, 0, INT64_MAX);
         conf->imbalance_check_s = clamp(conf->imbalance_check_s, 1, INT64_MAX);
 }
 

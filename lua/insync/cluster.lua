@@ -88,6 +88,9 @@ local BROKER_KEYS = {
   ["replica.socket.timeout.ms"] = { "socket_timeout_ms", "int", 1, INT_MAX },
   ["log.flush.interval.messages"] = { "flush_messages", "int", 1, LONG_MAX },
   ["log.flush.interval.ms"] = { "flush_ms", "int", 1, LONG_MAX },
+  ["log.flush.scheduler.interval.ms"] = { "flush_scheduler_ms", "int", 1, LONG_MAX },
+  ["log.initial.task.delay.ms"] = { "initial_task_delay_ms", "int", 0, LONG_MAX },
+  ["replica.high.watermark.checkpoint.interval.ms"] = { "hw_checkpoint_ms", "int", 1, LONG_MAX },
   ["num.partitions"] = { "default_partitions", "int", 1, MAX_PARTITIONS },
   ["default.replication.factor"] = { "default_rf", "int", 1, INT_MAX },
   ["auto.leader.rebalance.enable"] = { "auto_rebalance", "bool" },
@@ -98,7 +101,7 @@ local BROKER_DEFAULTS = {
   min_isr = 1, lag_ms = 30000, unclean = 0, session_ms = 9000,
   heartbeat_ms = 2000, fetch_wait_ms = 500, fetch_max_bytes = 1048576,
   fetch_backoff_ms = 1000, socket_timeout_ms = 30000, flush_messages = LONG_MAX,
-  flush_ms = LONG_MAX,
+  flush_scheduler_ms = LONG_MAX, initial_task_delay_ms = 30000, hw_checkpoint_ms = 5000,
   default_partitions = 1, default_rf = 1,
   auto_rebalance = 1, imbalance_check_s = 300,
 }
@@ -107,6 +110,7 @@ local TOPIC_KEYS = {
   ["min.insync.replicas"] = { "min_isr", "int", 1, INT_MAX },
   ["unclean.leader.election.enable"] = { "unclean", "bool" },
   ["flush.messages"] = { "flush_messages", "int", 1, LONG_MAX },
+  ["flush.ms"] = { "flush_ms", "int", 0, LONG_MAX },
 }
 
 local function read_config(where, conf, keys, out)
@@ -131,7 +135,9 @@ end
 
 local CLUSTER_OPTS = { brokers = true, seed = true, latency_ms = true, config = true,
                        trace = true, strict_min_isr = true, eligible_leader_replicas = true,
-                       latency = true, profile = true, network_bytes_per_ms = true }
+                       latency = true, profile = true, network_bytes_per_ms = true,
+                       disk_bytes_per_ms = true, dirty_expire_centisecs = true,
+                       dirty_writeback_centisecs = true }
 
 -- Latency distributions (one way, per message, virtual ms): kind codes of
 -- csrc/model/latency.c and the figures each takes.
@@ -242,6 +248,18 @@ function M.new(opts)
   if opts.network_bytes_per_ms ~= nil then
     conf.net_bytes_per_ms = to_int("cluster: network_bytes_per_ms", opts.network_bytes_per_ms, 1)
   end
+  if opts.disk_bytes_per_ms ~= nil then
+    conf.disk_bytes_per_ms = to_int("cluster: disk_bytes_per_ms", opts.disk_bytes_per_ms, 1)
+  end
+  -- the machines' page cache writeback (Linux's sysctls, in centiseconds)
+  if opts.dirty_expire_centisecs ~= nil then
+    conf.dirty_expire_centisecs = to_int("cluster: dirty_expire_centisecs",
+                                         opts.dirty_expire_centisecs, 0, INT_MAX)
+  end
+  if opts.dirty_writeback_centisecs ~= nil then
+    conf.dirty_writeback_centisecs = to_int("cluster: dirty_writeback_centisecs",
+                                            opts.dirty_writeback_centisecs, 0, INT_MAX)
+  end
   if opts.trace ~= nil then conf.trace = to_bool("cluster: trace", opts.trace) end
   if opts.strict_min_isr ~= nil then
     conf.strict_min_isr = to_bool("cluster: strict_min_isr", opts.strict_min_isr)
@@ -251,6 +269,9 @@ function M.new(opts)
                                             opts.eligible_leader_replicas)
   end
   read_config("cluster: config", opts.config, BROKER_KEYS, conf)
+  -- KafkaConfig.logFlushIntervalMs: log.flush.interval.ms, or else
+  -- log.flush.scheduler.interval.ms
+  if conf.flush_ms == nil then conf.flush_ms = conf.flush_scheduler_ms end
   local c = core.cluster_new(conf)
   broker_conf[c] = conf
   return c
@@ -282,7 +303,8 @@ local TOPIC_OPTS = { partitions = true, replication_factor = true, config = true
 -- @string name
 -- @tparam[opt] table opts `partitions` (num.partitions), `replication_factor`
 -- (default.replication.factor), `config` (topic overrides:
--- min.insync.replicas, unclean.leader.election.enable, flush.messages),
+-- min.insync.replicas, unclean.leader.election.enable, flush.messages,
+-- flush.ms),
 -- `replicas` (a list per partition of broker ids; default round robin)
 function methods:create_topic(name, opts)
   check_self(self, "create_topic")
@@ -321,7 +343,7 @@ function methods:create_topic(name, opts)
     end
   end
   self:_create_topic(name, partitions, rf, tc.min_isr or bc.min_isr,
-    tc.unclean or -1, tc.flush_messages or -1, opts.replicas)
+    tc.unclean or -1, tc.flush_messages or -1, opts.replicas, tc.flush_ms)
   return self
 end
 

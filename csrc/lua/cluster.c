@@ -894,6 +894,17 @@ static int l_latency(lua_State *L) {
         return 0;
 }
 
+/* c:_disk(b, bytes_per_ms): broker b's disk write budget (0: unlimited). */
+static int l_disk(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, "_disk");
+        int b = (int)check_int(L, 2, "disk: broker");
+        lua_Integer rate = check_int(L, 3, "disk: bytes_per_ms");
+        char err[128];
+        if (insync_cluster_disk(lc->c, b, (int64_t)rate, err, sizeof(err)))
+                return luaL_error(L, "disk: %s", err);
+        return 0;
+}
+
 static int l_isolate(lua_State *L) {
         lcluster_t *lc = check_cluster(L, "isolate");
         insync_cluster_isolate(lc->c, check_node(L, lc, 2, "isolate: node"));
@@ -1244,6 +1255,7 @@ void insync_lua_open_cluster(lua_State *L) {
                 {"drop", l_drop},
                 {"isolate", l_isolate},
                 {"_latency", l_latency},
+                {"_disk", l_disk},
                 {"heal", l_heal},
                 {"partition", l_partition},
                 {"audit", l_audit},

@@ -41,6 +41,7 @@ insync_cluster_t *insync_cluster_new(const insync_cconf_t *conf) {
                 br->registered = 1;
                 br->reg_inc = 1;
                 br->hb_count = 0;
+                br->disk_bytes_per_ms = c->conf.disk_bytes_per_ms;
                 /* Staggered so brokers do not all heartbeat at once. */
                 int64_t hb = c->conf.heartbeat_ms * b / (c->nbrokers + 1);
                 insync_sim_at(c, hb > 0 ? hb : 1, INSYNC_EV_HEARTBEAT, (uint32_t)b,
@@ -401,6 +402,18 @@ int insync_cluster_crash(insync_cluster_t *c, int b, int lose_unflushed,
                 insync_sim_release(c, b);
         }
         insync_broker_stop(c, b, lose_unflushed);
+        return 0;
+}
+
+int insync_cluster_disk(insync_cluster_t *c, int b, int64_t bytes_per_ms,
+                        char *err, size_t errlen) {
+        if (check_broker(c, b, err, errlen))
+                return -1;
+        if (bytes_per_ms < 0) {
+                snprintf(err, errlen, "expected at least 0 bytes/ms");
+                return -1;
+        }
+        c->br[b].disk_bytes_per_ms = bytes_per_ms;
         return 0;
 }
 

@@ -63,7 +63,7 @@ typedef struct insync_cconf_s {
                                        written back by the kernel flusher */
         int64_t dirty_writeback_cs; /**< vm.dirty_writeback_centisecs (500):
                                        the kernel flusher's period, 0: never */
-        int64_t disk_bytes_per_ms;/**< each broker's disk write budget: a
+        int64_t disk_bytes_per_ms;/**< every broker's disk write budget: a
                                        message carrying records is handled once
                                        they are written (0: unlimited) */
         int default_partitions;   /**< num.partitions (1) */
@@ -220,6 +220,10 @@ int insync_cluster_link_latency(insync_cluster_t *c, int from, int to,
                                 size_t errlen);
 /** Checks a distribution's figures; @returns 0, or -1 with a message. */
 int insync_latency_check(const insync_latency_t *l, char *err, size_t errlen);
+/** Sets broker @p b's disk write budget (bytes/ms, 0: unlimited);
+ * @returns 0, or -1 with a message. */
+int insync_cluster_disk(insync_cluster_t *c, int b, int64_t bytes_per_ms,
+                        char *err, size_t errlen);
 void insync_cluster_isolate(insync_cluster_t *c, int node);
 void insync_cluster_heal(insync_cluster_t *c);
 int insync_cluster_brokers(const insync_cluster_t *c);

@@ -255,7 +255,7 @@ static int64_t departure(insync_cluster_t *c, const insync_msg_t *m) {
  * kept in microseconds, so writes far below a millisecond each add up. */
 static int64_t disk_done(insync_cluster_t *c, const insync_msg_t *m, int64_t t) {
         int b = m->to;
-        if (c->conf.disk_bytes_per_ms <= 0 || b < 1 || b > c->nbrokers ||
+        if (b < 1 || b > c->nbrokers || c->br[b].disk_bytes_per_ms <= 0 ||
             m->nids == 0 ||
             (m->type != INSYNC_M_PRODUCE && m->type != INSYNC_M_FETCH_RESP) ||
             t >= INSYNC_NEVER / 2000)
@@ -265,7 +265,7 @@ static int64_t disk_done(insync_cluster_t *c, const insync_msg_t *m, int64_t t) 
         if (br->disk_free_us > start)
                 start = br->disk_free_us;
         br->disk_free_us = start + (int64_t)(msg_bytes(c, m) * 1000 /
-                                             (uint64_t)c->conf.disk_bytes_per_ms);
+                                             (uint64_t)br->disk_bytes_per_ms);
         int64_t done = br->disk_free_us / 1000;
         return done > t ? done : t;
 }

@@ -296,6 +296,7 @@ typedef struct insync_broker_s {
                                    kernel flusher wakes every
                                    dirty_writeback_centisecs from then */
         int64_t disk_free_us; /**< when its disk has written what was queued */
+        int64_t disk_bytes_per_ms; /**< its disk write budget, 0: unlimited */
 } insync_broker_t;
 
 /* ----------------------------------------------------------- producer.c */

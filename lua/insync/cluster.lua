@@ -248,8 +248,18 @@ function M.new(opts)
   if opts.network_bytes_per_ms ~= nil then
     conf.net_bytes_per_ms = to_int("cluster: network_bytes_per_ms", opts.network_bytes_per_ms, 1)
   end
-  if opts.disk_bytes_per_ms ~= nil then
-    conf.disk_bytes_per_ms = to_int("cluster: disk_bytes_per_ms", opts.disk_bytes_per_ms, 1)
+  -- a disk write budget: a number (every broker) or { [broker id] = n }
+  local disk, disk_each = opts.disk_bytes_per_ms, {}
+  if type(disk) == "table" then
+    for b, v in pairs(disk) do
+      if type(b) ~= "number" or b ~= floor(b) or b < 1 or b > conf.brokers then
+        error(("cluster: disk_bytes_per_ms: expected broker ids 1..%d as keys, got %s")
+          :format(conf.brokers, show_key(b)), 2)
+      end
+      disk_each[b] = to_int(("cluster: disk_bytes_per_ms[%d]"):format(b), v, 1)
+    end
+  elseif disk ~= nil then
+    conf.disk_bytes_per_ms = to_int("cluster: disk_bytes_per_ms", disk, 1)
   end
   -- the machines' page cache writeback (Linux's sysctls, in centiseconds)
   if opts.dirty_expire_centisecs ~= nil then
@@ -273,6 +283,7 @@ function M.new(opts)
   -- log.flush.scheduler.interval.ms
   if conf.flush_ms == nil then conf.flush_ms = conf.flush_scheduler_ms end
   local c = core.cluster_new(conf)
+  for b, v in pairs(disk_each) do c:_disk(b, v) end
   broker_conf[c] = conf
   return c
 end

@@ -264,8 +264,10 @@ static int64_t disk_done(insync_cluster_t *c, const insync_msg_t *m, int64_t t) 
         int64_t start = t * 1000;
         if (br->disk_free_us > start)
                 start = br->disk_free_us;
-        br->disk_free_us = start + (int64_t)(msg_bytes(c, m) * 1000 /
-                                             (uint64_t)br->disk_bytes_per_ms);
+        uint64_t us = msg_bytes(c, m) * 1000 / (uint64_t)br->disk_bytes_per_ms;
+        if (us >= (uint64_t)(INSYNC_NEVER - start))
+                return INSYNC_NEVER; /* beyond any horizon: never done */
+        br->disk_free_us = start + (int64_t)us;
         int64_t done = br->disk_free_us / 1000;
         return done > t ? done : t;
 }

@@ -161,9 +161,11 @@ describe("latency", function()
     local p50, shrunk, part = load(nil)
     assert.is_nil(shrunk)
     assert.is_true(p50 <= 10)
+    assert.equal(3, #part.isr)
     p50, shrunk, part = load({ [3] = 1000 })     -- 1 MB/s: keeps up
     assert.is_nil(shrunk)
     assert.is_true(p50 <= 20)
+    assert.equal(3, #part.isr)
     p50, shrunk, part = load({ [3] = 50 })       -- broker 3's disk: 50 KB/s
     assert.truthy(shrunk)
     assert.same({ 1, 2 }, part.isr)              -- 3 fell behind

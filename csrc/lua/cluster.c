@@ -897,11 +897,11 @@ static int l_latency(lua_State *L) {
 /* c:_disk(b, bytes_per_ms): broker b's disk write budget (0: unlimited). */
 static int l_disk(lua_State *L) {
         lcluster_t *lc = check_cluster(L, "_disk");
-        int b = (int)check_int(L, 2, "disk: broker");
-        lua_Integer rate = check_int(L, 3, "disk: bytes_per_ms");
+        int b = (int)check_int(L, 2, "_disk: broker");
+        lua_Integer rate = check_int(L, 3, "_disk: bytes_per_ms");
         char err[128];
         if (insync_cluster_disk(lc->c, b, (int64_t)rate, err, sizeof(err)))
-                return luaL_error(L, "disk: %s", err);
+                return luaL_error(L, "_disk: %s", err);
         return 0;
 }
 

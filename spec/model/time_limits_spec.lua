@@ -108,8 +108,8 @@ describe("the model's time settings", function()
       for _, k in ipairs({ "latency_ms", "lag_ms", "session_ms", "heartbeat_ms",
                            "fetch_wait_ms", "fetch_backoff_ms", "socket_timeout_ms",
                            "flush_ms", "imbalance_check_s", "flush_scheduler_ms",
-                           "initial_task_delay_ms", "hw_checkpoint_ms", "dirty_expire_centisecs",
-                           "dirty_writeback_centisecs", "disk_bytes_per_ms" }) do conf[k] = LONG end
+                           "initial_task_delay_ms", "hw_checkpoint_ms", "dirty_expire_cs",
+                           "dirty_writeback_cs", "disk_bytes_per_ms" }) do conf[k] = LONG end
       local raw = core.cluster_new(conf)
       print("raw run_for", raw:run_for(1000), raw:run_for(5000))
     ]], 60)

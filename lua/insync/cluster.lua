@@ -199,7 +199,9 @@ end
 -- ISR is below min.insync.replicas; false: the older behaviour),
 -- `eligible_leader_replicas` (false: KIP-966, on in new Kafka 4.x clusters:
 -- replicas that left the ISR while it was below min.insync.replicas may be
--- elected cleanly when no ISR member is alive)
+-- elected cleanly when no ISR member is alive), `disk_bytes_per_ms` (a
+-- number, or `{ [broker id] = n }`), `dirty_expire_centisecs` (3000) and
+-- `dirty_writeback_centisecs` (500): docs/configuration.md, "Storage"
 -- @return the cluster
 function M.new(opts)
   opts = opts or {}

@@ -178,6 +178,20 @@ describe("latency", function()
              { disk_bytes_per_ms = { [2] = 0 } })
   end)
 
+  it("explore takes a per-broker disk budget and its replay script keeps it", function()
+    local r = insync.explore{ cluster = { disk_bytes_per_ms = { [1] = 100000, [3] = 50000 } },
+                              topic = { replication_factor = 3 }, producer = { acks = 1 },
+                              faults = { "kill", "power_loss" }, runs = 300, seed = 1 }
+    assert.is_true(r.violations.lost > 0)
+    local script = r:script()
+    assert.truthy(script:find("disk_bytes_per_ms = { 100000, [3] = 50000 }", 1, true))
+    local env = setmetatable({ print = function() end }, { __index = _G })
+    local chunk = setfenv and setfenv(loadstring(script), env) or load(script, "replay", "t", env)
+    local ok, printed = pcall(chunk)
+    assert.is_true(ok, printed)
+    assert.truthy(tostring(printed):match("lost [1-9]"))
+  end)
+
   it("a disk budget every broker shares slows every append alike: nobody falls behind, acks wait", function()
     local c = insync.cluster{ disk_bytes_per_ms = 1 }
     c:create_topic("t", { replication_factor = 3 })

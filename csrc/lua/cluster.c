@@ -550,7 +550,8 @@ static int l_run(lua_State *L) {
 
 /* ---------------------------------------------------------------- topics */
 
-/* c:_create_topic(name, partitions, rf, min_isr, unclean, flush, assignment) */
+/* c:_create_topic(name, partitions, rf, min_isr, unclean, flush, assignment,
+ * flush_ms): flush_ms may be nil (the broker's) */
 static int l_create_topic(lua_State *L) {
         lcluster_t *lc = check_cluster(L, "_create_topic");
         if (lua_type(L, 2) != LUA_TSTRING)
@@ -562,6 +563,7 @@ static int l_create_topic(lua_State *L) {
         int min_isr = (int)check_int(L, 5, "create_topic: min.insync.replicas");
         int unclean = (int)check_int(L, 6, "create_topic: unclean.leader.election.enable");
         lua_Integer flush = check_int(L, 7, "create_topic: flush.messages");
+        lua_Integer flush_ms = lua_isnoneornil(L, 9) ? -1 : check_int(L, 9, "create_topic: flush.ms");
         int *assign = NULL;
         char err[160];
         /* a replication factor out of 1..brokers: the model says so */
@@ -598,7 +600,8 @@ static int l_create_topic(lua_State *L) {
                 }
         }
         int rc = insync_cluster_create_topic(lc->c, name, partitions, rf, min_isr,
-                                             unclean, (int64_t)flush, assign,
+                                             unclean, (int64_t)flush,
+                                             (int64_t)flush_ms, assign,
                                              err, sizeof(err));
         free(assign);
         if (rc)
@@ -901,6 +904,17 @@ static int l_latency(lua_State *L) {
         return 0;
 }
 
+/* c:_disk(b, bytes_per_ms): broker b's disk write budget (0: unlimited). */
+static int l_disk(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, "_disk");
+        int b = (int)check_int(L, 2, "_disk: broker");
+        lua_Integer rate = check_int(L, 3, "_disk: bytes_per_ms");
+        char err[128];
+        if (insync_cluster_disk(lc->c, b, (int64_t)rate, err, sizeof(err)))
+                return luaL_error(L, "_disk: %s", err);
+        return 0;
+}
+
 static int l_isolate(lua_State *L) {
         lcluster_t *lc = check_cluster(L, "isolate");
         insync_cluster_isolate(lc->c, check_node(L, lc, 2, "isolate: node"));
@@ -983,13 +997,17 @@ static int l_partition(lua_State *L) {
         for (int i = 0; i < pi.rf; i++) {
                 insync_rinfo_t ri;
                 insync_cluster_replica_info(c, t, p, pi.replicas[i], &ri);
-                lua_createtable(L, 0, 6);
+                lua_createtable(L, 0, 8);
                 lua_pushinteger(L, (lua_Integer)ri.leo);
                 lua_setfield(L, -2, "leo");
                 lua_pushinteger(L, (lua_Integer)ri.hw);
                 lua_setfield(L, -2, "hw");
                 lua_pushinteger(L, (lua_Integer)ri.flushed);
                 lua_setfield(L, -2, "flushed");
+                lua_pushinteger(L, (lua_Integer)ri.durable);
+                lua_setfield(L, -2, "durable");
+                lua_pushinteger(L, (lua_Integer)ri.hw_checkpoint);
+                lua_setfield(L, -2, "hw_checkpoint");
                 lua_pushboolean(L, ri.online);
                 lua_setfield(L, -2, "online");
                 lua_pushstring(L, role_names[ri.role]);
@@ -1233,6 +1251,7 @@ void insync_lua_open_cluster(lua_State *L) {
                 {"drop", l_drop},
                 {"isolate", l_isolate},
                 {"_latency", l_latency},
+                {"_disk", l_disk},
                 {"heal", l_heal},
                 {"partition", l_partition},
                 {"audit", l_audit},

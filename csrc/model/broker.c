@@ -16,6 +16,24 @@
  * then the socket server stops and LogManager.shutdown flushes every log
  * and writes the clean shutdown file.  If no such reply comes within
  * KafkaBroker.shutdown()'s 5 minutes, it stops anyway (still flushing).
+ *
+ * Storage.  A record appended is in the page cache: a process kill keeps it.
+ * It reaches the disk by an fsync (UnifiedLog.flush: flush.messages on
+ * append, in partition.c; the flusher LogManager.flushDirtyLogs, run
+ * log.initial.task.delay.ms after start and then every
+ * log.flush.scheduler.interval.ms, flushing each log whose last flush is
+ * flush.ms old), by a clean shutdown, or by the kernel's own writeback:
+ * the kernel flusher wakes every vm.dirty_writeback_centisecs from boot and
+ * writes what has been dirty for vm.dirty_expire_centisecs (Linux's
+ * wb_workfn -> wb_check_old_data_flush, dirty_expire_interval).  A power
+ * loss keeps that much and cuts the rest: the log recovery of an unclean
+ * start (LogLoader.recoverLog, LogSegment.recover) truncates at the first
+ * batch that is not whole on disk.  Every load drops leader epochs that
+ * start at the log end (LogLoader: leaderEpochCache.truncateFromEndAsyncFlush)
+ * and takes the HW from the replication-offset-checkpoint file, written
+ * every replica.high.watermark.checkpoint.interval.ms and at shutdown
+ * (ReplicaManager.checkpointHighWatermarks), bounded by the log end
+ * (Partition.createLogIfNotExists -> UnifiedLog.updateHighWatermark).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -60,9 +78,12 @@ static void send_heartbeat(insync_cluster_t *c, int b) {
 static void finish_shutdown(insync_cluster_t *c, int b) {
         insync_broker_t *br = &c->br[b];
         uint32_t inc = br->inc;
+        /* ReplicaManager.shutdown(checkpointHW = true), LogManager.shutdown */
         for (uint32_t gp = 0; gp < c->ngp; gp++)
-                if (br->rep[gp])
-                        br->rep[gp]->log.flushed = br->rep[gp]->log.len;
+                if (br->rep[gp]) {
+                        insync_log_flush(&br->rep[gp]->log, c->now);
+                        br->rep[gp]->hw_ck = br->rep[gp]->hw;
+                }
         insync_trace_add(c, INSYNC_T_SHUTDOWN, b, -1, b, 1);
         insync_broker_stop(c, b, 0);
         br->clean_inc = inc;
@@ -77,14 +98,50 @@ static void schedule(insync_cluster_t *c, int b) {
                       br->inc, NULL);
         insync_sim_at(c, insync_after(c->now, FETCH_CHECK_MS), INSYNC_EV_FETCH_CHECK,
                       (uint32_t)b, br->inc, NULL);
-        insync_broker_schedule_flush(c, b);
+        insync_broker_schedule_storage(c, b);
 }
 
-/* log.flush.interval.ms: every interval the broker fsyncs all its logs. */
-void insync_broker_schedule_flush(insync_cluster_t *c, int b) {
-        if (c->conf.flush_ms > 0 && c->conf.flush_ms < INSYNC_NEVER / 2)
-                insync_sim_at(c, insync_after(c->now, c->conf.flush_ms), INSYNC_EV_FLUSH,
-                              (uint32_t)b, c->br[b].inc, NULL);
+/* At a start: the log flusher (LogManager.startup schedules
+ * "kafka-log-flusher" after log.initial.task.delay.ms, then every
+ * log.flush.scheduler.interval.ms) and the HW checkpoint (ReplicaManager's
+ * "highwatermark-checkpoint", at once and then every interval; at once
+ * writes what the load read, so the model starts with the next one). */
+void insync_broker_schedule_storage(insync_cluster_t *c, int b) {
+        insync_sim_at(c, insync_after(c->now, c->conf.initial_task_delay_ms),
+                      INSYNC_EV_FLUSH, (uint32_t)b, c->br[b].inc, NULL);
+        insync_sim_at(c, insync_after(c->now, c->conf.hw_checkpoint_ms),
+                      INSYNC_EV_HW_CHECKPOINT, (uint32_t)b, c->br[b].inc, NULL);
+}
+
+/* LogManager.flushDirtyLogs: each log whose last flush is flush.ms old. */
+static void flush_dirty_logs(insync_cluster_t *c, int b) {
+        insync_broker_t *br = &c->br[b];
+        for (uint32_t gp = 0; gp < c->ngp; gp++) {
+                insync_replica_t *r = br->rep[gp];
+                if (!r)
+                        continue;
+                int64_t ms = c->topics[c->cp[gp].topic].flush_ms;
+                if (ms < 0)
+                        ms = c->conf.flush_ms;
+                if (c->now - r->log.last_flush >= ms)
+                        insync_log_flush(&r->log, c->now);
+        }
+}
+
+uint32_t insync_broker_durable(const insync_cluster_t *c, int b,
+                               const insync_replica_t *r) {
+        const insync_broker_t *br = &c->br[b];
+        uint32_t d = r->log.flushed;
+        if (!br->powered)
+                return r->log.len; /* what is left is what was on disk */
+        int64_t every = c->conf.dirty_writeback_cs * 10;
+        if (every <= 0 || c->now - br->boot_ms < every)
+                return d;
+        /* the kernel flusher's last wake, and what was dirty long enough
+         * then (and at every wake before) */
+        int64_t wake = br->boot_ms + (c->now - br->boot_ms) / every * every;
+        uint32_t wb = insync_log_len_at(&r->log, wake - c->conf.dirty_expire_cs * 10);
+        return wb > d ? wb : d;
 }
 
 void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc) {
@@ -117,10 +174,18 @@ void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc) {
                 break;
         }
         case INSYNC_EV_FLUSH:
+                flush_dirty_logs(c, b);
+                /* a period of Long.MAX: the first run is the only one */
+                if (c->conf.flush_scheduler_ms < INSYNC_NEVER / 2)
+                        insync_sim_at(c, insync_after(c->now, c->conf.flush_scheduler_ms),
+                                      INSYNC_EV_FLUSH, (uint32_t)b, inc, NULL);
+                break;
+        case INSYNC_EV_HW_CHECKPOINT:
                 for (uint32_t gp = 0; gp < c->ngp; gp++)
                         if (br->rep[gp])
-                                br->rep[gp]->log.flushed = br->rep[gp]->log.len;
-                insync_broker_schedule_flush(c, b);
+                                br->rep[gp]->hw_ck = br->rep[gp]->hw;
+                insync_sim_at(c, insync_after(c->now, c->conf.hw_checkpoint_ms),
+                              INSYNC_EV_HW_CHECKPOINT, (uint32_t)b, inc, NULL);
                 break;
         case INSYNC_EV_FETCH_CHECK:
                 insync_partition_fetch_check(c, b);
@@ -135,9 +200,15 @@ void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc) {
 /* Starts the process: a new incarnation registers with the controller. */
 void insync_broker_start(insync_cluster_t *c, int b) {
         insync_broker_t *br = &c->br[b];
+        if (!br->powered)
+                br->boot_ms = c->now;
         br->alive = 1;
         br->powered = 1;
         br->inc++;
+        /* the logs are loaded: LocalLog's lastFlushTime starts now */
+        for (uint32_t gp = 0; gp < c->ngp; gp++)
+                if (br->rep[gp])
+                        br->rep[gp]->log.last_flush = c->now;
         br->meta_seen = 0;
         br->registered = 0;
         br->shutting = 0;
@@ -161,13 +232,19 @@ void insync_broker_stop(insync_cluster_t *c, int b, int power_loss) {
                 r->session++;
                 r->fetching = 0;
                 r->pending = 0;
-                if (power_loss && r->log.flushed < r->log.len) {
-                        insync_trace_add(c, INSYNC_T_TRUNCATE, b, gp,
-                                         r->log.len, r->log.flushed);
-                        insync_log_truncate(&r->log, r->log.flushed);
+                if (power_loss) {
+                        uint32_t d = insync_broker_durable(c, b, r);
+                        if (d < r->log.len) {
+                                insync_trace_add(c, INSYNC_T_TRUNCATE, b, gp,
+                                                 r->log.len, d);
+                                insync_log_truncate(&r->log, d);
+                        }
+                        r->log.flushed = r->log.len; /* all of it is on disk */
                 }
-                if (r->hw > (int64_t)r->log.len)
-                        r->hw = r->log.len;
+                /* the next load: epochs from the log end dropped, the HW
+                 * from its checkpoint */
+                insync_log_truncate(&r->log, r->log.len);
+                r->hw = r->hw_ck < (int64_t)r->log.len ? r->hw_ck : r->log.len;
         }
         br->alive = 0;
         br->shutting = 0;

@@ -41,6 +41,7 @@ insync_cluster_t *insync_cluster_new(const insync_cconf_t *conf) {
                 br->registered = 1;
                 br->reg_inc = 1;
                 br->hb_count = 0;
+                br->disk_bytes_per_ms = c->conf.disk_bytes_per_ms;
                 /* Staggered so brokers do not all heartbeat at once. */
                 int64_t hb = c->conf.heartbeat_ms * b / (c->nbrokers + 1);
                 insync_sim_at(c, hb > 0 ? hb : 1, INSYNC_EV_HEARTBEAT, (uint32_t)b,
@@ -51,7 +52,7 @@ insync_cluster_t *insync_cluster_new(const insync_cconf_t *conf) {
                               br->inc, NULL);
                 insync_sim_at(c, c->conf.session_ms, INSYNC_EV_SESSION,
                               (uint32_t)b, 0, NULL);
-                insync_broker_schedule_flush(c, b);
+                insync_broker_schedule_storage(c, b);
         }
         return c;
 }
@@ -104,6 +105,7 @@ int insync_cluster_topic_partitions(const insync_cluster_t *c, int t) {
 int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
                                 int partitions, int rf, int min_isr,
                                 int unclean, int64_t flush_messages,
+                                int64_t flush_ms,
                                 const int *assignment, char *err,
                                 size_t errlen) {
         if (insync_cluster_topic(c, name) >= 0) {
@@ -177,6 +179,7 @@ int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
         t->min_isr = min_isr;
         t->unclean = unclean;
         t->flush_messages = flush_messages;
+        t->flush_ms = flush_ms;
         for (int p = 0; p < partitions; p++) {
                 uint32_t gp = c->ngp + (uint32_t)p;
                 insync_cpart_t *x = &c->cp[gp];
@@ -197,6 +200,7 @@ int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
                         r->leader = -1;
                         r->epoch = -1;
                         r->pepoch = -1;
+                        r->log.last_flush = c->now;
                         c->br[b].rep[gp] = r;
                         if (!c->br[b].fenced)
                                 x->isr |= (uint64_t)1 << b;
@@ -401,6 +405,18 @@ int insync_cluster_crash(insync_cluster_t *c, int b, int lose_unflushed,
         return 0;
 }
 
+int insync_cluster_disk(insync_cluster_t *c, int b, int64_t bytes_per_ms,
+                        char *err, size_t errlen) {
+        if (check_broker(c, b, err, errlen))
+                return -1;
+        if (bytes_per_ms < 0) {
+                snprintf(err, errlen, "expected at least 0 bytes/ms");
+                return -1;
+        }
+        c->br[b].disk_bytes_per_ms = bytes_per_ms;
+        return 0;
+}
+
 /* A hung process (SIGSTOP, a long GC pause): alive, connected, answering
  * nothing.  Messages to it and its own timers wait; on resume they run in
  * their order, at once.  The controller fences it when its heartbeats stop. */
@@ -531,6 +547,8 @@ int insync_cluster_replica_info(const insync_cluster_t *c, int topic, int part,
         out->leo = r->log.len;
         out->hw = r->hw;
         out->flushed = r->log.flushed;
+        out->durable = insync_broker_durable(c, b, r);
+        out->hw_checkpoint = r->hw_ck < (int64_t)r->log.len ? r->hw_ck : r->log.len;
         out->epoch = r->epoch;
         return 1;
 }

@@ -50,7 +50,22 @@ typedef struct insync_cconf_s {
         int64_t fetch_backoff_ms; /**< replica.fetch.backoff.ms (1000) */
         int64_t socket_timeout_ms;/**< replica.socket.timeout.ms (30000) */
         int64_t flush_messages;   /**< log.flush.interval.messages (Long.MAX) */
-        int64_t flush_ms;         /**< log.flush.interval.ms (Long.MAX: never) */
+        int64_t flush_ms;         /**< log.flush.interval.ms (Long.MAX: never);
+                                       checked only by the flusher, below */
+        int64_t flush_scheduler_ms; /**< log.flush.scheduler.interval.ms
+                                       (Long.MAX: the flusher runs once) */
+        int64_t initial_task_delay_ms; /**< log.initial.task.delay.ms (30000):
+                                       the flusher's first run after start */
+        int64_t hw_checkpoint_ms; /**< replica.high.watermark.checkpoint.interval.ms
+                                       (5000) */
+        int64_t dirty_expire_cs;  /**< the machine's vm.dirty_expire_centisecs
+                                       (3000): page cache older than this is
+                                       written back by the kernel flusher */
+        int64_t dirty_writeback_cs; /**< vm.dirty_writeback_centisecs (500):
+                                       the kernel flusher's period, 0: never */
+        int64_t disk_bytes_per_ms;/**< every broker's disk write budget: a
+                                       message carrying records is handled once
+                                       they are written (0: unlimited) */
         int default_partitions;   /**< num.partitions (1) */
         int default_rf;           /**< default.replication.factor (1) */
         int auto_rebalance;       /**< auto.leader.rebalance.enable (true) */
@@ -167,6 +182,7 @@ void insync_cluster_free(insync_cluster_t *c);
 int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
                                 int partitions, int rf, int min_isr,
                                 int unclean, int64_t flush_messages,
+                                int64_t flush_ms,
                                 const int *assignment, char *err,
                                 size_t errlen);
 /** @returns the topic's index, or -1. */
@@ -259,6 +275,10 @@ int insync_cluster_link_latency(insync_cluster_t *c, int from, int to,
                                 size_t errlen);
 /** Checks a distribution's figures; @returns 0, or -1 with a message. */
 int insync_latency_check(const insync_latency_t *l, char *err, size_t errlen);
+/** Sets broker @p b's disk write budget (bytes/ms, 0: unlimited);
+ * @returns 0, or -1 with a message. */
+int insync_cluster_disk(insync_cluster_t *c, int b, int64_t bytes_per_ms,
+                        char *err, size_t errlen);
 void insync_cluster_isolate(insync_cluster_t *c, int node);
 void insync_cluster_heal(insync_cluster_t *c);
 int insync_cluster_brokers(const insync_cluster_t *c);
@@ -281,6 +301,9 @@ typedef struct insync_rinfo_s {
         int online;       /**< broker process running */
         int role;         /**< 0 none, 1 leader, 2 follower (its own view) */
         int64_t leo, hw, flushed;
+        int64_t durable;  /**< offsets below survive a power loss now: the
+                               flushed ones and those the kernel has written back */
+        int64_t hw_checkpoint; /**< the HW in its replication-offset-checkpoint */
         int32_t epoch;    /**< leader epoch it knows */
 } insync_rinfo_t;
 

@@ -222,23 +222,54 @@ static int64_t *last_arrival(insync_cluster_t *c, int from, int to) {
         return &c->lat_last[(size_t)from * (size_t)c->lat_dim + (size_t)to];
 }
 
-/* The moment (ms) m has left its broker's network interface. */
-static int64_t departure(insync_cluster_t *c, const insync_msg_t *m) {
-        int b = m->from;
-        if (c->conf.net_bytes_per_ms <= 0 || b < 1 || b > c->nbrokers)
-                return c->now;
+/* A message's size on the wire and on disk: 64 bytes of header, and per
+ * record 16 + key + value. */
+static uint64_t msg_bytes(const insync_cluster_t *c, const insync_msg_t *m) {
         uint64_t bytes = 64;
         for (uint32_t i = 0; i < m->nids; i++) {
                 const insync_rec_t *e = &c->recs.rec[m->ids[i]];
                 bytes += 16u + (e->klen == INSYNC_NOLEN ? 0 : e->klen) +
                          (e->vlen == INSYNC_NOLEN ? 0 : e->vlen);
         }
+        return bytes;
+}
+
+/* The moment (ms) m has left its broker's network interface. */
+static int64_t departure(insync_cluster_t *c, const insync_msg_t *m) {
+        int b = m->from;
+        if (c->conf.net_bytes_per_ms <= 0 || b < 1 || b > c->nbrokers)
+                return c->now;
+        uint64_t bytes = msg_bytes(c, m);
         int64_t start = c->now * 1000;
         if (c->nic_free_us[b] > start)
                 start = c->nic_free_us[b];
         int64_t end = start + (int64_t)(bytes * 1000 / (uint64_t)c->conf.net_bytes_per_ms);
         c->nic_free_us[b] = end;
         return (end + 999) / 1000;
+}
+
+/* The disk budget: a produce request, or a fetch response to a follower,
+ * arriving at @p t is handled once its records are written, after what its
+ * broker's disk had queued before it (in the order they were sent).  A
+ * write ends in the millisecond its last byte is written: the backlog is
+ * kept in microseconds, so writes far below a millisecond each add up. */
+static int64_t disk_done(insync_cluster_t *c, const insync_msg_t *m, int64_t t) {
+        int b = m->to;
+        if (b < 1 || b > c->nbrokers || c->br[b].disk_bytes_per_ms <= 0 ||
+            m->nids == 0 ||
+            (m->type != INSYNC_M_PRODUCE && m->type != INSYNC_M_FETCH_RESP) ||
+            t >= INSYNC_NEVER / 2000)
+                return t;
+        insync_broker_t *br = &c->br[b];
+        int64_t start = t * 1000;
+        if (br->disk_free_us > start)
+                start = br->disk_free_us;
+        uint64_t us = msg_bytes(c, m) * 1000 / (uint64_t)br->disk_bytes_per_ms;
+        if (us >= (uint64_t)(INSYNC_NEVER - start))
+                return INSYNC_NEVER; /* beyond any horizon: never done */
+        br->disk_free_us = start + (int64_t)us;
+        int64_t done = br->disk_free_us / 1000;
+        return done > t ? done : t;
 }
 
 int64_t insync_latency_arrival(insync_cluster_t *c, const insync_msg_t *m) {
@@ -251,7 +282,7 @@ int64_t insync_latency_arrival(insync_cluster_t *c, const insync_msg_t *m) {
                         d = &c->lat[k];
         }
         if (d == &c->lat[0] && d->kind == INSYNC_LAT_FIXED)
-                return insync_after(now, c->conf.latency_ms); /* today's path: no draw */
+                return disk_done(c, m, insync_after(now, c->conf.latency_ms)); /* no draw */
         int64_t us;
         uint64_t r = insync_xoshiro(c->lat_rng);
         if (d->kind == INSYNC_LAT_FIXED)
@@ -267,6 +298,7 @@ int64_t insync_latency_arrival(insync_cluster_t *c, const insync_msg_t *m) {
         int64_t t = insync_after(now, ms);
         if (t < *last)
                 t = *last;
+        t = disk_done(c, m, t);
         *last = t;
         return t;
 }

@@ -108,7 +108,7 @@ static void pstate_update(insync_log_t *l, const insync_lbatch_t *b) {
 
 int insync_log_append(insync_log_t *l, const uint32_t *ids, uint32_t n,
                       int32_t epoch, int32_t pid, int32_t pepoch,
-                      int32_t base_seq) {
+                      int32_t base_seq, int64_t now) {
         if (n == 0)
                 return 0;
         if (grow((void **)&l->ids, &l->cap, l->len + n, sizeof(*l->ids)) ||
@@ -122,6 +122,7 @@ int insync_log_append(insync_log_t *l, const uint32_t *ids, uint32_t n,
         b->pid = pid;
         b->pepoch = pepoch;
         b->base_seq = base_seq;
+        b->t = now;
         insync_log_assign_epoch(l, epoch, l->len);
         l->len += n;
         pstate_update(l, b);
@@ -151,6 +152,29 @@ void insync_log_truncate(insync_log_t *l, uint32_t len) {
         l->nps = 0;
         for (uint32_t i = 0; i < l->nb; i++)
                 pstate_update(l, &l->b[i]);
+}
+
+void insync_log_flush(insync_log_t *l, int64_t now) {
+        /* UnifiedLog.flush(offset): only when the flush offset is past the
+         * recovery point; then LocalLog.markFlushed moves it and the last
+         * flush time. */
+        if (l->len > l->flushed) {
+                l->flushed = l->len;
+                l->last_flush = now;
+        }
+}
+
+uint32_t insync_log_len_at(const insync_log_t *l, int64_t t) {
+        /* batch times never decrease: the last batch appended by t */
+        uint32_t lo = 0, hi = l->nb;
+        while (lo < hi) {
+                uint32_t mid = lo + (hi - lo) / 2;
+                if (l->b[mid].t <= t)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo ? l->b[lo - 1].base + l->b[lo - 1].count : 0;
 }
 
 uint32_t insync_log_batch_at(const insync_log_t *l, uint32_t offset) {

@@ -58,6 +58,8 @@ typedef enum insync_evtype_e {
                                      shutdown gives up waiting (5 minutes) */
         INSYNC_EV_REGISTER,     /**< a: broker, b: incarnation: registration
                                      again, if the controller refused it */
+        INSYNC_EV_HW_CHECKPOINT,/**< a: broker, b: incarnation: the HW
+                                     checkpoint file is written */
         INSYNC_EV_FETCH_WAIT,   /**< a: broker, b: gp << 32 | parked gen */
         INSYNC_EV_FETCH_RETRY,  /**< a: broker, b: gp << 32 | session */
         INSYNC_EV_DP_TIMEOUT,   /**< a: broker, b: delayed produce id */
@@ -134,6 +136,8 @@ typedef struct insync_lbatch_s {
         int32_t pid;       /**< producer id, -1 when not idempotent */
         int32_t base_seq;  /**< sequence of the first record */
         int32_t pepoch;    /**< producer epoch */
+        int64_t t;         /**< virtual ms it was appended here (written to
+                                the page cache): non-decreasing in a log */
 } insync_lbatch_t;
 
 typedef struct insync_epoch_s {
@@ -162,7 +166,10 @@ typedef struct insync_log_s {
         uint32_t nep, epcap;
         insync_pstate_t *ps;  /**< producer states */
         uint32_t nps, pscap;
-        uint32_t flushed;     /**< offsets below survive a power loss */
+        uint32_t flushed;     /**< offsets below were fsynced (Kafka's recovery
+                                   point): they survive a power loss */
+        int64_t last_flush;   /**< LocalLog.lastFlushTime: when the log was
+                                   loaded or last flushed something */
 } insync_log_t;
 
 /* --------------------------------------------------------- partition.c */
@@ -211,6 +218,8 @@ typedef struct insync_replica_s {
         uint64_t session;     /**< current fetch session; stale replies dropped */
         int fetching;         /**< a fetch is outstanding */
         int64_t fetch_sent;   /**< when it was sent */
+        int64_t hw_ck;        /**< the HW in this broker's replication-offset-
+                                   checkpoint file: what a restart reads back */
 } insync_replica_t;
 
 /* ---------------------------------------------------------------- cluster */
@@ -223,6 +232,7 @@ typedef struct insync_topic_s {
         int min_isr;           /**< min.insync.replicas */
         int unclean;           /**< unclean.leader.election.enable */
         int64_t flush_messages;/**< flush.messages */
+        int64_t flush_ms;      /**< flush.ms, < 0: the broker's */
 } insync_topic_t;
 
 /** The controller's record of a partition. */
@@ -282,6 +292,11 @@ typedef struct insync_broker_s {
         uint64_t cs_offset;   /**< controller: metadata version that every active
                                    broker must report before it may stop */
         uint64_t hb_version;  /**< controller: metadata version in its last heartbeat */
+        int64_t boot_ms;      /**< when the machine was last powered on: the
+                                   kernel flusher wakes every
+                                   dirty_writeback_centisecs from then */
+        int64_t disk_free_us; /**< when its disk has written what was queued */
+        int64_t disk_bytes_per_ms; /**< its disk write budget, 0: unlimited */
 } insync_broker_t;
 
 /* ----------------------------------------------------------- producer.c */
@@ -517,7 +532,12 @@ void insync_records_free(insync_records_t *r);
 /* log.c */
 int insync_log_append(insync_log_t *l, const uint32_t *ids, uint32_t n,
                       int32_t epoch, int32_t pid, int32_t pepoch,
-                      int32_t base_seq);
+                      int32_t base_seq, int64_t now);
+/** UnifiedLog.flush: fsyncs up to the LEO; when that flushed anything, the
+ * recovery point and lastFlushTime move. */
+void insync_log_flush(insync_log_t *l, int64_t now);
+/** The length of the prefix whose batches were appended at or before @p t. */
+uint32_t insync_log_len_at(const insync_log_t *l, int64_t t);
 void insync_log_truncate(insync_log_t *l, uint32_t len);
 void insync_log_assign_epoch(insync_log_t *l, int32_t epoch, uint32_t start);
 int32_t insync_log_latest_epoch(const insync_log_t *l);
@@ -555,8 +575,12 @@ void insync_partition_maybe_flush(insync_cluster_t *c, uint32_t gp,
 /* broker.c */
 void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc);
 void insync_broker_start(insync_cluster_t *c, int b);
-void insync_broker_schedule_flush(insync_cluster_t *c, int b);
+void insync_broker_schedule_storage(insync_cluster_t *c, int b);
 void insync_broker_stop(insync_cluster_t *c, int b, int power_loss);
+/** What of replica @p r on broker @p b a power loss now would leave:
+ * the flushed prefix, or more where the kernel has written back. */
+uint32_t insync_broker_durable(const insync_cluster_t *c, int b,
+                               const insync_replica_t *r);
 void insync_broker_meta_req(insync_cluster_t *c, int b, insync_msg_t *m);
 void insync_broker_begin_shutdown(insync_cluster_t *c, int b);
 void insync_broker_heartbeat_resp(insync_cluster_t *c, int b, insync_msg_t *m);

@@ -41,13 +41,15 @@ static uint64_t maximal_isr(const insync_replica_t *r) {
         return r->isr | (r->pending ? r->pending_isr : 0);
 }
 
+/* UnifiedLog.append, leader and follower alike: flush once
+ * unflushedMessages (LEO - recovery point) reaches flush.messages. */
 void insync_partition_maybe_flush(insync_cluster_t *c, uint32_t gp,
                                   insync_replica_t *r) {
         int64_t every = topic_of(c, gp)->flush_messages;
         if (every <= 0)
                 every = c->conf.flush_messages;
         if ((int64_t)(r->log.len - r->log.flushed) >= every)
-                r->log.flushed = r->log.len;
+                insync_log_flush(&r->log, c->now);
 }
 
 static void produce_resp(insync_cluster_t *c, int b, int node, uint64_t req,
@@ -246,7 +248,7 @@ void insync_partition_produce(insync_cluster_t *c, int b, insync_msg_t *m) {
         if (base < 0) {
                 base = r->log.len;
                 if (insync_log_append(&r->log, m->ids, n, r->epoch, m->pid,
-                                      m->prod_epoch, m->base_seq))
+                                      m->prod_epoch, m->base_seq, c->now))
                         abort();
                 insync_trace_add(c, INSYNC_T_APPEND, b, gp, base, n);
                 insync_partition_maybe_flush(c, gp, r);
@@ -481,7 +483,7 @@ void insync_partition_fetch_resp(insync_cluster_t *c, int b, insync_msg_t *m) {
                 if (lb->base != l->len)
                         break;
                 if (insync_log_append(l, m->ids + k, lb->count, lb->epoch,
-                                      lb->pid, lb->pepoch, lb->base_seq))
+                                      lb->pid, lb->pepoch, lb->base_seq, c->now))
                         abort();
                 k += lb->count;
         }

@@ -99,6 +99,7 @@ static void dispatch(insync_cluster_t *c, const insync_ev_t *e) {
         case INSYNC_EV_CS_HEARTBEAT:
         case INSYNC_EV_CS_DEADLINE:
         case INSYNC_EV_REGISTER:
+        case INSYNC_EV_HW_CHECKPOINT:
                 insync_broker_timer(c, (int)e->type, (int)e->a, e->b);
                 break;
         case INSYNC_EV_SESSION:

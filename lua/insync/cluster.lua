@@ -199,7 +199,9 @@ end
 -- ISR is below min.insync.replicas; false: the older behaviour),
 -- `eligible_leader_replicas` (false: KIP-966, on in new Kafka 4.x clusters:
 -- replicas that left the ISR while it was below min.insync.replicas may be
--- elected cleanly when no ISR member is alive)
+-- elected cleanly when no ISR member is alive), `disk_bytes_per_ms` (a
+-- number, or `{ [broker id] = n }`), `dirty_expire_centisecs` (3000) and
+-- `dirty_writeback_centisecs` (500): docs/configuration.md, "Storage"
 -- @return the cluster
 function M.new(opts)
   opts = opts or {}
@@ -215,9 +217,21 @@ function M.new(opts)
   for _, row in ipairs(KEYS) do
     if row.scope ~= "producer" then conf[row.field] = row.default end
   end
+  -- a disk write budget per broker: { [broker id] = n } (a number: the row)
+  local disk_each = {}
+  if type(opts.disk_bytes_per_ms) == "table" then
+    local nb = opts.brokers == nil and 3 or to_int("cluster: brokers", opts.brokers, 1, 63)
+    for b, v in pairs(opts.disk_bytes_per_ms) do
+      if type(b) ~= "number" or b ~= floor(b) or b < 1 or b > nb then
+        error(("cluster: disk_bytes_per_ms: expected broker ids 1..%d as keys, got %s")
+          :format(nb, show_key(b)), 2)
+      end
+      disk_each[b] = to_int(("cluster: disk_bytes_per_ms[%d]"):format(b), v, 1)
+    end
+  end
   for _, row in ipairs(CLUSTER_ROWS) do
     local v = opts[row.name]
-    if v ~= nil then
+    if v ~= nil and not (row.name == "disk_bytes_per_ms" and type(v) == "table") then
       local where = "cluster: " .. row.name
       if row.type == "bool" then
         conf[row.field] = to_bool(where, v)
@@ -248,7 +262,13 @@ function M.new(opts)
     end
   end
   read_config("cluster: config", opts.config, BROKER_KEYS, conf)
+  -- KafkaConfig.logFlushIntervalMs: log.flush.interval.ms, or else
+  -- log.flush.scheduler.interval.ms
+  if not (opts.config and opts.config["log.flush.interval.ms"] ~= nil) then
+    conf.flush_ms = conf.flush_scheduler_ms
+  end
   local c = core.cluster_new(conf)
+  for b, v in pairs(disk_each) do c:_disk(b, v) end
   broker_conf[c] = conf
   return c
 end
@@ -279,7 +299,8 @@ local TOPIC_OPTS = { partitions = true, replication_factor = true, config = true
 -- @string name
 -- @tparam[opt] table opts `partitions` (num.partitions), `replication_factor`
 -- (default.replication.factor), `config` (topic overrides:
--- min.insync.replicas, unclean.leader.election.enable, flush.messages),
+-- min.insync.replicas, unclean.leader.election.enable, flush.messages,
+-- flush.ms),
 -- `replicas` (a list per partition of broker ids; default round robin)
 function methods:create_topic(name, opts)
   check_self(self, "create_topic")
@@ -316,7 +337,7 @@ function methods:create_topic(name, opts)
   -- the model's own checks (a replication factor above the brokers, a
   -- broker id in replicas, ...) raise at the caller as the ones above
   local ok, err = pcall(self._create_topic, self, name, partitions, rf, tc.min_isr or bc.min_isr,
-    tc.unclean or -1, tc.flush_messages or -1, opts.replicas)
+    tc.unclean or -1, tc.flush_messages or -1, opts.replicas, tc.flush_ms)
   if not ok then error(err, 2) end
   return self
 end

@@ -573,7 +573,9 @@ local function lua_value(v)
     if type(a) == type(b) then return a < b end
     return type(a) == "number"
   end)
-  local parts, n = {}, #v
+  -- positional only for 1..n all present: # of { [1] = a, [3] = c } may be 3
+  local parts, n = {}, 0
+  while v[n + 1] ~= nil do n = n + 1 end
   for _, k in ipairs(keys) do
     local ks
     if type(k) == "number" and k >= 1 and k <= n and k == floor(k) then ks = ""

@@ -139,6 +139,72 @@ describe("latency", function()
     S.raises("cluster: network_bytes_per_ms: expected at least 1", insync.cluster, { network_bytes_per_ms = 0 })
   end)
 
+  -- The disk budget: a produce request, or a fetch response on a follower,
+  -- is handled once its broker's disk has written its records after what
+  -- it had queued (csrc/model/latency.c).
+  it("a broker's disk budget: a follower whose disk is slower than the produce rate falls behind and leaves the ISR", function()
+    local function load(disk)
+      local c = insync.cluster{ disk_bytes_per_ms = disk, trace = true,
+                                config = { ["replica.lag.time.max.ms"] = 10000 } }
+      c:create_topic("t", { replication_factor = 3 })
+      local p = c:producer{ acks = "all" }
+      local v = ("x"):rep(1000)   -- 100 records a second: some 100 KB/s to every replica's disk
+      local lat = {}
+      for _ = 1, 3000 do
+        p:send({ topic = "t", value = v }, function(r) lat[#lat + 1] = r.latency_ms end)
+        c:run_for(10)
+      end
+      assert.is_true(c:run())
+      table.sort(lat)
+      return lat[1500], S.find(c:trace(), "isr_shrink"), c:partition("t", 0)
+    end
+    local p50, shrunk, part = load(nil)
+    assert.is_nil(shrunk)
+    assert.is_true(p50 <= 10)
+    assert.equal(3, #part.isr)
+    p50, shrunk, part = load({ [3] = 1000 })     -- 1 MB/s: keeps up
+    assert.is_nil(shrunk)
+    assert.is_true(p50 <= 20)
+    assert.equal(3, #part.isr)
+    p50, shrunk, part = load({ [3] = 50 })       -- broker 3's disk: 50 KB/s
+    assert.truthy(shrunk)
+    assert.same({ 1, 2 }, part.isr)              -- 3 fell behind
+    assert.is_true(part.replicas[3].leo < 3000)
+    assert.is_true(p50 > 1000)                   -- acks=all waited for 3 until it left
+    S.raises("cluster: disk_bytes_per_ms: expected at least 1", insync.cluster, { disk_bytes_per_ms = 0 })
+    S.raises("cluster: disk_bytes_per_ms: expected broker ids 1..3 as keys, got 4",
+             insync.cluster, { disk_bytes_per_ms = { [4] = 10 } })
+    S.raises("cluster: disk_bytes_per_ms[2]: expected at least 1", insync.cluster,
+             { disk_bytes_per_ms = { [2] = 0 } })
+  end)
+
+  it("explore takes a per-broker disk budget and its replay script keeps it", function()
+    local r = insync.explore{ cluster = { disk_bytes_per_ms = { [1] = 100000, [3] = 50000 } },
+                              topic = { replication_factor = 3 }, producer = { acks = 1 },
+                              faults = { "kill", "power_loss" }, runs = 300, seed = 1 }
+    assert.is_true(r.violations.lost > 0)
+    local script = r:script()
+    assert.truthy(script:find("disk_bytes_per_ms = { 100000, [3] = 50000 }", 1, true))
+    local env = setmetatable({ print = function() end }, { __index = _G })
+    local chunk = setfenv and setfenv(loadstring(script), env) or load(script, "replay", "t", env)
+    local ok, printed = pcall(chunk)
+    assert.is_true(ok, printed)
+    assert.truthy(tostring(printed):match("lost [1-9]"))
+  end)
+
+  it("a disk budget every broker shares slows every append alike: nobody falls behind, acks wait", function()
+    local c = insync.cluster{ disk_bytes_per_ms = 1 }
+    c:create_topic("t", { replication_factor = 3 })
+    local p = c:producer{ acks = "all", ["linger.ms"] = 0 }
+    c:run_for(1000)
+    local got
+    -- 64 + 16 + 936 bytes = 1016 ms on the leader's disk, then as long on a follower's
+    p:send({ topic = "t", value = ("x"):rep(936) }, function(r) got = r.latency_ms end)
+    c:run()
+    assert.is_true(got >= 2032 and got < 2032 + 600)
+    assert.equal(3, #c:partition("t", 0).isr)
+  end)
+
   it("raises on bad latencies, naming them", function()
     S.raises("cluster: profile: unknown profile 'moon'", insync.cluster, { profile = "moon" })
     S.raises("cluster: profile: give profile, latency or latency_ms", insync.cluster,

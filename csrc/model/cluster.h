@@ -198,6 +198,9 @@ int insync_cluster_pause(insync_cluster_t *c, int b, char *err, size_t errlen);
 int insync_cluster_resume(insync_cluster_t *c, int b, char *err,
                           size_t errlen);
 void insync_cluster_cut(insync_cluster_t *c, int from, int to, int both);
+/** Makes the link from -> to lose each message, one by one, while the
+ *  connections over it stay up (not what TCP does). */
+void insync_cluster_lossy(insync_cluster_t *c, int from, int to);
 /** Sets the latency of the link from -> to; @returns 0, or -1 with a message. */
 int insync_cluster_link_latency(insync_cluster_t *c, int from, int to,
                                 const insync_latency_t *l, char *err,

@@ -1,0 +1,65 @@
+-- The idempotent producer's error handling, after librdkafka 2.0.2's
+-- rd_kafka_handle_idempotent_Produce_error and rd_kafka_handle_Produce_error
+-- (rdkafka_request.c) and rd_kafka_idemp_drain_epoch_bump
+-- (rdkafka_idempotence.c).
+local S = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "scenario.lua")
+
+local function count(trace, event, err)
+  local n = 0
+  for _, e in ipairs(trace) do
+    if e.event == event and (err == nil or e.error == err) then n = n + 1 end
+  end
+  return n
+end
+
+describe("the idempotent producer", function()
+  it("bumps the epoch after OUT_OF_ORDER_SEQUENCE_NUMBER behind a gap, instead of retrying it until the gap times out", function()
+    -- r1 lost on a lossy link (the connection stays up), r2 arrives with a
+    -- sequence past the broker's: OUT_OF_ORDER_SEQUENCE_NUMBER with
+    -- r2's base > next_ack_seq ("R2 failed"): retried uncounted, and the
+    -- producer drains and bumps its epoch; r1 times out (socket.timeout.ms)
+    -- and both go again, in order, under the new epoch
+    local c = S.cluster{ trace = true }
+    c:run_for(100)
+    local p = c:producer{ ["enable.idempotence"] = true, ["linger.ms"] = 0,
+                          ["socket.timeout.ms"] = 3000 }
+    S.send(p, 1, { prefix = "warm" }); c:run()
+    local r1 = S.send(p, 1, { prefix = "r1-" })
+    c:run_for(0)
+    c:lossy(p, 1)
+    c:run_for(1)
+    c:heal()
+    local r2 = S.send(p, 1, { prefix = "r2-" })
+    assert.is_true(c:run())
+    local tr = c:trace()
+    -- one OUT_OF_ORDER_SEQUENCE_NUMBER, not one every retry.backoff.ms
+    -- (100 ms) for the 3 s until r1's request timed out
+    assert.equal(1, count(tr, "retry", 45))   -- OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert.equal(1, count(tr, "epoch_bump"))
+    assert.same({ "OK", "OK" }, { r1[1].name, r2[1].name })
+    assert.equal(1, r1[1].report.offset)
+    assert.equal(2, r2[1].report.offset)
+    assert.equal(0, #c:audit().reordered)
+  end)
+
+  it("retries a possibly written batch and takes a later success as its delivery too (rd_kafka_dr_implicit_ack)", function()
+    -- answers lost: the timeout fails r1 and r2 together (possibly
+    -- persisted); both are retried; the broker answers the duplicates with
+    -- their offsets: delivered once each
+    local c = S.cluster{}
+    c:run_for(100)
+    local p = c:producer{ ["enable.idempotence"] = true, ["linger.ms"] = 0,
+                          ["socket.timeout.ms"] = 1000 }
+    S.send(p, 1, { prefix = "warm" }); c:run()
+    c:drop(1, p)
+    local out = S.send(p, 4)
+    c:run_for(50)
+    c:heal()
+    assert.is_true(c:run())
+    assert.same({ OK = 4 }, S.count(out))
+    for i, o in ipairs(out) do assert.equal(i, o.report.offset) end
+    local a = c:audit()
+    assert.equal(0, #a.duplicated)
+    assert.equal(0, #a.lost)
+  end)
+end)

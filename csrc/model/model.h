@@ -362,6 +362,13 @@ typedef struct insync_producer_s {
         uint32_t conn_broken[INSYNC_MAX_BROKERS + 1]; /**< the newest generation
                                  *   that lost a message on the wire: nothing
                                  *   more passes on it, either way */
+        uint8_t up[INSYNC_MAX_BROKERS + 1]; /**< the connection to the broker
+                                 *   has answered and not failed since: it
+                                 *   may be asked for metadata */
+        int64_t last_send[INSYNC_MAX_BROKERS + 1]; /**< when a request last
+                                 *   went to the broker */
+        uint32_t meta_next;     /**< the broker to connect to next, with
+                                 *   no connection up */
         int fatal_err;          /**< the idempotent producer's fatal error, 0: none */
         int fatal_told;         /**< on_error has been handed fatal_err */
 } insync_producer_t;

@@ -42,14 +42,35 @@ static void arm_scan(insync_cluster_t *c, insync_producer_t *p) {
                       0, NULL);
 }
 
+/* The broker librdkafka 2.0.2 asks for metadata
+ * (rd_kafka_broker_any_usable, rd_kafka_broker_weight_usable): one whose
+ * connection is up, the least idle (the one last written to; librdkafka
+ * counts idle seconds and draws among equals, the model takes the latest
+ * send).  With none up, librdkafka connects to one (rd_kafka_connect_any):
+ * the next broker in turn that has not refused a connection. */
+static int metadata_broker(insync_cluster_t *c, insync_producer_t *p) {
+        int best = 0;
+        for (int b = 1; b <= c->nbrokers; b++)
+                if (p->up[b] && (!best || p->last_send[b] > p->last_send[best]))
+                        best = b;
+        if (best)
+                return best;
+        for (int i = 0; i < c->nbrokers; i++) {
+                int b = (int)(p->meta_next++ % (uint32_t)c->nbrokers) + 1;
+                if (!p->down[b])
+                        return b;
+        }
+        return (int)(p->meta_next++ % (uint32_t)c->nbrokers) + 1;
+}
+
 static void need_metadata(insync_cluster_t *c, insync_producer_t *p) {
         if (p->meta_pending)
                 return;
         p->meta_pending = 1;
-        for (int b = 1; b <= c->nbrokers; b++) {
-                insync_msg_t *m = insync_net_msg(c, INSYNC_M_META_REQ, p->node, b);
-                insync_net_send(c, m);
-        }
+        int b = metadata_broker(c, p);
+        p->last_send[b] = c->now;
+        insync_msg_t *m = insync_net_msg(c, INSYNC_M_META_REQ, p->node, b);
+        insync_net_send(c, m);
         insync_sim_at(c, insync_after(c->now, p->conf.metadata_fast_ms), INSYNC_EV_META,
                       (uint32_t)p->index, 0, NULL);
 }
@@ -164,6 +185,7 @@ static void send_batch(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
          * broker's machine accepted the connection */
         int connecting = p->conf.acks == 0 && p->down[leader];
         b->connecting = (uint8_t)connecting;
+        p->last_send[leader] = c->now;
         insync_msg_t *m = insync_net_msg(c, INSYNC_M_PRODUCE, p->node, leader);
         m->connect = connecting;
         m->conn = p->conn[leader];
@@ -507,6 +529,7 @@ static void not_sent(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
 static void conn_fail(insync_cluster_t *c, insync_producer_t *p, int broker,
                       int err) {
         uint32_t gen = p->conn[broker]++;
+        p->up[broker] = 0;
         /* request ids, oldest first (ids grow with each request); the
          * retries below take new slots, so ids, not slots */
         uint32_t n = 0;
@@ -565,8 +588,12 @@ void insync_producer_recv(insync_cluster_t *c, insync_producer_t *p,
                 if (m->gp >= p->npp)
                         return;
                 insync_ppart_t *pp = &p->pp[m->gp];
-                if (m->epoch > pp->epoch ||
-                    (m->epoch == pp->epoch && pp->leader < 1)) {
+                if (m->from >= 1 && m->from <= c->nbrokers)
+                        p->up[m->from] = 1;
+                /* librdkafka 2.0.2 takes the answer as it comes: it has no
+                 * leader epoch to compare (rd_kafka_topic_metadata_update;
+                 * KIP-320's check came in a later release) */
+                if (m->leader != pp->leader || m->epoch != pp->epoch) {
                         /* a new leader: the idempotent producer first
                          * waits for what the old one has in flight
                          * (rd_kafka_broker_op_serve, PARTITION_JOIN) */
@@ -587,8 +614,10 @@ void insync_producer_recv(insync_cluster_t *c, insync_producer_t *p,
                         conn_fail(c, p, m->from, INSYNC_KERR__TRANSPORT);
                 return;
         }
-        if (m->from >= 1 && m->from <= c->nbrokers)
+        if (m->from >= 1 && m->from <= c->nbrokers) {
                 p->down[m->from] = (uint8_t)m->refused;
+                p->up[m->from] = (uint8_t)!m->refused;
+        }
         uint32_t gp;
         int broker;
         insync_pbatch_t *b = req_take(p, m->req, &gp, &broker);

@@ -42,6 +42,33 @@ describe("the idempotent producer", function()
     assert.equal(0, #c:audit().reordered)
   end)
 
+  it("fails a batch out of retries without bumping the epoch: the next batch's OUT_OF_ORDER_SEQUENCE_NUMBER is then fatal", function()
+    -- r1's requests are lost on the way (c:drop), twice: retries = 1 used
+    -- up, r1 fails possibly persisted, and next_ack_seq moves past it
+    -- (update_next_ack).  librdkafka does not bump the epoch for it
+    -- (rd_kafka_toppar_retry_msgq leaves it in the request: no PERMANENT
+    -- action).  r2 then carries the next sequence; the broker never got
+    -- r1 and answers OUT_OF_ORDER_SEQUENCE_NUMBER at next_ack_seq
+    -- (r == 0, "sequence desynchronization"): fatal.
+    local c = S.cluster{}
+    c:run_for(100)
+    local fatal = {}
+    local p = c:producer{ ["enable.idempotence"] = true, ["linger.ms"] = 0, retries = 1,
+                          ["socket.timeout.ms"] = 1000,
+                          on_error = function(err) fatal[#fatal + 1] = err end }
+    S.send(p, 1, { prefix = "warm" }); c:run()
+    c:drop(p, 1)
+    local r1 = S.send(p, 1, { prefix = "r1-" })
+    c:run_for(2500)
+    c:heal()
+    assert.same({ "_MSG_TIMED_OUT", "possibly_persisted" }, { r1[1].name, r1[1].err.persisted })
+    local r2 = S.send(p, 1, { prefix = "r2-" })
+    c:run()
+    assert.same({ "OUT_OF_ORDER_SEQUENCE_NUMBER", true }, { r2[1].name, r2[1].err.fatal })
+    assert.equal(1, #fatal)
+    assert.equal(1, c:partition("orders", 0).hw)   -- only warm1
+  end)
+
   it("retries a possibly written batch and takes a later success as its delivery too (rd_kafka_dr_implicit_ack)", function()
     -- answers lost: the timeout fails r1 and r2 together (possibly
     -- persisted); both are retried; the broker answers the duplicates with

@@ -595,6 +595,7 @@ static int l_producer(lua_State *L) {
         F("message_timeout_ms", message_timeout_ms);
         F("request_timeout_ms", request_timeout_ms);
         F("socket_timeout_ms", socket_timeout_ms);
+        F("socket_max_fails", socket_max_fails);
         F("retry_backoff_ms", retry_backoff_ms);
         F("linger_ms", linger_ms);
         F("batch_size", batch_size);

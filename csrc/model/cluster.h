@@ -65,6 +65,8 @@ typedef struct insync_pconf_s {
         int64_t message_timeout_ms; /**< message.timeout.ms (300000), 0: none */
         int64_t request_timeout_ms; /**< request.timeout.ms (30000): the broker's wait */
         int64_t socket_timeout_ms;  /**< socket.timeout.ms (60000): the producer's wait */
+        int64_t socket_max_fails;   /**< socket.max.fails (1): request timeouts on a
+                                         connection that take it down; 0: none do */
         int64_t retry_backoff_ms;   /**< retry.backoff.ms (100) */
         int64_t linger_ms;          /**< linger.ms (5) */
         int64_t batch_size;         /**< batch.size bytes (1000000) */

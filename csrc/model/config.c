@@ -43,6 +43,7 @@ void insync_pconf_defaults(insync_pconf_t *conf) {
         conf->message_timeout_ms = 300000;
         conf->request_timeout_ms = 30000;
         conf->socket_timeout_ms = 60000;
+        conf->socket_max_fails = 1;
         conf->retry_backoff_ms = 100;
         conf->linger_ms = 5;
         conf->batch_size = 1000000;
@@ -80,6 +81,7 @@ void insync_pconf_bound(insync_pconf_t *conf) {
         conf->message_timeout_ms = clamp(conf->message_timeout_ms, 0, INT_MAX_MS);
         conf->request_timeout_ms = clamp(conf->request_timeout_ms, 1, 900000);
         conf->socket_timeout_ms = clamp(conf->socket_timeout_ms, 10, 300000);
+        conf->socket_max_fails = clamp(conf->socket_max_fails, 0, 1000000);
         conf->retry_backoff_ms = clamp(conf->retry_backoff_ms, 1, 300000);
         conf->linger_ms = clamp(conf->linger_ms, 0, 900000);
         conf->sticky_ms = clamp(conf->sticky_ms, 0, 900000);

@@ -367,6 +367,9 @@ typedef struct insync_producer_s {
                                  *   may be asked for metadata */
         int64_t last_send[INSYNC_MAX_BROKERS + 1]; /**< when a request last
                                  *   went to the broker */
+        int64_t conn_timeouts[INSYNC_MAX_BROKERS + 1]; /**< requests timed out
+                                 *   on the current connection
+                                 *   (rkb_req_timeouts) */
         uint32_t meta_next;     /**< the broker to connect to next, with
                                  *   no connection up */
         int fatal_err;          /**< the idempotent producer's fatal error, 0: none */

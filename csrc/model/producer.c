@@ -530,6 +530,7 @@ static void conn_fail(insync_cluster_t *c, insync_producer_t *p, int broker,
                       int err) {
         uint32_t gen = p->conn[broker]++;
         p->up[broker] = 0;
+        p->conn_timeouts[broker] = 0;
         /* request ids, oldest first (ids grow with each request); the
          * retries below take new slots, so ids, not slots */
         uint32_t n = 0;
@@ -715,9 +716,19 @@ void insync_producer_timer(insync_cluster_t *c, int type, uint32_t a,
                         not_sent(c, p, gp, bt);
                         break;
                 }
-                /* rd_kafka_broker_timeout_scan: socket.max.fails (1)
-                 * timed-out request takes the connection down */
-                conn_fail(c, p, broker, INSYNC_KERR__TIMED_OUT);
+                /* rd_kafka_broker_timeout_scan: the request fails with
+                 * _TIMED_OUT; socket.max.fails (1) of them on one
+                 * connection take it down, and all in flight with it
+                 * (0: never) */
+                if (p->conf.socket_max_fails > 0 &&
+                    ++p->conn_timeouts[broker] >= p->conf.socket_max_fails) {
+                        conn_fail(c, p, broker, INSYNC_KERR__TIMED_OUT);
+                        break;
+                }
+                uint32_t gp;
+                insync_pbatch_t *bt = req_take(p, b, &gp, &broker);
+                batch_error(c, p, gp, bt, INSYNC_KERR__TIMED_OUT);
+                maybe_bump(c, p);
                 break;
         }
         case INSYNC_EV_SCAN:

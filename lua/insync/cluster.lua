@@ -334,6 +334,7 @@ local PRODUCER_KEYS = {
   ["message.timeout.ms"] = { "message_timeout_ms", "int", 0, 2147483647 },
   ["request.timeout.ms"] = { "request_timeout_ms", "int", 1, 900000 },
   ["socket.timeout.ms"] = { "socket_timeout_ms", "int", 10, 300000 },
+  ["socket.max.fails"] = { "socket_max_fails", "int", 0, 1000000 },
   ["retry.backoff.ms"] = { "retry_backoff_ms", "int", 1, 300000 },
   ["linger.ms"] = { "linger_ms", "num", 0, 900000 },
   ["queue.buffering.max.ms"] = { "linger_ms", "num", 0, 900000 },

@@ -83,10 +83,12 @@ describe("a producer's connection", function()
     assert.equal(2, r2.report.offset)
   end)
 
-  it("fails every request in flight on it when one times out (socket.max.fails = 1)", function()
+  -- r1 and r2, 400 ms apart, to a hung leader; returns when each failed
+  local function hung(conf)
     local c = S.cluster{}
     c:run_for(100)
-    local p = c:producer{ retries = 0, ["linger.ms"] = 0, ["socket.timeout.ms"] = 1000 }
+    conf.retries, conf["linger.ms"], conf["socket.timeout.ms"] = 0, 0, 1000
+    local p = c:producer(conf)
     S.send(p, 1, { prefix = "warm" }); c:run()
     c:pause(1)
     local t0 = c:now()
@@ -98,11 +100,24 @@ describe("a producer's connection", function()
     end
     send("r1")
     c:run_for(400)
-    send("r2")                   -- its own timeout would be at 1400
+    send("r2")                   -- its own timeout is at 1400
     c:run_for(1200)
+    c:resume(1); c:run()
+    return at
+  end
+
+  it("fails every request in flight on it when one times out (socket.max.fails = 1)", function()
+    local at = hung{}
     assert.same({ 1000, "_MSG_TIMED_OUT", "possibly_persisted" }, at.r1)
     assert.same({ 1000, "_MSG_TIMED_OUT", "possibly_persisted" }, at.r2)
-    c:resume(1); c:run()
+  end)
+
+  it("keeps the connection after a timeout with socket.max.fails = 0 or 2: each request times out alone", function()
+    for _, fails in ipairs{ 0, 2 } do
+      local at = hung{ ["socket.max.fails"] = fails }
+      assert.same({ 1000, "_MSG_TIMED_OUT", "possibly_persisted" }, at.r1)
+      assert.same({ 1400, "_MSG_TIMED_OUT", "possibly_persisted" }, at.r2)
+    end
   end)
 
   it("is closed by a killed leader's OS: what is in flight fails at once with _TRANSPORT, possibly persisted", function()

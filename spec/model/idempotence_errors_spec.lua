@@ -42,6 +42,28 @@ describe("the idempotent producer", function()
     assert.equal(0, #c:audit().reordered)
   end)
 
+  it("recovers from a leader isolated for 10 s without an OUT_OF_ORDER_SEQUENCE_NUMBER retry loop", function()
+    -- Before the epoch bump on "R2 failed", the model's producer retried
+    -- OUT_OF_ORDER_SEQUENCE_NUMBER every retry.backoff.ms (here 1751 times
+    -- over 60 s) until the gap's batch came back.
+    local c = S.cluster{ trace = true, seed = 2, partitions = 3,
+                         topic_config = { ["min.insync.replicas"] = 2 } }
+    c:run_for(100)
+    local p = c:producer{ ["enable.idempotence"] = true }
+    local out = {}
+    for i = 1, 400 do
+      out[i] = S.send(p, 1, { prefix = "k" .. i .. "-", partition = false })[1]
+      c:run_for(50)
+      if i == 50 then c:isolate(3) end
+      if i == 60 then c:heal() end
+    end
+    assert.is_true(c:run())
+    assert.is_true(count(c:trace(), "retry", 45) <= 5)   -- OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert.same({ OK = 400 }, S.count(out))
+    local a = c:audit()
+    assert.same({ 0, 0, 0 }, { #a.lost, #a.duplicated, #a.reordered })
+  end)
+
   it("fails a batch out of retries without bumping the epoch: the next batch's OUT_OF_ORDER_SEQUENCE_NUMBER is then fatal", function()
     -- r1's requests are lost on the way (c:drop), twice: retries = 1 used
     -- up, r1 fails possibly persisted, and next_ack_seq moves past it

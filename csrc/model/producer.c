@@ -310,6 +310,7 @@ static int leader_error(int err) {
         case INSYNC_KERR_UNKNOWN_TOPIC_OR_PART:
         case INSYNC_KERR_FENCED_LEADER_EPOCH:
         case INSYNC_KERR_UNKNOWN_LEADER_EPOCH:
+        case INSYNC_KERR_KAFKA_STORAGE_ERROR: /* REFRESH | RETRY */
                 return 1;
         default:
                 return 0;

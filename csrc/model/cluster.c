@@ -240,8 +240,10 @@ int insync_cluster_producer(insync_cluster_t *c, const insync_pconf_t *conf) {
         p->index = c->nprod;
         p->node = c->nnodes;
         p->pid = conf->idempotence ? 1000 + p->index : -1;
-        for (int b = 0; b <= INSYNC_MAX_BROKERS; b++)
+        for (int b = 0; b <= INSYNC_MAX_BROKERS; b++) {
                 p->conn[b] = 1; /* 0 marks a message on no connection */
+                p->meta_wait[b] = -1;
+        }
         if (insync_producer_grow(c, p)) {
                 free(p);
                 return -1;

@@ -370,6 +370,9 @@ typedef struct insync_producer_s {
         int64_t conn_timeouts[INSYNC_MAX_BROKERS + 1]; /**< requests timed out
                                  *   on the current connection
                                  *   (rkb_req_timeouts) */
+        int64_t meta_wait[INSYNC_MAX_BROKERS + 1]; /**< when the oldest
+                                 *   unanswered metadata request to the broker
+                                 *   went out, -1: none */
         uint32_t meta_next;     /**< the broker to connect to next, with
                                  *   no connection up */
         int fatal_err;          /**< the idempotent producer's fatal error, 0: none */

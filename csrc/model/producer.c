@@ -63,12 +63,26 @@ static int metadata_broker(insync_cluster_t *c, insync_producer_t *p) {
         return (int)(p->meta_next++ % (uint32_t)c->nbrokers) + 1;
 }
 
+static void conn_fail(insync_cluster_t *c, insync_producer_t *p, int broker,
+                      int err);
+
 static void need_metadata(insync_cluster_t *c, insync_producer_t *p) {
         if (p->meta_pending)
                 return;
         p->meta_pending = 1;
+        /* a metadata request unanswered for socket.timeout.ms times out
+         * like any request, and takes its connection down
+         * (rd_kafka_broker_timeout_scan), so that another broker is asked */
+        for (int br = 1; br <= c->nbrokers; br++)
+                if (p->meta_wait[br] >= 0 &&
+                    c->now - p->meta_wait[br] >= p->conf.socket_timeout_ms) {
+                        p->meta_wait[br] = -1;
+                        conn_fail(c, p, br, INSYNC_KERR__TIMED_OUT);
+                }
         int b = metadata_broker(c, p);
         p->last_send[b] = c->now;
+        if (p->meta_wait[b] < 0)
+                p->meta_wait[b] = c->now;
         insync_msg_t *m = insync_net_msg(c, INSYNC_M_META_REQ, p->node, b);
         insync_net_send(c, m);
         insync_sim_at(c, insync_after(c->now, p->conf.metadata_fast_ms), INSYNC_EV_META,
@@ -532,6 +546,7 @@ static void conn_fail(insync_cluster_t *c, insync_producer_t *p, int broker,
         uint32_t gen = p->conn[broker]++;
         p->up[broker] = 0;
         p->conn_timeouts[broker] = 0;
+        p->meta_wait[broker] = -1;
         /* request ids, oldest first (ids grow with each request); the
          * retries below take new slots, so ids, not slots */
         uint32_t n = 0;
@@ -587,11 +602,13 @@ static void implicit_ack(insync_cluster_t *c, insync_producer_t *p,
 void insync_producer_recv(insync_cluster_t *c, insync_producer_t *p,
                           insync_msg_t *m) {
         if (m->type == INSYNC_M_META_RESP) {
+                if (m->from >= 1 && m->from <= c->nbrokers) {
+                        p->up[m->from] = 1;
+                        p->meta_wait[m->from] = -1;
+                }
                 if (m->gp >= p->npp)
                         return;
                 insync_ppart_t *pp = &p->pp[m->gp];
-                if (m->from >= 1 && m->from <= c->nbrokers)
-                        p->up[m->from] = 1;
                 /* librdkafka 2.0.2 takes the answer as it comes: it has no
                  * leader epoch to compare (rd_kafka_topic_metadata_update;
                  * KIP-320's check came in a later release) */

@@ -142,6 +142,38 @@ describe("a producer's connection", function()
   end)
 end)
 
+describe("metadata, asked of one broker (librdkafka 2.0.2)", function()
+  -- leader 2, the producer's first metadata from broker 1; broker 1's
+  -- answers are then lost, and leader 2 is killed: the producer asks
+  -- broker 1, the one broker whose connection is up, until that request
+  -- times out (socket.timeout.ms) and takes the connection down; then it
+  -- connects to the next broker, 3, which names the new leader
+  local function ask_lost(socket_timeout)
+    local c = S.cluster{ replicas = { { 2, 3, 1 } }, config = { ["broker.session.timeout.ms"] = 3000 } }
+    c:run_for(100)
+    assert.equal(2, c:partition("orders", 0).leader)
+    local p = c:producer{ ["socket.timeout.ms"] = socket_timeout, ["message.timeout.ms"] = 30000 }
+    S.send(p, 1, { prefix = "warm" }); c:run()
+    c:drop(1, p)
+    c:crash(2)
+    local out = S.send(p, 1)
+    local t0 = c:now()
+    c:run()
+    return out[1], c:now() - t0
+  end
+
+  it("asks another broker once the metadata request times out", function()
+    local o, took = ask_lost(2000)
+    assert.equal("OK", o.name)
+    assert.is_true(took < 10000, took)
+  end)
+
+  it("keeps asking the broker whose connection is up until then: the record times out first", function()
+    local o = ask_lost(60000)
+    assert.equal("_MSG_TIMED_OUT", o.name)
+  end)
+end)
+
 describe("acks=0 to a deposed leader", function()
   -- broker 2 led while broker 1 was down; the producer learned broker 2;
   -- the preferred leader election gives the partition back to broker 1,

@@ -888,6 +888,17 @@ static int l_drop(lua_State *L) {
         return 0;
 }
 
+/* c:lossy(from, to): single messages lost, the connections kept up. */
+static int l_lossy(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, "lossy");
+        int a = check_node(L, lc, 2, "lossy: from");
+        int b = check_node(L, lc, 3, "lossy: to");
+        if (a == b)
+                return luaL_error(L, "lossy: from and to are the same node");
+        insync_cluster_lossy(lc->c, a, b);
+        return 0;
+}
+
 /* c:_latency(a, b, kind, x, y): the link a -> b's distribution (checked
  * in lua/insync/cluster.lua, figures again here). */
 static int l_latency(lua_State *L) {
@@ -1249,6 +1260,7 @@ void insync_lua_open_cluster(lua_State *L) {
                 {"resume", l_resume},
                 {"cut", l_cut},
                 {"drop", l_drop},
+                {"lossy", l_lossy},
                 {"isolate", l_isolate},
                 {"_latency", l_latency},
                 {"_disk", l_disk},

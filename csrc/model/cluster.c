@@ -244,6 +244,10 @@ int insync_cluster_producer(insync_cluster_t *c, const insync_pconf_t *conf) {
         p->index = c->nprod;
         p->node = c->nnodes;
         p->pid = conf->idempotence ? 1000 + p->index : -1;
+        for (int b = 0; b <= INSYNC_MAX_BROKERS; b++) {
+                p->conn[b] = 1; /* 0 marks a message on no connection */
+                p->meta_wait[b] = -1;
+        }
         if (insync_producer_grow(c, p)) {
                 free(p);
                 return -1;
@@ -402,6 +406,8 @@ int insync_cluster_crash(insync_cluster_t *c, int b, int lose_unflushed,
                 insync_sim_release(c, b);
         }
         insync_broker_stop(c, b, lose_unflushed);
+        if (c->br[b].powered)
+                insync_net_broker_closed(c, b);
         return 0;
 }
 

@@ -80,6 +80,8 @@ typedef struct insync_pconf_s {
         int64_t message_timeout_ms; /**< message.timeout.ms (300000), 0: none */
         int64_t request_timeout_ms; /**< request.timeout.ms (30000): the broker's wait */
         int64_t socket_timeout_ms;  /**< socket.timeout.ms (60000): the producer's wait */
+        int64_t socket_max_fails;   /**< socket.max.fails (1): request timeouts on a
+                                         connection that take it down; 0: none do */
         int64_t retry_backoff_ms;   /**< retry.backoff.ms (100) */
         int64_t linger_ms;          /**< linger.ms (5) */
         int64_t batch_size;         /**< batch.size bytes (1000000) */
@@ -269,6 +271,9 @@ int insync_cluster_pause(insync_cluster_t *c, int b, char *err, size_t errlen);
 int insync_cluster_resume(insync_cluster_t *c, int b, char *err,
                           size_t errlen);
 void insync_cluster_cut(insync_cluster_t *c, int from, int to, int both);
+/** Makes the link from -> to lose each message, one by one, while the
+ *  connections over it stay up (not what TCP does). */
+void insync_cluster_lossy(insync_cluster_t *c, int from, int to);
 /** Sets the latency of the link from -> to; @returns 0, or -1 with a message. */
 int insync_cluster_link_latency(insync_cluster_t *c, int from, int to,
                                 const insync_latency_t *l, char *err,

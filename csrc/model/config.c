@@ -119,6 +119,8 @@ static const insync_key_t keys[] = {
            "the broker's wait for an acks=all record's replicas"),
         PR("socket.timeout.ms", NULL, socket_timeout_ms, INT, 10, 300000, 60000, BOUND, NULL,
            "the producer's own wait for an answer"),
+        PR("socket.max.fails", NULL, socket_max_fails, INT, 0, 1000000, 1, BOUND, NULL,
+           "request timeouts on one connection that take it down, failing every request in flight on it; 0: never"),
         PR("retry.backoff.ms", NULL, retry_backoff_ms, INT, 1, 300000, 100, BOUND, NULL,
            "wait before a retry"),
         PR("linger.ms", "queue.buffering.max.ms", linger_ms, NUM, 0, 900000, 5, BOUND, NULL,

@@ -325,7 +325,12 @@ typedef struct insync_ppart_s {
         insync_pbatch_t *head; /**< ready batches, ordered by order */
         uint32_t linger_gen;   /**< matches the LINGER timer */
         int32_t next_seq;      /**< idempotence: next sequence to assign */
-        int32_t acked_seq;     /**< idempotence: next sequence not yet acked */
+        int32_t acked_seq;     /**< idempotence: next sequence not yet acked
+                                    (rktp_eos.next_ack_seq) */
+        int32_t err_seq;       /**< idempotence: the sequence an error is
+                                    expected at (rktp_eos.next_err_seq) */
+        int wait_drain;        /**< idempotence: send nothing until what is
+                                    in flight has completed (wait_drain) */
         int inflight;          /**< records in flight (rktp_msgs_inflight) */
         int leader;            /**< known leader, -1 unknown */
         int32_t epoch;         /**< its leader epoch, -1 unknown */
@@ -339,6 +344,7 @@ typedef struct insync_preq_s {
         uint64_t id;            /**< slot | gen << 24 */
         int broker;
         int pp;                 /**< producer partition index (gp) */
+        uint32_t conn;          /**< the connection it was written on */
 } insync_preq_t;
 
 typedef struct insync_producer_s {
@@ -364,6 +370,26 @@ typedef struct insync_producer_s {
         int scan_armed;         /**< a SCAN timer is pending */
         uint8_t down[INSYNC_MAX_BROKERS + 1]; /**< the connection to the broker
                                  *   was refused and is not up again */
+        uint32_t conn[INSYNC_MAX_BROKERS + 1]; /**< generation of the connection
+                                 *   to each broker: a failed connection's
+                                 *   requests are all failed, and what
+                                 *   answers on it later is ignored */
+        uint32_t conn_broken[INSYNC_MAX_BROKERS + 1]; /**< the newest generation
+                                 *   that lost a message on the wire: nothing
+                                 *   more passes on it, either way */
+        uint8_t up[INSYNC_MAX_BROKERS + 1]; /**< the connection to the broker
+                                 *   has answered and not failed since: it
+                                 *   may be asked for metadata */
+        int64_t last_send[INSYNC_MAX_BROKERS + 1]; /**< when a request last
+                                 *   went to the broker */
+        int64_t conn_timeouts[INSYNC_MAX_BROKERS + 1]; /**< requests timed out
+                                 *   on the current connection
+                                 *   (rkb_req_timeouts) */
+        int64_t meta_wait[INSYNC_MAX_BROKERS + 1]; /**< when the oldest
+                                 *   unanswered metadata request to the broker
+                                 *   went out, -1: none */
+        uint32_t meta_next;     /**< the broker to connect to next, with
+                                 *   no connection up */
         int fatal_err;          /**< the idempotent producer's fatal error, 0: none */
         int fatal_told;         /**< on_error has been handed fatal_err */
 } insync_producer_t;
@@ -390,6 +416,10 @@ typedef struct insync_msg_s {
         int connect;          /**< produce: sent on a new connection, whose
                                    setup is answered (acks=0 only); its
                                    reply: that answer, not Kafka's */
+        int fin;              /**< the broker closed the connection (a FIN):
+                                   every request on it fails */
+        uint32_t conn;        /**< producer <-> broker: the producer's
+                                   connection generation, 0 for others */
         uint32_t gp;          /**< global partition */
         int err;
         uint64_t req;         /**< request id / fetch session */
@@ -509,6 +539,13 @@ void insync_net_deliver(insync_cluster_t *c, insync_msg_t *m);
 void insync_net_free(insync_cluster_t *c, insync_msg_t *m);
 void insync_net_free_all(insync_cluster_t *c); /* the free list */
 int insync_net_passes(const insync_cluster_t *c, int from, int to);
+/* the values of cut[]: nothing passes (and a producer's connection breaks),
+ * or single messages are lost (c:lossy) */
+#define INSYNC_LINK_CUT 1
+#define INSYNC_LINK_LOSSY 2
+void insync_net_conn_break(insync_cluster_t *c, const insync_msg_t *m);
+void insync_net_close(insync_cluster_t *c, const insync_msg_t *m);
+void insync_net_broker_closed(insync_cluster_t *c, int b);
 
 /* latency.c */
 void insync_latency_init(insync_cluster_t *c);

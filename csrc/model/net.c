@@ -7,6 +7,15 @@
  * request reaching a broker whose process is dead but whose machine is up
  * is answered by the OS with a connection reset; a machine without power
  * answers nothing.
+ *
+ * A producer talks to a broker over one TCP connection (librdkafka keeps
+ * one per broker), which delivers a stream in order or not at all: once a
+ * message of a connection is lost on a cut link, nothing more passes on
+ * that connection, either way, even after the link heals.  The producer
+ * finds out as librdkafka does, by a request timeout
+ * (rd_kafka_broker_timeout_scan), and opens a new connection.  A lossy
+ * link (c:lossy) loses single messages and keeps the connection: not what
+ * TCP does, a fault for testing what a gap does.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +24,60 @@
 
 int insync_net_passes(const insync_cluster_t *c, int from, int to) {
         return !c->cut[from * INSYNC_MAX_NODES + to];
+}
+
+static int is_broker(const insync_cluster_t *c, int node) {
+        return node >= 1 && node <= c->nbrokers;
+}
+
+/* The producer and the broker at the ends of @p m, a produce request or
+ * answer, and the generation of the connection it travels on (0: none).
+ * A broker's answer names its request; the request knows its connection
+ * (a request already given up on has none left). */
+static insync_producer_t *conn_ends(const insync_cluster_t *c,
+                                    const insync_msg_t *m, int *broker,
+                                    uint32_t *conn) {
+        if (m->type != INSYNC_M_PRODUCE && m->type != INSYNC_M_PRODUCE_RESP)
+                return NULL;
+        int pn = is_broker(c, m->from) ? m->to : m->from;
+        *broker = is_broker(c, m->from) ? m->from : m->to;
+        int pi = pn - c->nbrokers - 1;
+        if (pi < 0 || pi >= c->nprod || !is_broker(c, *broker))
+                return NULL;
+        insync_producer_t *p = c->prod[pi];
+        *conn = m->conn;
+        if (!*conn) {
+                uint32_t slot = (uint32_t)(m->req & 0xffffff);
+                if (slot < p->nreq && p->req[slot].id == m->req && p->req[slot].batch)
+                        *conn = p->req[slot].conn;
+        }
+        return *conn ? p : NULL;
+}
+
+/* Nothing passes on a connection that lost a message (TCP's stream is in
+ * order); a FIN is the connection's end, and passes. */
+static int conn_dead(const insync_cluster_t *c, const insync_msg_t *m) {
+        int b;
+        uint32_t conn;
+        insync_producer_t *p = conn_ends(c, m, &b, &conn);
+        return p && !m->fin && conn <= p->conn_broken[b];
+}
+
+void insync_net_conn_break(insync_cluster_t *c, const insync_msg_t *m) {
+        int b;
+        uint32_t conn;
+        insync_producer_t *p = conn_ends(c, m, &b, &conn);
+        if (p && conn > p->conn_broken[b])
+                p->conn_broken[b] = conn;
+}
+
+/* Whether @p m is lost on its way: a cut link (which breaks a producer's
+ * connection), a lossy one, or a connection already broken. */
+static int lost(insync_cluster_t *c, const insync_msg_t *m) {
+        uint8_t cut = c->cut[m->from * INSYNC_MAX_NODES + m->to];
+        if (cut == INSYNC_LINK_CUT)
+                insync_net_conn_break(c, m);
+        return cut || conn_dead(c, m);
 }
 
 /* Messages are reused through a short free list: a cluster sends and frees
@@ -73,17 +136,13 @@ void insync_net_free_all(insync_cluster_t *c) {
 }
 
 void insync_net_send(insync_cluster_t *c, insync_msg_t *m) {
-        if (!insync_net_passes(c, m->from, m->to)) {
+        if (lost(c, m)) {
                 insync_trace_add(c, INSYNC_T_DROP, m->from, (int64_t)m->gp,
                                  m->to, m->type);
                 insync_net_free(c, m);
                 return;
         }
         insync_sim_at(c, insync_latency_arrival(c, m), INSYNC_EV_MSG, 0, 0, m);
-}
-
-static int is_broker(const insync_cluster_t *c, int node) {
-        return node >= 1 && node <= c->nbrokers;
 }
 
 static int is_request(int type) {
@@ -101,7 +160,37 @@ static void reset_back(insync_cluster_t *c, insync_msg_t *m) {
         r->gp = m->gp;
         r->req = m->req;
         r->epoch = m->epoch;
+        r->conn = m->conn;
         insync_net_send(c, r);
+}
+
+/* The broker closes the connection @p m came on (KafkaApis.closeConnection):
+ * it reads nothing more from it, and the producer learns of it one
+ * latency later, as a FIN. */
+void insync_net_close(insync_cluster_t *c, const insync_msg_t *m) {
+        insync_net_conn_break(c, m);
+        insync_msg_t *r = insync_net_msg(c, INSYNC_M_PRODUCE_RESP, m->to, m->from);
+        r->fin = 1;
+        r->err = INSYNC_KERR__TRANSPORT;
+        r->conn = m->conn;
+        r->gp = m->gp;
+        insync_net_send(c, r);
+}
+
+/* A killed process's sockets are closed by its OS: each producer's
+ * connection to broker @p b gets a FIN (a machine without power sends
+ * none, and its connections die only by timeout). */
+void insync_net_broker_closed(insync_cluster_t *c, int b) {
+        for (int i = 0; i < c->nprod; i++) {
+                insync_producer_t *p = c->prod[i];
+                if (!p->inflight[b])
+                        continue;
+                insync_msg_t *r = insync_net_msg(c, INSYNC_M_PRODUCE_RESP, b, p->node);
+                r->fin = 1;
+                r->err = INSYNC_KERR__TRANSPORT;
+                r->conn = p->conn[b];
+                insync_net_send(c, r);
+        }
 }
 
 /* A live process accepted the connection: the client learns it one
@@ -111,11 +200,12 @@ static void connected_back(insync_cluster_t *c, insync_msg_t *m) {
         r->connect = 1;
         r->gp = m->gp;
         r->req = m->req;
+        r->conn = m->conn;
         insync_net_send(c, r);
 }
 
 void insync_net_deliver(insync_cluster_t *c, insync_msg_t *m) {
-        if (!insync_net_passes(c, m->from, m->to)) {
+        if (lost(c, m)) {
                 insync_trace_add(c, INSYNC_T_DROP, m->from, (int64_t)m->gp,
                                  m->to, m->type);
                 insync_net_free(c, m);
@@ -180,9 +270,13 @@ void insync_net_deliver(insync_cluster_t *c, insync_msg_t *m) {
 }
 
 void insync_cluster_cut(insync_cluster_t *c, int from, int to, int both) {
-        c->cut[from * INSYNC_MAX_NODES + to] = 1;
+        c->cut[from * INSYNC_MAX_NODES + to] = INSYNC_LINK_CUT;
         if (both)
-                c->cut[to * INSYNC_MAX_NODES + from] = 1;
+                c->cut[to * INSYNC_MAX_NODES + from] = INSYNC_LINK_CUT;
+}
+
+void insync_cluster_lossy(insync_cluster_t *c, int from, int to) {
+        c->cut[from * INSYNC_MAX_NODES + to] = INSYNC_LINK_LOSSY;
 }
 
 void insync_cluster_isolate(insync_cluster_t *c, int node) {

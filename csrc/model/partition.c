@@ -203,6 +203,10 @@ void insync_partition_produce(insync_cluster_t *c, int b, insync_msg_t *m) {
                 if (acks != 0)
                         produce_resp(c, b, m->from, m->req, gp,
                                      INSYNC_KERR_NOT_LEADER_OR_FOLLOWER, -1);
+                else /* KafkaApis.handleProduceRequest: acks=0 and an
+                      * error: closeConnection, so that the client
+                      * refreshes its metadata */
+                        insync_net_close(c, m);
                 return;
         }
         /* appendRecordsToLeader: acks=all needs min.insync.replicas in ISR. */
@@ -242,6 +246,8 @@ void insync_partition_produce(insync_cluster_t *c, int b, insync_msg_t *m) {
                 if (err) {
                         if (acks != 0)
                                 produce_resp(c, b, m->from, m->req, gp, err, -1);
+                        else
+                                insync_net_close(c, m);
                         return;
                 }
         }

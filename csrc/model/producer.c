@@ -42,14 +42,49 @@ static void arm_scan(insync_cluster_t *c, insync_producer_t *p) {
                       0, NULL);
 }
 
+/* The broker librdkafka 2.0.2 asks for metadata
+ * (rd_kafka_broker_any_usable, rd_kafka_broker_weight_usable): one whose
+ * connection is up, the least idle (the one last written to; librdkafka
+ * counts idle seconds and draws among equals, the model takes the latest
+ * send).  With none up, librdkafka connects to one (rd_kafka_connect_any):
+ * the next broker in turn that has not refused a connection. */
+static int metadata_broker(insync_cluster_t *c, insync_producer_t *p) {
+        int best = 0;
+        for (int b = 1; b <= c->nbrokers; b++)
+                if (p->up[b] && (!best || p->last_send[b] > p->last_send[best]))
+                        best = b;
+        if (best)
+                return best;
+        for (int i = 0; i < c->nbrokers; i++) {
+                int b = (int)(p->meta_next++ % (uint32_t)c->nbrokers) + 1;
+                if (!p->down[b])
+                        return b;
+        }
+        return (int)(p->meta_next++ % (uint32_t)c->nbrokers) + 1;
+}
+
+static void conn_fail(insync_cluster_t *c, insync_producer_t *p, int broker,
+                      int err);
+
 static void need_metadata(insync_cluster_t *c, insync_producer_t *p) {
         if (p->meta_pending)
                 return;
         p->meta_pending = 1;
-        for (int b = 1; b <= c->nbrokers; b++) {
-                insync_msg_t *m = insync_net_msg(c, INSYNC_M_META_REQ, p->node, b);
-                insync_net_send(c, m);
-        }
+        /* a metadata request unanswered for socket.timeout.ms times out
+         * like any request, and takes its connection down
+         * (rd_kafka_broker_timeout_scan), so that another broker is asked */
+        for (int br = 1; br <= c->nbrokers; br++)
+                if (p->meta_wait[br] >= 0 &&
+                    c->now - p->meta_wait[br] >= p->conf.socket_timeout_ms) {
+                        p->meta_wait[br] = -1;
+                        conn_fail(c, p, br, INSYNC_KERR__TIMED_OUT);
+                }
+        int b = metadata_broker(c, p);
+        p->last_send[b] = c->now;
+        if (p->meta_wait[b] < 0)
+                p->meta_wait[b] = c->now;
+        insync_msg_t *m = insync_net_msg(c, INSYNC_M_META_REQ, p->node, b);
+        insync_net_send(c, m);
         insync_sim_at(c, insync_after(c->now, p->conf.metadata_fast_ms), INSYNC_EV_META,
                       (uint32_t)p->index, 0, NULL);
 }
@@ -120,6 +155,7 @@ static uint32_t req_alloc(insync_producer_t *p, insync_pbatch_t *b, int broker,
         q->id = ((uint64_t)p->reqgen << 24) | slot;
         q->broker = broker;
         q->pp = (int)gp;
+        q->conn = p->conn[broker];
         *id = q->id;
         return slot;
 }
@@ -163,8 +199,10 @@ static void send_batch(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
          * broker's machine accepted the connection */
         int connecting = p->conf.acks == 0 && p->down[leader];
         b->connecting = (uint8_t)connecting;
+        p->last_send[leader] = c->now;
         insync_msg_t *m = insync_net_msg(c, INSYNC_M_PRODUCE, p->node, leader);
         m->connect = connecting;
+        m->conn = p->conn[leader];
         m->gp = gp;
         m->req = id;
         m->acks = p->conf.acks;
@@ -201,6 +239,14 @@ static void pump(insync_cluster_t *c, insync_producer_t *p, uint32_t gp) {
         if (pp->leader < 1) {
                 need_metadata(c, p);
                 return;
+        }
+        /* rd_kafka_toppar_producer_serve: an idempotent producer's
+         * partition that retries, or has a new leader, sends nothing until
+         * what it has in flight has completed (rktp_eos.wait_drain) */
+        if (pp->wait_drain) {
+                if (pp->inflight)
+                        return;
+                pp->wait_drain = 0;
         }
         /* one request at a time opens a refused connection again */
         int cap = p->conf.acks == 0 && p->down[pp->leader] ? 1 : p->conf.max_in_flight;
@@ -244,6 +290,7 @@ static void maybe_bump(insync_cluster_t *c, insync_producer_t *p) {
                 insync_ppart_t *pp = &p->pp[gp];
                 pp->next_seq = 0;
                 pp->acked_seq = 0;
+                pp->err_seq = 0;
                 for (insync_pbatch_t *b = pp->head; b; b = b->next) {
                         b->base_seq = pp->next_seq;
                         b->pepoch = p->pepoch;
@@ -277,6 +324,7 @@ static int leader_error(int err) {
         case INSYNC_KERR_UNKNOWN_TOPIC_OR_PART:
         case INSYNC_KERR_FENCED_LEADER_EPOCH:
         case INSYNC_KERR_UNKNOWN_LEADER_EPOCH:
+        case INSYNC_KERR_KAFKA_STORAGE_ERROR: /* REFRESH | RETRY */
                 return 1;
         default:
                 return 0;
@@ -351,26 +399,96 @@ int insync_cluster_fatal_take(insync_cluster_t *c, int *producer, int *err) {
         return 0;
 }
 
+/* rd_kafka_handle_idempotent_Produce_error: what the idempotent producer
+ * makes of an error, before and instead of the common handling.  Sets
+ * @p action and @p st; @returns 1 when the batch is done (delivered). */
+static int idempotent_error(insync_cluster_t *c, insync_producer_t *p,
+                            uint32_t gp, insync_pbatch_t *b, int err,
+                            int *action, int *st) {
+        insync_ppart_t *pp = &p->pp[gp];
+        if (b->pepoch != p->pepoch) {
+                /* sent under another epoch (rd_kafka_pid_eq fails): never
+                 * retried across producer ids */
+                *action = P_FAIL;
+                *st = INSYNC_POSSIBLY_PERSISTED;
+                return 0;
+        }
+        switch (err) {
+        case INSYNC_KERR_OUT_OF_ORDER_SEQUENCE_NUMBER: {
+                int32_t r = b->base_seq - pp->acked_seq;
+                if (r > 0) {
+                        /* an earlier request failed and left a gap: no
+                         * risk of a duplicate; retried uncounted behind
+                         * it once the epoch is bumped
+                         * (rd_kafka_idemp_drain_epoch_bump) */
+                        *action = P_RETRY_UNCOUNTED;
+                        *st = INSYNC_NOT_PERSISTED;
+                        p->bump_pending = 1;
+                } else {
+                        /* the oldest unacknowledged request (r == 0:
+                         * "sequence desynchronization") or an older one
+                         * (r < 0: "rewound sequence number"): the broker's
+                         * state and the producer's disagree; fatal */
+                        *action = P_FAIL;
+                        *st = INSYNC_POSSIBLY_PERSISTED;
+                        set_fatal(c, p, err);
+                }
+                return 0;
+        }
+        case INSYNC_KERR_DUPLICATE_SEQUENCE_NUMBER:
+                /* sent before and written: delivered, without an offset */
+                pp->acked_seq = b->base_seq + (int32_t)b->n;
+                pp->err_seq = pp->acked_seq;
+                batch_done(c, p, b, 0, -1, INSYNC_PERSISTED);
+                return 1;
+        case INSYNC_KERR_UNKNOWN_PRODUCER_ID:
+                if (!b->retries && pp->err_seq == b->base_seq) {
+                        /* nothing unaccounted for: bump and retry */
+                        *action = P_RETRY_UNCOUNTED;
+                        *st = INSYNC_NOT_PERSISTED;
+                        p->bump_pending = 1;
+                } else {
+                        *action = P_FAIL;
+                        *st = INSYNC_POSSIBLY_PERSISTED;
+                        set_fatal(c, p, err);
+                }
+                return 0;
+        default:
+                return 0;
+        }
+}
+
+/* rd_kafka_handle_Produce_error, for one batch's failed attempt. */
 static void batch_error(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
                         insync_pbatch_t *b, int err) {
         insync_ppart_t *pp = &p->pp[gp];
+        int idemp = p->pid >= 0;
         int st = persisted_for(err);
+        int action = produce_action(err);
+        if (idemp && idempotent_error(c, p, gp, b, err, &action, &st))
+                return;
+        /* a retry that is not counted cannot duplicate: not persisted */
+        if (action == P_RETRY_UNCOUNTED)
+                st = INSYNC_NOT_PERSISTED;
         if (st > b->persisted)
                 b->persisted = (uint8_t)st;
-        int action = produce_action(err);
-        if (err == INSYNC_KERR_OUT_OF_ORDER_SEQUENCE_NUMBER && p->pid >= 0) {
-                if (b->base_seq != pp->acked_seq) {
-                        /* an earlier batch failed: this one is retried
-                         * behind it once the epoch is bumped, uncounted, as
-                         * in librdkafka */
-                        action = P_RETRY_UNCOUNTED;
+        int32_t next = b->base_seq + (int32_t)b->n;
+        if (idemp) {
+                if (action != P_FAIL) {
+                        /* a retry: the next answer may be a success
+                         * for this one's records if they may have been
+                         * written (update_next_ack); drain the partition
+                         * first (rd_kafka_idemp_drain_toppar) */
+                        if (st == INSYNC_POSSIBLY_PERSISTED)
+                                pp->acked_seq = next;
+                        pp->wait_drain = 1;
                 } else {
-                        /* the oldest unacknowledged batch: the broker's
-                         * sequence state and the producer's disagree, and
-                         * librdkafka gives up (fatal, possibly persisted) */
-                        b->persisted = INSYNC_POSSIBLY_PERSISTED;
-                        set_fatal(c, p, err);
+                        /* a permanent error leaves a gap: drain every
+                         * partition, then bump the epoch
+                         * (rd_kafka_idemp_drain_epoch_bump) */
+                        p->bump_pending = 1;
                 }
+                pp->err_seq = next;
         }
         if (p->fatal_err && action != P_FAIL) {
                 batch_done(c, p, b, INSYNC_KERR__PURGE_QUEUE, -1, b->persisted);
@@ -389,7 +507,12 @@ static void batch_error(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
                 pump(c, p, gp);
                 return;
         }
-        if (p->pid >= 0)
+        /* A message whose time ran out is failed by the queue scan,
+         * which drains and bumps (rd_kafka_broker_toppar_msgq_scan); one
+         * out of retries fails with no bump: the next request's
+         * OUT_OF_ORDER_SEQUENCE_NUMBER then bumps, or is fatal if this one
+         * may have been written (rd_kafka_retry_msgq) */
+        if (idemp && timed_out)
                 p->bump_pending = 1;
         /* librdkafka reports its own request timeout as a message timeout
          * (rd_kafka_handle_Produce_error's last step) */
@@ -412,14 +535,90 @@ static void not_sent(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
         pump(c, p, gp);
 }
 
+/* rd_kafka_broker_fail: the connection to @p broker is down (a request
+ * timed out, or the broker or its OS closed it).  Every request in flight
+ * on it fails with @p err (_TIMED_OUT or _TRANSPORT: retried, counted,
+ * possibly persisted), in the order they were sent; what still answers on
+ * it is ignored; the next request opens a new connection; and the
+ * metadata is refreshed ("broker down"). */
+static void conn_fail(insync_cluster_t *c, insync_producer_t *p, int broker,
+                      int err) {
+        uint32_t gen = p->conn[broker]++;
+        p->up[broker] = 0;
+        p->conn_timeouts[broker] = 0;
+        p->meta_wait[broker] = -1;
+        /* request ids, oldest first (ids grow with each request); the
+         * retries below take new slots, so ids, not slots */
+        uint32_t n = 0;
+        uint64_t *v = malloc((size_t)(p->nreq ? p->nreq : 1) * sizeof(*v));
+        if (!v)
+                abort();
+        for (uint32_t i = 0; i < p->nreq; i++) {
+                const insync_preq_t *q = &p->req[i];
+                if (!q->batch || q->broker != broker || q->conn != gen)
+                        continue;
+                uint32_t at = n++;
+                while (at > 0 && v[at - 1] > q->id) {
+                        v[at] = v[at - 1];
+                        at--;
+                }
+                v[at] = q->id;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+                uint32_t gp;
+                int br;
+                insync_pbatch_t *b = req_take(p, v[i], &gp, &br);
+                if (!b)
+                        continue;
+                insync_trace_add(c, INSYNC_T_RESPONSE, p->node, gp, err, -1);
+                if (b->connecting)
+                        not_sent(c, p, gp, b);
+                else
+                        batch_error(c, p, gp, b, err);
+        }
+        free(v);
+        need_metadata(c, p);
+        maybe_bump(c, p);
+        pump_all(c, p);
+}
+
+/* rd_kafka_handle_idempotent_Produce_success: an answer for a later
+ * request also delivers earlier records that wait for a retry after an
+ * error that left them possibly written (rd_kafka_dr_implicit_ack). */
+static void implicit_ack(insync_cluster_t *c, insync_producer_t *p,
+                         uint32_t gp, const insync_pbatch_t *b) {
+        insync_ppart_t *pp = &p->pp[gp];
+        while (pp->head && pp->head->pepoch == b->pepoch &&
+               pp->head->base_seq < b->base_seq && pp->head->order < b->order) {
+                insync_pbatch_t *e = pp->head;
+                pp->head = e->next;
+                batch_done(c, p, e, 0, -1, INSYNC_PERSISTED);
+        }
+        pp->acked_seq = b->base_seq + (int32_t)b->n;
+        if (pp->err_seq < pp->acked_seq)
+                pp->err_seq = pp->acked_seq;
+}
+
 void insync_producer_recv(insync_cluster_t *c, insync_producer_t *p,
                           insync_msg_t *m) {
         if (m->type == INSYNC_M_META_RESP) {
+                if (m->from >= 1 && m->from <= c->nbrokers) {
+                        p->up[m->from] = 1;
+                        p->meta_wait[m->from] = -1;
+                }
                 if (m->gp >= p->npp)
                         return;
                 insync_ppart_t *pp = &p->pp[m->gp];
-                if (m->epoch > pp->epoch ||
-                    (m->epoch == pp->epoch && pp->leader < 1)) {
+                /* librdkafka 2.0.2 takes the answer as it comes: it has no
+                 * leader epoch to compare (rd_kafka_topic_metadata_update;
+                 * KIP-320's check came in a later release) */
+                if (m->leader != pp->leader || m->epoch != pp->epoch) {
+                        /* a new leader: the idempotent producer first
+                         * waits for what the old one has in flight
+                         * (rd_kafka_broker_op_serve, PARTITION_JOIN) */
+                        if (p->pid >= 0 && pp->leader >= 1 &&
+                            m->leader != pp->leader)
+                                pp->wait_drain = 1;
                         pp->epoch = m->epoch;
                         pp->leader = m->leader;
                         pump(c, p, m->gp);
@@ -428,8 +627,16 @@ void insync_producer_recv(insync_cluster_t *c, insync_producer_t *p,
         }
         if (m->type != INSYNC_M_PRODUCE_RESP)
                 return;
-        if (m->from >= 1 && m->from <= c->nbrokers)
+        if (m->fin) {
+                /* the broker (or its OS) closed the connection */
+                if (m->conn == p->conn[m->from])
+                        conn_fail(c, p, m->from, INSYNC_KERR__TRANSPORT);
+                return;
+        }
+        if (m->from >= 1 && m->from <= c->nbrokers) {
                 p->down[m->from] = (uint8_t)m->refused;
+                p->up[m->from] = (uint8_t)!m->refused;
+        }
         uint32_t gp;
         int broker;
         insync_pbatch_t *b = req_take(p, m->req, &gp, &broker);
@@ -455,7 +662,7 @@ void insync_producer_recv(insync_cluster_t *c, insync_producer_t *p,
         insync_trace_add(c, INSYNC_T_RESPONSE, p->node, gp, m->err, m->offset);
         if (m->err == 0) {
                 if (p->pid >= 0)
-                        p->pp[gp].acked_seq = b->base_seq + (int32_t)b->n;
+                        implicit_ack(c, p, gp, b);
                 batch_done(c, p, b, 0, m->offset, INSYNC_PERSISTED);
         } else {
                 batch_error(c, p, gp, b, m->err);
@@ -514,17 +721,30 @@ void insync_producer_timer(insync_cluster_t *c, int type, uint32_t a,
                 }
                 break;
         case INSYNC_EV_REQ_TIMEOUT: {
-                uint32_t gp;
-                int broker;
-                insync_pbatch_t *bt = req_take(p, b, &gp, &broker);
-                if (!bt)
+                uint32_t slot = (uint32_t)(b & 0xffffff);
+                if (slot >= p->nreq || p->req[slot].id != b || !p->req[slot].batch)
                         break;
-                insync_trace_add(c, INSYNC_T_TIMEOUT, p->node, gp, broker, 0);
-                if (bt->connecting) {
+                insync_preq_t *q = &p->req[slot];
+                int broker = q->broker;
+                insync_trace_add(c, INSYNC_T_TIMEOUT, p->node, q->pp, broker, 0);
+                if (q->batch->connecting) {
+                        uint32_t gp;
+                        insync_pbatch_t *bt = req_take(p, b, &gp, &broker);
                         p->down[broker] = 1;
                         not_sent(c, p, gp, bt);
                         break;
                 }
+                /* rd_kafka_broker_timeout_scan: the request fails with
+                 * _TIMED_OUT; socket.max.fails (1) of them on one
+                 * connection take it down, and all in flight with it
+                 * (0: never) */
+                if (p->conf.socket_max_fails > 0 &&
+                    ++p->conn_timeouts[broker] >= p->conf.socket_max_fails) {
+                        conn_fail(c, p, broker, INSYNC_KERR__TIMED_OUT);
+                        break;
+                }
+                uint32_t gp;
+                insync_pbatch_t *bt = req_take(p, b, &gp, &broker);
                 batch_error(c, p, gp, bt, INSYNC_KERR__TIMED_OUT);
                 maybe_bump(c, p);
                 break;

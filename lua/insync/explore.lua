@@ -86,7 +86,8 @@ local KINDS = {
   partition = { doc = "the broker cut from the other brokers and the controller; producers still reach it",
                 down = 1 },
   partition_majority = { doc = "every other broker cut from this one and the controller", down = -1 },
-  drop = { doc = "the broker's answers to the producer lost (c:drop)", down = 0 },
+  drop = { doc = "the broker's answers to the producer lost (c:drop): the connection breaks, the requests on it time out",
+           down = 0 },
 }
 local KIND_ORDER = { "kill", "power_loss", "shutdown", "pause", "isolate", "partition",
                      "partition_majority", "drop" }

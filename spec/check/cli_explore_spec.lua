@@ -124,7 +124,7 @@ end
 describe("explore result pictures", function()
   local r
   setup(function()
-    r = explore.explore{ producer = { acks = "1" }, invariants = { "lost" }, runs = 30, seed = 1, progress = false }
+    r = explore.explore{ producer = { acks = "1" }, invariants = { "lost" }, runs = 40, seed = 1, progress = false }
   end)
 
   it("the diagram marks every acknowledged record the counterexample lost", function()

@@ -197,6 +197,36 @@ scenarios[#scenarios + 1] = {
   expect = { ok = 10, NOT_ENOUGH_REPLICAS = 2, lost = 0, duplicated = 0, unexpected = 0 },
 }
 
+-- acks=0 to a deposed leader.  The leader hangs (SIGSTOP) long enough to be
+-- fenced; another broker leads; resumed, it follows.  The acks=0 producer
+-- sent nothing meanwhile and still names it: its next record is refused
+-- with NOT_LEADER_OR_FOLLOWER, which an acks=0 request cannot carry back,
+-- so the broker closes the connection (KafkaApis.handleProduceRequest,
+-- closeConnection).  librdkafka takes the close for a broker going down
+-- (rd_kafka_broker_fail), asks for metadata and moves to the new leader:
+-- one record lost, reported sent; the later ones are written.
+scenarios[#scenarios + 1] = {
+  name = "acks=0 to a deposed leader: the broker closes the connection, the producer moves on",
+  topic = { partitions = 1, replication_factor = 3, config = { ["min.insync.replicas"] = 2 } },
+  producers = {
+    zero = { acks = "0", ["linger.ms"] = 0 },
+  },
+  steps = {
+    { send = "zero", n = 3 },
+    { settle = 1000 },
+    { pause = "leader" },
+    { isr = 2 },                      -- fenced, another leader elected
+    { resume = "down" },
+    { isr = 3 },                      -- back as a follower
+    { settle = 1000 },
+    { send = "zero", n = 1 },         -- to the old leader: refused, connection closed
+    { settle = 2000 },                -- the producer refreshes its metadata
+    { send = "zero", n = 3 },         -- to the new leader
+    { settle = 1000 },
+  },
+  expect = { ok = 7, lost = 1, duplicated = 0, unexpected = 0 },
+}
+
 -- Eligible leader replicas (KIP-966, on by default for new Kafka 4
 -- clusters; the model runs with eligible_leader_replicas = true here, see
 -- engines.lua).  The follower that left the ISR last, while the ISR was

@@ -6,8 +6,9 @@ local S = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "sce
 
 describe("audit", function()
   it("counts a record reordered by a retry only once the HW covers it", function()
-    -- r1's request is lost, r2's arrives, r1's retry lands after r2; the
-    -- followers are down meanwhile, so neither is committed yet
+    -- r1's request is lost on a lossy link (c:lossy: the connection stays
+    -- up, not what TCP does), r2's arrives, r1's retry lands after r2;
+    -- the followers are down meanwhile, so neither is committed yet
     local c = S.cluster{}
     c:run_for(100)
     local p = c:producer{ acks = 1, ["linger.ms"] = 0, ["socket.timeout.ms"] = 1000 }
@@ -15,7 +16,7 @@ describe("audit", function()
     c:crash(2); c:crash(3)
     local r1 = S.send(p, 1, { prefix = "r1-" })
     c:run_for(0)            -- r1 is on the wire
-    c:drop(p, 1)
+    c:lossy(p, 1)
     c:run_for(1)            -- and lost
     c:heal()
     local r2 = S.send(p, 1, { prefix = "r2-" })

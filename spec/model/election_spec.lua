@@ -71,6 +71,10 @@ describe("leader election", function()
 end)
 
 describe("a leader cut off from the controller and its followers", function()
+  -- librdkafka 2.0.2 asks the broker it last wrote to for metadata
+  -- (rd_kafka_broker_any_usable) and takes the answer without comparing
+  -- leader epochs: broker 1, cut off, still names itself, so the acks=all
+  -- writes go on timing out against it until the cut heals
   it("takes acks=1 writes that are lost when it rejoins; acks=all writes wait, then land on the new leader", function()
     local c = S.cluster{ trace = true, topic_config = { ["min.insync.replicas"] = 2 } }
     c:run_for(100)
@@ -86,9 +90,10 @@ describe("a leader cut off from the controller and its followers", function()
     assert.same({ OK = 2 }, S.count(o1))                -- broker 1 still answered acks=1
     assert.is_nil(oa[1].name)                           -- acks=all waits: no follower fetches from it
     c:run_for(40000)
-    assert.same({ OK = 2 }, S.count(oa))                -- REQUEST_TIMED_OUT, refresh, new leader
+    assert.is_nil(oa[1].name)                           -- REQUEST_TIMED_OUT, retried, still to broker 1
     assert.truthy(S.find(c:trace(), "retry", { node = "producer2", error = 7 }))
     c:heal(); c:run_for(15000)
+    assert.same({ OK = 2 }, S.count(oa))                -- NOT_LEADER_OR_FOLLOWER, refresh, new leader
     local a = c:audit()
     local lost = {}
     for _, e in ipairs(a.lost) do lost[#lost + 1] = e.key end

@@ -142,7 +142,7 @@ describe("c:diagram", function()
     c:heal()
     c:run()
     assert.equal(1, #c:audit().duplicated)
-    local at = where(c:diagram(), "title: \"orders/0: 1 duplicate\"", "B1->>B1: t=2208 append offset 1",
+    local at = where(c:diagram(), "title: \"orders/0: 1 duplicate\"", "B1->>B1: t=2458 append offset 1",
       "Note over B1: DUPLICATED: offset 1 key=k1 acks=all is an extra copy")
     assert.same({ 2, at[2], at[2] + 2 }, at)     -- the note right after the append, on its coloured ground
   end)

@@ -543,8 +543,10 @@ describe("producer requests", function()
 end)
 
 describe("ordering", function()
-  -- r1's request is lost on the way, r2's arrives: r1 is retried after
-  -- socket.timeout.ms and lands after r2 unless the producer is idempotent.
+  -- r1's request is lost on a lossy link (c:lossy: the connection stays up,
+  -- which TCP never does; see connections_spec for c:drop), r2's arrives:
+  -- r1 is retried after socket.timeout.ms and lands after r2 unless the
+  -- producer is idempotent.
   local function lost_first_request(conf)
     local c = S.cluster{}
     c:run_for(100)
@@ -555,7 +557,7 @@ describe("ordering", function()
     local out = {}
     p:send({ topic = "orders", partition = 0, key = "r1", value = "1" }, function(r, e) out.r1 = e and e.name or r.offset end)
     c:run_for(0)            -- r1 is on the wire
-    c:drop(p, 1)
+    c:lossy(p, 1)
     c:run_for(1)            -- and lost
     c:heal()
     p:send({ topic = "orders", partition = 0, key = "r2", value = "2" }, function(r, e) out.r2 = e and e.name or r.offset end)

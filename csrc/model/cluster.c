@@ -32,6 +32,7 @@ insync_cluster_t *insync_cluster_new(const insync_cconf_t *conf) {
         c->nnodes = 1 + conf->brokers;
         c->trace.on = conf->trace;
         insync_sim_seed(c, conf->seed);
+        insync_controller_init(c);
         for (int b = 1; b <= c->nbrokers; b++) {
                 insync_broker_t *br = &c->br[b];
                 br->id = b;
@@ -108,6 +109,11 @@ int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
                                 size_t errlen) {
         if (insync_cluster_topic(c, name) >= 0) {
                 snprintf(err, errlen, "topic '%s' already exists", name);
+                return -1;
+        }
+        if (!c->ctl_active) {
+                /* CreateTopics needs the active controller */
+                snprintf(err, errlen, "no active controller (the quorum has no leader)");
                 return -1;
         }
         if (c->ntopics >= UINT8_MAX) {

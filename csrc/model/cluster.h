@@ -55,6 +55,9 @@ typedef struct insync_cconf_s {
         int default_rf;           /**< default.replication.factor (1) */
         int auto_rebalance;       /**< auto.leader.rebalance.enable (true) */
         int64_t imbalance_check_s;/**< leader.imbalance.check.interval.seconds (300) */
+        int controllers;          /**< KRaft controller quorum voters, 1..9 (1) */
+        int64_t quorum_fetch_timeout_ms;  /**< controller.quorum.fetch.timeout.ms (2000) */
+        int64_t quorum_election_timeout_ms; /**< controller.quorum.election.timeout.ms (1000) */
 } insync_cconf_t;
 
 /** Producer configuration (librdkafka's names in comments). */
@@ -238,6 +241,18 @@ int insync_cluster_replica_info(const insync_cluster_t *c, int topic, int part,
 int insync_cluster_log_entry(const insync_cluster_t *c, int topic, int part,
                              int b, int64_t offset, uint32_t *id,
                              int32_t *epoch);
+
+/* The KRaft controller quorum (controller.c).  Controllers are 1..n;
+ * the network's node 0 is whichever is active.
+ * @returns 0, or -1 with a message in err. */
+int insync_cluster_controller_crash(insync_cluster_t *c, int id, char *err,
+                                    size_t errlen);
+int insync_cluster_controller_restart(insync_cluster_t *c, int id, char *err,
+                                      size_t errlen);
+/** The quorum's state: voters, the active controller (0: none), its
+ * epoch, and a bit per running controller. */
+void insync_cluster_quorum_info(const insync_cluster_t *c, int *voters,
+                                int *active, int *epoch, uint32_t *alive);
 
 /** Broker state: alive, powered, fenced (as the controller sees it),
  * shutting (a controlled shutdown has begun and the process still runs). */

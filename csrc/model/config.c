@@ -34,6 +34,9 @@ void insync_cconf_defaults(insync_cconf_t *conf) {
         conf->default_rf = 1;
         conf->auto_rebalance = 1;
         conf->imbalance_check_s = 300;
+        conf->controllers = 1;
+        conf->quorum_fetch_timeout_ms = 2000;
+        conf->quorum_election_timeout_ms = 1000;
 }
 
 void insync_pconf_defaults(insync_pconf_t *conf) {
@@ -74,6 +77,9 @@ void insync_cconf_bound(insync_cconf_t *conf) {
         conf->socket_timeout_ms = clamp(conf->socket_timeout_ms, 1, INT_MAX_MS);
         conf->flush_ms = clamp(conf->flush_ms, 1, INT64_MAX);
         conf->imbalance_check_s = clamp(conf->imbalance_check_s, 1, INT64_MAX);
+        conf->controllers = (int)clamp(conf->controllers, 1, 9);
+        conf->quorum_fetch_timeout_ms = clamp(conf->quorum_fetch_timeout_ms, 1, INT_MAX_MS);
+        conf->quorum_election_timeout_ms = clamp(conf->quorum_election_timeout_ms, 1, INT_MAX_MS);
 }
 
 void insync_pconf_bound(insync_pconf_t *conf) {

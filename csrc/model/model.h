@@ -64,6 +64,7 @@ typedef enum insync_evtype_e {
         /* the controller's */
         INSYNC_EV_SESSION,      /**< a: broker, b: heartbeat count */
         INSYNC_EV_BALANCE,      /**< the controller's leader balance check */
+        INSYNC_EV_QUORUM,       /**< b: quorum generation: an election ends */
         /* the producers' */
         INSYNC_EV_LINGER,       /**< a: producer, b: pp << 32 | gen */
         INSYNC_EV_RETRY,        /**< a: producer, b: pp */
@@ -276,12 +277,17 @@ typedef struct insync_broker_s {
         int shutting;         /**< broker: PENDING_CONTROLLED_SHUTDOWN: alive,
                                    heartbeats ask to shut down; 0 when not alive */
         int cs_replied;       /**< broker: a heartbeat reply came during it */
+        int starting;         /**< broker: registering, or told it is still fenced
+                                   (STARTING, RECOVERY): heartbeats every 10 ms */
         int in_cs;            /**< controller: CONTROLLED_SHUTDOWN: unfenced, but
                                    neither leader nor ISR member (not active);
                                    0 when fenced */
         uint64_t cs_offset;   /**< controller: metadata version that every active
                                    broker must report before it may stop */
         uint64_t hb_version;  /**< controller: metadata version in its last heartbeat */
+        uint64_t reg_version; /**< controller: metadata version of its registration
+                                   record: unfenced once a heartbeat reports it */
+        int64_t meta_lag_ms;  /**< extra delay of the metadata it receives */
 } insync_broker_t;
 
 /* ----------------------------------------------------------- producer.c */
@@ -372,6 +378,8 @@ typedef struct insync_msg_s {
         int diverging;        /**< fetch reply: truncate to epoch2/end */
         int shut;             /**< heartbeat: wantShutDown; its reply:
                                    shouldShutDown */
+        int fenced;           /**< heartbeat (or registration) reply: the
+                                   broker is still fenced */
         int connect;          /**< produce: sent on a new connection, whose
                                    setup is answered (acks=0 only); its
                                    reply: that answer, not Kafka's */
@@ -445,6 +453,10 @@ struct insync_cluster_s {
         int balance_scheduled;  /**< an INSYNC_EV_BALANCE is pending */
         int balance_soon;       /**< the last check hit its election limit: the
                                      next one runs 10 ms later, not an interval */
+        uint32_t ctl_alive;     /**< bit i: controller i (1..voters) runs */
+        int ctl_active;         /**< the active controller, 0 while none */
+        int32_t ctl_epoch;      /**< Raft epoch of the active controller */
+        uint64_t ctl_gen;       /**< voids election events of an older state */
         insync_producer_t **prod;
         int nprod;
         insync_records_t recs;
@@ -569,6 +581,8 @@ int insync_controller_elect(insync_cluster_t *c, uint32_t gp,
                             uint64_t exclude);
 void insync_controller_maybe_schedule_balance(insync_cluster_t *c);
 void insync_controller_balance(insync_cluster_t *c);
+void insync_controller_init(insync_cluster_t *c);
+void insync_controller_quorum_event(insync_cluster_t *c, uint64_t gen);
 
 /* producer.c */
 void insync_producer_recv(insync_cluster_t *c, insync_producer_t *p,

@@ -161,6 +161,9 @@ static int l_cluster_new(lua_State *L) {
         F("default_rf", default_rf);
         F("auto_rebalance", auto_rebalance);
         F("imbalance_check_s", imbalance_check_s);
+        F("controllers", controllers);
+        F("quorum_fetch_timeout_ms", quorum_fetch_timeout_ms);
+        F("quorum_election_timeout_ms", quorum_election_timeout_ms);
         F("lat_kind", latency.kind);
         F("net_bytes_per_ms", net_bytes_per_ms);
 #undef F
@@ -849,6 +852,69 @@ static int l_resume(lua_State *L) {
         return broker_fault(L, "resume", insync_cluster_resume);
 }
 
+/* c:crash_controller([id]) (default: the active one), c:restart_controller(id) */
+static int controller_id(lua_State *L, lcluster_t *lc, const char *what) {
+        int voters, active, epoch;
+        uint32_t alive;
+        insync_cluster_quorum_info(lc->c, &voters, &active, &epoch, &alive);
+        if (lua_isnoneornil(L, 2) && active)
+                return active;
+        if (!insync_isinteger(L, 2) || lua_tointeger(L, 2) < 1 ||
+            lua_tointeger(L, 2) > voters)
+                return luaL_error(L, "%s: controller: expected a controller id 1..%d, got %s",
+                                  what, voters,
+                                  lua_type(L, 2) == LUA_TNUMBER ? lua_tostring(L, 2)
+                                                                : tname(L, 2));
+        return (int)lua_tointeger(L, 2);
+}
+
+static int l_crash_controller(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, "crash_controller");
+        int id = controller_id(L, lc, "crash_controller");
+        char err[128];
+        if (insync_cluster_controller_crash(lc->c, id, err, sizeof(err)))
+                return luaL_error(L, "crash_controller: %s", err);
+        lua_pushinteger(L, id);
+        return 1;
+}
+
+static int l_restart_controller(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, "restart_controller");
+        if (lua_isnoneornil(L, 2))
+                return luaL_error(L, "restart_controller: controller: expected a controller id, got nil");
+        int id = controller_id(L, lc, "restart_controller");
+        char err[128];
+        if (insync_cluster_controller_restart(lc->c, id, err, sizeof(err)))
+                return luaL_error(L, "restart_controller: %s", err);
+        return 0;
+}
+
+/* c:quorum(): { voters, active (nil: none), epoch, alive = { ids } } */
+static int l_quorum(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, "quorum");
+        int voters, active, epoch;
+        uint32_t alive;
+        insync_cluster_quorum_info(lc->c, &voters, &active, &epoch, &alive);
+        lua_createtable(L, 0, 4);
+        lua_pushinteger(L, voters);
+        lua_setfield(L, -2, "voters");
+        if (active) {
+                lua_pushinteger(L, active);
+                lua_setfield(L, -2, "active");
+        }
+        lua_pushinteger(L, epoch);
+        lua_setfield(L, -2, "epoch");
+        lua_newtable(L);
+        int n = 0;
+        for (int i = 1; i <= voters; i++)
+                if (alive & ((uint32_t)1 << i)) {
+                        lua_pushinteger(L, i);
+                        lua_rawseti(L, -2, ++n);
+                }
+        lua_setfield(L, -2, "alive");
+        return 1;
+}
+
 static int l_cut(lua_State *L) {
         lcluster_t *lc = check_cluster(L, "cut");
         int a = check_node(L, lc, 2, "cut: a");
@@ -1232,6 +1298,9 @@ void insync_lua_open_cluster(lua_State *L) {
                 {"isolate", l_isolate},
                 {"_latency", l_latency},
                 {"heal", l_heal},
+                {"crash_controller", l_crash_controller},
+                {"restart_controller", l_restart_controller},
+                {"quorum", l_quorum},
                 {"partition", l_partition},
                 {"audit", l_audit},
                 {"log", l_log},

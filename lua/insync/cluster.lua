@@ -92,6 +92,8 @@ local BROKER_KEYS = {
   ["default.replication.factor"] = { "default_rf", "int", 1, INT_MAX },
   ["auto.leader.rebalance.enable"] = { "auto_rebalance", "bool" },
   ["leader.imbalance.check.interval.seconds"] = { "imbalance_check_s", "int", 1, LONG_MAX },
+  ["controller.quorum.fetch.timeout.ms"] = { "quorum_fetch_timeout_ms", "int", 1, INT_MAX },
+  ["controller.quorum.election.timeout.ms"] = { "quorum_election_timeout_ms", "int", 1, INT_MAX },
 }
 
 local BROKER_DEFAULTS = {
@@ -101,6 +103,7 @@ local BROKER_DEFAULTS = {
   flush_ms = LONG_MAX,
   default_partitions = 1, default_rf = 1,
   auto_rebalance = 1, imbalance_check_s = 300,
+  quorum_fetch_timeout_ms = 2000, quorum_election_timeout_ms = 1000,
 }
 
 local TOPIC_KEYS = {
@@ -131,7 +134,19 @@ end
 
 local CLUSTER_OPTS = { brokers = true, seed = true, latency_ms = true, config = true,
                        trace = true, strict_min_isr = true, eligible_leader_replicas = true,
-                       latency = true, profile = true, network_bytes_per_ms = true }
+                       latency = true, profile = true, network_bytes_per_ms = true,
+                       controllers = true, kafka_version = true }
+
+-- kafka_version: the defaults that differ between the Kafka versions the
+-- model knows (docs/configuration.md has the table and the sources).
+-- strict_min_isr: KAFKA-15583 (3.7); eligible_leader_replicas: KIP-966,
+-- on for new clusters from 4.1 (eligible.leader.replicas.version=1).
+local KAFKA_VERSIONS = {
+  ["3.6"] = { strict_min_isr = 0, eligible_leader_replicas = 0 },
+  ["3.9"] = { strict_min_isr = 1, eligible_leader_replicas = 0 },
+  ["4.1"] = { strict_min_isr = 1, eligible_leader_replicas = 1 },
+}
+M.kafka_versions = { "3.6", "3.9", "4.1" }
 
 -- Latency distributions (one way, per message, virtual ms): kind codes of
 -- csrc/model/latency.c and the figures each takes.
@@ -199,7 +214,10 @@ end
 -- ISR is below min.insync.replicas; false: the older behaviour),
 -- `eligible_leader_replicas` (false: KIP-966, on in new Kafka 4.x clusters:
 -- replicas that left the ISR while it was below min.insync.replicas may be
--- elected cleanly when no ISR member is alive)
+-- elected cleanly when no ISR member is alive), `kafka_version` ("3.9":
+-- "3.6", "3.9" or "4.1" sets the two before to that version's defaults;
+-- given explicitly they win), `controllers` (1: KRaft controller quorum
+-- voters, 1..9)
 -- @return the cluster
 function M.new(opts)
   opts = opts or {}
@@ -243,6 +261,20 @@ function M.new(opts)
     conf.net_bytes_per_ms = to_int("cluster: network_bytes_per_ms", opts.network_bytes_per_ms, 1)
   end
   if opts.trace ~= nil then conf.trace = to_bool("cluster: trace", opts.trace) end
+  local version = opts.kafka_version
+  if version ~= nil then
+    if type(version) == "number" then version = ("%.1f"):format(version) end
+    local v = type(version) == "string" and KAFKA_VERSIONS[version]
+    if not v then
+      error(("cluster: kafka_version: expected one of \"3.6\", \"3.9\", \"4.1\", got %s")
+        :format(type(opts.kafka_version) == "string" and show(opts.kafka_version)
+                or typename(opts.kafka_version)), 2)
+    end
+    for k, x in pairs(v) do conf[k] = x end
+  end
+  if opts.controllers ~= nil then
+    conf.controllers = to_int("cluster: controllers", opts.controllers, 1, 9)
+  end
   if opts.strict_min_isr ~= nil then
     conf.strict_min_isr = to_bool("cluster: strict_min_isr", opts.strict_min_isr)
   end

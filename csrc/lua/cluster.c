@@ -610,6 +610,7 @@ static int l_producer(lua_State *L) {
         F("metadata_fast_ms", metadata_fast_ms);
         F("metadata_refresh_ms", metadata_refresh_ms);
         F("message_max_bytes", message_max_bytes);
+        F("propagation_max_ms", propagation_max_ms);
 #undef F
         lproducer_t *p = lua_newuserdata(L, sizeof(*p));
         p->lc = lc;
@@ -680,6 +681,14 @@ static int l_send(lua_State *L) {
         int partition = m.partition > 65535 ? 65535 : (int)m.partition;
         int t = lookup_topic(L, lc, m.topic_idx, topic, m.topic_len);
         insync_lua_check_open(L, lc->c, "send", "cluster");
+        if (t < 0) {
+                /* a topic the cluster does not have (yet): its records
+                 * wait for it as librdkafka's do */
+                int w = insync_cluster_wanted_topic(lc->c, topic);
+                if (w < 0)
+                        return luaL_error(L, "send: out of memory");
+                t = -2 - w;
+        }
         /* Room for one more run: once the model has accepted the send,
          * nothing may fail before its callback is recorded.  Made after
          * lookup_topic, which allocates: a __gc finalizer run there may

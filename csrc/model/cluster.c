@@ -79,6 +79,9 @@ void insync_cluster_free(insync_cluster_t *c) {
         for (int t = 0; t < c->ntopics; t++)
                 free(c->topics[t].name);
         free(c->topics);
+        for (int w = 0; w < c->nwanted; w++)
+                free(c->wanted[w]);
+        free(c->wanted);
         free(c->cp);
         for (int i = 0; i < c->nprod; i++)
                 insync_producer_free(c->prod[i]);
@@ -96,6 +99,19 @@ int insync_cluster_topic(const insync_cluster_t *c, const char *name) {
                 if (strcmp(c->topics[t].name, name) == 0)
                         return t;
         return -1;
+}
+
+int insync_cluster_wanted_topic(insync_cluster_t *c, const char *name) {
+        for (int w = 0; w < c->nwanted; w++)
+                if (strcmp(c->wanted[w], name) == 0)
+                        return w;
+        char **v = realloc(c->wanted, (size_t)(c->nwanted + 1) * sizeof(*v));
+        if (!v)
+                return -1;
+        c->wanted = v;
+        if (!(v[c->nwanted] = strdup(name)))
+                return -1;
+        return c->nwanted++;
 }
 
 int insync_cluster_topic_partitions(const insync_cluster_t *c, int t) {
@@ -183,6 +199,10 @@ int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
         t->min_isr = min_isr;
         t->unclean = unclean;
         t->flush_messages = flush_messages;
+        t->wanted = -1;
+        for (int w = 0; w < c->nwanted; w++)
+                if (strcmp(c->wanted[w], name) == 0)
+                        t->wanted = w;
         for (int p = 0; p < partitions; p++) {
                 uint32_t gp = c->ngp + (uint32_t)p;
                 insync_cpart_t *x = &c->cp[gp];

@@ -80,6 +80,7 @@ typedef struct insync_pconf_s {
         int64_t metadata_fast_ms;   /**< topic.metadata.refresh.fast.interval.ms (250) */
         int64_t metadata_refresh_ms;/**< topic.metadata.refresh.interval.ms (300000), -1: never */
         int64_t message_max_bytes;  /**< message.max.bytes (1000000) */
+        int64_t propagation_max_ms; /**< topic.metadata.propagation.max.ms (30000) */
 } insync_pconf_t;
 
 typedef enum insync_partitioner_e {
@@ -119,6 +120,10 @@ int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
                                 size_t errlen);
 /** @returns the topic's index, or -1. */
 int insync_cluster_topic(const insync_cluster_t *c, const char *name);
+/** A topic name a producer sends to that the cluster does not have (yet):
+ * @returns its wanted index w >= 0 (insync_cluster_send takes topic
+ * -2 - w), or -1 on no memory. */
+int insync_cluster_wanted_topic(insync_cluster_t *c, const char *name);
 int insync_cluster_topic_partitions(const insync_cluster_t *c, int t);
 
 /** @returns the producer's index, or -1 (too many nodes, no memory). */
@@ -133,9 +138,11 @@ int insync_cluster_producer_node(const insync_cluster_t *c, int p);
  * @p timestamp (msg.timestamp, ms) may be NULL.
  * @returns 0 and the send id (1-based) in @p id; or an error code when the
  * record is refused at once (_QUEUE_FULL, or -1 for memory exhaustion).
- * A record over message.max.bytes, or for an unknown topic or partition, is
- * accepted and completed with MSG_SIZE_TOO_LARGE, _UNKNOWN_TOPIC or
- * _UNKNOWN_PARTITION, as librdkafka's producer reports them.
+ * A record over message.max.bytes, or for an unknown partition, is
+ * accepted and completed with MSG_SIZE_TOO_LARGE or _UNKNOWN_PARTITION, as
+ * librdkafka's producer reports them.  @p topic -2 - w names wanted topic w
+ * (insync_cluster_wanted_topic): its records wait until the producer's
+ * metadata finds it, or fail as librdkafka 2.0.2 fails them (topic.c).
  */
 int insync_cluster_send(insync_cluster_t *c, int p, int topic, int partition,
                         const char *key, size_t klen, int has_key,

@@ -58,6 +58,7 @@ void insync_pconf_defaults(insync_pconf_t *conf) {
         conf->metadata_fast_ms = 250;
         conf->metadata_refresh_ms = 300000;
         conf->message_max_bytes = 1000000;
+        conf->propagation_max_ms = 30000;
 }
 
 #define INT_MAX_MS 2147483647 /* an INT setting of Kafka or librdkafka */
@@ -91,4 +92,5 @@ void insync_pconf_bound(insync_pconf_t *conf) {
         conf->sticky_ms = clamp(conf->sticky_ms, 0, 900000);
         conf->metadata_fast_ms = clamp(conf->metadata_fast_ms, 1, 60000);
         conf->metadata_refresh_ms = clamp(conf->metadata_refresh_ms, -1, 3600000);
+        conf->propagation_max_ms = clamp(conf->propagation_max_ms, 0, 3600000);
 }

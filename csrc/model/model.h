@@ -224,6 +224,8 @@ typedef struct insync_topic_s {
         int min_isr;           /**< min.insync.replicas */
         int unclean;           /**< unclean.leader.election.enable */
         int64_t flush_messages;/**< flush.messages */
+        int wanted;            /**< its index in the cluster's wanted names (a
+                                    producer sent to it before it existed), -1 */
 } insync_topic_t;
 
 /** The controller's record of a partition. */
@@ -310,6 +312,24 @@ typedef struct insync_pbatch_s {
         struct insync_pbatch_s *next; /**< queue link */
 } insync_pbatch_t;
 
+/** librdkafka's state of a topic (rd_kafka_topic_t.rkt_state) that a
+ * producer sent to before the cluster had it. */
+typedef enum insync_tstate_e {
+        INSYNC_TOPIC_NONE = 0,  /**< never sent to */
+        INSYNC_TOPIC_UNKNOWN,   /**< no answer yet, or "does not exist" within
+                                     topic.metadata.propagation.max.ms */
+        INSYNC_TOPIC_NOTEXISTS, /**< sends fail with _UNKNOWN_TOPIC at once */
+        INSYNC_TOPIC_EXISTS,
+} insync_tstate_t;
+
+typedef struct insync_ptopic_s {
+        int state;            /**< insync_tstate_t */
+        int64_t ts_create;    /**< rkt_ts_create: the first send */
+        uint32_t *ids;        /**< records waiting unassigned (the UA partition) */
+        int64_t *sent;        /**< when each was sent (its message timeout) */
+        uint32_t n, cap;
+} insync_ptopic_t;
+
 /** A producer's state for one partition. */
 typedef struct insync_ppart_s {
         insync_pbatch_t *acc;  /**< open batch (accumulating) */
@@ -355,6 +375,9 @@ typedef struct insync_producer_s {
         int scan_armed;         /**< a SCAN timer is pending */
         uint8_t down[INSYNC_MAX_BROKERS + 1]; /**< the connection to the broker
                                  *   was refused and is not up again */
+        insync_ptopic_t *pt;    /**< by the cluster's wanted topic index */
+        uint32_t npt;
+        int topic_rr;           /**< the broker the next topic query goes to */
         int fatal_err;          /**< the idempotent producer's fatal error, 0: none */
         int fatal_told;         /**< on_error has been handed fatal_err */
 } insync_producer_t;
@@ -366,6 +389,9 @@ typedef enum insync_msgtype_e {
         INSYNC_M_FETCH_RESP, INSYNC_M_HEARTBEAT, INSYNC_M_HEARTBEAT_RESP,
         INSYNC_M_REGISTER, INSYNC_M_ALTER_ISR, INSYNC_M_ALTER_ISR_RESP,
         INSYNC_M_PSTATE, INSYNC_M_META_REQ, INSYNC_M_META_RESP,
+        INSYNC_M_TOPIC_REQ,   /**< a Metadata request naming one wanted topic (gp) */
+        INSYNC_M_TOPIC_RESP,  /**< err 0 and leader = topic index, or
+                                   UNKNOWN_TOPIC_OR_PART */
 } insync_msgtype_t;
 
 typedef struct insync_msg_s {
@@ -480,6 +506,8 @@ struct insync_cluster_s {
         uint64_t lat_rng[4];    /**< the latency draws' own xoshiro256** */
         int64_t nic_free_us[INSYNC_MAX_BROKERS + 1]; /**< when each broker's
                                      outbound network is free again (us) */
+        char **wanted;          /**< names producers sent to before they existed */
+        int nwanted;
 };
 
 /* mem.c: big arrays (>= 4 MiB) mapped on huge pages where the system
@@ -592,6 +620,9 @@ void insync_producer_timer(insync_cluster_t *c, int type, uint32_t a,
 void insync_producer_free(insync_producer_t *p);
 /** Makes room for partitions created since; @returns -1 on no memory. */
 int insync_producer_grow(insync_cluster_t *c, insync_producer_t *p);
+
+/* topic.c */
+void insync_topic_req(insync_cluster_t *c, int b, insync_msg_t *m);
 
 /* partitioner.c */
 uint32_t insync_crc32(const void *data, size_t len);

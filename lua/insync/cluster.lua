@@ -379,6 +379,7 @@ local PRODUCER_KEYS = {
   ["topic.metadata.refresh.fast.interval.ms"] = { "metadata_fast_ms", "int", 1, 60000 },
   ["topic.metadata.refresh.interval.ms"] = { "metadata_refresh_ms", "int", -1, 3600000 },
   ["message.max.bytes"] = { "message_max_bytes", "int", 1000, 1000000000 },
+  ["topic.metadata.propagation.max.ms"] = { "propagation_max_ms", "int", 0, 3600000 },
 }
 
 -- Every other key librdkafka's producer takes (bootstrap.servers,

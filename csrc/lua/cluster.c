@@ -164,6 +164,7 @@ static int l_cluster_new(lua_State *L) {
         F("controllers", controllers);
         F("quorum_fetch_timeout_ms", quorum_fetch_timeout_ms);
         F("quorum_election_timeout_ms", quorum_election_timeout_ms);
+        F("auto_create", auto_create);
         F("lat_kind", latency.kind);
         F("net_bytes_per_ms", net_bytes_per_ms);
 #undef F
@@ -277,10 +278,23 @@ static int traceback(lua_State *L) {
         return 1;
 }
 
-static void push_topic_name(lua_State *L, int state, int topic, uint32_t id) {
+/* Pushes topic @p t's name from the names table at @p topics; a topic the
+ * model created itself (auto.create.topics.enable) is named there first. */
+static void topic_name(lua_State *L, const insync_cluster_t *c, int topics, int t) {
+        lua_rawgeti(L, topics, t + 1);
+        if (lua_isnil(L, -1)) {
+                lua_pop(L, 1);
+                lua_pushstring(L, insync_cluster_topic_name(c, t));
+                lua_pushvalue(L, -1);
+                lua_rawseti(L, topics, t + 1);
+        }
+}
+
+static void push_topic_name(lua_State *L, const insync_cluster_t *c, int state,
+                            int topic, uint32_t id) {
         if (topic >= 0) {
                 lua_rawgeti(L, state, S_TOPICS);
-                lua_rawgeti(L, -1, topic + 1);
+                topic_name(L, c, lua_gettop(L), topic);
         } else {
                 lua_rawgeti(L, state, S_UNKNOWN);
                 lua_rawgeti(L, -1, (lua_Integer)id);
@@ -411,11 +425,11 @@ static int deliver_all(lua_State *L) {
                         .latency_ms = (double)r.latency_ms, .latency_int = 1,
                 };
                 if (r.topic < 0) {
-                        push_topic_name(L, state, r.topic, r.id);
+                        push_topic_name(L, lc->c, state, r.topic, r.id);
                         f.topic = lua_tolstring(L, -1, &f.topic_len);
                 } else {
                         if (r.topic != cur_topic) {
-                                lua_rawgeti(L, topics, r.topic + 1);
+                                topic_name(L, lc->c, topics, r.topic);
                                 lua_replace(L, tslot);
                                 cur_topic = r.topic;
                                 tname = lua_tolstring(L, tslot, &tlen);
@@ -611,6 +625,7 @@ static int l_producer(lua_State *L) {
         F("metadata_refresh_ms", metadata_refresh_ms);
         F("message_max_bytes", message_max_bytes);
         F("propagation_max_ms", propagation_max_ms);
+        F("allow_auto_create", allow_auto_create);
 #undef F
         lproducer_t *p = lua_newuserdata(L, sizeof(*p));
         p->lc = lc;
@@ -1068,7 +1083,7 @@ static void push_entry(lua_State *L, insync_cluster_t *c, int state, uint32_t id
         size_t len;
         insync_cluster_send_info(c, id, &topic, &part);
         lua_createtable(L, 0, 6);
-        push_topic_name(L, state, topic, id);
+        push_topic_name(L, c, state, topic, id);
         lua_setfield(L, -2, "topic");
         lua_pushinteger(L, part);
         lua_setfield(L, -2, "partition");
@@ -1237,7 +1252,7 @@ static int l_trace(lua_State *L) {
                 int topic, part;
                 insync_cluster_gp(c, e->gp, &topic, &part);
                 if (topic >= 0) {
-                        push_topic_name(L, state, topic, 0);
+                        push_topic_name(L, c, state, topic, 0);
                         lua_setfield(L, -2, "topic");
                         lua_pushinteger(L, part);
                         lua_setfield(L, -2, "partition");

@@ -114,6 +114,10 @@ int insync_cluster_wanted_topic(insync_cluster_t *c, const char *name) {
         return c->nwanted++;
 }
 
+const char *insync_cluster_topic_name(const insync_cluster_t *c, int t) {
+        return t >= 0 && t < c->ntopics ? c->topics[t].name : NULL;
+}
+
 int insync_cluster_topic_partitions(const insync_cluster_t *c, int t) {
         return t >= 0 && t < c->ntopics ? c->topics[t].partitions : 0;
 }

@@ -58,6 +58,7 @@ typedef struct insync_cconf_s {
         int controllers;          /**< KRaft controller quorum voters, 1..9 (1) */
         int64_t quorum_fetch_timeout_ms;  /**< controller.quorum.fetch.timeout.ms (2000) */
         int64_t quorum_election_timeout_ms; /**< controller.quorum.election.timeout.ms (1000) */
+        int auto_create;          /**< auto.create.topics.enable (true) */
 } insync_cconf_t;
 
 /** Producer configuration (librdkafka's names in comments). */
@@ -81,6 +82,7 @@ typedef struct insync_pconf_s {
         int64_t metadata_refresh_ms;/**< topic.metadata.refresh.interval.ms (300000), -1: never */
         int64_t message_max_bytes;  /**< message.max.bytes (1000000) */
         int64_t propagation_max_ms; /**< topic.metadata.propagation.max.ms (30000) */
+        int allow_auto_create;      /**< allow.auto.create.topics (true for a producer) */
 } insync_pconf_t;
 
 typedef enum insync_partitioner_e {
@@ -125,6 +127,9 @@ int insync_cluster_topic(const insync_cluster_t *c, const char *name);
  * -2 - w), or -1 on no memory. */
 int insync_cluster_wanted_topic(insync_cluster_t *c, const char *name);
 int insync_cluster_topic_partitions(const insync_cluster_t *c, int t);
+/** @returns topic @p t's name (NULL when none): a topic may be created by
+ * the model itself (auto.create.topics.enable). */
+const char *insync_cluster_topic_name(const insync_cluster_t *c, int t);
 
 /** @returns the producer's index, or -1 (too many nodes, no memory). */
 int insync_cluster_producer(insync_cluster_t *c, const insync_pconf_t *conf);

@@ -37,6 +37,7 @@ void insync_cconf_defaults(insync_cconf_t *conf) {
         conf->controllers = 1;
         conf->quorum_fetch_timeout_ms = 2000;
         conf->quorum_election_timeout_ms = 1000;
+        conf->auto_create = 1;
 }
 
 void insync_pconf_defaults(insync_pconf_t *conf) {
@@ -59,6 +60,7 @@ void insync_pconf_defaults(insync_pconf_t *conf) {
         conf->metadata_refresh_ms = 300000;
         conf->message_max_bytes = 1000000;
         conf->propagation_max_ms = 30000;
+        conf->allow_auto_create = 1;
 }
 
 #define INT_MAX_MS 2147483647 /* an INT setting of Kafka or librdkafka */

@@ -652,7 +652,10 @@ static int choose_partition(insync_cluster_t *c, insync_producer_t *p,
  *   received the topic's records from the controller answers that it
  *   does not exist (the propagation that topic.metadata.propagation.max.ms
  *   allows for).
- * The model's brokers answer as with auto.create.topics.enable=false. */
+ * - With auto.create.topics.enable on the brokers (Kafka's default) and
+ *   allow.auto.create.topics on the producer (librdkafka's default for a
+ *   producer), the first query has the topic created (topic.c) and is
+ *   answered LEADER_NOT_AVAILABLE; the next scan finds it. */
 
 static int pt_grow(insync_cluster_t *c, insync_producer_t *p) {
         if (p->npt >= (uint32_t)c->nwanted)
@@ -689,6 +692,7 @@ static void topic_query(insync_cluster_t *c, insync_producer_t *p, int w) {
         int b = 1 + p->topic_rr++ % c->nbrokers;
         insync_msg_t *m = insync_net_msg(c, INSYNC_M_TOPIC_REQ, p->node, b);
         m->gp = (uint32_t)w;
+        m->leader = p->conf.allow_auto_create; /* AllowAutoTopicCreation */
         insync_net_send(c, m);
 }
 
@@ -707,13 +711,17 @@ static void place(insync_cluster_t *c, insync_producer_t *p,
                   uint64_t vsize, int64_t sent);
 
 /* The answer of broker about wanted topic @p w: @p t its index, or
- * @p err UNKNOWN_TOPIC_OR_PART. */
+ * @p err UNKNOWN_TOPIC_OR_PART, or LEADER_NOT_AVAILABLE (the broker has
+ * just had it created: it stays UNKNOWN, its records waiting for the next
+ * scan, as librdkafka 2.0.2 was seen to do against Kafka 4.4.0). */
 static void topic_update(insync_cluster_t *c, insync_producer_t *p, uint32_t w,
                          int err, int t) {
         if (w >= p->npt)
                 return;
         insync_ptopic_t *pt = &p->pt[w];
         if (pt->state == INSYNC_TOPIC_NONE || pt->state == INSYNC_TOPIC_EXISTS)
+                return;
+        if (err == INSYNC_KERR_LEADER_NOT_AVAILABLE)
                 return;
         if (err) {
                 /* rd_kafka_topic_set_notexists */

@@ -94,6 +94,7 @@ local BROKER_KEYS = {
   ["leader.imbalance.check.interval.seconds"] = { "imbalance_check_s", "int", 1, LONG_MAX },
   ["controller.quorum.fetch.timeout.ms"] = { "quorum_fetch_timeout_ms", "int", 1, INT_MAX },
   ["controller.quorum.election.timeout.ms"] = { "quorum_election_timeout_ms", "int", 1, INT_MAX },
+  ["auto.create.topics.enable"] = { "auto_create", "bool" },
 }
 
 local BROKER_DEFAULTS = {
@@ -104,6 +105,7 @@ local BROKER_DEFAULTS = {
   default_partitions = 1, default_rf = 1,
   auto_rebalance = 1, imbalance_check_s = 300,
   quorum_fetch_timeout_ms = 2000, quorum_election_timeout_ms = 1000,
+  auto_create = 1,
 }
 
 local TOPIC_KEYS = {
@@ -380,6 +382,7 @@ local PRODUCER_KEYS = {
   ["topic.metadata.refresh.interval.ms"] = { "metadata_refresh_ms", "int", -1, 3600000 },
   ["message.max.bytes"] = { "message_max_bytes", "int", 1000, 1000000000 },
   ["topic.metadata.propagation.max.ms"] = { "propagation_max_ms", "int", 0, 3600000 },
+  ["allow.auto.create.topics"] = { "allow_auto_create", "bool" },
 }
 
 -- Every other key librdkafka's producer takes (bootstrap.servers,

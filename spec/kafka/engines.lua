@@ -26,6 +26,7 @@ engines.model_config = {
   ["replica.lag.time.max.ms"] = 5000,
   ["broker.session.timeout.ms"] = 3000,
   ["auto.leader.rebalance.enable"] = false,   -- as spec/kafka/cluster configures Kafka
+  ["auto.create.topics.enable"] = false,
 }
 
 local BROKERS = { 1, 2, 3 }

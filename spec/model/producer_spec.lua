@@ -367,7 +367,7 @@ describe("producer", function()
   -- UNKNOWN_TOPIC_OR_PART; later sends fail at once with _UNKNOWN_TOPIC
   -- (rd_kafka_topic_set_notexists; spec/model/topic_metadata_spec.lua)
   it("reports UNKNOWN_TOPIC_OR_PART, _UNKNOWN_TOPIC and _UNKNOWN_PARTITION through the callback", function()
-    local c = S.cluster{}
+    local c = S.cluster{ config = { ["auto.create.topics.enable"] = false } }
     local p = c:producer{}
     local e1, e2, e3
     p:send({ topic = "nope", value = "x" }, function(r, err) e1 = { r, err } end)

@@ -37,7 +37,7 @@ describe("a failed send without a callback", function()
   end)
 
   it("that the model refuses at once goes to on_error too", function()
-    local c = S.cluster{}
+    local c = S.cluster{ config = { ["auto.create.topics.enable"] = false } }
     local calls = {}
     local p = c:producer{ on_error = function(err, report) calls[#calls + 1] = { err, report } end }
     assert(p:send{ topic = "orders", partition = 7, value = "v", opaque = 42 })

@@ -130,10 +130,11 @@ test-kafka: kafka-deps deps all luajit
 test-kafka-run: kafka-deps deps all luajit
 	@spec/kafka/test $(LUA) $(BUILD)/lua5.4
 
-# The same cluster with a quorum of three controllers, for the spec that
-# makes it lose its majority (spec/kafka_quorum).
+# The same cluster with a quorum of three controllers and Kafka's default
+# auto.create.topics.enable=true, for spec/kafka_quorum (a quorum that loses
+# its majority; topic auto-creation).
 test-kafka-quorum: kafka-deps deps all
-	@INSYNC_KAFKA_CONTROLLERS=3 spec/kafka/cluster run spec/run kafka-quorum $(LUA) $(BUILD)/lua5.4 spec/kafka_quorum; \
+	@INSYNC_KAFKA_CONTROLLERS=3 INSYNC_KAFKA_AUTO_CREATE=true spec/kafka/cluster run spec/run kafka-quorum $(LUA) $(BUILD)/lua5.4 spec/kafka_quorum; \
 	  spec/summary kafka-quorum
 
 # Everyday work (CONTRIBUTING.md): the lint and the specs on Lua 5.4 only,

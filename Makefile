@@ -39,7 +39,7 @@ DEPS := lua5.4 liblua5.4-dev librdkafka-dev lua-busted luarocks kcat \
 KAFKA_DEPS := openjdk-17-jdk-headless maven
 
 .PHONY: all luajit sanitize fuzz pyvenv test test-lua54 test-luajit test-install check lint docs test-other-luas \
-        test-openresty test-kafka test-kafka-run demo demo-kafka bench install rock clean deps kafka-deps help \
+        test-openresty test-kafka test-kafka-run test-kafka-quorum demo demo-kafka bench install rock clean deps kafka-deps help \
         test-pictures mermaid pictures-img
 
 all: $(SO_54)
@@ -130,6 +130,13 @@ test-kafka: kafka-deps deps all luajit
 
 test-kafka-run: kafka-deps deps all luajit
 	@spec/kafka/test $(LUA) $(BUILD)/lua5.4
+
+# The same cluster with a quorum of three controllers and Kafka's default
+# auto.create.topics.enable=true, for spec/kafka_quorum (a quorum that loses
+# its majority; topic auto-creation).
+test-kafka-quorum: kafka-deps deps all
+	@INSYNC_KAFKA_CONTROLLERS=3 INSYNC_KAFKA_AUTO_CREATE=true spec/kafka/cluster run spec/run kafka-quorum $(LUA) $(BUILD)/lua5.4 spec/kafka_quorum; \
+	  spec/summary kafka-quorum
 
 # Everyday work (CONTRIBUTING.md): the lint and the specs on Lua 5.4 only,
 # about a minute.  make test before a commit that touches C or packaging.

@@ -65,6 +65,7 @@ build = {
         "csrc/model/producer.c",
         "csrc/model/records.c",
         "csrc/model/sim.c",
+        "csrc/model/topic.c",
         "csrc/model/trace.c",
         "csrc/rdkafka/audit.c",
         "csrc/rdkafka/consumer.c",

@@ -311,10 +311,23 @@ static int l_outstanding(lua_State *L) {
 
 /* ------------------------------------------------------------- delivery */
 
-static void push_topic_name(lua_State *L, int state, int topic, uint32_t id) {
+/* Pushes topic @p t's name from the names table at @p topics; a topic the
+ * model created itself (auto.create.topics.enable) is named there first. */
+static void topic_name(lua_State *L, const insync_cluster_t *c, int topics, int t) {
+        lua_rawgeti(L, topics, t + 1);
+        if (lua_isnil(L, -1)) {
+                lua_pop(L, 1);
+                lua_pushstring(L, insync_cluster_topic_name(c, t));
+                lua_pushvalue(L, -1);
+                lua_rawseti(L, topics, t + 1);
+        }
+}
+
+static void push_topic_name(lua_State *L, const insync_cluster_t *c, int state,
+                            int topic, uint32_t id) {
         if (topic >= 0) {
                 lua_rawgeti(L, state, S_TOPICS);
-                lua_rawgeti(L, -1, topic + 1);
+                topic_name(L, c, lua_gettop(L), topic);
         } else {
                 lua_rawgeti(L, state, S_UNKNOWN);
                 lua_rawgeti(L, -1, (lua_Integer)id);
@@ -445,11 +458,11 @@ static int deliver_all(lua_State *L) {
                         .latency_ms = (double)r.latency_ms, .latency_int = 1,
                 };
                 if (r.topic < 0) {
-                        push_topic_name(L, state, r.topic, r.id);
+                        push_topic_name(L, lc->c, state, r.topic, r.id);
                         f.topic = lua_tolstring(L, -1, &f.topic_len);
                 } else {
                         if (r.topic != cur_topic) {
-                                lua_rawgeti(L, topics, r.topic + 1);
+                                topic_name(L, lc->c, topics, r.topic);
                                 lua_replace(L, tslot);
                                 cur_topic = r.topic;
                                 tname = lua_tolstring(L, tslot, &tlen);
@@ -696,6 +709,14 @@ static int l_send(lua_State *L) {
         int partition = m.partition > 65535 ? 65535 : (int)m.partition;
         int t = lookup_topic(L, lc, m.topic_idx, topic, m.topic_len);
         insync_lua_check_open(L, lc->c, "send", "cluster");
+        if (t < 0) {
+                /* a topic the cluster does not have (yet): its records
+                 * wait for it as librdkafka's do */
+                int w = insync_cluster_wanted_topic(lc->c, topic);
+                if (w < 0)
+                        return luaL_error(L, "send: out of memory");
+                t = -2 - w;
+        }
         /* Room for one more run: once the model has accepted the send,
          * nothing may fail before its callback is recorded.  Made after
          * lookup_topic, which allocates: a __gc finalizer run there may
@@ -868,6 +889,69 @@ static int l_resume(lua_State *L) {
         return broker_fault(L, "resume", insync_cluster_resume);
 }
 
+/* c:crash_controller([id]) (default: the active one), c:restart_controller(id) */
+static int controller_id(lua_State *L, lcluster_t *lc, const char *what) {
+        int voters, active, epoch;
+        uint32_t alive;
+        insync_cluster_quorum_info(lc->c, &voters, &active, &epoch, &alive);
+        if (lua_isnoneornil(L, 2) && active)
+                return active;
+        if (!insync_isinteger(L, 2) || lua_tointeger(L, 2) < 1 ||
+            lua_tointeger(L, 2) > voters)
+                return luaL_error(L, "%s: controller: expected a controller id 1..%d, got %s",
+                                  what, voters,
+                                  lua_type(L, 2) == LUA_TNUMBER ? lua_tostring(L, 2)
+                                                                : tname(L, 2));
+        return (int)lua_tointeger(L, 2);
+}
+
+static int l_crash_controller(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, "crash_controller");
+        int id = controller_id(L, lc, "crash_controller");
+        char err[128];
+        if (insync_cluster_controller_crash(lc->c, id, err, sizeof(err)))
+                return luaL_error(L, "crash_controller: %s", err);
+        lua_pushinteger(L, id);
+        return 1;
+}
+
+static int l_restart_controller(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, "restart_controller");
+        if (lua_isnoneornil(L, 2))
+                return luaL_error(L, "restart_controller: controller: expected a controller id, got nil");
+        int id = controller_id(L, lc, "restart_controller");
+        char err[128];
+        if (insync_cluster_controller_restart(lc->c, id, err, sizeof(err)))
+                return luaL_error(L, "restart_controller: %s", err);
+        return 0;
+}
+
+/* c:quorum(): { voters, active (nil: none), epoch, alive = { ids } } */
+static int l_quorum(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, "quorum");
+        int voters, active, epoch;
+        uint32_t alive;
+        insync_cluster_quorum_info(lc->c, &voters, &active, &epoch, &alive);
+        lua_createtable(L, 0, 4);
+        lua_pushinteger(L, voters);
+        lua_setfield(L, -2, "voters");
+        if (active) {
+                lua_pushinteger(L, active);
+                lua_setfield(L, -2, "active");
+        }
+        lua_pushinteger(L, epoch);
+        lua_setfield(L, -2, "epoch");
+        lua_newtable(L);
+        int n = 0;
+        for (int i = 1; i <= voters; i++)
+                if (alive & ((uint32_t)1 << i)) {
+                        lua_pushinteger(L, i);
+                        lua_rawseti(L, -2, ++n);
+                }
+        lua_setfield(L, -2, "alive");
+        return 1;
+}
+
 static int l_cut(lua_State *L) {
         lcluster_t *lc = check_cluster(L, "cut");
         int a = check_node(L, lc, 2, "cut: a");
@@ -1038,7 +1122,7 @@ static void push_entry(lua_State *L, insync_cluster_t *c, int state, uint32_t id
         size_t len;
         insync_cluster_send_info(c, id, &topic, &part);
         lua_createtable(L, 0, 6);
-        push_topic_name(L, state, topic, id);
+        push_topic_name(L, c, state, topic, id);
         lua_setfield(L, -2, "topic");
         lua_pushinteger(L, part);
         lua_setfield(L, -2, "partition");
@@ -1193,7 +1277,7 @@ static int l_trace(lua_State *L) {
                 int topic, part;
                 insync_cluster_gp(c, e->gp, &topic, &part);
                 if (topic >= 0) {
-                        push_topic_name(L, state, topic, 0);
+                        push_topic_name(L, c, state, topic, 0);
                         lua_setfield(L, -2, "topic");
                         lua_pushinteger(L, part);
                         lua_setfield(L, -2, "partition");
@@ -1265,6 +1349,9 @@ void insync_lua_open_cluster(lua_State *L) {
                 {"_latency", l_latency},
                 {"_disk", l_disk},
                 {"heal", l_heal},
+                {"crash_controller", l_crash_controller},
+                {"restart_controller", l_restart_controller},
+                {"quorum", l_quorum},
                 {"partition", l_partition},
                 {"audit", l_audit},
                 {"log", l_log},

@@ -43,6 +43,9 @@
 #define FETCH_CHECK_MS 1000
 #define CS_TIMEOUT_MS 300000  /* KafkaBroker.shutdown(): Duration.ofMinutes(5) */
 #define CS_SOON_MS 50         /* the heartbeat after the first pending reply */
+/* BrokerLifecycleManager: while STARTING or RECOVERY (registered, not yet
+ * unfenced), the next heartbeat 10 ms after a reply */
+#define STARTING_HB_MS 10
 /* BrokerLifecycleManager's resendExponentialBackoff (100 ms, doubling, at
  * most 30 s; its 2% jitter left out, to stay deterministic) */
 #define REG_BACKOFF_MS 100
@@ -155,7 +158,7 @@ void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc) {
                               INSYNC_EV_HEARTBEAT, (uint32_t)b, inc, NULL);
                 break;
         case INSYNC_EV_CS_HEARTBEAT:
-                if (br->shutting)
+                if (br->shutting || br->starting)
                         send_heartbeat(c, b);
                 break;
         case INSYNC_EV_CS_DEADLINE:
@@ -212,6 +215,7 @@ void insync_broker_start(insync_cluster_t *c, int b) {
         br->meta_seen = 0;
         br->registered = 0;
         br->shutting = 0;
+        br->starting = 1;
         schedule(c, b);
         /* previousBrokerEpoch: known only after a clean shutdown; the
          * marker is gone once the broker has started */
@@ -248,6 +252,7 @@ void insync_broker_stop(insync_cluster_t *c, int b, int power_loss) {
         }
         br->alive = 0;
         br->shutting = 0;
+        br->starting = 0;
         br->powered = !power_loss;
         br->inc++;
 }
@@ -268,9 +273,18 @@ void insync_broker_begin_shutdown(insync_cluster_t *c, int b) {
                       (uint32_t)b, br->inc, NULL);
 }
 
-/* BrokerHeartbeatResponseEvent in PENDING_CONTROLLED_SHUTDOWN. */
+/* BrokerHeartbeatResponseEvent (or the registration's reply): while
+ * fenced after a start, heartbeat again 10 ms later; in
+ * PENDING_CONTROLLED_SHUTDOWN, as below. */
 void insync_broker_heartbeat_resp(insync_cluster_t *c, int b, insync_msg_t *m) {
         insync_broker_t *br = &c->br[b];
+        if (br->starting && !br->shutting) {
+                if (!m->fenced)
+                        br->starting = 0;
+                else
+                        insync_sim_at(c, insync_after(c->now, STARTING_HB_MS),
+                                      INSYNC_EV_CS_HEARTBEAT, (uint32_t)b, br->inc, NULL);
+        }
         if (!br->shutting)
                 return;
         if (m->shut) {

@@ -32,6 +32,7 @@ insync_cluster_t *insync_cluster_new(const insync_cconf_t *conf) {
         c->nnodes = 1 + conf->brokers;
         c->trace.on = conf->trace;
         insync_sim_seed(c, conf->seed);
+        insync_controller_init(c);
         for (int b = 1; b <= c->nbrokers; b++) {
                 insync_broker_t *br = &c->br[b];
                 br->id = b;
@@ -79,6 +80,9 @@ void insync_cluster_free(insync_cluster_t *c) {
         for (int t = 0; t < c->ntopics; t++)
                 free(c->topics[t].name);
         free(c->topics);
+        for (int w = 0; w < c->nwanted; w++)
+                free(c->wanted[w]);
+        free(c->wanted);
         free(c->cp);
         for (int i = 0; i < c->nprod; i++)
                 insync_producer_free(c->prod[i]);
@@ -98,6 +102,23 @@ int insync_cluster_topic(const insync_cluster_t *c, const char *name) {
         return -1;
 }
 
+int insync_cluster_wanted_topic(insync_cluster_t *c, const char *name) {
+        for (int w = 0; w < c->nwanted; w++)
+                if (strcmp(c->wanted[w], name) == 0)
+                        return w;
+        char **v = realloc(c->wanted, (size_t)(c->nwanted + 1) * sizeof(*v));
+        if (!v)
+                return -1;
+        c->wanted = v;
+        if (!(v[c->nwanted] = strdup(name)))
+                return -1;
+        return c->nwanted++;
+}
+
+const char *insync_cluster_topic_name(const insync_cluster_t *c, int t) {
+        return t >= 0 && t < c->ntopics ? c->topics[t].name : NULL;
+}
+
 int insync_cluster_topic_partitions(const insync_cluster_t *c, int t) {
         return t >= 0 && t < c->ntopics ? c->topics[t].partitions : 0;
 }
@@ -110,6 +131,11 @@ int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
                                 size_t errlen) {
         if (insync_cluster_topic(c, name) >= 0) {
                 snprintf(err, errlen, "topic '%s' already exists", name);
+                return -1;
+        }
+        if (!c->ctl_active) {
+                /* CreateTopics needs the active controller */
+                snprintf(err, errlen, "no active controller (the quorum has no leader)");
                 return -1;
         }
         if (c->ntopics >= UINT8_MAX) {
@@ -180,6 +206,10 @@ int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
         t->unclean = unclean;
         t->flush_messages = flush_messages;
         t->flush_ms = flush_ms;
+        t->wanted = -1;
+        for (int w = 0; w < c->nwanted; w++)
+                if (strcmp(c->wanted[w], name) == 0)
+                        t->wanted = w;
         for (int p = 0; p < partitions; p++) {
                 uint32_t gp = c->ngp + (uint32_t)p;
                 insync_cpart_t *x = &c->cp[gp];

@@ -70,6 +70,10 @@ typedef struct insync_cconf_s {
         int default_rf;           /**< default.replication.factor (1) */
         int auto_rebalance;       /**< auto.leader.rebalance.enable (true) */
         int64_t imbalance_check_s;/**< leader.imbalance.check.interval.seconds (300) */
+        int controllers;          /**< KRaft controller quorum voters, 1..9 (1) */
+        int64_t quorum_fetch_timeout_ms;  /**< controller.quorum.fetch.timeout.ms (2000) */
+        int64_t quorum_election_timeout_ms; /**< controller.quorum.election.timeout.ms (1000) */
+        int auto_create;          /**< auto.create.topics.enable (true) */
 } insync_cconf_t;
 
 /** Producer configuration (librdkafka's names in comments). */
@@ -94,6 +98,8 @@ typedef struct insync_pconf_s {
         int64_t metadata_fast_ms;   /**< topic.metadata.refresh.fast.interval.ms (250) */
         int64_t metadata_refresh_ms;/**< topic.metadata.refresh.interval.ms (300000), -1: never */
         int64_t message_max_bytes;  /**< message.max.bytes (1000000) */
+        int64_t propagation_max_ms; /**< topic.metadata.propagation.max.ms (30000) */
+        int allow_auto_create;      /**< allow.auto.create.topics (true for a producer) */
 } insync_pconf_t;
 
 typedef enum insync_partitioner_e {
@@ -189,7 +195,14 @@ int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
                                 size_t errlen);
 /** @returns the topic's index, or -1. */
 int insync_cluster_topic(const insync_cluster_t *c, const char *name);
+/** A topic name a producer sends to that the cluster does not have (yet):
+ * @returns its wanted index w >= 0 (insync_cluster_send takes topic
+ * -2 - w), or -1 on no memory. */
+int insync_cluster_wanted_topic(insync_cluster_t *c, const char *name);
 int insync_cluster_topic_partitions(const insync_cluster_t *c, int t);
+/** @returns topic @p t's name (NULL when none): a topic may be created by
+ * the model itself (auto.create.topics.enable). */
+const char *insync_cluster_topic_name(const insync_cluster_t *c, int t);
 
 /** @returns the producer's index, or -1 (too many nodes, no memory). */
 int insync_cluster_producer(insync_cluster_t *c, const insync_pconf_t *conf);
@@ -203,9 +216,11 @@ int insync_cluster_producer_node(const insync_cluster_t *c, int p);
  * @p timestamp (msg.timestamp, ms) may be NULL.
  * @returns 0 and the send id (1-based) in @p id; or an error code when the
  * record is refused at once (_QUEUE_FULL, or -1 for memory exhaustion).
- * A record over message.max.bytes, or for an unknown topic or partition, is
- * accepted and completed with MSG_SIZE_TOO_LARGE, _UNKNOWN_TOPIC or
- * _UNKNOWN_PARTITION, as librdkafka's producer reports them.
+ * A record over message.max.bytes, or for an unknown partition, is
+ * accepted and completed with MSG_SIZE_TOO_LARGE or _UNKNOWN_PARTITION, as
+ * librdkafka's producer reports them.  @p topic -2 - w names wanted topic w
+ * (insync_cluster_wanted_topic): its records wait until the producer's
+ * metadata finds it, or fail as librdkafka 2.0.2 fails them (topic.c).
  */
 int insync_cluster_send(insync_cluster_t *c, int p, int topic, int partition,
                         const char *key, size_t klen, int has_key,
@@ -321,6 +336,18 @@ int insync_cluster_replica_info(const insync_cluster_t *c, int topic, int part,
 int insync_cluster_log_entry(const insync_cluster_t *c, int topic, int part,
                              int b, int64_t offset, uint32_t *id,
                              int32_t *epoch);
+
+/* The KRaft controller quorum (controller.c).  Controllers are 1..n;
+ * the network's node 0 is whichever is active.
+ * @returns 0, or -1 with a message in err. */
+int insync_cluster_controller_crash(insync_cluster_t *c, int id, char *err,
+                                    size_t errlen);
+int insync_cluster_controller_restart(insync_cluster_t *c, int id, char *err,
+                                      size_t errlen);
+/** The quorum's state: voters, the active controller (0: none), its
+ * epoch, and a bit per running controller. */
+void insync_cluster_quorum_info(const insync_cluster_t *c, int *voters,
+                                int *active, int *epoch, uint32_t *alive);
 
 /** Broker state: alive, powered, fenced (as the controller sees it),
  * shutting (a controlled shutdown has begun and the process still runs). */

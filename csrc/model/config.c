@@ -69,6 +69,8 @@ static const insync_key_t keys[] = {
            "Kafka 3.7+ (KAFKA-15583): the HW does not advance while the ISR is below `min.insync.replicas`; false: the older rule"),
         CL("eligible_leader_replicas", elr, BOOL, 0, 1, 0, 0,
            "KIP-966 eligible leader replicas, as Kafka 4.x's new clusters have them (below)"),
+        CL("controllers", controllers, INT, 1, 9, 1, BOUND,
+           "voters of the KRaft controller quorum, one of them active (model.md, \"The controller quorum\")"),
 
         BR("min.insync.replicas", "min.insync.replicas", min_isr, INT, 1, INT_MAX_, 1, 0,
            "replicas in the ISR an acks=all record needs"),
@@ -106,6 +108,12 @@ static const insync_key_t keys[] = {
            "move leadership back to each partition's preferred replica (below)"),
         BR("leader.imbalance.check.interval.seconds", NULL, imbalance_check_s, INT, 1, LONG_MAX_, 300, BOUND,
            "how long after leadership leaves a preferred replica the controller checks (below)"),
+        BR("controller.quorum.fetch.timeout.ms", NULL, quorum_fetch_timeout_ms, INT, 1, INT_MAX_, 2000, BOUND,
+           "the other controllers' wait for the active one before an election"),
+        BR("controller.quorum.election.timeout.ms", NULL, quorum_election_timeout_ms, INT, 1, INT_MAX_, 1000, BOUND,
+           "an election once a majority of the controllers is back"),
+        BR("auto.create.topics.enable", NULL, auto_create, BOOL, 0, 1, 1, 0,
+           "a producer's metadata request for a missing topic creates it (`num.partitions`, `default.replication.factor`)"),
 
         PR("acks", "request.required.acks", acks, ENUM, -1, 1, -1, 0, acks_values,
            "replicas that must have a record before it is acknowledged: all (the ISR), 1 (the leader), 0 (none)"),
@@ -145,6 +153,10 @@ static const insync_key_t keys[] = {
            "periodic metadata refresh (-1: never)"),
         PR("message.max.bytes", NULL, message_max_bytes, INT, 1000, 1000000000, 1000000, 0, NULL,
            "a record larger on the wire fails with MSG_SIZE_TOO_LARGE"),
+        PR("topic.metadata.propagation.max.ms", NULL, propagation_max_ms, INT, 0, 3600000, 30000, BOUND, NULL,
+           "how long records for a topic that does not exist yet wait for it (model.md)"),
+        PR("allow.auto.create.topics", NULL, allow_auto_create, BOOL, 0, 1, 1, 0, NULL,
+           "the producer's metadata requests let the brokers create a missing topic (librdkafka's default for a producer)"),
 };
 
 const insync_key_t *insync_keys(size_t *n) {

@@ -28,11 +28,134 @@
  *   partition epoch.  Changes go to every broker; a broker whose
  *   heartbeat shows it behind gets the whole state again (catching up the
  *   metadata log).
+ * - A registered broker stays fenced until a heartbeat reports that it has
+ *   replayed the metadata up to its own registration record
+ *   (ReplicationControlManager.processBrokerHeartbeat: isCaughtUp is
+ *   currentMetadataOffset >= registerBrokerRecordOffset;
+ *   BrokerHeartbeatManager.calculateNextBrokerState unfences a FENCED
+ *   broker only then).  The registration's reply makes the broker
+ *   heartbeat at once, and every 10 ms while fenced
+ *   (BrokerLifecycleManager in STARTING and RECOVERY).
+ * - The quorum (KafkaRaftClient, QuorumController): conf.controllers
+ *   voters, one of them active.  Nothing is decided without a majority
+ *   running: while the active controller is gone, or a majority is down,
+ *   requests to the controller find nobody (heartbeats, registrations and
+ *   AlterPartition go unanswered, the brokers retry), nobody is fenced,
+ *   no ISR changes, no leader is elected, and each broker keeps the
+ *   metadata it last had.  A leader that loses its majority commits
+ *   nothing more (and resigns, KAFKA-15489): the model makes it inactive
+ *   at once.  When the active controller dies, the others notice after
+ *   controller.quorum.fetch.timeout.ms without a fetch response, and one
+ *   wins a vote a round trip later; when a majority comes back, the vote
+ *   takes controller.quorum.election.timeout.ms and a round trip (the
+ *   candidates' randomized timeouts and split votes are left out).  A
+ *   single voter elects itself as it starts.  The new active controller
+ *   gives every registered broker a fresh session
+ *   (ClusterControlManager.activate touches each registration), so a
+ *   failover alone fences nobody.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model.h"
+
+static void heard_from(insync_cluster_t *c, int b);
+
+static int quorum_majority(const insync_cluster_t *c) {
+        return c->conf.controllers / 2 + 1;
+}
+
+void insync_controller_init(insync_cluster_t *c) {
+        c->ctl_alive = (uint32_t)(((uint64_t)1 << (c->conf.controllers + 1)) - 2);
+        c->ctl_active = 1;
+        c->ctl_epoch = 1;
+}
+
+/* An election ends @p delay ms from now, if a majority still runs then. */
+static void schedule_election(insync_cluster_t *c, int64_t delay) {
+        c->ctl_gen++;
+        if (insync_popcount(c->ctl_alive) >= quorum_majority(c))
+                insync_sim_at(c, insync_after(c->now, delay), INSYNC_EV_QUORUM, 0,
+                              c->ctl_gen, NULL);
+}
+
+void insync_controller_quorum_event(insync_cluster_t *c, uint64_t gen) {
+        if (gen != c->ctl_gen || c->ctl_active ||
+            insync_popcount(c->ctl_alive) < quorum_majority(c))
+                return;
+        int id = 1;
+        while (!(c->ctl_alive & ((uint32_t)1 << id)))
+                id++;
+        c->ctl_active = id;
+        c->ctl_epoch++;
+        /* ClusterControlManager.activate: a new BrokerHeartbeatManager,
+         * every registration touched now */
+        for (int b = 1; b <= c->nbrokers; b++)
+                if (c->br[b].reg_inc)
+                        heard_from(c, b);
+        insync_controller_maybe_schedule_balance(c);
+}
+
+static int check_controller(const insync_cluster_t *c, int id, char *err,
+                            size_t errlen) {
+        if (id < 1 || id > c->conf.controllers) {
+                snprintf(err, errlen, "expected a controller id 1..%d, got %d",
+                         c->conf.controllers, id);
+                return -1;
+        }
+        return 0;
+}
+
+int insync_cluster_controller_crash(insync_cluster_t *c, int id, char *err,
+                                    size_t errlen) {
+        if (check_controller(c, id, err, errlen))
+                return -1;
+        uint32_t bit = (uint32_t)1 << id;
+        if (!(c->ctl_alive & bit)) {
+                snprintf(err, errlen, "controller %d is already down", id);
+                return -1;
+        }
+        c->ctl_alive &= ~bit;
+        int rtt = (int)(2 * c->conf.latency_ms);
+        if (id == c->ctl_active) {
+                c->ctl_active = 0;
+                schedule_election(c, c->conf.quorum_fetch_timeout_ms + rtt);
+        } else if (c->ctl_active &&
+                   insync_popcount(c->ctl_alive) < quorum_majority(c)) {
+                c->ctl_active = 0;
+                c->ctl_gen++;
+        }
+        return 0;
+}
+
+int insync_cluster_controller_restart(insync_cluster_t *c, int id, char *err,
+                                      size_t errlen) {
+        if (check_controller(c, id, err, errlen))
+                return -1;
+        uint32_t bit = (uint32_t)1 << id;
+        if (c->ctl_alive & bit) {
+                snprintf(err, errlen, "controller %d is running", id);
+                return -1;
+        }
+        int had_majority = insync_popcount(c->ctl_alive) >= quorum_majority(c);
+        c->ctl_alive |= bit;
+        /* an election already under way keeps its time */
+        if (!c->ctl_active && !had_majority)
+                schedule_election(c, c->conf.controllers == 1
+                                             ? 0
+                                             : c->conf.quorum_election_timeout_ms +
+                                                       2 * c->conf.latency_ms);
+        return 0;
+}
+
+void insync_cluster_quorum_info(const insync_cluster_t *c, int *voters,
+                                int *active, int *epoch, uint32_t *alive) {
+        *voters = c->conf.controllers;
+        *active = c->ctl_active;
+        *epoch = c->ctl_epoch;
+        *alive = c->ctl_alive;
+}
 
 static void send_state(insync_cluster_t *c, int b, uint32_t gp, int type) {
         const insync_cpart_t *cp = &c->cp[gp];
@@ -246,7 +369,7 @@ static void unfence(insync_cluster_t *c, int b) {
 
 void insync_controller_session(insync_cluster_t *c, int b, uint64_t count) {
         insync_broker_t *br = &c->br[b];
-        if (br->hb_count == count && !br->fenced) {
+        if (c->ctl_active && br->hb_count == count && !br->fenced) {
                 fence(c, b);
                 insync_controller_maybe_schedule_balance(c);
         }
@@ -269,6 +392,8 @@ void insync_controller_maybe_schedule_balance(insync_cluster_t *c) {
 void insync_controller_balance(insync_cluster_t *c) {
         int changed = 0;
         c->balance_scheduled = 0;
+        if (!c->ctl_active)
+                return; /* the next active controller schedules its own */
         for (uint32_t gp = 0; gp < c->ngp && c->imbalanced &&
                               changed < MAX_ELECTIONS_PER_IMBALANCE; gp++) {
                 insync_cpart_t *cp = &c->cp[gp];
@@ -372,7 +497,7 @@ static void alter_partition(insync_cluster_t *c, insync_msg_t *m) {
 
 void insync_controller_recv(insync_cluster_t *c, insync_msg_t *m) {
         int b = m->from;
-        if (b < 1 || b > c->nbrokers)
+        if (b < 1 || b > c->nbrokers || !c->ctl_active)
                 return;
         insync_broker_t *br = &c->br[b];
         switch (m->type) {
@@ -398,8 +523,16 @@ void insync_controller_recv(insync_cluster_t *c, insync_msg_t *m) {
                 br->registered = 1;
                 br->hb_version = m->version;
                 heard_from(c, b);
-                unfence(c, b);
+                /* fenced until it has replayed the metadata up to its
+                 * registration record (processBrokerHeartbeat) */
+                br->reg_version = c->meta_version;
                 snapshot(c, b);
+                {
+                        insync_msg_t *r = insync_net_msg(c, INSYNC_M_HEARTBEAT_RESP, 0, b);
+                        r->version = c->meta_version;
+                        r->fenced = 1;
+                        insync_net_send(c, r);
+                }
                 break;
         case INSYNC_M_HEARTBEAT: {
                 if (m->req != br->inc || !br->registered)
@@ -409,11 +542,12 @@ void insync_controller_recv(insync_cluster_t *c, insync_msg_t *m) {
                 int shut = 0;
                 if (m->shut)
                         shut = controlled_shutdown(c, b);
-                else if (br->fenced)
+                else if (br->fenced && m->version >= br->reg_version)
                         unfence(c, b);
                 insync_msg_t *r = insync_net_msg(c, INSYNC_M_HEARTBEAT_RESP, 0, b);
                 r->version = c->meta_version;
                 r->shut = shut;
+                r->fenced = br->fenced;
                 insync_net_send(c, r);
                 if (m->version < c->meta_version)
                         snapshot(c, b);

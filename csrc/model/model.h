@@ -66,6 +66,7 @@ typedef enum insync_evtype_e {
         /* the controller's */
         INSYNC_EV_SESSION,      /**< a: broker, b: heartbeat count */
         INSYNC_EV_BALANCE,      /**< the controller's leader balance check */
+        INSYNC_EV_QUORUM,       /**< b: quorum generation: an election ends */
         /* the producers' */
         INSYNC_EV_LINGER,       /**< a: producer, b: pp << 32 | gen */
         INSYNC_EV_RETRY,        /**< a: producer, b: pp */
@@ -233,6 +234,8 @@ typedef struct insync_topic_s {
         int unclean;           /**< unclean.leader.election.enable */
         int64_t flush_messages;/**< flush.messages */
         int64_t flush_ms;      /**< flush.ms, < 0: the broker's */
+        int wanted;            /**< its index in the cluster's wanted names (a
+                                    producer sent to it before it existed), -1 */
 } insync_topic_t;
 
 /** The controller's record of a partition. */
@@ -286,6 +289,8 @@ typedef struct insync_broker_s {
         int shutting;         /**< broker: PENDING_CONTROLLED_SHUTDOWN: alive,
                                    heartbeats ask to shut down; 0 when not alive */
         int cs_replied;       /**< broker: a heartbeat reply came during it */
+        int starting;         /**< broker: registering, or told it is still fenced
+                                   (STARTING, RECOVERY): heartbeats every 10 ms */
         int in_cs;            /**< controller: CONTROLLED_SHUTDOWN: unfenced, but
                                    neither leader nor ISR member (not active);
                                    0 when fenced */
@@ -297,6 +302,9 @@ typedef struct insync_broker_s {
                                    dirty_writeback_centisecs from then */
         int64_t disk_free_us; /**< when its disk has written what was queued */
         int64_t disk_bytes_per_ms; /**< its disk write budget, 0: unlimited */
+        uint64_t reg_version; /**< controller: metadata version of its registration
+                                   record: unfenced once a heartbeat reports it */
+        int64_t meta_lag_ms;  /**< extra delay of the metadata it receives */
 } insync_broker_t;
 
 /* ----------------------------------------------------------- producer.c */
@@ -318,6 +326,24 @@ typedef struct insync_pbatch_s {
         uint8_t connecting;    /**< acks=0: its request opens the connection */
         struct insync_pbatch_s *next; /**< queue link */
 } insync_pbatch_t;
+
+/** librdkafka's state of a topic (rd_kafka_topic_t.rkt_state) that a
+ * producer sent to before the cluster had it. */
+typedef enum insync_tstate_e {
+        INSYNC_TOPIC_NONE = 0,  /**< never sent to */
+        INSYNC_TOPIC_UNKNOWN,   /**< no answer yet, or "does not exist" within
+                                     topic.metadata.propagation.max.ms */
+        INSYNC_TOPIC_NOTEXISTS, /**< sends fail with _UNKNOWN_TOPIC at once */
+        INSYNC_TOPIC_EXISTS,
+} insync_tstate_t;
+
+typedef struct insync_ptopic_s {
+        int state;            /**< insync_tstate_t */
+        int64_t ts_create;    /**< rkt_ts_create: the first send */
+        uint32_t *ids;        /**< records waiting unassigned (the UA partition) */
+        int64_t *sent;        /**< when each was sent (its message timeout) */
+        uint32_t n, cap;
+} insync_ptopic_t;
 
 /** A producer's state for one partition. */
 typedef struct insync_ppart_s {
@@ -390,6 +416,9 @@ typedef struct insync_producer_s {
                                  *   went out, -1: none */
         uint32_t meta_next;     /**< the broker to connect to next, with
                                  *   no connection up */
+        insync_ptopic_t *pt;    /**< by the cluster's wanted topic index */
+        uint32_t npt;
+        int topic_rr;           /**< the broker the next topic query goes to */
         int fatal_err;          /**< the idempotent producer's fatal error, 0: none */
         int fatal_told;         /**< on_error has been handed fatal_err */
 } insync_producer_t;
@@ -401,6 +430,9 @@ typedef enum insync_msgtype_e {
         INSYNC_M_FETCH_RESP, INSYNC_M_HEARTBEAT, INSYNC_M_HEARTBEAT_RESP,
         INSYNC_M_REGISTER, INSYNC_M_ALTER_ISR, INSYNC_M_ALTER_ISR_RESP,
         INSYNC_M_PSTATE, INSYNC_M_META_REQ, INSYNC_M_META_RESP,
+        INSYNC_M_TOPIC_REQ,   /**< a Metadata request naming one wanted topic (gp) */
+        INSYNC_M_TOPIC_RESP,  /**< err 0 and leader = topic index, or
+                                   UNKNOWN_TOPIC_OR_PART */
 } insync_msgtype_t;
 
 typedef struct insync_msg_s {
@@ -413,6 +445,8 @@ typedef struct insync_msg_s {
         int diverging;        /**< fetch reply: truncate to epoch2/end */
         int shut;             /**< heartbeat: wantShutDown; its reply:
                                    shouldShutDown */
+        int fenced;           /**< heartbeat (or registration) reply: the
+                                   broker is still fenced */
         int connect;          /**< produce: sent on a new connection, whose
                                    setup is answered (acks=0 only); its
                                    reply: that answer, not Kafka's */
@@ -490,6 +524,10 @@ struct insync_cluster_s {
         int balance_scheduled;  /**< an INSYNC_EV_BALANCE is pending */
         int balance_soon;       /**< the last check hit its election limit: the
                                      next one runs 10 ms later, not an interval */
+        uint32_t ctl_alive;     /**< bit i: controller i (1..voters) runs */
+        int ctl_active;         /**< the active controller, 0 while none */
+        int32_t ctl_epoch;      /**< Raft epoch of the active controller */
+        uint64_t ctl_gen;       /**< voids election events of an older state */
         insync_producer_t **prod;
         int nprod;
         insync_records_t recs;
@@ -513,6 +551,8 @@ struct insync_cluster_s {
         uint64_t lat_rng[4];    /**< the latency draws' own xoshiro256** */
         int64_t nic_free_us[INSYNC_MAX_BROKERS + 1]; /**< when each broker's
                                      outbound network is free again (us) */
+        char **wanted;          /**< names producers sent to before they existed */
+        int nwanted;
 };
 
 /* mem.c: big arrays (>= 4 MiB) mapped on huge pages where the system
@@ -630,6 +670,8 @@ int insync_controller_elect(insync_cluster_t *c, uint32_t gp,
                             uint64_t exclude);
 void insync_controller_maybe_schedule_balance(insync_cluster_t *c);
 void insync_controller_balance(insync_cluster_t *c);
+void insync_controller_init(insync_cluster_t *c);
+void insync_controller_quorum_event(insync_cluster_t *c, uint64_t gen);
 
 /* producer.c */
 void insync_producer_recv(insync_cluster_t *c, insync_producer_t *p,
@@ -639,6 +681,9 @@ void insync_producer_timer(insync_cluster_t *c, int type, uint32_t a,
 void insync_producer_free(insync_producer_t *p);
 /** Makes room for partitions created since; @returns -1 on no memory. */
 int insync_producer_grow(insync_cluster_t *c, insync_producer_t *p);
+
+/* topic.c */
+void insync_topic_req(insync_cluster_t *c, int b, insync_msg_t *m);
 
 /* crc32.c: for the partitioner (producer.c) */
 uint32_t insync_crc32(const void *data, size_t len);

@@ -257,6 +257,9 @@ void insync_net_deliver(insync_cluster_t *c, insync_msg_t *m) {
                         case INSYNC_M_META_REQ:
                                 insync_broker_meta_req(c, to, m);
                                 break;
+                        case INSYNC_M_TOPIC_REQ:
+                                insync_topic_req(c, to, m);
+                                break;
                         default:
                                 break;
                         }

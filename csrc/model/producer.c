@@ -599,6 +599,9 @@ static void implicit_ack(insync_cluster_t *c, insync_producer_t *p,
                 pp->err_seq = pp->acked_seq;
 }
 
+static void topic_update(insync_cluster_t *c, insync_producer_t *p, uint32_t w,
+                         int err, int t);
+
 void insync_producer_recv(insync_cluster_t *c, insync_producer_t *p,
                           insync_msg_t *m) {
         if (m->type == INSYNC_M_META_RESP) {
@@ -623,6 +626,10 @@ void insync_producer_recv(insync_cluster_t *c, insync_producer_t *p,
                         pp->leader = m->leader;
                         pump(c, p, m->gp);
                 }
+                return;
+        }
+        if (m->type == INSYNC_M_TOPIC_RESP) {
+                topic_update(c, p, m->gp, m->err, m->leader);
                 return;
         }
         if (m->type != INSYNC_M_PRODUCE_RESP)
@@ -672,8 +679,11 @@ void insync_producer_recv(insync_cluster_t *c, insync_producer_t *p,
 }
 
 /* Fails queued (not in flight) batches whose message timeout passed. */
+static int topics_scan(insync_cluster_t *c, insync_producer_t *p);
+
 static void scan(insync_cluster_t *c, insync_producer_t *p) {
         p->scan_armed = 0;
+        int open = p->npt ? topics_scan(c, p) : 0;
         for (uint32_t gp = 0; gp < p->npp; gp++) {
                 insync_ppart_t *pp = &p->pp[gp];
                 insync_pbatch_t **at = &pp->head;
@@ -697,7 +707,7 @@ static void scan(insync_cluster_t *c, insync_producer_t *p) {
                 }
         }
         maybe_bump(c, p);
-        if (p->queued)
+        if (p->queued || open)
                 arm_scan(c, p);
 }
 
@@ -837,57 +847,167 @@ static int choose_partition(insync_cluster_t *c, insync_producer_t *p,
         return s->sticky;
 }
 
-int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
-                        const char *key, size_t klen, int has_key,
-                        const char *value, size_t vlen, int has_value,
-                        size_t hdrs_size, const int64_t *timestamp, uint32_t *id) {
-        insync_producer_t *p = c->prod[pi];
-        uint64_t size = (has_key ? klen : 0) + (has_value ? vlen : 0);
-        /* rd_kafka_curr_msgs_add counts the value's bytes only */
-        uint64_t vsize = has_value ? vlen : 0;
-        /* As rd_kafka_producev and rd_kafka_msg_new0 check: a fatal
-         * error first, then the size a record may take on the wire (the v2
-         * record's most overhead, key, value, headers) against
-         * message.max.bytes, then the queue's limits */
-        int refused = p->fatal_err;
-        if (!refused && MSG_V2_MAX_OVERHEAD + size + hdrs_size >
-                                (uint64_t)p->conf.message_max_bytes)
-                refused = INSYNC_KERR_MSG_SIZE_TOO_LARGE;
-        if (!refused &&
-            (p->queued >= (uint64_t)p->conf.queue_max_messages ||
-             p->queued_bytes + vsize > (uint64_t)p->conf.queue_max_kbytes * 1024))
-                return INSYNC_KERR__QUEUE_FULL;
-        if (insync_producer_grow(c, p))
-                return -1;
-        uint32_t idx;
-        if (insync_records_add(&c->recs, has_key ? key : NULL, klen,
-                               has_value ? value : NULL, vlen, timestamp, &idx))
-                return -1;
-        insync_rec_t *e = &c->recs.rec[idx];
-        c->recs.prod[idx] = (uint8_t)p->index;
-        e->enq = (uint32_t)c->now;
-        e->state = (uint8_t)(INSYNC_REC_PENDING | ((p->conf.acks + 1) << 4));
-        *id = idx + 1;
-        c->outstanding++;
-        p->queued++;
-        p->queued_bytes += vsize;
-        e->topic = topic < 0 ? UINT8_MAX : (uint8_t)topic;
-        if (partition >= 0 && partition < INSYNC_PART_NONE)
-                e->part = (uint16_t)partition; /* asked for, maybe unknown */
-        if (!refused && topic < 0)
-                refused = INSYNC_KERR__UNKNOWN_TOPIC;
-        if (!refused && partition >= c->topics[topic].partitions)
-                refused = INSYNC_KERR__UNKNOWN_PARTITION;
-        if (refused) {
-                insync_cluster_complete(c, idx, refused, -1, INSYNC_NOT_PERSISTED,
-                                        refused == p->fatal_err);
-                p->queued--;
-                p->queued_bytes -= vsize;
+/* ------------------------------------------------- topics not yet known
+ *
+ * librdkafka 2.0.2 (rdkafka_topic.c, rdkafka_msg.c) for a topic the
+ * producer sends to before the cluster has it:
+ * - rd_kafka_topic_new creates it UNKNOWN and asks for its metadata; the
+ *   partitioner (rd_kafka_msg_partitioner) keeps its records unassigned
+ *   in the UA partition meanwhile.
+ * - A Metadata answer "UNKNOWN_TOPIC_OR_PART" marks it non-existent
+ *   (rd_kafka_topic_metadata_update, rd_kafka_topic_set_notexists) only
+ *   once topic.metadata.propagation.max.ms has passed since it was
+ *   created; then the waiting records fail with UNKNOWN_TOPIC_OR_PART
+ *   (rd_kafka_topic_assign_uas with the answer's error), and every later
+ *   send fails at once with _UNKNOWN_TOPIC (NOTEXISTS in the partitioner).
+ * - An answer that has the topic makes it EXISTS: the waiting records are
+ *   partitioned (an asked-for partition it lacks fails with
+ *   _UNKNOWN_PARTITION) and sent as any.
+ * - rd_kafka_topic_scan_all, every second: asks again for every topic
+ *   UNKNOWN or without partitions (NOTEXISTS too, so a topic created
+ *   later is found within a second), and fails the unassigned records
+ *   whose message.timeout.ms passed (_MSG_TIMED_OUT).
+ * - A Metadata request goes to one broker (the model takes them in turn),
+ *   which answers from its own metadata: a broker that has not yet
+ *   received the topic's records from the controller answers that it
+ *   does not exist (the propagation that topic.metadata.propagation.max.ms
+ *   allows for).
+ * - With auto.create.topics.enable on the brokers (Kafka's default) and
+ *   allow.auto.create.topics on the producer (librdkafka's default for a
+ *   producer), the first query has the topic created (topic.c) and is
+ *   answered LEADER_NOT_AVAILABLE; the next scan finds it. */
+
+static int pt_grow(insync_cluster_t *c, insync_producer_t *p) {
+        if (p->npt >= (uint32_t)c->nwanted)
                 return 0;
+        insync_ptopic_t *v = realloc(p->pt, (size_t)c->nwanted * sizeof(*v));
+        if (!v)
+                return -1;
+        memset(v + p->npt, 0, ((size_t)c->nwanted - p->npt) * sizeof(*v));
+        p->pt = v;
+        p->npt = (uint32_t)c->nwanted;
+        return 0;
+}
+
+static void ua_add(insync_producer_t *p, insync_ptopic_t *pt, uint32_t idx,
+                   int64_t now) {
+        (void)p;
+        if (pt->n == pt->cap) {
+                uint32_t cap = pt->cap ? pt->cap * 2 : 16;
+                uint32_t *ids = realloc(pt->ids, cap * sizeof(*ids));
+                if (!ids)
+                        abort();
+                pt->ids = ids;
+                int64_t *sent = realloc(pt->sent, cap * sizeof(*sent));
+                if (!sent)
+                        abort();
+                pt->sent = sent;
+                pt->cap = cap;
         }
-        const insync_topic_t *t = &c->topics[topic];
+        pt->ids[pt->n] = idx;
+        pt->sent[pt->n++] = now;
+}
+
+static void topic_query(insync_cluster_t *c, insync_producer_t *p, int w) {
+        int b = 1 + p->topic_rr++ % c->nbrokers;
+        insync_msg_t *m = insync_net_msg(c, INSYNC_M_TOPIC_REQ, p->node, b);
+        m->gp = (uint32_t)w;
+        m->leader = p->conf.allow_auto_create; /* AllowAutoTopicCreation */
+        insync_net_send(c, m);
+}
+
+/* Completes a waiting record with @p err. */
+static void ua_fail(insync_cluster_t *c, insync_producer_t *p, uint32_t idx,
+                    int err) {
+        const insync_rec_t *e = &c->recs.rec[idx];
+        insync_cluster_complete(c, idx, err, -1, INSYNC_NOT_PERSISTED, 0);
+        p->queued--;
+        p->queued_bytes -= e->vlen == INSYNC_NOLEN ? 0 : e->vlen;
+}
+
+static void place(insync_cluster_t *c, insync_producer_t *p,
+                  const insync_topic_t *t, int partition, uint32_t idx,
+                  const char *key, size_t klen, int has_key, uint64_t size,
+                  uint64_t vsize, int64_t sent);
+
+/* The answer of broker about wanted topic @p w: @p t its index, or
+ * @p err UNKNOWN_TOPIC_OR_PART, or LEADER_NOT_AVAILABLE (the broker has
+ * just had it created: it stays UNKNOWN, its records waiting for the next
+ * scan, as librdkafka 2.0.2 was seen to do against Kafka 4.4.0). */
+static void topic_update(insync_cluster_t *c, insync_producer_t *p, uint32_t w,
+                         int err, int t) {
+        if (w >= p->npt)
+                return;
+        insync_ptopic_t *pt = &p->pt[w];
+        if (pt->state == INSYNC_TOPIC_NONE || pt->state == INSYNC_TOPIC_EXISTS)
+                return;
+        if (err == INSYNC_KERR_LEADER_NOT_AVAILABLE)
+                return;
+        if (err) {
+                /* rd_kafka_topic_set_notexists */
+                if (pt->state == INSYNC_TOPIC_NOTEXISTS ||
+                    pt->ts_create + p->conf.propagation_max_ms - c->now > 0)
+                        return;
+                pt->state = INSYNC_TOPIC_NOTEXISTS;
+                for (uint32_t i = 0; i < pt->n; i++)
+                        ua_fail(c, p, pt->ids[i], err);
+                pt->n = 0;
+                return;
+        }
+        pt->state = INSYNC_TOPIC_EXISTS;
+        const insync_topic_t *tp = &c->topics[t];
+        for (uint32_t i = 0; i < pt->n; i++) {
+                uint32_t idx = pt->ids[i];
+                insync_rec_t *e = &c->recs.rec[idx];
+                int part = e->part == INSYNC_PART_NONE ? -1 : e->part;
+                if (part >= tp->partitions) {
+                        ua_fail(c, p, idx, INSYNC_KERR__UNKNOWN_PARTITION);
+                        continue;
+                }
+                int has_key = e->klen != INSYNC_NOLEN;
+                size_t klen = has_key ? e->klen : 0;
+                uint64_t vsize = e->vlen == INSYNC_NOLEN ? 0 : e->vlen;
+                place(c, p, tp, part, idx, insync_records_key(&c->recs, idx), klen,
+                      has_key, klen + vsize, vsize, pt->sent[i]);
+        }
+        pt->n = 0;
+}
+
+/* rd_kafka_topic_scan_all's part for these topics; @returns 1 while one
+ * is still to be found. */
+static int topics_scan(insync_cluster_t *c, insync_producer_t *p) {
+        int open = 0;
+        for (uint32_t w = 0; w < p->npt; w++) {
+                insync_ptopic_t *pt = &p->pt[w];
+                if (pt->state != INSYNC_TOPIC_UNKNOWN && pt->state != INSYNC_TOPIC_NOTEXISTS)
+                        continue;
+                open = 1;
+                uint32_t keep = 0;
+                for (uint32_t i = 0; i < pt->n; i++) {
+                        if (p->conf.message_timeout_ms > 0 &&
+                            insync_after(pt->sent[i], p->conf.message_timeout_ms) <= c->now) {
+                                ua_fail(c, p, pt->ids[i], INSYNC_KERR__MSG_TIMED_OUT);
+                        } else {
+                                pt->sent[keep] = pt->sent[i];
+                                pt->ids[keep++] = pt->ids[i];
+                        }
+                }
+                pt->n = keep;
+                topic_query(c, p, (int)w);
+        }
+        return open;
+}
+
+/* The record @p idx goes to its partition's open batch (the partitioner
+ * chooses when @p partition < 0). */
+static void place(insync_cluster_t *c, insync_producer_t *p,
+                  const insync_topic_t *t, int partition, uint32_t idx,
+                  const char *key, size_t klen, int has_key, uint64_t size,
+                  uint64_t vsize, int64_t sent) {
+        insync_rec_t *e = &c->recs.rec[idx];
         if (partition < 0)
                 partition = choose_partition(c, p, t, key, klen, has_key);
+        e->topic = (uint8_t)(t - c->topics);
         e->part = (uint16_t)partition;
         uint32_t gp = t->gp0 + (uint32_t)partition;
         insync_ppart_t *pp = &p->pp[gp];
@@ -898,7 +1018,7 @@ int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
                         abort();
                 b->order = ++p->order;
                 b->deadline = p->conf.message_timeout_ms > 0
-                                      ? insync_after(c->now, p->conf.message_timeout_ms)
+                                      ? insync_after(sent, p->conf.message_timeout_ms)
                                       : INSYNC_NEVER;
                 b->pepoch = p->pepoch;
                 pp->acc = b;
@@ -922,6 +1042,79 @@ int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
             (int64_t)b->bytes >= p->conf.batch_size)
                 close_batch(c, p, gp);
         arm_scan(c, p);
+}
+
+int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
+                        const char *key, size_t klen, int has_key,
+                        const char *value, size_t vlen, int has_value,
+                        size_t hdrs_size, const int64_t *timestamp, uint32_t *id) {
+        insync_producer_t *p = c->prod[pi];
+        uint64_t size = (has_key ? klen : 0) + (has_value ? vlen : 0);
+        /* rd_kafka_curr_msgs_add counts the value's bytes only */
+        uint64_t vsize = has_value ? vlen : 0;
+        /* As rd_kafka_producev and rd_kafka_msg_new0 check: a fatal
+         * error first, then the size a record may take on the wire (the v2
+         * record's most overhead, key, value, headers) against
+         * message.max.bytes, then the queue's limits */
+        int refused = p->fatal_err;
+        if (!refused && MSG_V2_MAX_OVERHEAD + size + hdrs_size >
+                                (uint64_t)p->conf.message_max_bytes)
+                refused = INSYNC_KERR_MSG_SIZE_TOO_LARGE;
+        if (!refused &&
+            (p->queued >= (uint64_t)p->conf.queue_max_messages ||
+             p->queued_bytes + vsize > (uint64_t)p->conf.queue_max_kbytes * 1024))
+                return INSYNC_KERR__QUEUE_FULL;
+        if (insync_producer_grow(c, p) || pt_grow(c, p))
+                return -1;
+        uint32_t idx;
+        if (insync_records_add(&c->recs, has_key ? key : NULL, klen,
+                               has_value ? value : NULL, vlen, timestamp, &idx))
+                return -1;
+        insync_rec_t *e = &c->recs.rec[idx];
+        c->recs.prod[idx] = (uint8_t)p->index;
+        e->enq = (uint32_t)c->now;
+        e->state = (uint8_t)(INSYNC_REC_PENDING | ((p->conf.acks + 1) << 4));
+        *id = idx + 1;
+        c->outstanding++;
+        p->queued++;
+        p->queued_bytes += vsize;
+        e->topic = topic < 0 ? UINT8_MAX : (uint8_t)topic;
+        if (partition >= 0 && partition < INSYNC_PART_NONE)
+                e->part = (uint16_t)partition; /* asked for, maybe unknown */
+        int w = topic <= -2 ? -2 - topic : topic >= 0 ? c->topics[topic].wanted : -1;
+        if (!refused && w >= 0 && w < (int)p->npt &&
+            (topic < 0 || p->pt[w].state != INSYNC_TOPIC_EXISTS)) {
+                /* rd_kafka_msg_partitioner by the topic's state: UNKNOWN
+                 * waits in the UA partition, NOTEXISTS fails at once */
+                insync_ptopic_t *pt = &p->pt[w];
+                if (pt->state == INSYNC_TOPIC_NOTEXISTS) {
+                        refused = INSYNC_KERR__UNKNOWN_TOPIC;
+                } else {
+                        ua_add(p, pt, idx, c->now);
+                        if (pt->state == INSYNC_TOPIC_NONE) {
+                                /* rd_kafka_topic_new: created UNKNOWN, its
+                                 * metadata asked for at once */
+                                pt->state = INSYNC_TOPIC_UNKNOWN;
+                                pt->ts_create = c->now;
+                                topic_query(c, p, w);
+                        }
+                        arm_scan(c, p);
+                        return 0;
+                }
+        }
+        if (!refused && topic < 0)
+                refused = INSYNC_KERR__UNKNOWN_TOPIC;
+        if (!refused && partition >= c->topics[topic].partitions)
+                refused = INSYNC_KERR__UNKNOWN_PARTITION;
+        if (refused) {
+                insync_cluster_complete(c, idx, refused, -1, INSYNC_NOT_PERSISTED,
+                                        refused == p->fatal_err);
+                p->queued--;
+                p->queued_bytes -= vsize;
+                return 0;
+        }
+        const insync_topic_t *t = &c->topics[topic];
+        place(c, p, t, partition, idx, key, klen, has_key, size, vsize, c->now);
         return 0;
 }
 
@@ -938,6 +1131,11 @@ void insync_producer_free(insync_producer_t *p) {
         for (uint32_t i = 0; i < p->nreq; i++)
                 if (p->req[i].batch)
                         batch_free(p->req[i].batch);
+        for (uint32_t w = 0; w < p->npt; w++) {
+                free(p->pt[w].ids);
+                free(p->pt[w].sent);
+        }
+        free(p->pt);
         free(p->pp);
         free(p->req);
         free(p->reqfree);

@@ -108,6 +108,9 @@ static void dispatch(insync_cluster_t *c, const insync_ev_t *e) {
         case INSYNC_EV_BALANCE:
                 insync_controller_balance(c);
                 break;
+        case INSYNC_EV_QUORUM:
+                insync_controller_quorum_event(c, e->b);
+                break;
         case INSYNC_EV_FETCH_WAIT:
                 if (c->br[e->a].alive)
                         insync_partition_fetch_wait(c, (int)e->a,

@@ -130,8 +130,19 @@ local function read_config(where, conf, keys, out)
   return out
 end
 
-local CLUSTER_OPTS = { config = true, latency = true, profile = true }
+local CLUSTER_OPTS = { config = true, latency = true, profile = true, kafka_version = true }
 for _, row in ipairs(CLUSTER_ROWS) do CLUSTER_OPTS[row.name] = true end
+
+-- kafka_version: the defaults that differ between the Kafka versions the
+-- model knows (docs/configuration.md has the table and the sources).
+-- strict_min_isr: KAFKA-15583 (3.7); eligible_leader_replicas: KIP-966,
+-- on for new clusters from 4.1 (eligible.leader.replicas.version=1).
+local KAFKA_VERSIONS = {
+  ["3.6"] = { strict_min_isr = 0, elr = 0 },
+  ["3.9"] = { strict_min_isr = 1, elr = 0 },
+  ["4.1"] = { strict_min_isr = 1, elr = 1 },
+}
+M.kafka_versions = { "3.6", "3.9", "4.1" }
 
 -- Latency distributions (one way, per message, virtual ms): kind codes of
 -- csrc/model/latency.c and the figures each takes.
@@ -201,7 +212,10 @@ end
 -- replicas that left the ISR while it was below min.insync.replicas may be
 -- elected cleanly when no ISR member is alive), `disk_bytes_per_ms` (a
 -- number, or `{ [broker id] = n }`), `dirty_expire_centisecs` (3000) and
--- `dirty_writeback_centisecs` (500): docs/configuration.md, "Storage"
+-- `dirty_writeback_centisecs` (500): docs/configuration.md, "Storage";
+-- `kafka_version` ("3.9": "3.6", "3.9" or "4.1" sets strict_min_isr and
+-- eligible_leader_replicas to that version's defaults; given explicitly
+-- they win), `controllers` (1: KRaft controller quorum voters, 1..9)
 -- @return the cluster
 function M.new(opts)
   opts = opts or {}
@@ -260,6 +274,19 @@ function M.new(opts)
     else
       conf.lat_kind, conf.lat_a, conf.lat_b = kind, a, b
     end
+  end
+  local version = opts.kafka_version
+  if version ~= nil then
+    if type(version) == "number" then version = ("%.1f"):format(version) end
+    local v = type(version) == "string" and KAFKA_VERSIONS[version]
+    if not v then
+      error(("cluster: kafka_version: expected one of \"3.6\", \"3.9\", \"4.1\", got %s")
+        :format(type(opts.kafka_version) == "string" and show(opts.kafka_version)
+                or typename(opts.kafka_version)), 2)
+    end
+    -- the version's defaults; an option given as well wins
+    if opts.strict_min_isr == nil then conf.strict_min_isr = v.strict_min_isr end
+    if opts.eligible_leader_replicas == nil then conf.elr = v.elr end
   end
   read_config("cluster: config", opts.config, BROKER_KEYS, conf)
   -- KafkaConfig.logFlushIntervalMs: log.flush.interval.ms, or else

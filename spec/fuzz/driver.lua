@@ -221,7 +221,8 @@ add("thread_cpu", "module", function() return insync.thread_cpu end, 0)
 -- cluster methods
 local CLUSTER_METHODS = { "now", "outstanding", "create_topic", "producer", "crash", "restart", "shutdown",
   "pause", "resume", "cut", "drop", "lossy", "isolate", "heal", "partition", "audit", "log", "broker", "check",
-  "memory", "trace", "trace_json", "_create_topic", "_producer", "_disk" }
+  "memory", "trace", "trace_json", "_create_topic", "_producer", "_disk", "crash_controller",
+  "restart_controller", "quorum" }
 for _, name in ipairs(CLUSTER_METHODS) do
   add(name, "cluster", function() return method_of(pick(pool.clusters), name) end, 7)
 end

@@ -26,6 +26,7 @@ engines.model_config = {
   ["replica.lag.time.max.ms"] = 5000,
   ["broker.session.timeout.ms"] = 3000,
   ["auto.leader.rebalance.enable"] = false,   -- as spec/kafka/cluster configures Kafka
+  ["auto.create.topics.enable"] = false,
 }
 
 local BROKERS = { 1, 2, 3 }
@@ -90,7 +91,7 @@ end
 
 -- The engine-neutral part: walks the steps, calling the engine's
 -- operations (e.send, e.wait, e.leader, e.stop, e.kill, e.restart,
--- e.wait_leader, e.wait_isr, e.settle) and collecting one result per send.
+-- e.wait_leader, e.wait_isr, e.settle, e.create) and collecting one result per send.
 local function walk(scenario, topic, e)
   local results, pending, down, downs = {}, {}, {}, 0
   for index, step in ipairs(scenario.steps) do
@@ -132,6 +133,8 @@ local function walk(scenario, topic, e)
       e.wait_isr(step.isr)
     elseif step.settle then
       e.settle(step.settle)
+    elseif step.create then
+      e.create()
     elseif step.wait then
       e.wait(pending)
     else
@@ -154,7 +157,7 @@ end
 function engines.model(scenario, topic, seed)
   local c = insync.cluster{ brokers = 3, seed = seed or 1, config = engines.model_config,
                             eligible_leader_replicas = engines.model_options.eligible_leader_replicas }
-  c:create_topic(topic, scenario.topic)
+  if not scenario.create_later then c:create_topic(topic, scenario.topic) end
   local producers = {}
   for name, conf in pairs(scenario.producers) do producers[name] = c:producer(conf) end
   local function leader() return c:partition(topic, 0).leader end
@@ -189,6 +192,7 @@ function engines.model(scenario, topic, seed)
     pause = function(id) c:pause(id) end,
     resume = function(id) c:resume(id) end,
     settle = function(ms) c:run_for(ms) end,
+    create = function() c:create_topic(topic, scenario.topic) end,
     wait_leader = function()
       for _ = 1, 600 do
         if c:partition(topic, 0).leader then return end
@@ -217,10 +221,13 @@ end
 function engines.kafka(scenario, topic)
   local real = require "kafka.real"
   local t = scenario.topic
-  real.topic(topic, t.partitions, t.replication_factor, t.config)
-  for p = 0, t.partitions - 1 do
-    real.wait_isr(topic, p, function(l, isr) return l and #isr == t.replication_factor end)
+  local function create()
+    real.topic(topic, t.partitions, t.replication_factor, t.config)
+    for p = 0, t.partitions - 1 do
+      real.wait_isr(topic, p, function(l, isr) return l and #isr == t.replication_factor end)
+    end
   end
+  if not scenario.create_later then create() end
   local producers = {}
   for name, conf in pairs(scenario.producers) do
     local tracked = { track = true }
@@ -249,6 +256,7 @@ function engines.kafka(scenario, topic)
     restart = real.restart,
     pause = real.pause,
     resume = real.resume,
+    create = create,
     settle = function(ms)
       local deadline = real.now_ms() + ms
       repeat

@@ -18,6 +18,8 @@
 --   { wait = true }    wait for every callback still outstanding
 --   { callback = K }   wait until the scenario's K-th send has had its callback
 --   { settle = MS }    let MS milliseconds pass (virtual in the model)
+--   { create = true }  create the topic now (with `create_later = true` the
+--                      scenario starts without it)
 -- WHO: "leader" or "followers" (of partition 0, when the step runs),
 -- "follower" (one of them), "down" (every broker a step took down or paused), or a
 -- broker id.
@@ -301,6 +303,44 @@ scenarios[#scenarios + 1] = {
     { wait = true },
   },
   expect = { ok = 3, _MSG_TIMED_OUT = 1, lost = 0, duplicated = 1, unexpected = 0 },
+}
+
+-- librdkafka 2.0.2's topic states (rd_kafka_topic_set_notexists,
+-- rd_kafka_topic_assign_uas, rd_kafka_msg_partitioner,
+-- rd_kafka_topic_scan_all): records for a topic that does not exist wait
+-- (UNKNOWN) and are delivered once it is created.
+scenarios[#scenarios + 1] = {
+  name = "a topic created while records wait for it",
+  create_later = true,
+  topic = { partitions = 1, replication_factor = 3 },
+  producers = { all = { acks = "all" } },
+  steps = {
+    { send = "all", n = 5, wait = false },
+    { settle = 1500 },
+    { create = true },
+    { wait = true },
+    { send = "all", n = 2 },
+  },
+  expect = { ok = 7, lost = 0, duplicated = 0, unexpected = 0 },
+}
+
+-- ... and with no such topic, the waiting records fail with the broker's
+-- UNKNOWN_TOPIC_OR_PART once topic.metadata.propagation.max.ms has passed;
+-- later sends fail at once with _UNKNOWN_TOPIC until a scan (every second)
+-- finds the topic created.
+scenarios[#scenarios + 1] = {
+  name = "a topic that does not exist: UNKNOWN_TOPIC_OR_PART after the propagation window, then _UNKNOWN_TOPIC",
+  create_later = true,
+  topic = { partitions = 1, replication_factor = 3 },
+  producers = { p = { acks = "all", ["topic.metadata.propagation.max.ms"] = 2000 } },
+  steps = {
+    { send = "p", n = 3 },            -- UNKNOWN_TOPIC_OR_PART after about 2 s
+    { send = "p", n = 2 },            -- _UNKNOWN_TOPIC at once
+    { create = true },
+    { settle = 2500 },                -- the topic scan finds it
+    { send = "p", n = 2 },
+  },
+  expect = { UNKNOWN_TOPIC_OR_PART = 3, _UNKNOWN_TOPIC = 2, ok = 2, lost = 0, duplicated = 0, unexpected = 0 },
 }
 
 return scenarios

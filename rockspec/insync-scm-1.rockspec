@@ -56,6 +56,7 @@ build = {
         "csrc/model/cluster.c",
         "csrc/model/config.c",
         "csrc/model/controller.c",
+        "csrc/model/fetcher.c",
         "csrc/model/latency.c",
         "csrc/model/log.c",
         "csrc/model/mem.c",

@@ -153,6 +153,10 @@ static int l_cluster_new(lua_State *L) {
         F("heartbeat_ms", heartbeat_ms);
         F("fetch_wait_ms", fetch_wait_ms);
         F("fetch_max_bytes", fetch_max_bytes);
+        F("fetch_response_max_bytes", fetch_response_max_bytes);
+        F("fetch_min_bytes", fetch_min_bytes);
+        F("num_fetchers", num_fetchers);
+        F("skip_idle", skip_idle);
         F("fetch_backoff_ms", fetch_backoff_ms);
         F("socket_timeout_ms", socket_timeout_ms);
         F("flush_messages", flush_messages);

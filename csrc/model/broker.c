@@ -135,6 +135,7 @@ void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc) {
 /* Starts the process: a new incarnation registers with the controller. */
 void insync_broker_start(insync_cluster_t *c, int b) {
         insync_broker_t *br = &c->br[b];
+        insync_fetcher_wake_all(c);
         br->alive = 1;
         br->powered = 1;
         br->inc++;
@@ -152,14 +153,38 @@ void insync_broker_start(insync_cluster_t *c, int b) {
 
 void insync_broker_stop(insync_cluster_t *c, int b, int power_loss) {
         insync_broker_t *br = &c->br[b];
-        for (uint32_t gp = 0; gp < c->ngp; gp++) {
+        insync_fetcher_wake_all(c);
+        for (uint32_t i = 0; i < c->nfl; i++) {
+                insync_fetcher_t *s = c->fl[i];
+                if (s->leader == b && s->parked) {
+                        /* the process's connections are reset; a machine
+                         * without power answers nothing */
+                        s->parked = 0;
+                        if (!power_loss) {
+                                insync_msg_t *m = insync_net_msg(c, INSYNC_M_FETCH_RESP,
+                                                                 b, s->follower);
+                                m->rst = 1;
+                                m->err = INSYNC_KERR__TRANSPORT;
+                                m->key = s->key;
+                                m->req = s->srv_session;
+                                insync_net_send(c, m);
+                        }
+                }
+                if (s->follower == b) {
+                        s->session++;
+                        s->fetching = 0;
+                        s->full = 1;
+                        s->retry_armed = 0;
+                }
+        }
+        for (uint32_t k = 0; k < br->ngps; k++) {
+                uint32_t gp = br->gps[k];
                 insync_replica_t *r = br->rep[gp];
                 if (!r)
                         continue;
                 insync_partition_resign(c, b, gp, power_loss ? 2 : 1);
+                insync_fetcher_remove(c, r, gp);
                 r->role = INSYNC_ROLE_NONE;
-                r->session++;
-                r->fetching = 0;
                 r->pending = 0;
                 if (power_loss && r->log.flushed < r->log.len) {
                         insync_trace_add(c, INSYNC_T_TRUNCATE, b, gp,
@@ -207,13 +232,17 @@ void insync_broker_heartbeat_resp(insync_cluster_t *c, int b, insync_msg_t *m) {
         }
 }
 
-/* Metadata request: this broker's view of every partition. */
+/* Metadata request: this broker's view of every partition, in one
+ * response (insync_meta_t per partition in parts). */
 void insync_broker_meta_req(insync_cluster_t *c, int b, insync_msg_t *req) {
-        for (uint32_t gp = 0; gp < c->ngp; gp++) {
-                insync_msg_t *m = insync_net_msg(c, INSYNC_M_META_RESP, b, req->from);
-                m->gp = gp;
-                m->leader = c->br[b].meta[gp].leader;
-                m->epoch = c->br[b].meta[gp].epoch;
-                insync_net_send(c, m);
+        insync_msg_t *m = insync_net_msg(c, INSYNC_M_META_RESP, b, req->from);
+        if (c->ngp) {
+                insync_meta_t *v = malloc(c->ngp * sizeof(*v));
+                if (!v)
+                        abort();
+                memcpy(v, c->br[b].meta, c->ngp * sizeof(*v));
+                m->parts = v;
+                m->nparts = c->ngp;
         }
+        insync_net_send(c, m);
 }

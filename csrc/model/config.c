@@ -26,6 +26,10 @@ void insync_cconf_defaults(insync_cconf_t *conf) {
         conf->heartbeat_ms = 2000;
         conf->fetch_wait_ms = 500;
         conf->fetch_max_bytes = 1048576;
+        conf->fetch_response_max_bytes = 10485760;
+        conf->fetch_min_bytes = 1;
+        conf->num_fetchers = 1;
+        conf->skip_idle = 1;
         conf->fetch_backoff_ms = 1000;
         conf->socket_timeout_ms = 30000;
         conf->flush_messages = INT64_MAX;
@@ -71,6 +75,11 @@ void insync_cconf_bound(insync_cconf_t *conf) {
         conf->heartbeat_ms = clamp(conf->heartbeat_ms, 1, INT_MAX_MS);
         conf->fetch_wait_ms = clamp(conf->fetch_wait_ms, 0, INT_MAX_MS);
         conf->fetch_backoff_ms = clamp(conf->fetch_backoff_ms, 0, INT_MAX_MS);
+        conf->fetch_max_bytes = clamp(conf->fetch_max_bytes, 1, INT_MAX_MS);
+        conf->fetch_response_max_bytes =
+                clamp(conf->fetch_response_max_bytes, 1, INT_MAX_MS);
+        conf->fetch_min_bytes = clamp(conf->fetch_min_bytes, 1, INT_MAX_MS);
+        conf->num_fetchers = (int)clamp(conf->num_fetchers, 1, 16);
         conf->socket_timeout_ms = clamp(conf->socket_timeout_ms, 1, INT_MAX_MS);
         conf->flush_ms = clamp(conf->flush_ms, 1, INT64_MAX);
         conf->imbalance_check_s = clamp(conf->imbalance_check_s, 1, INT64_MAX);

@@ -415,14 +415,15 @@ static void not_sent(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
 void insync_producer_recv(insync_cluster_t *c, insync_producer_t *p,
                           insync_msg_t *m) {
         if (m->type == INSYNC_M_META_RESP) {
-                if (m->gp >= p->npp)
-                        return;
-                insync_ppart_t *pp = &p->pp[m->gp];
-                if (m->epoch > pp->epoch ||
-                    (m->epoch == pp->epoch && pp->leader < 1)) {
-                        pp->epoch = m->epoch;
-                        pp->leader = m->leader;
-                        pump(c, p, m->gp);
+                const insync_meta_t *v = m->parts;
+                for (uint32_t gp = 0; gp < m->nparts && gp < p->npp; gp++) {
+                        insync_ppart_t *pp = &p->pp[gp];
+                        if (v[gp].epoch > pp->epoch ||
+                            (v[gp].epoch == pp->epoch && pp->leader < 1)) {
+                                pp->epoch = v[gp].epoch;
+                                pp->leader = v[gp].leader;
+                                pump(c, p, gp);
+                        }
                 }
                 return;
         }

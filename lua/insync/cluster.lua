@@ -84,6 +84,9 @@ local BROKER_KEYS = {
   ["broker.heartbeat.interval.ms"] = { "heartbeat_ms", "int", 1, INT_MAX },
   ["replica.fetch.wait.max.ms"] = { "fetch_wait_ms", "int", 0, INT_MAX },
   ["replica.fetch.max.bytes"] = { "fetch_max_bytes", "int", 1, INT_MAX },
+  ["replica.fetch.response.max.bytes"] = { "fetch_response_max_bytes", "int", 1, INT_MAX },
+  ["replica.fetch.min.bytes"] = { "fetch_min_bytes", "int", 1, INT_MAX },
+  ["num.replica.fetchers"] = { "num_fetchers", "int", 1, 16 },
   ["replica.fetch.backoff.ms"] = { "fetch_backoff_ms", "int", 0, INT_MAX },
   ["replica.socket.timeout.ms"] = { "socket_timeout_ms", "int", 1, INT_MAX },
   ["log.flush.interval.messages"] = { "flush_messages", "int", 1, LONG_MAX },
@@ -97,6 +100,7 @@ local BROKER_KEYS = {
 local BROKER_DEFAULTS = {
   min_isr = 1, lag_ms = 30000, unclean = 0, session_ms = 9000,
   heartbeat_ms = 2000, fetch_wait_ms = 500, fetch_max_bytes = 1048576,
+  fetch_response_max_bytes = 10485760, fetch_min_bytes = 1, num_fetchers = 1,
   fetch_backoff_ms = 1000, socket_timeout_ms = 30000, flush_messages = LONG_MAX,
   flush_ms = LONG_MAX,
   default_partitions = 1, default_rf = 1,
@@ -131,7 +135,8 @@ end
 
 local CLUSTER_OPTS = { brokers = true, seed = true, latency_ms = true, config = true,
                        trace = true, strict_min_isr = true, eligible_leader_replicas = true,
-                       latency = true, profile = true, network_bytes_per_ms = true }
+                       latency = true, profile = true, network_bytes_per_ms = true,
+                       skip_idle = true }
 
 -- Latency distributions (one way, per message, virtual ms): kind codes of
 -- csrc/model/latency.c and the figures each takes.
@@ -199,7 +204,9 @@ end
 -- ISR is below min.insync.replicas; false: the older behaviour),
 -- `eligible_leader_replicas` (false: KIP-966, on in new Kafka 4.x clusters:
 -- replicas that left the ISR while it was below min.insync.replicas may be
--- elected cleanly when no ISR member is alive)
+-- elected cleanly when no ISR member is alive), `skip_idle` (true: idle
+-- fetch rounds are skipped where that changes nothing observable; false
+-- steps through each, for comparison: docs/model.md)
 -- @return the cluster
 function M.new(opts)
   opts = opts or {}
@@ -243,6 +250,7 @@ function M.new(opts)
     conf.net_bytes_per_ms = to_int("cluster: network_bytes_per_ms", opts.network_bytes_per_ms, 1)
   end
   if opts.trace ~= nil then conf.trace = to_bool("cluster: trace", opts.trace) end
+  if opts.skip_idle ~= nil then conf.skip_idle = to_bool("cluster: skip_idle", opts.skip_idle) end
   if opts.strict_min_isr ~= nil then
     conf.strict_min_isr = to_bool("cluster: strict_min_isr", opts.strict_min_isr)
   end

@@ -22,7 +22,6 @@
 
 #include "model.h"
 
-#define FETCH_CHECK_MS 1000
 #define CS_TIMEOUT_MS 300000  /* KafkaBroker.shutdown(): Duration.ofMinutes(5) */
 #define CS_SOON_MS 50         /* the heartbeat after the first pending reply */
 /* BrokerLifecycleManager's resendExponentialBackoff (100 ms, doubling, at
@@ -75,8 +74,7 @@ static void schedule(insync_cluster_t *c, int b) {
                       (uint32_t)b, br->inc, NULL);
         insync_sim_at(c, insync_after(c->now, half), INSYNC_EV_ISR_CHECK, (uint32_t)b,
                       br->inc, NULL);
-        insync_sim_at(c, insync_after(c->now, FETCH_CHECK_MS), INSYNC_EV_FETCH_CHECK,
-                      (uint32_t)b, br->inc, NULL);
+        br->fc_at = INSYNC_NEVER; /* armed by its first fetch (fetcher.c) */
         insync_broker_schedule_flush(c, b);
 }
 
@@ -123,9 +121,10 @@ void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc) {
                 insync_broker_schedule_flush(c, b);
                 break;
         case INSYNC_EV_FETCH_CHECK:
+                if (c->now < br->fc_at)
+                        break; /* a sooner one was armed since */
+                br->fc_at = INSYNC_NEVER;
                 insync_partition_fetch_check(c, b);
-                insync_sim_at(c, insync_after(c->now, FETCH_CHECK_MS), INSYNC_EV_FETCH_CHECK,
-                              (uint32_t)b, inc, NULL);
                 break;
         default:
                 break;

@@ -47,8 +47,7 @@ insync_cluster_t *insync_cluster_new(const insync_cconf_t *conf) {
                               br->inc, NULL);
                 insync_sim_at(c, c->conf.lag_ms / 2 > 0 ? c->conf.lag_ms / 2 : 1,
                               INSYNC_EV_ISR_CHECK, (uint32_t)b, br->inc, NULL);
-                insync_sim_at(c, 1000, INSYNC_EV_FETCH_CHECK, (uint32_t)b,
-                              br->inc, NULL);
+                br->fc_at = INSYNC_NEVER;
                 insync_sim_at(c, c->conf.session_ms, INSYNC_EV_SESSION,
                               (uint32_t)b, 0, NULL);
                 insync_broker_schedule_flush(c, b);

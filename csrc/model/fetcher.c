@@ -194,6 +194,16 @@ void insync_fetcher_wake(insync_cluster_t *c, insync_fetcher_t *s) {
                 insync_sim_at_key(c, ak + w + 2 * lat, s->key, INSYNC_EV_MSG, 0, 0,
                                   m);
         }
+        insync_fetcher_arm_check(c, s);
+}
+
+void insync_fetcher_arm_check(insync_cluster_t *c, insync_fetcher_t *s) {
+        insync_broker_t *br = &c->br[s->follower];
+        int64_t t = insync_after(s->fetch_sent, c->conf.socket_timeout_ms);
+        if (br->fc_at >= c->now && br->fc_at <= t)
+                return;
+        br->fc_at = t;
+        insync_sim_at(c, t, INSYNC_EV_FETCH_CHECK, (uint32_t)s->follower, br->inc, NULL);
 }
 
 void insync_fetcher_wake_all(insync_cluster_t *c) {
@@ -335,5 +345,6 @@ void insync_fetcher_send(insync_cluster_t *c, insync_fetcher_t *s) {
         s->full = 0;
         s->fetching = 1;
         s->fetch_sent = c->now;
+        insync_fetcher_arm_check(c, s);
         insync_net_send(c, m);
 }

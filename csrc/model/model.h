@@ -60,7 +60,7 @@ typedef enum insync_evtype_e {
                                      again, if the controller refused it */
         INSYNC_EV_FETCH_WAIT,   /**< a: leader broker, b: fetcher key << 32 | parked gen */
         INSYNC_EV_FETCH_RETRY,  /**< a: follower broker, b: fetcher key << 32 | session */
-        INSYNC_EV_DP_TIMEOUT,   /**< a: broker, b: delayed produce id */
+        INSYNC_EV_DP_TIMEOUT,   /**< a: broker, b: gp: its purgatory's deadlines */
         /* the controller's */
         INSYNC_EV_SESSION,      /**< a: broker, b: heartbeat count */
         INSYNC_EV_BALANCE,      /**< the controller's leader balance check */
@@ -197,6 +197,7 @@ typedef struct insync_dp_s {
         int node;          /**< producer node */
         uint32_t base;     /**< base offset appended */
         uint32_t end;      /**< required offset: HW must reach it */
+        int64_t deadline;  /**< its request.timeout.ms runs out */
 } insync_dp_t;
 
 /** One broker's replica of one partition. */
@@ -214,6 +215,7 @@ typedef struct insync_replica_s {
         uint32_t epoch_start; /**< leader epoch start offset */
         insync_fstate_t *f;   /**< by position in the replicas (rf of them) */
         insync_dp_t *dp;      /**< purgatory, in append order */
+        int64_t dp_timer;     /**< its DP_TIMEOUT is due then (0: none) */
         uint32_t ndp, dpcap;
         /* follower side */
         struct insync_fetcher_s *fetcher; /**< the fetcher it is in, or NULL */
@@ -320,6 +322,7 @@ typedef struct insync_broker_s {
         uint32_t inc;         /**< incarnation: timers of older ones are void */
         insync_replica_t **rep; /**< by global partition; NULL when not a replica */
         insync_meta_t *meta;  /**< metadata cache by global partition */
+        int64_t fc_at;        /**< broker: its FETCH_CHECK is due then */
         int isr_dirty;        /**< an ISR expiry check may find something:
                                    some partition it leads has an ISR
                                    follower behind its log end, or an
@@ -626,6 +629,9 @@ int64_t insync_fetcher_last_arrival(const insync_cluster_t *c,
                                     const insync_fetcher_t *s);
 void insync_fetcher_wake(insync_cluster_t *c, insync_fetcher_t *s);
 void insync_fetcher_wake_all(insync_cluster_t *c);
+/** Makes sure the follower's FETCH_CHECK comes by @p s's request's
+ * replica.socket.timeout.ms. */
+void insync_fetcher_arm_check(insync_cluster_t *c, insync_fetcher_t *s);
 int insync_fetcher_may_sleep(const insync_cluster_t *c,
                              const insync_fetcher_t *s);
 void insync_fetcher_free_all(insync_cluster_t *c);

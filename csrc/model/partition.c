@@ -196,6 +196,9 @@ static void send_alter(insync_cluster_t *c, int b, uint32_t gp,
         insync_net_send(c, m);
 }
 
+static void arm_dp(insync_cluster_t *c, int b, uint32_t gp, insync_replica_t *r,
+                   int64_t t);
+
 /* ProducerAppendInfo.inSequence: the next sequence, wrapping after
  * INT32_MAX. */
 static int in_sequence(int32_t last, int32_t next) {
@@ -289,26 +292,43 @@ void insync_partition_produce(insync_cluster_t *c, int b, insync_msg_t *m) {
         d->node = m->from;
         d->base = (uint32_t)base;
         d->end = end;
-        insync_sim_at(c, insync_after(c->now, m->timeout), INSYNC_EV_DP_TIMEOUT, (uint32_t)b,
-                      ((uint64_t)gp << 40) | d->id, NULL);
+        d->deadline = insync_after(c->now, m->timeout);
+        arm_dp(c, b, gp, r, d->deadline);
 }
 
+/* One timer per partition for its purgatory, at its earliest deadline (a
+ * timer per request fired long after most of them had completed). */
+static void arm_dp(insync_cluster_t *c, int b, uint32_t gp, insync_replica_t *r,
+                   int64_t t) {
+        if (r->dp_timer >= c->now && r->dp_timer <= t)
+                return;
+        r->dp_timer = t;
+        insync_sim_at(c, t, INSYNC_EV_DP_TIMEOUT, (uint32_t)b, gp, NULL);
+}
+
+/* The waiting produce requests whose request.timeout.ms has passed are
+ * answered REQUEST_TIMED_OUT, in their order. */
 void insync_partition_dp_timeout(insync_cluster_t *c, int b, uint64_t key) {
-        uint32_t gp = (uint32_t)(key >> 40);
-        uint64_t id = key & (((uint64_t)1 << 40) - 1);
+        uint32_t gp = (uint32_t)key;
         insync_replica_t *r = insync_broker_replica(c, b, gp);
-        if (!r)
+        if (!r || c->now < r->dp_timer)
                 return;
+        uint32_t keep = 0;
+        int64_t next = INSYNC_NEVER;
         for (uint32_t i = 0; i < r->ndp; i++) {
-                if ((r->dp[i].id & (((uint64_t)1 << 40) - 1)) != id)
+                if (r->dp[i].deadline <= c->now) {
+                        produce_resp(c, b, r->dp[i].node, r->dp[i].req, gp,
+                                     INSYNC_KERR_REQUEST_TIMED_OUT, -1);
                         continue;
-                produce_resp(c, b, r->dp[i].node, r->dp[i].req, gp,
-                             INSYNC_KERR_REQUEST_TIMED_OUT, -1);
-                memmove(r->dp + i, r->dp + i + 1,
-                        (r->ndp - i - 1) * sizeof(*r->dp));
-                r->ndp--;
-                return;
+                }
+                if (r->dp[i].deadline < next)
+                        next = r->dp[i].deadline;
+                r->dp[keep++] = r->dp[i];
         }
+        r->ndp = keep;
+        r->dp_timer = INSYNC_NEVER;
+        if (next < INSYNC_NEVER)
+                arm_dp(c, b, gp, r, next);
 }
 
 /* Partition.maybeExpandIsr / isFollowerInSync */
@@ -573,7 +593,7 @@ void insync_partition_fetch(insync_cluster_t *c, int b, insync_msg_t *m) {
                 insync_fetcher_respond(c, s);
                 return;
         }
-        if (!m->nparts && insync_fetcher_may_sleep(c, s)) {
+        if (insync_fetcher_may_sleep(c, s)) {
                 s->dormant = 1;
                 s->a0 = c->now;
                 return;
@@ -608,24 +628,34 @@ void insync_partition_fetch_retry(insync_cluster_t *c, int b, uint32_t key,
 }
 
 /* A fetch with no answer for replica.socket.timeout.ms is abandoned: the
- * next request opens a new session. */
+ * next request opens a new session.  Run when the broker's earliest
+ * outstanding request may have timed out (NetworkClient's request
+ * timeouts), then armed for the next one. */
 void insync_partition_fetch_check(insync_cluster_t *c, int b) {
         int nf = c->conf.num_fetchers;
         if (!c->fetchers)
                 return;
+        insync_fetcher_t *first = NULL;
         for (int l = 1; l <= c->nbrokers; l++)
                 for (int id = 0; id < nf; id++) {
                         insync_fetcher_t *s =
                                 c->fetchers[((size_t)b * (INSYNC_MAX_BROKERS + 1) +
                                              (size_t)l) * (size_t)nf + (size_t)id];
-                        if (!s || s->dormant || !s->fetching ||
-                            c->now - s->fetch_sent < c->conf.socket_timeout_ms)
+                        if (!s || s->dormant || !s->fetching)
                                 continue;
-                        s->session++;
-                        s->fetching = 0;
-                        s->full = 1;
-                        insync_fetcher_send(c, s);
+                        if (c->now - s->fetch_sent >= c->conf.socket_timeout_ms) {
+                                s->session++;
+                                s->fetching = 0;
+                                s->full = 1;
+                                insync_fetcher_send(c, s);
+                                if (!s->fetching)
+                                        continue;
+                        }
+                        if (!first || s->fetch_sent < first->fetch_sent)
+                                first = s;
                 }
+        if (first)
+                insync_fetcher_arm_check(c, first);
 }
 
 static void delay(insync_cluster_t *c, insync_fetcher_t *s, insync_replica_t *r) {

@@ -64,7 +64,6 @@ local function row(brokers, partitions, skip)
   local per_replica = empty / (partitions * 3)
   local res = { sends = SENDS / send_s, x = IDLE / 1000 / idle_s, mem = per_replica,
                 rss = rss_kb() / 1024, idle_s = idle_s }
-  c:close()
   return res
 end
 

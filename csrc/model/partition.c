@@ -494,6 +494,13 @@ static int64_t read_records(insync_cluster_t *c, insync_msg_t *m,
         return bytes;
 }
 
+static void r_dirty(insync_cluster_t *c, insync_fetcher_t *s, uint32_t gp) {
+        insync_replica_t *r = insync_broker_replica(c, s->leader, gp);
+        int pos = insync_partition_pos(c, gp, s->follower);
+        if (r && r->f && pos >= 0)
+                r->f[pos].dirty = 1;
+}
+
 /* The response to the fetcher's request (ReplicaManager.readFromLog): the
  * errors and diverging epochs owed, then each owed partition's records and
  * HW within replica.fetch.max.bytes each and
@@ -547,12 +554,13 @@ void insync_fetcher_respond(insync_cluster_t *c, insync_fetcher_t *s) {
                         fs->hw_sent = r->hw;
                         n++;
                 }
-                if (fs->leo + o->nids < (int64_t)r->log.len) {
-                        fs->dirty = 1; /* more than the limits let through */
-                        s->dirty[keep++] = gp;
-                }
+                if (fs->leo + o->nids < (int64_t)r->log.len)
+                        s->dirty[keep++] = gp; /* more than the limits let through */
         }
         s->ndirty = keep;
+        for (uint32_t i = 0; i < keep; i++) /* flagged once the list is done: a
+                                               partition listed twice is read once */
+                r_dirty(c, s, s->dirty[i]);
         m->parts = v;
         m->nparts = n;
         insync_net_send(c, m);

@@ -1,8 +1,8 @@
 /**
  * @file audit.c
- * @brief p:audit() of a tracking producer: reads its options, runs the
- * audit on real Kafka (csrc/rdkafka/audit.c) and returns it in the model's
- * shape (c:audit(), csrc/lua/cluster.c).
+ * @brief The audit's Lua shape, which c:audit() (csrc/lua/cluster.c) and
+ * p:audit() share; p:audit() of a tracking producer: reads its options,
+ * runs the audit on real Kafka (csrc/rdkafka/audit.c) and returns it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +14,8 @@
 /* Default bound of an audit, in milliseconds. */
 #define INSYNC_AUDIT_TIMEOUT_MS 10000
 
-static void push_entry(lua_State *L, const insync_rk_track_t *t,
-                       const insync_audit_item_t *it) {
+static void push_entry(lua_State *L, void *ud, const insync_audit_item_t *it) {
+        const insync_rk_track_t *t = ud;
         const insync_rk_tracked_t *e = insync_rk_track_get(t, it->id);
         lua_createtable(L, 0, 6);
         lua_pushstring(L, t->topic_names[e->topic]);
@@ -89,6 +89,33 @@ static const char *const *read_consumer_conf(lua_State *L, int opts) {
         return kv;
 }
 
+void insync_lua_push_audit(lua_State *L, const insync_audit_t *a,
+                           insync_lua_audit_entry_fn entry, void *ud) {
+        static const char *const kinds[] = {"lost", "duplicated", "unexpected",
+                                            "uncommitted", "reordered",
+                                            "inconsistent"};
+        lua_createtable(L, 0, 10);
+        int res = lua_gettop(L);
+        lua_pushinteger(L, (lua_Integer)a->sent);
+        lua_setfield(L, res, "sent");
+        lua_pushinteger(L, (lua_Integer)a->acked);
+        lua_setfield(L, res, "acked");
+        lua_pushinteger(L, (lua_Integer)a->failed);
+        lua_setfield(L, res, "failed");
+        lua_pushinteger(L, (lua_Integer)a->pending);
+        lua_setfield(L, res, "pending");
+        for (int k = 0; k < 6; k++)
+                lua_newtable(L);
+        int n[6] = {0};
+        for (size_t i = 0; i < a->n; i++) {
+                int k = a->items[i].kind;
+                entry(L, ud, &a->items[i]);
+                lua_rawseti(L, res + 1 + k, ++n[k]);
+        }
+        for (int k = 5; k >= 0; k--)
+                lua_setfield(L, res, kinds[k]);
+}
+
 int insync_lua_audit(lua_State *L, int opts, const insync_rk_track_t *t) {
         int timeout = INSYNC_AUDIT_TIMEOUT_MS;
         const char *const *conf = NULL;
@@ -134,29 +161,7 @@ int insync_lua_audit(lua_State *L, int opts, const insync_rk_track_t *t) {
                 return 2;
         }
         /* as c:audit() does: only memory exhaustion raises from here */
-        lua_createtable(L, 0, 10);
-        int res = lua_gettop(L);
-        lua_pushinteger(L, (lua_Integer)a.sent);
-        lua_setfield(L, res, "sent");
-        lua_pushinteger(L, (lua_Integer)a.acked);
-        lua_setfield(L, res, "acked");
-        lua_pushinteger(L, (lua_Integer)a.failed);
-        lua_setfield(L, res, "failed");
-        lua_pushinteger(L, (lua_Integer)a.pending);
-        lua_setfield(L, res, "pending");
-        static const char *const kinds[] = {"lost", "duplicated", "unexpected",
-                                            "uncommitted", "reordered",
-                                            "inconsistent"};
-        for (int k = 0; k < 6; k++)
-                lua_newtable(L);
-        int n[6] = {0};
-        for (size_t i = 0; i < a.n; i++) {
-                int k = a.items[i].kind;
-                push_entry(L, t, &a.items[i]);
-                lua_rawseti(L, res + 1 + k, ++n[k]);
-        }
-        for (int k = 5; k >= 0; k--)
-                lua_setfield(L, res, kinds[k]);
+        insync_lua_push_audit(L, &a, push_entry, (void *)t);
         insync_audit_free(&a);
         return 1;
 }

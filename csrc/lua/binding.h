@@ -40,6 +40,20 @@ struct insync_rk_track_s;
  */
 int insync_lua_audit(lua_State *L, int opts, const struct insync_rk_track_s *t);
 
+struct insync_audit_s;
+struct insync_audit_item_s;
+/** Pushes the table of one audited record (an entry of lost, duplicated...). */
+typedef void (*insync_lua_audit_entry_fn)(lua_State *L, void *ud,
+                                          const struct insync_audit_item_s *it);
+/**
+ * Pushes an audit in the shape c:audit() and p:audit() share: sent, acked,
+ * failed, pending, and a list per kind (lost, duplicated, unexpected,
+ * uncommitted, reordered, inconsistent) of the tables @p entry pushes
+ * (audit.c).
+ */
+void insync_lua_push_audit(lua_State *L, const struct insync_audit_s *a,
+                           insync_lua_audit_entry_fn entry, void *ud);
+
 /**
  * Reads an optional timeout in milliseconds at @p arg: @p dflt when absent,
  * -1 (no bound) when negative, clamped to INT_MAX; raises "WHAT:

@@ -2,9 +2,11 @@
  * @file cluster.c
  * @brief Lua binding of the model (csrc/model): the cluster and producer
  * userdata, send, run / run_for (which hand completed sends to their Lua
- * callbacks), faults, inspection, audit, trace.  Configuration names and
- * types are validated in lua/insync/cluster.lua, which adds the friendlier
- * methods (create_topic, producer, trace_json) to the same method table.
+ * callbacks), faults, inspection, audit, trace.  Configuration keys are
+ * rows of the model's schema (csrc/model/config.c): core.model_keys() hands
+ * it to lua/insync/cluster.lua, which validates under Kafka's names and adds
+ * the friendlier methods (create_topic, producer, trace_json) to the same
+ * method table; cluster_new and _producer read the normalized table by it.
  *
  * Callbacks, opaques and topic names live in one state table S, the user
  * value of the cluster and of each producer: S[r] (r >= 1) is the callback
@@ -131,6 +133,75 @@ static int opt_int_field(lua_State *L, int t, const char *k, lua_Integer def,
         return 0;
 }
 
+/* Reads each key of the schema in @p scope1 or @p scope2 from the table at
+ * @p t, by its field name, into @p conf; a key not there keeps its value. */
+static void read_keys(lua_State *L, int t, void *conf, int scope1, int scope2) {
+        size_t n;
+        const insync_key_t *k = insync_keys(&n);
+        for (size_t i = 0; i < n; i++) {
+                lua_Integer v;
+                if (k[i].scope != scope1 && k[i].scope != scope2)
+                        continue;
+                opt_int_field(L, t, k[i].field,
+                              (lua_Integer)insync_key_get(conf, &k[i]), &v);
+                insync_key_set(conf, &k[i], (int64_t)v);
+        }
+}
+
+static const char *const scope_names[] = {"cluster", "broker", "producer"};
+static const char *const type_names[] = {"int", "bool", "number", "enum"};
+
+/* core.model_keys() -> the schema (csrc/model/config.c), a list of
+ * { name, alias, topic, scope, field, type, min, max, default, doc,
+ * values = { {name, value}, ... } } in its order: what lua/insync/cluster.lua
+ * validates with and tools/config_doc.lua documents. */
+static int l_model_keys(lua_State *L) {
+        size_t n;
+        const insync_key_t *k = insync_keys(&n);
+        lua_createtable(L, (int)n, 0);
+        for (size_t i = 0; i < n; i++) {
+                lua_createtable(L, 0, 11);
+                lua_pushstring(L, k[i].name);
+                lua_setfield(L, -2, "name");
+                if (k[i].alias) {
+                        lua_pushstring(L, k[i].alias);
+                        lua_setfield(L, -2, "alias");
+                }
+                if (k[i].topic) {
+                        lua_pushstring(L, k[i].topic);
+                        lua_setfield(L, -2, "topic");
+                }
+                lua_pushstring(L, scope_names[k[i].scope]);
+                lua_setfield(L, -2, "scope");
+                lua_pushstring(L, k[i].field);
+                lua_setfield(L, -2, "field");
+                lua_pushstring(L, type_names[k[i].type]);
+                lua_setfield(L, -2, "type");
+                lua_pushinteger(L, (lua_Integer)k[i].min);
+                lua_setfield(L, -2, "min");
+                lua_pushinteger(L, (lua_Integer)k[i].max);
+                lua_setfield(L, -2, "max");
+                lua_pushinteger(L, (lua_Integer)k[i].def);
+                lua_setfield(L, -2, "default");
+                lua_pushstring(L, k[i].doc);
+                lua_setfield(L, -2, "doc");
+                if (k[i].values) {
+                        lua_newtable(L);
+                        for (int j = 0; k[i].values[j].name; j++) {
+                                lua_createtable(L, 2, 0);
+                                lua_pushstring(L, k[i].values[j].name);
+                                lua_rawseti(L, -2, 1);
+                                lua_pushinteger(L, (lua_Integer)k[i].values[j].value);
+                                lua_rawseti(L, -2, 2);
+                                lua_rawseti(L, -2, j + 1);
+                        }
+                        lua_setfield(L, -2, "values");
+                }
+                lua_rawseti(L, -2, (int)i + 1);
+        }
+        return 1;
+}
+
 /* core.cluster_new(conf): conf holds validated, normalized values. */
 static int l_cluster_new(lua_State *L) {
         insync_cconf_t conf;
@@ -138,36 +209,9 @@ static int l_cluster_new(lua_State *L) {
         if (!lua_istable(L, 1))
                 return luaL_error(L, "cluster: opts: expected table, got %s", tname(L, 1));
         insync_cconf_defaults(&conf);
-#define F(name, field)                                         \
-        opt_int_field(L, 1, name, (lua_Integer)conf.field, &v); \
-        conf.field = v;
-        F("brokers", brokers);
-        F("latency_ms", latency_ms);
-        F("trace", trace);
-        F("strict_min_isr", strict_min_isr);
-        F("min_isr", min_isr);
-        F("unclean", unclean);
-        F("eligible_leader_replicas", elr);
-        F("lag_ms", lag_ms);
-        F("session_ms", session_ms);
-        F("heartbeat_ms", heartbeat_ms);
-        F("fetch_wait_ms", fetch_wait_ms);
-        F("fetch_max_bytes", fetch_max_bytes);
-        F("fetch_response_max_bytes", fetch_response_max_bytes);
-        F("fetch_min_bytes", fetch_min_bytes);
-        F("num_fetchers", num_fetchers);
-        F("skip_idle", skip_idle);
-        F("fetch_backoff_ms", fetch_backoff_ms);
-        F("socket_timeout_ms", socket_timeout_ms);
-        F("flush_messages", flush_messages);
-        F("flush_ms", flush_ms);
-        F("default_partitions", default_partitions);
-        F("default_rf", default_rf);
-        F("auto_rebalance", auto_rebalance);
-        F("imbalance_check_s", imbalance_check_s);
-        F("lat_kind", latency.kind);
-        F("net_bytes_per_ms", net_bytes_per_ms);
-#undef F
+        read_keys(L, 1, &conf, INSYNC_KS_CLUSTER, INSYNC_KS_BROKER);
+        opt_int_field(L, 1, "lat_kind", conf.latency.kind, &v);
+        conf.latency.kind = (int)v;
         lua_getfield(L, 1, "lat_a");
         conf.latency.a = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : 0;
         lua_getfield(L, 1, "lat_b");
@@ -178,8 +222,6 @@ static int l_cluster_new(lua_State *L) {
                 if (insync_latency_check(&conf.latency, err, sizeof(err)))
                         return luaL_error(L, "cluster: latency: %s", err);
         }
-        opt_int_field(L, 1, "seed", 1, &v);
-        conf.seed = (uint64_t)v;
         if (conf.brokers < 1 || conf.brokers > 63)
                 return luaL_error(L, "cluster: brokers: expected 1..63, got %d",
                                   conf.brokers);
@@ -531,8 +573,9 @@ static int l_create_topic(lua_State *L) {
         lua_Integer flush = check_int(L, 7, "create_topic: flush.messages");
         int *assign = NULL;
         char err[160];
+        /* a replication factor out of 1..brokers: the model says so */
         if (lua_istable(L, 8) && partitions > 0 && rf > 0 &&
-            partitions <= INSYNC_MAX_PARTITIONS && rf <= 64) {
+            partitions <= INSYNC_MAX_PARTITIONS && rf <= insync_cluster_brokers(lc->c)) {
                 assign = malloc((size_t)partitions * (size_t)rf * sizeof(int));
                 if (!assign)
                         return luaL_error(L, "create_topic: out of memory");
@@ -588,30 +631,8 @@ static int l_producer(lua_State *L) {
                 return luaL_error(L, "producer: on_error: expected function, got %s",
                                   tname(L, 3));
         insync_pconf_t conf;
-        lua_Integer v;
         insync_pconf_defaults(&conf);
-#define F(name, field)                                         \
-        opt_int_field(L, 2, name, (lua_Integer)conf.field, &v); \
-        conf.field = v;
-        F("acks", acks);
-        F("idempotence", idempotence);
-        F("retries", retries);
-        F("message_timeout_ms", message_timeout_ms);
-        F("request_timeout_ms", request_timeout_ms);
-        F("socket_timeout_ms", socket_timeout_ms);
-        F("retry_backoff_ms", retry_backoff_ms);
-        F("linger_ms", linger_ms);
-        F("batch_size", batch_size);
-        F("batch_num_messages", batch_num_messages);
-        F("max_in_flight", max_in_flight);
-        F("partitioner", partitioner);
-        F("queue_max_messages", queue_max_messages);
-        F("queue_max_kbytes", queue_max_kbytes);
-        F("sticky_ms", sticky_ms);
-        F("metadata_fast_ms", metadata_fast_ms);
-        F("metadata_refresh_ms", metadata_refresh_ms);
-        F("message_max_bytes", message_max_bytes);
-#undef F
+        read_keys(L, 2, &conf, INSYNC_KS_PRODUCER, INSYNC_KS_PRODUCER);
         lproducer_t *p = lua_newuserdata(L, sizeof(*p));
         p->lc = lc;
         p->index = -1;
@@ -1026,38 +1047,24 @@ static void push_entry(lua_State *L, insync_cluster_t *c, int state, uint32_t id
         lua_setfield(L, -2, "acks");
 }
 
+struct audit_ctx {
+        insync_cluster_t *c;
+        int state; /* stack index of the cluster's state table */
+};
+
+static void push_audit_entry(lua_State *L, void *ud, const insync_audit_item_t *it) {
+        const struct audit_ctx *x = ud;
+        push_entry(L, x->c, x->state, it->id, it->offset);
+}
+
 static int l_audit(lua_State *L) {
         lcluster_t *lc = check_cluster(L, "audit");
         insync_audit_t a;
         if (insync_cluster_audit(lc->c, &a))
                 return luaL_error(L, "audit: out of memory");
         push_state(L, 1);
-        int state = lua_gettop(L);
-        insync_cluster_t *c = acquire(lc);
-        lua_createtable(L, 0, 7);
-        int res = lua_gettop(L);
-        lua_pushinteger(L, (lua_Integer)a.sent);
-        lua_setfield(L, res, "sent");
-        lua_pushinteger(L, (lua_Integer)a.acked);
-        lua_setfield(L, res, "acked");
-        lua_pushinteger(L, (lua_Integer)a.failed);
-        lua_setfield(L, res, "failed");
-        lua_pushinteger(L, (lua_Integer)a.pending);
-        lua_setfield(L, res, "pending");
-        static const char *const kinds[] = {"lost", "duplicated", "unexpected",
-                                            "uncommitted", "reordered",
-                                            "inconsistent"};
-        for (int k = 0; k < 6; k++) {
-                lua_newtable(L);
-                int n = 0;
-                for (size_t i = 0; i < a.n; i++) {
-                        if (a.items[i].kind != k)
-                                continue;
-                        push_entry(L, c, state, a.items[i].id, a.items[i].offset);
-                        lua_rawseti(L, -2, ++n);
-                }
-                lua_setfield(L, res, kinds[k]);
-        }
+        struct audit_ctx x = {acquire(lc), lua_gettop(L)};
+        insync_lua_push_audit(L, &a, push_audit_entry, &x);
         insync_audit_free(&a);
         release(lc);
         return 1;
@@ -1277,4 +1284,6 @@ void insync_lua_open_cluster(lua_State *L) {
         lua_pop(L, 1);
         lua_pushcfunction(L, l_cluster_new);
         lua_setfield(L, -2, "cluster_new");
+        lua_pushcfunction(L, l_model_keys);
+        lua_setfield(L, -2, "model_keys");
 }

@@ -97,10 +97,65 @@ typedef enum insync_partitioner_e {
 #define INSYNC_MAX_PARTITIONS 10000
 #define INSYNC_MAX_REPLICAS 50000
 
+/* The configuration schema (config.c): every key the model takes, once.
+ * The defaults, the bounds the model clamps to, the binding's readers, the
+ * Lua side's validation and the reference in docs/configuration.md and
+ * docs/limits.md all come from this one table, as librdkafka's properties
+ * come from the table of rdkafka_conf.c. */
+
+/** The type of a key's value. */
+typedef enum insync_ktype_e {
+        INSYNC_KT_INT = 0, /**< an integer, or a decimal string ("2") */
+        INSYNC_KT_BOOL,    /**< true or false, or "true" or "false"; 1 or 0 */
+        INSYNC_KT_NUM,     /**< a number or a numeric string, rounded down */
+        INSYNC_KT_ENUM,    /**< one of the names of values */
+} insync_ktype_t;
+
+/** Where a key is given, and so which struct holds it. */
+typedef enum insync_kscope_e {
+        INSYNC_KS_CLUSTER = 0, /**< an option of insync.cluster{}: insync_cconf_t */
+        INSYNC_KS_BROKER,      /**< a broker key, cluster{ config = ... }: insync_cconf_t */
+        INSYNC_KS_PRODUCER,    /**< a key of c:producer{}: insync_pconf_t */
+} insync_kscope_t;
+
+/** A name an ENUM key takes and the value it stands for. */
+typedef struct insync_kval_s {
+        const char *name;
+        int64_t value;
+} insync_kval_t;
+
+/** One configuration key. */
+typedef struct insync_key_s {
+        const char *name;   /**< Kafka's or librdkafka's name (cluster: the option) */
+        const char *alias;  /**< another name of the same key, or NULL */
+        const char *topic;  /**< its name in a topic's config, or NULL when a
+                                 topic cannot override it */
+        int scope;          /**< insync_kscope_t */
+        const char *field;  /**< the struct member, also its name in the table
+                                 the Lua side hands the binding */
+        size_t offset;      /**< of the member in its struct */
+        size_t size;        /**< of the member: sizeof(int) or 8 */
+        int type;           /**< insync_ktype_t */
+        int64_t min, max;   /**< the values accepted */
+        int64_t def;        /**< the value when not given (may be a sentinel
+                                 outside [min, max], see doc) */
+        int bound;          /**< the model clamps it into [min, max] whatever
+                                 a caller passed: its arithmetic relies on it */
+        const insync_kval_t *values; /**< ENUM: NULL-terminated, else NULL */
+        const char *doc;    /**< one line for the reference */
+} insync_key_t;
+
+/** The keys, in the order of the reference; @p n gets their number. */
+const insync_key_t *insync_keys(size_t *n);
+/** The value of @p k in @p conf (the struct its scope names). */
+int64_t insync_key_get(const void *conf, const insync_key_t *k);
+void insync_key_set(void *conf, const insync_key_t *k, int64_t v);
+
 void insync_cconf_defaults(insync_cconf_t *conf);
 void insync_pconf_defaults(insync_pconf_t *conf);
 
-/** Clamps each time setting (and latency_ms) into the range Kafka's or
+/** Clamps each key the schema marks bound (the time settings and
+ * latency_ms) into the range Kafka's or
  * librdkafka's configuration accepts for it (docs/limits.md), whatever a
  * caller passed: the model's arithmetic relies on these bounds. */
 void insync_cconf_bound(insync_cconf_t *conf);

@@ -13,7 +13,6 @@ local broker_conf = setmetatable({}, { __mode = "k" }) -- cluster -> its broker 
 
 local floor, huge = math.floor, math.huge
 local LONG_MAX = 9223372036854775807
-local INT_MAX = 2147483647
 local CUT = 60 -- a value shown in a message is cut to this many bytes, then "..."
 
 -- A value for an error message: a string quoted and cut, a number as
@@ -69,49 +68,47 @@ local function to_bool(where, v)
   error(("%s: expected boolean, got %s"):format(where, typename(v)), 4)
 end
 
--- The most partitions a topic of the model has (its partition numbers
--- are 16-bit; each costs the model memory for every replica).
-local MAX_PARTITIONS = 10000
+-- The configuration schema, owned by C (csrc/model/config.c): every key
+-- once, with its field, type, range, default and doc.  Rows by scope, and
+-- by each name a key is given under.
+local KEYS = core.model_keys()
+local CLUSTER_ROWS = {}   -- options of insync.cluster{}, in the schema's order
+local BROKER_KEYS, TOPIC_KEYS, PRODUCER_KEYS = {}, {}, {}   -- name -> row
+for _, row in ipairs(KEYS) do
+  if row.scope == "cluster" then
+    CLUSTER_ROWS[#CLUSTER_ROWS + 1] = row
+  elseif row.scope == "broker" then
+    BROKER_KEYS[row.name] = row
+    if row.topic then TOPIC_KEYS[row.topic] = row end
+  else
+    PRODUCER_KEYS[row.name] = row
+    if row.alias then PRODUCER_KEYS[row.alias] = row end
+  end
+end
 
--- Broker configuration: Kafka name -> { internal field, kind, min, max }.
--- The bounds are Kafka's (an INT in its ConfigDef: Integer.MAX_VALUE, a
--- LONG: Long.MAX_VALUE); a min of 1 where the model needs a positive value.
-local BROKER_KEYS = {
-  ["min.insync.replicas"] = { "min_isr", "int", 1, INT_MAX },
-  ["replica.lag.time.max.ms"] = { "lag_ms", "int", 1, LONG_MAX },
-  ["unclean.leader.election.enable"] = { "unclean", "bool" },
-  ["broker.session.timeout.ms"] = { "session_ms", "int", 1, INT_MAX },
-  ["broker.heartbeat.interval.ms"] = { "heartbeat_ms", "int", 1, INT_MAX },
-  ["replica.fetch.wait.max.ms"] = { "fetch_wait_ms", "int", 0, INT_MAX },
-  ["replica.fetch.max.bytes"] = { "fetch_max_bytes", "int", 1, INT_MAX },
-  ["replica.fetch.response.max.bytes"] = { "fetch_response_max_bytes", "int", 1, INT_MAX },
-  ["replica.fetch.min.bytes"] = { "fetch_min_bytes", "int", 1, INT_MAX },
-  ["num.replica.fetchers"] = { "num_fetchers", "int", 1, 16 },
-  ["replica.fetch.backoff.ms"] = { "fetch_backoff_ms", "int", 0, INT_MAX },
-  ["replica.socket.timeout.ms"] = { "socket_timeout_ms", "int", 1, INT_MAX },
-  ["log.flush.interval.messages"] = { "flush_messages", "int", 1, LONG_MAX },
-  ["log.flush.interval.ms"] = { "flush_ms", "int", 1, LONG_MAX },
-  ["num.partitions"] = { "default_partitions", "int", 1, MAX_PARTITIONS },
-  ["default.replication.factor"] = { "default_rf", "int", 1, INT_MAX },
-  ["auto.leader.rebalance.enable"] = { "auto_rebalance", "bool" },
-  ["leader.imbalance.check.interval.seconds"] = { "imbalance_check_s", "int", 1, LONG_MAX },
-}
+-- An ENUM row's value for v (a name, or a number written as one), or nil.
+local function enum_value(row, v)
+  if type(v) == "number" then
+    v = v == floor(v) and v > -2 ^ 53 and v < 2 ^ 53 and ("%d"):format(v) or nil
+  end
+  for _, nv in ipairs(row.values) do
+    if nv[1] == v then return nv[2] end
+  end
+end
 
-local BROKER_DEFAULTS = {
-  min_isr = 1, lag_ms = 30000, unclean = 0, session_ms = 9000,
-  heartbeat_ms = 2000, fetch_wait_ms = 500, fetch_max_bytes = 1048576,
-  fetch_response_max_bytes = 10485760, fetch_min_bytes = 1, num_fetchers = 1,
-  fetch_backoff_ms = 1000, socket_timeout_ms = 30000, flush_messages = LONG_MAX,
-  flush_ms = LONG_MAX,
-  default_partitions = 1, default_rf = 1,
-  auto_rebalance = 1, imbalance_check_s = 300,
-}
-
-local TOPIC_KEYS = {
-  ["min.insync.replicas"] = { "min_isr", "int", 1, INT_MAX },
-  ["unclean.leader.election.enable"] = { "unclean", "bool" },
-  ["flush.messages"] = { "flush_messages", "int", 1, LONG_MAX },
-}
+-- What an ENUM row takes, for a message: "a", "b" or "c"; the names that
+-- are numbers also as numbers: "all", "-1", "0", "1" or -1, 0, 1.
+local function enum_expected(row)
+  local quoted, numbers = {}, {}
+  for i, nv in ipairs(row.values) do
+    quoted[i] = '"' .. nv[1] .. '"'
+    if tonumber(nv[1]) then numbers[#numbers + 1] = nv[1] end
+  end
+  if #numbers > 0 then
+    return table.concat(quoted, ", ") .. " or " .. table.concat(numbers, ", ")
+  end
+  return table.concat(quoted, ", ", 1, #quoted - 1) .. " or " .. quoted[#quoted]
+end
 
 local function read_config(where, conf, keys, out)
   if conf == nil then return out end
@@ -119,24 +116,22 @@ local function read_config(where, conf, keys, out)
     error(("%s: expected table, got %s"):format(where, type(conf)), 3)
   end
   for k, v in pairs(conf) do
-    local spec = type(k) == "string" and keys[k]
-    if not spec then
+    local row = type(k) == "string" and keys[k]
+    if not row then
       error(("%s: unknown key %s"):format(where, show_key(k)), 3)
     end
     local name = where .. "[\"" .. k .. "\"]"
-    if spec[2] == "bool" then
-      out[spec[1]] = to_bool(name, v)
+    if row.type == "bool" then
+      out[row.field] = to_bool(name, v)
     else
-      out[spec[1]] = to_int(name, v, spec[3], spec[4])
+      out[row.field] = to_int(name, v, row.min, row.max)
     end
   end
   return out
 end
 
-local CLUSTER_OPTS = { brokers = true, seed = true, latency_ms = true, config = true,
-                       trace = true, strict_min_isr = true, eligible_leader_replicas = true,
-                       latency = true, profile = true, network_bytes_per_ms = true,
-                       skip_idle = true }
+local CLUSTER_OPTS = { config = true, latency = true, profile = true }
+for _, row in ipairs(CLUSTER_ROWS) do CLUSTER_OPTS[row.name] = true end
 
 -- Latency distributions (one way, per message, virtual ms): kind codes of
 -- csrc/model/latency.c and the figures each takes.
@@ -219,11 +214,19 @@ function M.new(opts)
     end
   end
   local conf = {}
-  for k, v in pairs(BROKER_DEFAULTS) do conf[k] = v end
-  conf.brokers = opts.brokers == nil and 3 or to_int("cluster: brokers", opts.brokers, 1, 63)
-  conf.seed = opts.seed == nil and 1 or to_int("cluster: seed", opts.seed, -LONG_MAX - 1)
-  if opts.latency_ms ~= nil then
-    conf.latency_ms = to_int("cluster: latency_ms", opts.latency_ms, 0, 3600000)
+  for _, row in ipairs(KEYS) do
+    if row.scope ~= "producer" then conf[row.field] = row.default end
+  end
+  for _, row in ipairs(CLUSTER_ROWS) do
+    local v = opts[row.name]
+    if v ~= nil then
+      local where = "cluster: " .. row.name
+      if row.type == "bool" then
+        conf[row.field] = to_bool(where, v)
+      else
+        conf[row.field] = to_int(where, v, row.min, row.max)
+      end
+    end
   end
   local lat = opts.latency
   if opts.profile ~= nil then
@@ -245,18 +248,6 @@ function M.new(opts)
     else
       conf.lat_kind, conf.lat_a, conf.lat_b = kind, a, b
     end
-  end
-  if opts.network_bytes_per_ms ~= nil then
-    conf.net_bytes_per_ms = to_int("cluster: network_bytes_per_ms", opts.network_bytes_per_ms, 1)
-  end
-  if opts.trace ~= nil then conf.trace = to_bool("cluster: trace", opts.trace) end
-  if opts.skip_idle ~= nil then conf.skip_idle = to_bool("cluster: skip_idle", opts.skip_idle) end
-  if opts.strict_min_isr ~= nil then
-    conf.strict_min_isr = to_bool("cluster: strict_min_isr", opts.strict_min_isr)
-  end
-  if opts.eligible_leader_replicas ~= nil then
-    conf.eligible_leader_replicas = to_bool("cluster: eligible_leader_replicas",
-                                            opts.eligible_leader_replicas)
   end
   read_config("cluster: config", opts.config, BROKER_KEYS, conf)
   local c = core.cluster_new(conf)
@@ -310,13 +301,9 @@ function methods:create_topic(name, opts)
   end
   local bc = broker_conf[self]
   local partitions = opts.partitions == nil and bc.default_partitions
-    or to_int("create_topic: partitions", opts.partitions, 1, MAX_PARTITIONS)
+    or to_int("create_topic: partitions", opts.partitions, 1, BROKER_KEYS["num.partitions"].max)
   local rf = opts.replication_factor == nil and bc.default_rf
     or to_int("create_topic: replication_factor", opts.replication_factor, 1)
-  if rf > bc.brokers then
-    error(("create_topic: replication_factor: %d is larger than the number of brokers (%d)")
-      :format(rf, bc.brokers), 2)
-  end
   local tc = read_config("create_topic: config", opts.config, TOPIC_KEYS, {})
   if opts.replicas ~= nil then
     if type(opts.replicas) ~= "table" or #opts.replicas ~= partitions then
@@ -328,34 +315,13 @@ function methods:create_topic(name, opts)
       end
     end
   end
-  self:_create_topic(name, partitions, rf, tc.min_isr or bc.min_isr,
+  -- the model's own checks (a replication factor above the brokers, a
+  -- broker id in replicas, ...) raise at the caller as the ones above
+  local ok, err = pcall(self._create_topic, self, name, partitions, rf, tc.min_isr or bc.min_isr,
     tc.unclean or -1, tc.flush_messages or -1, opts.replicas)
+  if not ok then error(err, 2) end
   return self
 end
-
--- Producer configuration: name -> { internal field, kind, min, max }.
-local PRODUCER_KEYS = {
-  ["enable.idempotence"] = { "idempotence", "bool" },
-  ["retries"] = { "retries", "int", 0, 2147483647 },
-  ["message.send.max.retries"] = { "retries", "int", 0, 2147483647 },
-  ["delivery.timeout.ms"] = { "message_timeout_ms", "int", 0, 2147483647 },
-  ["message.timeout.ms"] = { "message_timeout_ms", "int", 0, 2147483647 },
-  ["request.timeout.ms"] = { "request_timeout_ms", "int", 1, 900000 },
-  ["socket.timeout.ms"] = { "socket_timeout_ms", "int", 10, 300000 },
-  ["retry.backoff.ms"] = { "retry_backoff_ms", "int", 1, 300000 },
-  ["linger.ms"] = { "linger_ms", "num", 0, 900000 },
-  ["queue.buffering.max.ms"] = { "linger_ms", "num", 0, 900000 },
-  ["batch.size"] = { "batch_size", "int", 1, 2147483647 },
-  ["batch.num.messages"] = { "batch_num_messages", "int", 1, 1000000 },
-  ["max.in.flight.requests.per.connection"] = { "max_in_flight", "int", 1, 1000000 },
-  ["max.in.flight"] = { "max_in_flight", "int", 1, 1000000 },
-  ["queue.buffering.max.messages"] = { "queue_max_messages", "int", 1, 2147483647 },
-  ["queue.buffering.max.kbytes"] = { "queue_max_kbytes", "int", 1, 2147483647 },
-  ["sticky.partitioning.linger.ms"] = { "sticky_ms", "int", 0, 900000 },
-  ["topic.metadata.refresh.fast.interval.ms"] = { "metadata_fast_ms", "int", 1, 60000 },
-  ["topic.metadata.refresh.interval.ms"] = { "metadata_refresh_ms", "int", -1, 3600000 },
-  ["message.max.bytes"] = { "message_max_bytes", "int", 1000, 1000000000 },
-}
 
 -- Every other key librdkafka's producer takes (bootstrap.servers,
 -- security.protocol, sasl.*, ssl.*, statistics.interval.ms, compression,
@@ -364,8 +330,6 @@ local PRODUCER_KEYS = {
 -- librdkafka's message), then ignored: the model has no network, no
 -- security, no compression, no statistics.  modelled_producer_keys() lists
 -- the keys the model does model.
-local ACKS = { all = -1, ["-1"] = -1, ["0"] = 0, ["1"] = 1, [-1] = -1, [0] = 0, [1] = 1 }
-local PARTITIONERS = { consistent_random = 0, consistent = 1, random = 2 }
 
 --- A simulated producer with librdkafka's configuration names and defaults.
 -- `on_error = function(err, report)` gets the failure of a send made
@@ -395,34 +359,26 @@ function methods:producer(conf)
       -- on_stats: taken so that one table configures both engines
       if k == "on_error" then on_error = v end
     else
-      if k == "acks" or k == "request.required.acks" then
-        local a = ACKS[v]
-        if a == nil then
-          error(("%s: expected \"all\", \"-1\", \"0\", \"1\" or -1, 0, 1, got %s")
-            :format(where, show(v)), 2)
-        end
-        out.acks, set.acks = a, true
-      elseif k == "partitioner" then
-        if PARTITIONERS[v] == nil then
-          error(("%s: expected \"consistent_random\", \"consistent\" or \"random\", got %s")
-            :format(where, show(v)), 2)
-        end
-        out.partitioner = PARTITIONERS[v]
-      elseif PRODUCER_KEYS[k] then
-        local spec = PRODUCER_KEYS[k]
-        if spec[2] == "bool" then
-          out[spec[1]] = to_bool(where, v)
-        elseif spec[2] == "num" then
+      local row = PRODUCER_KEYS[k]
+      if row then
+        if row.type == "bool" then
+          out[row.field] = to_bool(where, v)
+        elseif row.type == "enum" then
+          out[row.field] = enum_value(row, v)
+          if out[row.field] == nil then
+            error(("%s: expected %s, got %s"):format(where, enum_expected(row), show(v)), 2)
+          end
+        elseif row.type == "number" then
           local n = type(v) == "string" and tonumber(v) or v
-          if type(n) ~= "number" or not (n >= spec[3] and n <= spec[4]) then   -- nan too
-            error(("%s: expected a number %d..%d, got %s"):format(where, spec[3], spec[4],
+          if type(n) ~= "number" or not (n >= row.min and n <= row.max) then   -- nan too
+            error(("%s: expected a number %d..%d, got %s"):format(where, row.min, row.max,
               show(v)), 2)
           end
-          out[spec[1]] = floor(n)
+          out[row.field] = floor(n)
         else
-          out[spec[1]] = to_int(where, v, spec[3], spec[4])
+          out[row.field] = to_int(where, v, row.min, row.max)
         end
-        set[spec[1]] = true
+        set[row.field] = true
       end
       -- Every key, modelled or not, as librdkafka itself judges it.
       local ok, msg = core.conf_check(k, v)
@@ -453,7 +409,7 @@ end
 -- librdkafka takes are accepted, checked by librdkafka, and ignored.  Also
 -- `c:producer_keys()`.
 function M.modelled_producer_keys()
-  local out = { "acks", "request.required.acks", "partitioner", "on_error" }
+  local out = { "on_error" }
   for k in pairs(PRODUCER_KEYS) do out[#out + 1] = k end
   table.sort(out)
   return out

@@ -35,76 +35,21 @@ local function start(name, topic, bootstrap, init)
   }
 end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
--- Runs wrk (spec/openresty/wrk_ids.lua: each thread THREADS sends
--- PER_THREAD requests with ids <prefix><thread>-<i>, half /content, half
--- /log, each with a callback) and calls chaos(srv) once every thread has
--- had half its answers.  When nginx is gone after it, wrk is stopped at
--- once (its threads would wait for answers that cannot come); else the
--- load runs to its end.  Returns wrk's summary (see Server:wrk) and the
--- ids answered 200.
+-- Runs wrk (Server:wrk: THREADS threads each send PER_THREAD requests with
+-- ids <prefix><thread>-<i>, half /content, half /log, each with a
+-- callback) and calls chaos(srv) once every thread has had half its
+-- answers.  Returns wrk's summary and the ids answered 200.
 local function load_with_chaos(srv, prefix, chaos)
-  local marker = srv.prefix .. "/wrk-" .. prefix
-  local out = srv.prefix .. "/logs/wrk-" .. prefix .. ".out"
-  local pid = nginx.spawn(("exec wrk -t%d -c%d -d120s -s %s %s -- %d %s %s /content?cb=1 /log?cb=1")
-    :format(THREADS, THREADS, nginx.top .. "/spec/openresty/wrk_ids.lua", srv:url("/"), PER_THREAD,
-            prefix, marker), out)
-  local deadline, done_chaos = nginx.now() + 120, false
-  while nginx.alive(pid) and nginx.now() < deadline do
-    local half, finished = 0, 0
-    for t = 1, THREADS do
-      if read_file(marker .. ".half." .. t) then half = half + 1 end
-      if read_file(marker .. "." .. t) then finished = finished + 1 end
-    end
-    if finished == THREADS then break end
-    if half == THREADS and not done_chaos then
-      chaos(srv)
-      done_chaos = true
-    end
-    if done_chaos and not nginx.alive(srv.pid) then break end
-    nginx.sleep(0.05)
-  end
-  assert(done_chaos, "the load never reached its middle")
-  nginx.kill(pid, "INT")
-  nginx.wait_exit(pid, 30)
-  local text = read_file(out) or ""
-  local res = { output = text }
-  for k, v in (text:match("insync%-wrk ([^\n]*)") or ""):gmatch("([%w_]+)=(%d+)") do res[k] = tonumber(v) end
-  local ids = {}
-  for t = 1, THREADS do
-    for id in (read_file(marker .. ".ids." .. t) or ""):gmatch("[^\n]+") do ids[#ids + 1] = id end
-  end
-  return res, ids
-end
-
--- The sums of every worker's exit line ("insync.openresty: worker N
--- exiting (...): sent N, delivered N, ...") and the app's callback counts.
-local function exit_counts(srv)
-  local sum, lines = {}, srv:log_lines("insync%.openresty: worker %d+ exiting")
-  for _, line in ipairs(lines) do
-    for k, v in line:gmatch("([%a_]+) (%d+)") do sum[k] = (sum[k] or 0) + tonumber(v) end
-  end
-  sum.workers = #lines
-  local cb = {}
-  for _, line in ipairs(srv:log_lines("app callbacks:")) do
-    for k, v in line:gmatch("([%w_]+)=(%d+)") do cb[k] = (cb[k] or 0) + tonumber(v) end
-  end
-  return sum, cb
+  local res = srv:wrk{ threads = THREADS, n = PER_THREAD, prefix = prefix, timeout = 120,
+                       paths = { "/content?cb=1", "/log?cb=1" }, during = chaos }
+  assert(res.during_ran, "the load never reached its middle")
+  return res, srv:answered_ids(prefix)
 end
 
 -- Reads the topic back and counts: lost (answered 200, not in the topic),
 -- duplicated (in the topic more than once), and the rest; prints them.
 local function count(name, srv, cluster, topic, res, ids)
-  local recs = nginx.read_topic(cluster.bootstrap, topic)
-  local copies = {}
-  for _, r in ipairs(recs) do copies[r.key] = (copies[r.key] or 0) + 1 end
+  local copies, recs = nginx.read_keys(cluster.bootstrap, topic)
   local lost, duplicated = 0, 0
   for _, id in ipairs(ids) do
     if not copies[id] then lost = lost + 1 end
@@ -112,7 +57,7 @@ local function count(name, srv, cluster, topic, res, ids)
   for _, n in pairs(copies) do
     if n > 1 then duplicated = duplicated + 1 end
   end
-  local sum, cb = exit_counts(srv)
+  local sum, cb = srv:exit_counts(), srv:callback_counts()
   local c = {
     answered_2xx = #ids, answered_error = res.bad or -1,
     unanswered = THREADS * PER_THREAD - (res.answered or 0),

@@ -369,9 +369,10 @@ end
 -- `during(srv)`, when given, runs once (in this process) while the load is
 -- on, once every thread has had half its answers; it must not wait long (a
 -- wrk thread that has finished keeps its connection open until wrk ends).
--- Returns
--- the parsed summary: answered, bad, connect, read, write, status, timeout,
--- p50_us, p99_us, max_us, duration_us, and output (wrk's text).
+-- When nginx is gone after it, wrk is stopped at once (its threads would
+-- wait for answers that cannot come).  Returns the parsed summary:
+-- answered, bad, connect, read, write, status, timeout, p50_us, p99_us,
+-- max_us, duration_us, output (wrk's text) and, with `during`, during_ran.
 function Server:wrk(o)
   local marker = self.prefix .. "/wrk-" .. o.prefix
   run("rm -f " .. sh_quote(marker) .. ".*")
@@ -399,18 +400,53 @@ function Server:wrk(o)
         during(self)
         during = nil
       end
+    elseif o.during and not nginx.alive(self.pid) then
+      break
     end
     nginx.sleep(0.05)
   end
   nginx.kill(pid, "INT")
   nginx.wait_exit(pid, 30)
   local text = read_file(out) or ""
-  local res = { output = text }
+  local res = { output = text, during_ran = o.during and during == nil }
   local line = text:match("insync%-wrk ([^\n]*)")
   if line then
     for k, v in line:gmatch("([%w_]+)=(%d+)") do res[k] = tonumber(v) end
   end
   return res
+end
+
+--- The ids the Server:wrk run with `prefix` got a 200 answer for.
+function Server:answered_ids(prefix)
+  local ids, t = {}, 1
+  while true do
+    local text = read_file(self.prefix .. "/wrk-" .. prefix .. ".ids." .. t)
+    if not text then return ids end
+    for id in text:gmatch("[^\n]+") do ids[#ids + 1] = id end
+    t = t + 1
+  end
+end
+
+--- The sums of the "name N" counts of every worker's exit line
+-- ("insync.openresty: worker N exiting (...): sent N, delivered N, ..."),
+-- and workers, the number of such lines.
+function Server:exit_counts()
+  local sum, lines = {}, self:log_lines("insync%.openresty: worker %d+ exiting")
+  for _, line in ipairs(lines) do
+    for k, v in line:gmatch("([%a_]+) (%d+)") do sum[k] = (sum[k] or 0) + tonumber(v) end
+  end
+  sum.workers = #lines
+  return sum
+end
+
+--- The sums of the test app's "app callbacks: name=N ..." exit lines
+-- (spec/openresty/app.lua).
+function Server:callback_counts()
+  local cb = {}
+  for _, line in ipairs(self:log_lines("app callbacks:")) do
+    for k, v in line:gmatch("([%w_]+)=(%d+)") do cb[k] = (cb[k] or 0) + tonumber(v) end
+  end
+  return cb
 end
 
 --- Starts librdkafka's mock cluster (spec/openresty/mock_cluster.lua) in a
@@ -446,6 +482,30 @@ function nginx.mock_cluster(name, topics, partitions, rtt_ms)
     error("mock cluster did not start: " .. (read_file(dir .. "/mock_cluster.out") or ""), 2)
   end
   return cluster
+end
+
+--- The content of the file at `path`, or nil when it cannot be read.
+nginx.read_file = read_file
+
+--- Calls `fn` until it returns a true value, which it returns; raises
+-- "timed out waiting for WHAT" after `secs` seconds (default 10).
+function nginx.wait_for(what, secs, fn)
+  local deadline = nginx.now() + (secs or 10)
+  repeat
+    local v = fn()
+    if v then return v end
+    nginx.sleep(0.05)
+  until nginx.now() > deadline
+  error("timed out waiting for " .. what, 2)
+end
+
+--- { key = number of records with that key } of `topic`, and its records
+-- (nginx.read_topic).
+function nginx.read_keys(bootstrap, topic)
+  local recs = nginx.read_topic(bootstrap, topic)
+  local by_key = {}
+  for _, r in ipairs(recs) do by_key[r.key] = (by_key[r.key] or 0) + 1 end
+  return by_key, recs
 end
 
 --- Every record of `topic` from the beginning to the current end, read with

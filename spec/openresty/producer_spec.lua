@@ -2,6 +2,7 @@
 -- OpenResty's LuaJIT), producing to librdkafka's mock cluster running in a
 -- process of its own; the topics are read back with insync.consumer.
 local nginx = require "openresty.nginx"
+local read_keys, wait_for = nginx.read_keys, nginx.wait_for
 
 local TOPICS = { "load", "reload", "purge", "phases", "callbacks", "full", "metrics", "latency" }
 
@@ -52,58 +53,11 @@ local function start(name, o)
   }
 end
 
--- { key = number of records with that key }, and the records.
-local function read_keys(bootstrap, topic)
-  local recs = nginx.read_topic(bootstrap, topic)
-  local by_key = {}
-  for _, r in ipairs(recs) do by_key[r.key] = (by_key[r.key] or 0) + 1 end
-  return by_key, recs
-end
-
--- The ids wrk got a 200 answer for.
-local function answered_ids(srv, prefix)
-  local ids = {}
-  local p = io.popen("cat " .. srv.prefix .. "/wrk-" .. prefix .. ".ids.*")
-  for id in p:lines() do ids[#ids + 1] = id end
-  p:close()
-  return ids
-end
-
--- Sums the "name N" counts of every insync.openresty exit line.
-local function exit_counts(srv)
-  local sum, lines = {}, srv:log_lines("insync%.openresty: worker %d+ exiting")
-  for _, line in ipairs(lines) do
-    for k, v in line:gmatch("([%a_]+) (%d+)") do sum[k] = (sum[k] or 0) + tonumber(v) end
-  end
-  sum.workers = #lines
-  return sum
-end
-
--- Sums the app's "app callbacks: name=N ..." exit lines.
-local function callback_counts(srv)
-  local sum = {}
-  for _, line in ipairs(srv:log_lines("app callbacks:")) do
-    for k, v in line:gmatch("([%w_]+)=(%d+)") do sum[k] = (sum[k] or 0) + tonumber(v) end
-  end
-  return sum
-end
-
 local function counts(srv)
   local _, body = srv:get("/app/counts?all=1")
   local out = {}
   for k, v in (body or ""):gmatch("(%S+) (%d+)") do out[k] = tonumber(v) end
   return out
-end
-
-local function wait_for(what, secs, fn)
-  local deadline = nginx.now() + (secs or 10)
-  local v
-  repeat
-    v = fn()
-    if v then return v end
-    nginx.sleep(0.05)
-  until nginx.now() > deadline
-  error("timed out waiting for " .. what, 2)
 end
 
 -- Each answered id in the topic exactly once, no key twice, the value the
@@ -151,13 +105,13 @@ describe("insync.openresty in Debian's nginx with 2 workers, mock cluster in ano
     assert.are.equal(20000, r.answered, r.output)
     assert.are.equal(0, r.bad)
     assert.is_true(srv:stop())
-    local ids = answered_ids(srv, "L")
+    local ids = srv:answered_ids("L")
     assert.are.equal(20000, #ids)
     local by_key, recs = read_keys(cluster.bootstrap, "load")
     assert_exactly_once(by_key, ids)
     assert.are.equal(20000, #recs)
     assert_phases(recs)
-    local c = exit_counts(srv)
+    local c = srv:exit_counts()
     assert.are.equal(2, c.workers)
     assert.are.same({ 20000, 20000, 0, 0 }, { c.sent, c.delivered, c.failed, c.purged })
     assert.are.same({}, srv:problems())
@@ -179,18 +133,18 @@ describe("insync.openresty in Debian's nginx with 2 workers, mock cluster in ano
     assert.are.equal(20000, r.answered, r.output)
     assert.are.equal(0, r.bad)
     assert.is_true(srv:stop())
-    local ids = answered_ids(srv, "R")
+    local ids = srv:answered_ids("R")
     assert.are.equal(20000, #ids)
     local by_key, recs = read_keys(cluster.bootstrap, "reload")
     assert_exactly_once(by_key, ids)
     assert_phases(recs)
     -- 2 workers before the reload, 2 after; each one's records were all
     -- delivered before it exited, and each delivery had its callback.
-    local c = exit_counts(srv)
+    local c = srv:exit_counts()
     assert.are.equal(4, c.workers)
     assert.are.equal(#recs, c.sent)
     assert.are.same({ #recs, 0, 0 }, { c.delivered, c.failed, c.purged })
-    assert.are.same({ ok = #recs }, callback_counts(srv))
+    assert.are.same({ ok = #recs }, srv:callback_counts())
     assert.are.same({}, srv:problems())
   end)
 
@@ -203,10 +157,10 @@ describe("insync.openresty in Debian's nginx with 2 workers, mock cluster in ano
       assert.are.equal(200, (srv:get(path)))
     end
     assert.is_true(srv:reload())
-    local c = exit_counts(srv)
+    local c = srv:exit_counts()
     assert.are.equal(2, c.workers)
     assert.are.same({ 40, 0, 0, 40 }, { c.sent, c.delivered, c.failed, c.purged })
-    local cb = callback_counts(srv)
+    local cb = srv:callback_counts()
     assert.are.equal(40, (cb._PURGE_QUEUE or 0) + (cb._PURGE_INFLIGHT or 0))
     assert.is_nil(cb.ok)
     assert.is_true(srv:stop())
@@ -291,7 +245,7 @@ describe("insync.openresty in Debian's nginx with 2 workers, mock cluster in ano
     local w = require("cjson").decode(body).workers[1]
     assert.are.same({ 5, 7, 5 }, { w.sent, w.queue_full, w.queue_depth })
     assert.is_true(srv:stop())
-    local e = exit_counts(srv)
+    local e = srv:exit_counts()
     assert.are.same({ 5, 0, 5, 7 }, { e.sent, e.delivered, e.purged, e.queue_full })
   end)
 
@@ -337,7 +291,7 @@ describe("insync.openresty in Debian's nginx with 2 workers, mock cluster in ano
     assert(with.p99_us < without.p99_us + interval_ms * 1000,
       ("p99 %d us with a send, %d us without"):format(with.p99_us, without.p99_us))
     assert.is_true(srv:stop())
-    local c = exit_counts(srv)
+    local c = srv:exit_counts()
     assert.are.same({ 6000, 6000 }, { c.sent, c.delivered })
     assert.are.same({}, srv:problems())
   end)
@@ -369,10 +323,10 @@ describe("insync.openresty on a fast shutdown (nginx -s stop: no timers run)", f
     servers[#servers + 1] = srv
     for i = 1, 50 do assert.are.equal(200, (srv:get("/content?cb=1&id=S-" .. i))) end
     stop_fast(srv)
-    local c = exit_counts(srv)
+    local c = srv:exit_counts()
     assert.are.equal(2, #srv:log_lines("exiting %(exit_worker%)"))
     assert.are.same({ 50, 50, 0, 0 }, { c.sent, c.delivered, c.failed, c.purged })
-    assert.are.same({ ok = 50 }, callback_counts(srv))
+    assert.are.same({ ok = 50 }, srv:callback_counts())
     local by_key = read_keys(cluster.bootstrap, "stop")
     for i = 1, 50 do assert.are.equal(1, by_key["S-" .. i]) end
     assert.are.same({}, srv:problems())
@@ -384,10 +338,10 @@ describe("insync.openresty on a fast shutdown (nginx -s stop: no timers run)", f
     servers[#servers + 1] = srv
     for i = 1, 20 do assert.are.equal(200, (srv:get("/log?cb=1&id=D-" .. i))) end
     stop_fast(srv)
-    local c = exit_counts(srv)
+    local c = srv:exit_counts()
     assert.are.equal(2, #srv:log_lines("exiting %(exit_worker%)"))
     assert.are.same({ 20, 0, 0, 20 }, { c.sent, c.delivered, c.failed, c.purged })
-    local cb = callback_counts(srv)
+    local cb = srv:callback_counts()
     assert.are.equal(20, (cb._PURGE_QUEUE or 0) + (cb._PURGE_INFLIGHT or 0))
   end)
 end)
@@ -423,13 +377,13 @@ describe("insync.openresty, reload under load while every broker answers 100 ms 
       assert.are.equal(0, r.bad)
       assert.is_true(nginx.wait_all_exit(old, 30))
       assert.is_true(srv:stop())
-      local c = exit_counts(srv)
+      local c = srv:exit_counts()
       assert.are.equal(4, c.workers)
       assert.are.equal(c.sent, c.delivered + c.failed + c.purged)
       assert.are.equal(0, c.report)     -- "undelivered without report 0"
       assert.is_true(c.purged > 0, "no record was purged: the test did not test purging")
       assert.is_true(c.delivered > warm, "no record of the load was delivered")
-      local cb = callback_counts(srv)
+      local cb = srv:callback_counts()
       assert.are.equal(c.delivered, cb.ok or 0)
       assert.are.equal(c.purged, (cb._PURGE_QUEUE or 0) + (cb._PURGE_INFLIGHT or 0))
       -- Per record: delivered (in the topic once), or reported failed once;
@@ -441,7 +395,7 @@ describe("insync.openresty, reload under load while every broker answers 100 ms 
         failed[key] = { name = name, persisted = persisted }
       end
       local by_key = read_keys(cluster.bootstrap, "slow")
-      for _, id in ipairs(answered_ids(srv, "W")) do
+      for _, id in ipairs(srv:answered_ids("W")) do
         local f, n = failed[id], by_key[id] or 0
         assert(n <= 1, id .. " is in the topic " .. n .. " times")
         if not f then
@@ -476,8 +430,8 @@ describe("insync.openresty when a request sends after its worker closed the prod
       assert.truthy(answer:find("late%-1\n$"), answer)
       assert.is_true(nginx.wait_all_exit(pids, 30))
       -- The producer closed (and logged its counts) before the send.
-      assert.are.equal(0, exit_counts(srv).sent)
-      assert.are.same({ dropped__DESTROY = 1 }, callback_counts(srv))
+      assert.are.equal(0, srv:exit_counts().sent)
+      assert.are.same({ dropped__DESTROY = 1 }, srv:callback_counts())
     end)
   end)
 end)

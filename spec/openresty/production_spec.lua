@@ -5,27 +5,9 @@
 -- registry, send_wait, several named producers, librdkafka's log in
 -- nginx's error log, SASL/TLS settings passed through.
 local nginx = require "openresty.nginx"
+local read_file, read_keys, wait_for = nginx.read_file, nginx.read_keys, nginx.wait_for
 
 local PYTHON = nginx.top .. "/build/pyvenv/bin/python"
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function wait_for(what, secs, fn)
-  local deadline = nginx.now() + (secs or 10)
-  local v
-  repeat
-    v = fn()
-    if v then return v end
-    nginx.sleep(0.1)
-  until nginx.now() > deadline
-  error("timed out waiting for " .. what, 2)
-end
 
 -- Parses a text exposition with prometheus_client's parser: samples
 -- (`name{a=x,b=y}` -> value, labels sorted), families (name -> type), and
@@ -101,21 +83,6 @@ local function start(name, o)
 ]]):format(o.http or "", o.inits),
     server = LOCATIONS:format(o.topic or "t") .. (o.server or ""),
   }
-end
-
-local function read_keys(bootstrap, topic)
-  local recs = nginx.read_topic(bootstrap, topic)
-  local by_key = {}
-  for _, r in ipairs(recs) do by_key[r.key] = (by_key[r.key] or 0) + 1 end
-  return by_key, recs
-end
-
-local function answered_ids(srv, prefix)
-  local ids = {}
-  local p = io.popen("cat " .. srv.prefix .. "/wrk-" .. prefix .. ".ids.*")
-  for id in p:lines() do ids[#ids + 1] = id end
-  p:close()
-  return ids
 end
 
 describe("insync.openresty in production configurations", function()
@@ -289,7 +256,7 @@ describe("insync.openresty in production configurations", function()
         local r = srv:wrk{ threads = 4, n = 1000, prefix = "W", paths = { "/wait" } }
         assert.are.equal(4000, r.answered, r.output)
         assert.are.equal(0, r.bad)
-        local ids = answered_ids(srv, "W")
+        local ids = srv:answered_ids("W")
         assert.are.equal(4000, #ids)
         -- answered means acknowledged: the records are there before nginx stops
         local by_key, recs = read_keys(c.bootstrap, "w")
@@ -389,7 +356,7 @@ describe("insync.openresty in production configurations", function()
       assert.is_true(srv:stop())
       local in_a, recs_a = read_keys(a.bootstrap, "n")
       local in_b, recs_b = read_keys(b.bootstrap, "n")
-      for _, id in ipairs(answered_ids(srv, "N")) do
+      for _, id in ipairs(srv:answered_ids("N")) do
         local n = tonumber(id:match("%-(%d+)$"))
         local mine, other = in_a, in_b
         if n % 2 == 0 then mine, other = in_b, in_a end

@@ -1,6 +1,6 @@
--- Mermaid's own parser reads every diagram insync draws: the examples'
--- and those of 1,000 random scenarios of the invariant specs, with varied
--- options; mermaid-cli renders a few in Debian's chromium.  Needs
+-- Mermaid's own parser reads every diagram insync draws: the examples',
+-- those of 1,000 random scenarios of the invariant specs, with varied
+-- options, and insync.explore's shrunk counterexamples; mermaid-cli renders a few in Debian's chromium.  Needs
 -- `make mermaid` (build/mermaid: npm ci of tools/mermaid); `make test` and
 -- `make test-pictures` run it.
 local R = require "model.random_scenario"
@@ -100,6 +100,33 @@ describe("Mermaid's parser", function()
     assert.same({}, bad)
     assert.equal(1000, #ok)
     assert.is_true(lost_marks > 20)   -- the scenarios lost acknowledged records, and the diagrams say so
+  end)
+
+  it("reads the diagram of each shrunk counterexample insync.explore finds", function()
+    local insync = require "insync"
+    local dir = fresh_dir("explore")
+    local searches = {
+      lost_acks1 = { producer = { acks = 1 }, invariants = { "lost" }, runs = 200 },
+      duplicated = { producer = { acks = "all" }, invariants = { "duplicated" }, runs = 100 },
+      unclean = { cluster = { config = { ["unclean.leader.election.enable"] = true } },
+        topic = { config = { ["min.insync.replicas"] = 2 } }, producer = { acks = "all" },
+        faults = { "kill", "pause", "partition", "isolate", "shutdown" }, invariants = { "lost" }, runs = 400 },
+      power_loss = { topic = { config = { ["min.insync.replicas"] = 2 } }, producer = { acks = "all" },
+        faults = { "power_loss" }, invariants = { "lost" }, runs = 200 },
+    }
+    local files = {}
+    for name, opts in pairs(searches) do
+      opts.seed, opts.progress = 1, false
+      local r = insync.explore(opts)
+      local text = r:diagram()
+      assert(text, name .. ": the search found no counterexample to draw")
+      assert.truthy(text:find("LOST") or text:find("DUPLICATED"), name)
+      files[#files + 1] = dir .. "/" .. name .. ".mmd"
+      write(files[#files], text)
+    end
+    local ok, bad = parse(files)
+    assert.same({}, bad)
+    assert.equal(4, #ok)
   end)
 end)
 

@@ -40,7 +40,6 @@
 
 #include "model.h"
 
-#define FETCH_CHECK_MS 1000
 #define CS_TIMEOUT_MS 300000  /* KafkaBroker.shutdown(): Duration.ofMinutes(5) */
 #define CS_SOON_MS 50         /* the heartbeat after the first pending reply */
 /* BrokerLifecycleManager: while STARTING or RECOVERY (registered, not yet
@@ -99,8 +98,7 @@ static void schedule(insync_cluster_t *c, int b) {
                       (uint32_t)b, br->inc, NULL);
         insync_sim_at(c, insync_after(c->now, half), INSYNC_EV_ISR_CHECK, (uint32_t)b,
                       br->inc, NULL);
-        insync_sim_at(c, insync_after(c->now, FETCH_CHECK_MS), INSYNC_EV_FETCH_CHECK,
-                      (uint32_t)b, br->inc, NULL);
+        br->fc_at = INSYNC_NEVER; /* armed by its first fetch (fetcher.c) */
         insync_broker_schedule_storage(c, b);
 }
 
@@ -191,9 +189,10 @@ void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc) {
                               INSYNC_EV_HW_CHECKPOINT, (uint32_t)b, inc, NULL);
                 break;
         case INSYNC_EV_FETCH_CHECK:
+                if (c->now < br->fc_at)
+                        break; /* a sooner one was armed since */
+                br->fc_at = INSYNC_NEVER;
                 insync_partition_fetch_check(c, b);
-                insync_sim_at(c, insync_after(c->now, FETCH_CHECK_MS), INSYNC_EV_FETCH_CHECK,
-                              (uint32_t)b, inc, NULL);
                 break;
         default:
                 break;
@@ -205,6 +204,7 @@ void insync_broker_start(insync_cluster_t *c, int b) {
         insync_broker_t *br = &c->br[b];
         if (!br->powered)
                 br->boot_ms = c->now;
+        insync_fetcher_wake_all(c);
         br->alive = 1;
         br->powered = 1;
         br->inc++;
@@ -227,14 +227,38 @@ void insync_broker_start(insync_cluster_t *c, int b) {
 
 void insync_broker_stop(insync_cluster_t *c, int b, int power_loss) {
         insync_broker_t *br = &c->br[b];
-        for (uint32_t gp = 0; gp < c->ngp; gp++) {
+        insync_fetcher_wake_all(c);
+        for (uint32_t i = 0; i < c->nfl; i++) {
+                insync_fetcher_t *s = c->fl[i];
+                if (s->leader == b && s->parked) {
+                        /* the process's connections are reset; a machine
+                         * without power answers nothing */
+                        s->parked = 0;
+                        if (!power_loss) {
+                                insync_msg_t *m = insync_net_msg(c, INSYNC_M_FETCH_RESP,
+                                                                 b, s->follower);
+                                m->rst = 1;
+                                m->err = INSYNC_KERR__TRANSPORT;
+                                m->key = s->key;
+                                m->req = s->srv_session;
+                                insync_net_send(c, m);
+                        }
+                }
+                if (s->follower == b) {
+                        s->session++;
+                        s->fetching = 0;
+                        s->full = 1;
+                        s->retry_armed = 0;
+                }
+        }
+        for (uint32_t k = 0; k < br->ngps; k++) {
+                uint32_t gp = br->gps[k];
                 insync_replica_t *r = br->rep[gp];
                 if (!r)
                         continue;
                 insync_partition_resign(c, b, gp, power_loss ? 2 : 1);
+                insync_fetcher_remove(c, r, gp);
                 r->role = INSYNC_ROLE_NONE;
-                r->session++;
-                r->fetching = 0;
                 r->pending = 0;
                 if (power_loss) {
                         uint32_t d = insync_broker_durable(c, b, r);
@@ -298,13 +322,17 @@ void insync_broker_heartbeat_resp(insync_cluster_t *c, int b, insync_msg_t *m) {
         }
 }
 
-/* Metadata request: this broker's view of every partition. */
+/* Metadata request: this broker's view of every partition, in one
+ * response (insync_meta_t per partition in parts). */
 void insync_broker_meta_req(insync_cluster_t *c, int b, insync_msg_t *req) {
-        for (uint32_t gp = 0; gp < c->ngp; gp++) {
-                insync_msg_t *m = insync_net_msg(c, INSYNC_M_META_RESP, b, req->from);
-                m->gp = gp;
-                m->leader = c->br[b].meta[gp].leader;
-                m->epoch = c->br[b].meta[gp].epoch;
-                insync_net_send(c, m);
+        insync_msg_t *m = insync_net_msg(c, INSYNC_M_META_RESP, b, req->from);
+        if (c->ngp) {
+                insync_meta_t *v = malloc(c->ngp * sizeof(*v));
+                if (!v)
+                        abort();
+                memcpy(v, c->br[b].meta, c->ngp * sizeof(*v));
+                m->parts = v;
+                m->nparts = c->ngp;
         }
+        insync_net_send(c, m);
 }

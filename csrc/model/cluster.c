@@ -49,8 +49,7 @@ insync_cluster_t *insync_cluster_new(const insync_cconf_t *conf) {
                               br->inc, NULL);
                 insync_sim_at(c, c->conf.lag_ms / 2 > 0 ? c->conf.lag_ms / 2 : 1,
                               INSYNC_EV_ISR_CHECK, (uint32_t)b, br->inc, NULL);
-                insync_sim_at(c, 1000, INSYNC_EV_FETCH_CHECK, (uint32_t)b,
-                              br->inc, NULL);
+                br->fc_at = INSYNC_NEVER;
                 insync_sim_at(c, c->conf.session_ms, INSYNC_EV_SESSION,
                               (uint32_t)b, 0, NULL);
                 insync_broker_schedule_storage(c, b);
@@ -62,6 +61,7 @@ static void free_replica(insync_replica_t *r) {
         if (!r)
                 return;
         insync_log_free(&r->log);
+        free(r->f);
         free(r->dp);
         free(r);
 }
@@ -71,10 +71,12 @@ void insync_cluster_free(insync_cluster_t *c) {
                 return;
         insync_sim_free(c);
         insync_net_free_all(c);
+        insync_fetcher_free_all(c);
         for (int b = 1; b <= c->nbrokers; b++) {
                 for (uint32_t gp = 0; gp < c->ngp; gp++)
                         free_replica(c->br[b].rep ? c->br[b].rep[gp] : NULL);
                 free(c->br[b].rep);
+                free(c->br[b].gps);
                 free(c->br[b].meta);
         }
         for (int t = 0; t < c->ntopics; t++)
@@ -199,6 +201,9 @@ int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
         t->name = strdup(name);
         if (!t->name)
                 goto nomem;
+        t->hash = 0;
+        for (const char *q = name; *q; q++) /* Java's String.hashCode */
+                t->hash = (int32_t)(31u * (uint32_t)t->hash + (uint8_t)*q);
         t->partitions = partitions;
         t->rf = rf;
         t->gp0 = c->ngp;
@@ -224,9 +229,24 @@ int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
                                                     : 1 + (p + i) % c->nbrokers;
                 for (int i = 0; i < rf; i++) {
                         int b = x->replicas[i];
+                        insync_broker_t *br = &c->br[b];
+                        if (br->ngps == br->gpscap) {
+                                uint32_t cap = br->gpscap ? br->gpscap * 2 : 16;
+                                uint32_t *v = realloc(br->gps, cap * sizeof(*v));
+                                if (!v)
+                                        goto nomem;
+                                br->gps = v;
+                                br->gpscap = cap;
+                        }
                         insync_replica_t *r = calloc(1, sizeof(*r));
                         if (!r)
                                 goto nomem;
+                        r->f = calloc((size_t)rf, sizeof(*r->f));
+                        if (!r->f) {
+                                free(r);
+                                goto nomem;
+                        }
+                        br->gps[br->ngps++] = gp;
                         r->leader = -1;
                         r->epoch = -1;
                         r->pepoch = -1;
@@ -428,6 +448,7 @@ int insync_cluster_crash(insync_cluster_t *c, int b, int lose_unflushed,
                 snprintf(err, errlen, "broker %d is already down", b);
                 return -1;
         }
+        insync_fetcher_wake_all(c);
         insync_trace_add(c, INSYNC_T_CRASH, b, -1, lose_unflushed, 0);
         if (c->br[b].paused) {
                 /* killed while hung: what waited for it meets a dead
@@ -467,6 +488,7 @@ int insync_cluster_pause(insync_cluster_t *c, int b, char *err, size_t errlen) {
                 snprintf(err, errlen, "broker %d is already paused", b);
                 return -1;
         }
+        insync_fetcher_wake_all(c);
         insync_trace_add(c, INSYNC_T_PAUSE, b, -1, 0, 0);
         c->br[b].paused = 1;
         return 0;
@@ -480,6 +502,7 @@ int insync_cluster_resume(insync_cluster_t *c, int b, char *err,
                 snprintf(err, errlen, "broker %d is not paused", b);
                 return -1;
         }
+        insync_fetcher_wake_all(c);
         insync_trace_add(c, INSYNC_T_RESUME, b, -1, 0, 0);
         c->br[b].paused = 0;
         insync_sim_release(c, b);
@@ -523,6 +546,7 @@ int insync_cluster_shutdown(insync_cluster_t *c, int b, char *err,
                 snprintf(err, errlen, "broker %d is paused (resume it first)", b);
                 return -1;
         }
+        insync_fetcher_wake_all(c);
         insync_broker_begin_shutdown(c, b);
         return 0;
 }
@@ -623,16 +647,31 @@ uint64_t insync_cluster_memory(const insync_cluster_t *c) {
                      c->heap.cap * sizeof(insync_ev_t) +
                      c->msgs_alive * sizeof(insync_msg_t) +
                      c->trace.cap * sizeof(insync_trace_entry_t);
-        for (int b = 1; b <= c->nbrokers; b++)
+        m += (uint64_t)c->ngp * sizeof(insync_cpart_t);
+        for (uint32_t i = 0; i < c->nfl; i++) {
+                const insync_fetcher_t *s = c->fl[i];
+                m += sizeof(*s) + sizeof(void *) +
+                     4u * ((uint64_t)s->pcap + s->ccap + s->dcap) +
+                     (uint64_t)s->ocap * sizeof(insync_fout_t);
+        }
+        if (c->fetchers)
+                m += (uint64_t)(INSYNC_MAX_BROKERS + 1) * (INSYNC_MAX_BROKERS + 1) *
+                     (uint64_t)c->conf.num_fetchers * sizeof(void *);
+        for (int b = 1; b <= c->nbrokers; b++) {
+                /* each broker's replica table and metadata cache */
+                m += (uint64_t)c->ngp * (sizeof(void *) + sizeof(insync_meta_t)) +
+                     (uint64_t)c->br[b].gpscap * 4;
                 for (uint32_t gp = 0; gp < c->ngp; gp++) {
                         const insync_replica_t *r = c->br[b].rep[gp];
                         if (!r)
                                 continue;
-                        m += sizeof(*r) + (uint64_t)r->log.cap * 4 +
+                        m += sizeof(*r) + (uint64_t)c->cp[gp].rf * sizeof(insync_fstate_t) +
+                             (uint64_t)r->log.cap * 4 +
                              (uint64_t)r->log.bcap * sizeof(insync_lbatch_t) +
                              (uint64_t)r->log.epcap * sizeof(insync_epoch_t) +
                              (uint64_t)r->log.pscap * sizeof(insync_pstate_t) +
                              (uint64_t)r->dpcap * sizeof(insync_dp_t);
                 }
+        }
         return m;
 }

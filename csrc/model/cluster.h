@@ -47,6 +47,12 @@ typedef struct insync_cconf_s {
         int64_t heartbeat_ms;     /**< broker.heartbeat.interval.ms (2000) */
         int64_t fetch_wait_ms;    /**< replica.fetch.wait.max.ms (500) */
         int64_t fetch_max_bytes;  /**< replica.fetch.max.bytes (1048576) */
+        int64_t fetch_response_max_bytes; /**< replica.fetch.response.max.bytes
+                                       (10485760) */
+        int64_t fetch_min_bytes;  /**< replica.fetch.min.bytes (1) */
+        int num_fetchers;         /**< num.replica.fetchers (1), 1..16 */
+        int skip_idle;            /**< skip idle fetch rounds (1); 0 steps
+                                       through each, with the same outcome */
         int64_t fetch_backoff_ms; /**< replica.fetch.backoff.ms (1000) */
         int64_t socket_timeout_ms;/**< replica.socket.timeout.ms (30000) */
         int64_t flush_messages;   /**< log.flush.interval.messages (Long.MAX) */
@@ -110,7 +116,7 @@ typedef enum insync_partitioner_e {
 
 /** Most partitions of one topic, and partition replicas (partitions times
  * replication factor, over all topics) of one cluster: each replica costs
- * the model about 3.4 KB before it holds a record (docs/limits.md). */
+ * the model under 1 KB before it holds a record (docs/limits.md). */
 #define INSYNC_MAX_PARTITIONS 10000
 #define INSYNC_MAX_REPLICAS 50000
 

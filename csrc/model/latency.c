@@ -187,6 +187,7 @@ int insync_cluster_link_latency(insync_cluster_t *c, int from, int to,
                          INSYNC_MAX_LAT - 1);
                 return -1;
         }
+        insync_fetcher_wake_all(c); /* their cycles were for the old latency */
         if (!c->lat_link) {
                 c->lat_link = calloc((size_t)INSYNC_MAX_NODES * INSYNC_MAX_NODES, 1);
                 if (!c->lat_link) {

@@ -60,9 +60,9 @@ typedef enum insync_evtype_e {
                                      again, if the controller refused it */
         INSYNC_EV_HW_CHECKPOINT,/**< a: broker, b: incarnation: the HW
                                      checkpoint file is written */
-        INSYNC_EV_FETCH_WAIT,   /**< a: broker, b: gp << 32 | parked gen */
-        INSYNC_EV_FETCH_RETRY,  /**< a: broker, b: gp << 32 | session */
-        INSYNC_EV_DP_TIMEOUT,   /**< a: broker, b: delayed produce id */
+        INSYNC_EV_FETCH_WAIT,   /**< a: leader broker, b: fetcher key << 32 | parked gen */
+        INSYNC_EV_FETCH_RETRY,  /**< a: follower broker, b: fetcher key << 32 | session */
+        INSYNC_EV_DP_TIMEOUT,   /**< a: broker, b: gp: its purgatory's deadlines */
         /* the controller's */
         INSYNC_EV_SESSION,      /**< a: broker, b: heartbeat count */
         INSYNC_EV_BALANCE,      /**< the controller's leader balance check */
@@ -77,7 +77,11 @@ typedef enum insync_evtype_e {
 
 typedef struct insync_ev_s {
         int64_t t;      /**< virtual ms when it fires */
-        uint64_t seq;   /**< insertion number: the tie-break for equal t */
+        uint32_t key;   /**< among equal t: 0 (every other event) first,
+                             then a fetcher's events by its key (1 + its
+                             index), so that a skipped idle fetcher's turn
+                             is known without its events (fetcher.c) */
+        uint64_t seq;   /**< insertion number: the tie-break after key */
         uint32_t type;  /**< insync_evtype_t */
         uint32_t a;
         uint64_t b;
@@ -179,15 +183,19 @@ typedef enum insync_role_e {
         INSYNC_ROLE_NONE = 0, INSYNC_ROLE_LEADER, INSYNC_ROLE_FOLLOWER,
 } insync_role_t;
 
-/** The leader's view of one follower (Replica.scala's ReplicaState). */
+/** The leader's view of one follower (Replica.scala's ReplicaState), by
+ * the follower's position in the partition's replicas.  A fetch that
+ * leaves the partition out (an incremental fetch session, KIP-227, omits
+ * what did not change) updates it lazily: see fetcher.c. */
 typedef struct insync_fstate_s {
         int64_t leo;            /**< last fetch offset, -1 unknown */
         int64_t caught_up;      /**< lastCaughtUpTimeMs */
         int64_t last_fetch_leo; /**< leader LEO at the previous fetch */
         int64_t last_fetch_t;   /**< time of the previous fetch */
-        int parked;             /**< a fetch waits here for data */
-        uint32_t parked_gen;    /**< matches the FETCH_WAIT timer */
-        uint64_t parked_session;/**< session of the parked fetch */
+        int64_t hw_sent;        /**< HW the last response told it, -1 none */
+        uint8_t seen;           /**< a fetch of this leadership carried it */
+        uint8_t dirty;          /**< in its fetcher's list of partitions
+                                     with something to answer */
 } insync_fstate_t;
 
 /** A produce request waiting for the HW (DelayedProduce). */
@@ -197,6 +205,7 @@ typedef struct insync_dp_s {
         int node;          /**< producer node */
         uint32_t base;     /**< base offset appended */
         uint32_t end;      /**< required offset: HW must reach it */
+        int64_t deadline;  /**< its request.timeout.ms runs out */
 } insync_dp_t;
 
 /** One broker's replica of one partition. */
@@ -212,21 +221,76 @@ typedef struct insync_replica_s {
         int pending;          /**< an AlterPartition is outstanding */
         uint64_t pending_isr; /**< the ISR it proposes */
         uint32_t epoch_start; /**< leader epoch start offset */
-        insync_fstate_t f[INSYNC_MAX_BROKERS + 1]; /**< by broker id */
+        insync_fstate_t *f;   /**< by position in the replicas (rf of them) */
         insync_dp_t *dp;      /**< purgatory, in append order */
+        int64_t dp_timer;     /**< its DP_TIMEOUT is due then (0: none) */
         uint32_t ndp, dpcap;
         /* follower side */
-        uint64_t session;     /**< current fetch session; stale replies dropped */
-        int fetching;         /**< a fetch is outstanding */
-        int64_t fetch_sent;   /**< when it was sent */
+        struct insync_fetcher_s *fetcher; /**< the fetcher it is in, or NULL */
+        uint32_t fpos;        /**< its index in fetcher->parts */
+        uint8_t in_chg;       /**< in fetcher->chg */
+        uint8_t delayed;      /**< in backoff after an error, until delay_until */
+        int64_t delay_until;
         int64_t hw_ck;        /**< the HW in this broker's replication-offset-
                                    checkpoint file: what a restart reads back */
 } insync_replica_t;
+
+/** One ReplicaFetcherThread: follower broker, leader broker, fetcher id
+ * (AbstractFetcherManager.getFetcherId), with its fetch session (KIP-227).
+ * Both ends of the session are here: the follower's partitions and the
+ * leader's view of the session (what it owes, the parked request). */
+typedef struct insync_fetcher_s {
+        int follower, leader, id;
+        uint32_t key;         /**< 1 + index in c->fl: its events' key */
+        uint32_t session;     /**< bumped on a reset: older replies dropped */
+        int full;             /**< the next request opens a new session */
+        int fetching;         /**< a request is outstanding */
+        int64_t fetch_sent;   /**< when it was sent */
+        int retry_armed;      /**< a FETCH_RETRY timer is pending */
+        uint32_t *parts;      /**< follower: partitions fetched (gp) */
+        uint32_t nparts, pcap;
+        uint32_t *chg;        /**< follower: partitions the next incremental
+                                   request carries (changed since) */
+        uint32_t nchg, ccap;
+        uint32_t ndelayed;    /**< follower: partitions in backoff */
+        /* leader side */
+        uint32_t *dirty;      /**< partitions with data or a HW to answer */
+        uint32_t ndirty, dcap;
+        struct insync_fout_s *out; /**< errors and diverging epochs to answer */
+        uint32_t nout, ocap;
+        int parked;           /**< the request waits (DelayedFetch) */
+        uint32_t parked_gen;  /**< matches the FETCH_WAIT timer */
+        int64_t last_arrival; /**< when the last request arrived */
+        uint32_t srv_session; /**< session of the request being answered */
+        /* skipping idle periods */
+        int dormant;          /**< idle since a0: no event of it is queued */
+        int64_t a0;           /**< arrival of the request that went idle */
+} insync_fetcher_t;
+
+/** One partition's entry of a fetch request. */
+typedef struct insync_freq_s {
+        uint32_t gp;
+        int32_t epoch;        /**< current leader epoch */
+        int32_t epoch2;       /**< last fetched epoch, -1 none */
+        int64_t offset;       /**< fetch offset */
+} insync_freq_t;
+
+/** One partition's entry of a fetch response (or an owed error). */
+typedef struct insync_fout_s {
+        uint32_t gp;
+        int err;
+        int diverging;        /**< truncate to epoch2 / end */
+        int32_t epoch, epoch2;
+        int64_t end, hw, offset;
+        uint32_t ids_at, nids;        /**< in the message's ids */
+        uint32_t batches_at, nbatches;/**< in the message's batches */
+} insync_fout_t;
 
 /* ---------------------------------------------------------------- cluster */
 
 typedef struct insync_topic_s {
         char *name;
+        int32_t hash;          /**< Java's String.hashCode of the name */
         int partitions;
         int rf;
         uint32_t gp0;          /**< global index of partition 0 */
@@ -271,6 +335,13 @@ typedef struct insync_broker_s {
         uint32_t inc;         /**< incarnation: timers of older ones are void */
         insync_replica_t **rep; /**< by global partition; NULL when not a replica */
         insync_meta_t *meta;  /**< metadata cache by global partition */
+        int64_t fc_at;        /**< broker: its FETCH_CHECK is due then */
+        int isr_dirty;        /**< an ISR expiry check may find something:
+                                   some partition it leads has an ISR
+                                   follower behind its log end, or an
+                                   AlterPartition pending */
+        uint32_t *gps;        /**< partitions it holds a replica of */
+        uint32_t ngps, gpscap;
         /* controller's view */
         int fenced;           /**< controller: fenced */
         int registered;       /**< controller: this incarnation registered */
@@ -473,6 +544,10 @@ typedef struct insync_msg_s {
         uint32_t nids;
         insync_lbatch_t *batches;
         uint32_t nbatches;
+        uint32_t key;         /**< event key (fetcher's, 0 for others) */
+        int full;             /**< fetch: opens a new session */
+        void *parts;          /**< fetch: insync_freq_t; reply: insync_fout_t */
+        uint32_t nparts;
         struct insync_msg_s *next_free; /**< in the cluster's free list */
 } insync_msg_t;
 
@@ -553,6 +628,13 @@ struct insync_cluster_s {
                                      outbound network is free again (us) */
         char **wanted;          /**< names producers sent to before they existed */
         int nwanted;
+        insync_fetcher_t **fetchers; /**< [(f * 64 + l) * nf + id], NULL
+                                     until used (fetcher.c) */
+        insync_fetcher_t **fl;  /**< every fetcher, by key - 1 */
+        uint32_t nfl, flcap;
+        uint32_t cur_key;       /**< key of the event being handled (or last
+                                     handled at now); UINT32_MAX between
+                                     steps, when every event at now is done */
 };
 
 /* mem.c: big arrays (>= 4 MiB) mapped on huge pages where the system
@@ -563,6 +645,9 @@ void insync_mem_free(void *p, size_t n);
 /* sim.c */
 void insync_sim_at(insync_cluster_t *c, int64_t t, int type, uint32_t a,
                    uint64_t b, void *p);
+/** insync_sim_at with an ordering key (a fetcher's events). */
+void insync_sim_at_key(insync_cluster_t *c, int64_t t, uint32_t key, int type,
+                       uint32_t a, uint64_t b, void *p);
 void insync_sim_release(insync_cluster_t *c, int b); /* b's held events, due now */
 uint64_t insync_sim_rand(insync_cluster_t *c);
 
@@ -624,6 +709,30 @@ insync_pstate_t *insync_log_pstate(insync_log_t *l, int32_t pid);
 void insync_log_free(insync_log_t *l);
 uint32_t insync_log_batch_at(const insync_log_t *l, uint32_t offset);
 
+/* fetcher.c */
+insync_fetcher_t *insync_fetcher_get(insync_cluster_t *c, int f, int l,
+                                     uint32_t gp); /* creates it; NULL: no memory */
+int insync_fetcher_id(const insync_cluster_t *c, uint32_t gp);
+void insync_fetcher_add(insync_cluster_t *c, int f, insync_replica_t *r,
+                        uint32_t gp);
+void insync_fetcher_remove(insync_cluster_t *c, insync_replica_t *r,
+                           uint32_t gp);
+void insync_fetcher_change(insync_fetcher_t *s, insync_replica_t *r,
+                           uint32_t gp);
+void insync_fetcher_send(insync_cluster_t *c, insync_fetcher_t *s);
+void insync_fetcher_respond(insync_cluster_t *c, insync_fetcher_t *s); /* partition.c */
+void insync_fetcher_mark(insync_fetcher_t *s, insync_fstate_t *fs, uint32_t gp);
+int64_t insync_fetcher_last_arrival(const insync_cluster_t *c,
+                                    const insync_fetcher_t *s);
+void insync_fetcher_wake(insync_cluster_t *c, insync_fetcher_t *s);
+void insync_fetcher_wake_all(insync_cluster_t *c);
+/** Makes sure the follower's FETCH_CHECK comes by @p s's request's
+ * replica.socket.timeout.ms. */
+void insync_fetcher_arm_check(insync_cluster_t *c, insync_fetcher_t *s);
+int insync_fetcher_may_sleep(const insync_cluster_t *c,
+                             const insync_fetcher_t *s);
+void insync_fetcher_free_all(insync_cluster_t *c);
+
 /* partition.c */
 /** Broker @p b's replica of global partition @p gp, NULL when it holds none
  * (or b or gp is out of range). */
@@ -632,7 +741,7 @@ insync_replica_t *insync_broker_replica(insync_cluster_t *c, int b,
 void insync_partition_produce(insync_cluster_t *c, int b, insync_msg_t *m);
 void insync_partition_fetch(insync_cluster_t *c, int b, insync_msg_t *m);
 void insync_partition_fetch_resp(insync_cluster_t *c, int b, insync_msg_t *m);
-void insync_partition_fetch_wait(insync_cluster_t *c, int b, uint32_t gp,
+void insync_partition_fetch_wait(insync_cluster_t *c, int b, uint32_t key,
                                  uint32_t gen);
 void insync_partition_dp_timeout(insync_cluster_t *c, int b, uint64_t id);
 void insync_partition_isr_check(insync_cluster_t *c, int b);
@@ -640,9 +749,14 @@ void insync_partition_apply_state(insync_cluster_t *c, int b, uint32_t gp,
                                   int leader, int32_t epoch, int32_t pepoch,
                                   uint64_t isr);
 void insync_partition_alter_resp(insync_cluster_t *c, int b, insync_msg_t *m);
-void insync_partition_send_fetch(insync_cluster_t *c, int b, uint32_t gp);
-void insync_partition_fetch_retry(insync_cluster_t *c, int b, uint32_t gp,
+void insync_partition_fetch_retry(insync_cluster_t *c, int b, uint32_t key,
                                   uint64_t session);
+/** The leader's view of follower position @p pos, brought up to date with
+ * the fetches that left the partition out (fetcher.c). */
+insync_fstate_t *insync_partition_fstate(insync_cluster_t *c, int b,
+                                         uint32_t gp, insync_replica_t *r,
+                                         int pos);
+int insync_partition_pos(const insync_cluster_t *c, uint32_t gp, int b);
 void insync_partition_fetch_check(insync_cluster_t *c, int b);
 void insync_partition_resign(insync_cluster_t *c, int b, uint32_t gp,
                              int reset);

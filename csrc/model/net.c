@@ -116,6 +116,7 @@ insync_msg_t *insync_net_msg(insync_cluster_t *c, int type, int from, int to) {
 void insync_net_free(insync_cluster_t *c, insync_msg_t *m) {
         free(m->ids);
         free(m->batches);
+        free(m->parts);
         c->msgs_alive--;
         if (c->nmsg_free < INSYNC_MSG_FREE) {
                 m->next_free = c->msg_free;
@@ -142,7 +143,8 @@ void insync_net_send(insync_cluster_t *c, insync_msg_t *m) {
                 insync_net_free(c, m);
                 return;
         }
-        insync_sim_at(c, insync_latency_arrival(c, m), INSYNC_EV_MSG, 0, 0, m);
+        insync_sim_at_key(c, insync_latency_arrival(c, m), m->key,
+                          INSYNC_EV_MSG, 0, 0, m);
 }
 
 static int is_request(int type) {
@@ -161,6 +163,7 @@ static void reset_back(insync_cluster_t *c, insync_msg_t *m) {
         r->req = m->req;
         r->epoch = m->epoch;
         r->conn = m->conn;
+        r->key = m->key;
         insync_net_send(c, r);
 }
 
@@ -273,6 +276,7 @@ void insync_net_deliver(insync_cluster_t *c, insync_msg_t *m) {
 }
 
 void insync_cluster_cut(insync_cluster_t *c, int from, int to, int both) {
+        insync_fetcher_wake_all(c);
         c->cut[from * INSYNC_MAX_NODES + to] = INSYNC_LINK_CUT;
         if (both)
                 c->cut[to * INSYNC_MAX_NODES + from] = INSYNC_LINK_CUT;
@@ -289,5 +293,6 @@ void insync_cluster_isolate(insync_cluster_t *c, int node) {
 }
 
 void insync_cluster_heal(insync_cluster_t *c) {
+        insync_fetcher_wake_all(c);
         memset(c->cut, 0, (size_t)INSYNC_MAX_NODES * INSYNC_MAX_NODES);
 }

@@ -11,9 +11,19 @@
  * shrink (maybeShrinkIsr) and expand (maybeExpandIsr) through
  * AlterPartition, the acks=all purgatory (checkEnoughReplicasReachOffset).
  *
- * Follower side (AbstractFetcherThread): one fetch outstanding, carrying the
- * last fetched epoch; a diverging-epoch reply truncates the log to where
- * the leader's history parts from it (KIP-101, KIP-279, KIP-320, fetch v12+).
+ * Fetching (fetcher.c holds the fetchers and their sessions): the leader
+ * answers one request for all the partitions a fetcher carries
+ * (ReplicaManager.fetchMessages, readFromLog): each partition's follower
+ * state is updated, its records read up to replica.fetch.max.bytes and
+ * what is left of replica.fetch.response.max.bytes (the first partition
+ * with records gets at least one batch); the request waits as one
+ * DelayedFetch until replica.fetch.min.bytes are there or
+ * replica.fetch.wait.max.ms has passed, and answers at once on an error or
+ * a diverging epoch.  The follower applies each partition's outcome of the
+ * response on its own (AbstractFetcherThread.processFetchRequest): records
+ * appended, HW taken, a diverging epoch truncating the log to where the
+ * leader's history parts from it (KIP-101, KIP-279, KIP-320, fetch v12+),
+ * an error putting that partition alone into replica.fetch.backoff.ms.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +95,69 @@ static int is_caught_up(const insync_cluster_t *c, const insync_fstate_t *f,
         return f->leo == (int64_t)leo || f->caught_up >= c->now - c->conf.lag_ms;
 }
 
+int insync_partition_pos(const insync_cluster_t *c, uint32_t gp, int b) {
+        const insync_cpart_t *cp = &c->cp[gp];
+        for (int i = 0; i < cp->rf; i++)
+                if (cp->replicas[i] == b)
+                        return i;
+        return -1;
+}
+
+/* Partition.updateFollowerFetchState for the fetches that left the
+ * partition out since it was last carried: an incremental fetch omits a
+ * partition whose follower had all of it and whose leader had nothing new
+ * to say (else it is in the request, or owed), so each such fetch found it
+ * caught up. */
+insync_fstate_t *insync_partition_fstate(insync_cluster_t *c, int b,
+                                         uint32_t gp, insync_replica_t *r,
+                                         int pos) {
+        insync_fstate_t *fs = &r->f[pos];
+        if (!fs->seen)
+                return fs;
+        const insync_replica_t *fr = c->br[c->cp[gp].replicas[pos]].rep[gp];
+        const insync_fetcher_t *s = fr ? fr->fetcher : NULL;
+        if (!s || s->leader != b || fr->delayed)
+                return fs;
+        int64_t la = insync_fetcher_last_arrival(c, s);
+        if (la > fs->last_fetch_t) {
+                if (la > fs->caught_up)
+                        fs->caught_up = la;
+                fs->last_fetch_leo = fs->leo;
+                fs->last_fetch_t = la;
+        }
+        return fs;
+}
+
+static int64_t rec_bytes(const insync_cluster_t *c, uint32_t id) {
+        const insync_rec_t *e = &c->recs.rec[id];
+        return 16 + (e->klen == INSYNC_NOLEN ? 0 : e->klen) +
+               (e->vlen == INSYNC_NOLEN ? 0 : e->vlen);
+}
+
+static int64_t owed_bytes(insync_cluster_t *c, insync_fetcher_t *s,
+                          int64_t enough);
+
+/* Something changed in partition gp that its followers' fetchers owe them
+ * (records with @p data, else a HW): each such fetcher lists it, and a
+ * parked request with enough bytes now completes (DelayedFetch.tryComplete:
+ * a HW alone completes none). */
+static void notify(insync_cluster_t *c, int b, uint32_t gp,
+                   insync_replica_t *r, int data) {
+        const insync_cpart_t *cp = &c->cp[gp];
+        for (int i = 0; i < cp->rf; i++) {
+                int f = cp->replicas[i];
+                const insync_replica_t *fr = c->br[f].rep[gp];
+                insync_fetcher_t *s = fr ? fr->fetcher : NULL;
+                if (f == b || !s || s->leader != b)
+                        continue;
+                insync_fetcher_wake(c, s);
+                insync_fetcher_mark(s, &r->f[i], gp);
+                if (data && s->parked &&
+                    owed_bytes(c, s, c->conf.fetch_min_bytes) >= c->conf.fetch_min_bytes)
+                        insync_fetcher_respond(c, s);
+        }
+}
+
 /* Partition.maybeIncrementLeaderHW */
 static int maybe_increment_hw(insync_cluster_t *c, int b, uint32_t gp,
                               insync_replica_t *r) {
@@ -98,7 +171,7 @@ static int maybe_increment_hw(insync_cluster_t *c, int b, uint32_t gp,
                 int f = cp->replicas[i];
                 if (f == b)
                         continue;
-                const insync_fstate_t *fs = &r->f[f];
+                const insync_fstate_t *fs = insync_partition_fstate(c, b, gp, r, i);
                 int wait = insync_bit(max, f) ||
                            (is_caught_up(c, fs, r->log.len) && !c->br[f].fenced &&
                             !c->br[f].in_cs);
@@ -109,12 +182,14 @@ static int maybe_increment_hw(insync_cluster_t *c, int b, uint32_t gp,
                 return 0;
         r->hw = hw;
         insync_trace_add(c, INSYNC_T_HW, b, gp, hw, r->log.len);
+        notify(c, b, gp, r, 0);
         complete_delayed(c, b, gp, r);
         return 1;
 }
 
 static void send_alter(insync_cluster_t *c, int b, uint32_t gp,
                        insync_replica_t *r) {
+        c->br[b].isr_dirty = 1;
         insync_msg_t *m = insync_net_msg(c, INSYNC_M_ALTER_ISR, b, 0);
         m->gp = gp;
         m->epoch = r->epoch;
@@ -123,70 +198,8 @@ static void send_alter(insync_cluster_t *c, int b, uint32_t gp,
         insync_net_send(c, m);
 }
 
-/* Fetch reply with records from @p offset, whole batches up to
- * replica.fetch.max.bytes (at least one batch). */
-static void fetch_reply(insync_cluster_t *c, int b, int to, uint32_t gp,
-                        insync_replica_t *r, uint64_t session, int64_t offset,
-                        int err) {
-        insync_msg_t *m = insync_net_msg(c, INSYNC_M_FETCH_RESP, b, to);
-        m->gp = gp;
-        m->req = session;
-        m->err = err;
-        m->epoch = r->epoch;
-        m->hw = r->hw;
-        m->offset = offset;
-        if (!err && offset >= 0 && offset < (int64_t)r->log.len) {
-                const insync_log_t *l = &r->log;
-                uint32_t first = insync_log_batch_at(l, (uint32_t)offset);
-                uint32_t last = first;
-                uint64_t bytes = 0;
-                uint32_t n = 0;
-                while (last < l->nb) {
-                        const insync_lbatch_t *lb = &l->b[last];
-                        uint32_t from = lb->base < offset ? (uint32_t)offset : lb->base;
-                        for (uint32_t o = from; o < lb->base + lb->count; o++) {
-                                const insync_rec_t *e = &c->recs.rec[l->ids[o]];
-                                bytes += 16u + (e->klen == INSYNC_NOLEN ? 0 : e->klen) +
-                                         (e->vlen == INSYNC_NOLEN ? 0 : e->vlen);
-                        }
-                        n += lb->base + lb->count - from;
-                        last++;
-                        if (bytes >= (uint64_t)c->conf.fetch_max_bytes)
-                                break;
-                }
-                m->ids = malloc((size_t)n * sizeof(*m->ids));
-                m->batches = malloc((size_t)(last - first) * sizeof(*m->batches));
-                if (!m->ids || !m->batches)
-                        abort();
-                memcpy(m->ids, l->ids + offset, (size_t)n * sizeof(*m->ids));
-                m->nids = n;
-                m->nbatches = last - first;
-                for (uint32_t i = first; i < last; i++) {
-                        insync_lbatch_t lb = l->b[i];
-                        if (lb.base < offset) {
-                                uint32_t skip = (uint32_t)offset - lb.base;
-                                lb.count -= skip;
-                                lb.base_seq += (int32_t)skip;
-                                lb.base = (uint32_t)offset;
-                        }
-                        m->batches[i - first] = lb;
-                }
-        }
-        insync_net_send(c, m);
-}
-
-static void wake_parked(insync_cluster_t *c, int b, uint32_t gp,
-                        insync_replica_t *r) {
-        const insync_cpart_t *cp = &c->cp[gp];
-        for (int i = 0; i < cp->rf; i++) {
-                int f = cp->replicas[i];
-                insync_fstate_t *fs = &r->f[f];
-                if (f == b || !fs->parked || fs->leo >= (int64_t)r->log.len)
-                        continue;
-                fs->parked = 0;
-                fetch_reply(c, b, f, gp, r, fs->parked_session, fs->leo, 0);
-        }
-}
+static void arm_dp(insync_cluster_t *c, int b, uint32_t gp, insync_replica_t *r,
+                   int64_t t);
 
 /* ProducerAppendInfo.inSequence: the next sequence, wrapping after
  * INT32_MAX. */
@@ -257,8 +270,9 @@ void insync_partition_produce(insync_cluster_t *c, int b, insync_msg_t *m) {
                                       m->prod_epoch, m->base_seq, c->now))
                         abort();
                 insync_trace_add(c, INSYNC_T_APPEND, b, gp, base, n);
+                c->br[b].isr_dirty = 1;
                 insync_partition_maybe_flush(c, gp, r);
-                wake_parked(c, b, gp, r);
+                notify(c, b, gp, r, 1);
                 maybe_increment_hw(c, b, gp, r);
         }
         if (acks == 0)
@@ -286,32 +300,48 @@ void insync_partition_produce(insync_cluster_t *c, int b, insync_msg_t *m) {
         d->node = m->from;
         d->base = (uint32_t)base;
         d->end = end;
-        insync_sim_at(c, insync_after(c->now, m->timeout), INSYNC_EV_DP_TIMEOUT, (uint32_t)b,
-                      ((uint64_t)gp << 40) | d->id, NULL);
+        d->deadline = insync_after(c->now, m->timeout);
+        arm_dp(c, b, gp, r, d->deadline);
 }
 
+/* One timer per partition for its purgatory, at its earliest deadline (a
+ * timer per request fired long after most of them had completed). */
+static void arm_dp(insync_cluster_t *c, int b, uint32_t gp, insync_replica_t *r,
+                   int64_t t) {
+        if (r->dp_timer >= c->now && r->dp_timer <= t)
+                return;
+        r->dp_timer = t;
+        insync_sim_at(c, t, INSYNC_EV_DP_TIMEOUT, (uint32_t)b, gp, NULL);
+}
+
+/* The waiting produce requests whose request.timeout.ms has passed are
+ * answered REQUEST_TIMED_OUT, in their order. */
 void insync_partition_dp_timeout(insync_cluster_t *c, int b, uint64_t key) {
-        uint32_t gp = (uint32_t)(key >> 40);
-        uint64_t id = key & (((uint64_t)1 << 40) - 1);
+        uint32_t gp = (uint32_t)key;
         insync_replica_t *r = insync_broker_replica(c, b, gp);
-        if (!r)
+        if (!r || c->now < r->dp_timer)
                 return;
+        uint32_t keep = 0;
+        int64_t next = INSYNC_NEVER;
         for (uint32_t i = 0; i < r->ndp; i++) {
-                if ((r->dp[i].id & (((uint64_t)1 << 40) - 1)) != id)
+                if (r->dp[i].deadline <= c->now) {
+                        produce_resp(c, b, r->dp[i].node, r->dp[i].req, gp,
+                                     INSYNC_KERR_REQUEST_TIMED_OUT, -1);
                         continue;
-                produce_resp(c, b, r->dp[i].node, r->dp[i].req, gp,
-                             INSYNC_KERR_REQUEST_TIMED_OUT, -1);
-                memmove(r->dp + i, r->dp + i + 1,
-                        (r->ndp - i - 1) * sizeof(*r->dp));
-                r->ndp--;
-                return;
+                }
+                if (r->dp[i].deadline < next)
+                        next = r->dp[i].deadline;
+                r->dp[keep++] = r->dp[i];
         }
+        r->ndp = keep;
+        r->dp_timer = INSYNC_NEVER;
+        if (next < INSYNC_NEVER)
+                arm_dp(c, b, gp, r, next);
 }
 
 /* Partition.maybeExpandIsr / isFollowerInSync */
 static void maybe_expand_isr(insync_cluster_t *c, int b, uint32_t gp,
-                             insync_replica_t *r, int f) {
-        const insync_fstate_t *fs = &r->f[f];
+                             insync_replica_t *r, int f, const insync_fstate_t *fs) {
         if (r->pending || insync_bit(r->isr, f))
                 return;
         if (fs->leo >= r->hw && fs->leo >= (int64_t)r->epoch_start) {
@@ -321,214 +351,465 @@ static void maybe_expand_isr(insync_cluster_t *c, int b, uint32_t gp,
         }
 }
 
-void insync_partition_fetch(insync_cluster_t *c, int b, insync_msg_t *m) {
-        uint32_t gp = m->gp;
-        int f = m->from;
+static insync_fout_t *owe(insync_fetcher_t *s) {
+        if (s->nout == s->ocap) {
+                uint32_t cap = s->ocap ? s->ocap * 2 : 4;
+                insync_fout_t *v = realloc(s->out, cap * sizeof(*v));
+                if (!v)
+                        abort();
+                s->out = v;
+                s->ocap = cap;
+        }
+        insync_fout_t *o = &s->out[s->nout++];
+        memset(o, 0, sizeof(*o));
+        return o;
+}
+
+/* One partition of a fetch request at its leader (Partition.fetchRecords):
+ * the epoch checks, the diverging epoch, the follower's state. */
+static void fetch_part(insync_cluster_t *c, int b, insync_fetcher_t *s,
+                       int full, const insync_freq_t *e) {
+        uint32_t gp = e->gp;
+        int f = s->follower;
         insync_replica_t *r = insync_broker_replica(c, b, gp);
-        if (!r || r->role != INSYNC_ROLE_LEADER || m->epoch != r->epoch) {
-                int err = !r || r->role != INSYNC_ROLE_LEADER
-                                  ? INSYNC_KERR_NOT_LEADER_OR_FOLLOWER
-                          : m->epoch < r->epoch ? INSYNC_KERR_FENCED_LEADER_EPOCH
-                                                : INSYNC_KERR_UNKNOWN_LEADER_EPOCH;
-                insync_msg_t *e = insync_net_msg(c, INSYNC_M_FETCH_RESP, b, f);
-                e->gp = gp;
-                e->req = m->req;
-                e->err = err;
-                insync_net_send(c, e);
+        int pos = gp < c->ngp ? insync_partition_pos(c, gp, f) : -1;
+        if (!r || r->role != INSYNC_ROLE_LEADER || e->epoch != r->epoch || pos < 0) {
+                insync_fout_t *o = owe(s);
+                o->gp = gp;
+                o->err = !r || r->role != INSYNC_ROLE_LEADER || pos < 0
+                                 ? INSYNC_KERR_NOT_LEADER_OR_FOLLOWER
+                         : e->epoch < r->epoch ? INSYNC_KERR_FENCED_LEADER_EPOCH
+                                               : INSYNC_KERR_UNKNOWN_LEADER_EPOCH;
                 return;
         }
-        insync_fstate_t *fs = &r->f[f];
-        if (m->epoch2 >= 0) {
-                int32_t e;
+        insync_fstate_t *fs = insync_partition_fstate(c, b, gp, r, pos);
+        if (e->epoch2 >= 0) {
+                int32_t ep;
                 int64_t end;
-                insync_log_end_for_epoch(&r->log, m->epoch2, &e, &end);
-                if (e != m->epoch2 || end < m->offset) {
-                        insync_msg_t *d = insync_net_msg(c, INSYNC_M_FETCH_RESP, b, f);
-                        d->gp = gp;
-                        d->req = m->req;
-                        d->diverging = 1;
-                        d->epoch = r->epoch;
-                        d->epoch2 = e;
-                        d->end = end;
-                        d->hw = r->hw;
-                        insync_net_send(c, d);
+                insync_log_end_for_epoch(&r->log, e->epoch2, &ep, &end);
+                if (ep != e->epoch2 || end < e->offset) {
+                        insync_fout_t *o = owe(s);
+                        o->gp = gp;
+                        o->diverging = 1;
+                        o->epoch = r->epoch;
+                        o->epoch2 = ep;
+                        o->end = end;
+                        o->hw = r->hw;
                         return;
                 }
         }
         /* Partition.updateFollowerFetchState */
         int64_t leo = r->log.len;
-        if (m->offset >= leo)
+        if (e->offset >= leo)
                 fs->caught_up = c->now;
-        else if (m->offset >= fs->last_fetch_leo && fs->last_fetch_t > fs->caught_up)
+        else if (e->offset >= fs->last_fetch_leo && fs->last_fetch_t > fs->caught_up)
                 fs->caught_up = fs->last_fetch_t;
-        fs->leo = m->offset;
+        fs->leo = e->offset;
+        if (e->offset != leo)
+                c->br[b].isr_dirty = 1;
         fs->last_fetch_leo = leo;
         fs->last_fetch_t = c->now;
-        insync_trace_add(c, INSYNC_T_FETCH, b, gp, f, m->offset);
-        maybe_expand_isr(c, b, gp, r, f);
+        fs->seen = 1;
+        if (full)
+                fs->hw_sent = -1;
+        insync_trace_add(c, INSYNC_T_FETCH, b, gp, f, e->offset);
+        maybe_expand_isr(c, b, gp, r, f, fs);
         maybe_increment_hw(c, b, gp, r);
-        if (m->offset < leo) {
-                fs->parked = 0;
-                fetch_reply(c, b, f, gp, r, m->req, m->offset, 0);
-                return;
-        }
-        /* Nothing new: the fetch waits (DelayedFetch) for data or
-         * replica.fetch.wait.max.ms. */
-        fs->parked = 1;
-        fs->parked_session = m->req;
-        fs->parked_gen++;
-        insync_sim_at(c, insync_after(c->now, c->conf.fetch_wait_ms), INSYNC_EV_FETCH_WAIT,
-                      (uint32_t)b, ((uint64_t)gp << 32) | fs->parked_gen, NULL);
+        if (e->offset < leo || fs->hw_sent != r->hw)
+                insync_fetcher_mark(s, fs, gp);
 }
 
-void insync_partition_fetch_wait(insync_cluster_t *c, int b, uint32_t gp,
-                                 uint32_t gen) {
-        insync_replica_t *r = insync_broker_replica(c, b, gp);
-        if (!r || r->role != INSYNC_ROLE_LEADER)
-                return;
-        const insync_cpart_t *cp = &c->cp[gp];
-        for (int i = 0; i < cp->rf; i++) {
-                insync_fstate_t *fs = &r->f[cp->replicas[i]];
-                if (fs->parked && fs->parked_gen == gen) {
-                        fs->parked = 0;
-                        fetch_reply(c, b, cp->replicas[i], gp, r,
-                                    fs->parked_session, fs->leo, 0);
+/* The bytes of records the fetcher's owed partitions hold, counted up to
+ * @p enough. */
+static int64_t owed_bytes(insync_cluster_t *c, insync_fetcher_t *s,
+                          int64_t enough) {
+        int64_t bytes = 0;
+        for (uint32_t i = 0; i < s->ndirty && bytes < enough; i++) {
+                uint32_t gp = s->dirty[i];
+                insync_replica_t *r = insync_broker_replica(c, s->leader, gp);
+                int pos = insync_partition_pos(c, gp, s->follower);
+                if (!r || pos < 0 || !r->f || !r->f[pos].dirty)
+                        continue;
+                int64_t from = r->f[pos].leo;
+                if (r->role != INSYNC_ROLE_LEADER)
+                        return enough; /* an error answers at once */
+                for (int64_t o = from < 0 ? (int64_t)r->log.len : from;
+                     o < (int64_t)r->log.len && bytes < enough; o++)
+                        bytes += rec_bytes(c, r->log.ids[o]);
+        }
+        return bytes;
+}
+
+/* Records of @p r from @p offset, whole batches up to @p limit bytes (one
+ * batch at least with @p min_one: LocalLog.read), appended to the
+ * response's ids and batches. */
+static int64_t read_records(insync_cluster_t *c, insync_msg_t *m,
+                            const insync_replica_t *r, int64_t offset,
+                            int64_t limit, int min_one, insync_fout_t *o,
+                            uint32_t *idcap, uint32_t *bcap) {
+        const insync_log_t *l = &r->log;
+        o->ids_at = m->nids;
+        o->batches_at = m->nbatches;
+        if (offset < 0 || offset >= (int64_t)l->len)
+                return 0;
+        uint32_t first = insync_log_batch_at(l, (uint32_t)offset);
+        uint32_t last = first, n = 0;
+        int64_t bytes = 0;
+        while (last < l->nb) {
+                const insync_lbatch_t *lb = &l->b[last];
+                uint32_t from = lb->base < offset ? (uint32_t)offset : lb->base;
+                int64_t bb = 0;
+                for (uint32_t k = from; k < lb->base + lb->count; k++)
+                        bb += rec_bytes(c, l->ids[k]);
+                if (bytes + bb > limit && !(min_one && last == first))
+                        break;
+                bytes += bb;
+                n += lb->base + lb->count - from;
+                last++;
+        }
+        if (!n)
+                return 0;
+        if (m->nids + n > *idcap) {
+                while (m->nids + n > *idcap)
+                        *idcap = *idcap ? *idcap * 2 : 64;
+                uint32_t *v = realloc(m->ids, (size_t)*idcap * sizeof(*v));
+                if (!v)
+                        abort();
+                m->ids = v;
+        }
+        if (m->nbatches + (last - first) > *bcap) {
+                while (m->nbatches + (last - first) > *bcap)
+                        *bcap = *bcap ? *bcap * 2 : 16;
+                insync_lbatch_t *v = realloc(m->batches, (size_t)*bcap * sizeof(*v));
+                if (!v)
+                        abort();
+                m->batches = v;
+        }
+        memcpy(m->ids + m->nids, l->ids + offset, (size_t)n * sizeof(*m->ids));
+        for (uint32_t i = first; i < last; i++) {
+                insync_lbatch_t lb = l->b[i];
+                if (lb.base < offset) {
+                        uint32_t skip = (uint32_t)offset - lb.base;
+                        lb.count -= skip;
+                        lb.base_seq += (int32_t)skip;
+                        lb.base = (uint32_t)offset;
                 }
+                m->batches[m->nbatches++] = lb;
         }
+        m->nids += n;
+        o->nids = n;
+        o->nbatches = last - first;
+        return bytes;
 }
 
-void insync_partition_send_fetch(insync_cluster_t *c, int b, uint32_t gp) {
-        insync_replica_t *r = insync_broker_replica(c, b, gp);
-        if (!r || r->role != INSYNC_ROLE_FOLLOWER || r->leader < 1 ||
-            r->leader == b)
-                return;
-        /* applyLocalFollowersDelta: in controlled shutdown, a replica out
-         * of the ISR stops fetching. */
-        if (c->br[b].shutting && !insync_bit(r->isr, b))
-                return;
-        insync_msg_t *m = insync_net_msg(c, INSYNC_M_FETCH, b, r->leader);
-        m->gp = gp;
-        m->req = r->session;
-        m->offset = r->log.len;
-        m->epoch = r->epoch;
-        m->epoch2 = insync_log_latest_epoch(&r->log);
-        r->fetching = 1;
-        r->fetch_sent = c->now;
+static void r_dirty(insync_cluster_t *c, insync_fetcher_t *s, uint32_t gp) {
+        insync_replica_t *r = insync_broker_replica(c, s->leader, gp);
+        int pos = insync_partition_pos(c, gp, s->follower);
+        if (r && r->f && pos >= 0)
+                r->f[pos].dirty = 1;
+}
+
+/* The response to the fetcher's request (ReplicaManager.readFromLog): the
+ * errors and diverging epochs owed, then each owed partition's records and
+ * HW within replica.fetch.max.bytes each and
+ * replica.fetch.response.max.bytes in all. */
+void insync_fetcher_respond(insync_cluster_t *c, insync_fetcher_t *s) {
+        int b = s->leader;
+        insync_msg_t *m = insync_net_msg(c, INSYNC_M_FETCH_RESP, b, s->follower);
+        m->key = s->key;
+        m->req = s->srv_session;
+        s->parked = 0;
+        uint32_t cap = s->nout + s->ndirty, n = 0, idcap = 0, bcap = 0;
+        insync_fout_t *v = cap ? malloc(cap * sizeof(*v)) : NULL;
+        if (cap && !v)
+                abort();
+        for (uint32_t i = 0; i < s->nout; i++)
+                v[n++] = s->out[i];
+        s->nout = 0;
+        int64_t left = c->conf.fetch_response_max_bytes;
+        int min_one = 1;
+        uint32_t keep = 0;
+        for (uint32_t i = 0; i < s->ndirty; i++) {
+                uint32_t gp = s->dirty[i];
+                insync_replica_t *r = insync_broker_replica(c, b, gp);
+                int pos = insync_partition_pos(c, gp, s->follower);
+                if (!r || pos < 0 || !r->f || !r->f[pos].dirty)
+                        continue;
+                insync_fstate_t *fs = &r->f[pos];
+                fs->dirty = 0;
+                insync_fout_t *o = &v[n];
+                memset(o, 0, sizeof(*o));
+                o->gp = gp;
+                if (r->role != INSYNC_ROLE_LEADER) {
+                        o->err = INSYNC_KERR_NOT_LEADER_OR_FOLLOWER;
+                        n++;
+                        continue;
+                }
+                if (fs->leo < 0)
+                        continue; /* not fetched in this leadership yet */
+                o->epoch = r->epoch;
+                o->hw = r->hw;
+                o->offset = fs->leo;
+                int64_t lim = c->conf.fetch_max_bytes < left ? c->conf.fetch_max_bytes
+                                                             : left;
+                int64_t got = read_records(c, m, r, fs->leo, lim, min_one, o,
+                                           &idcap, &bcap);
+                if (o->nids) {
+                        min_one = 0;
+                        left = left > got ? left - got : 0;
+                }
+                if (o->nids || fs->hw_sent != r->hw) {
+                        fs->hw_sent = r->hw;
+                        n++;
+                }
+                if (fs->leo + o->nids < (int64_t)r->log.len)
+                        s->dirty[keep++] = gp; /* more than the limits let through */
+        }
+        s->ndirty = keep;
+        for (uint32_t i = 0; i < keep; i++) /* flagged once the list is done: a
+                                               partition listed twice is read once */
+                r_dirty(c, s, s->dirty[i]);
+        m->parts = v;
+        m->nparts = n;
         insync_net_send(c, m);
 }
 
-void insync_partition_fetch_retry(insync_cluster_t *c, int b, uint32_t gp,
+/* Forgets what the leader owed the fetcher: a new session, or the leader
+ * stopped. */
+static void forget(insync_cluster_t *c, insync_fetcher_t *s) {
+        for (uint32_t i = 0; i < s->ndirty; i++) {
+                insync_replica_t *r = insync_broker_replica(c, s->leader, s->dirty[i]);
+                int pos = insync_partition_pos(c, s->dirty[i], s->follower);
+                if (r && r->f && pos >= 0)
+                        r->f[pos].dirty = 0;
+        }
+        s->ndirty = 0;
+        s->nout = 0;
+}
+
+/* ReplicaManager.fetchMessages for a follower's request: every partition
+ * it carries, then an answer at once (enough bytes, an error, a diverging
+ * epoch) or one DelayedFetch for the whole request. */
+void insync_partition_fetch(insync_cluster_t *c, int b, insync_msg_t *m) {
+        if (m->key < 1 || m->key > c->nfl)
+                return;
+        insync_fetcher_t *s = c->fl[m->key - 1];
+        if (s->leader != b || m->req != s->session)
+                return; /* a request of a session the follower has left */
+        if (m->full)
+                forget(c, s);
+        s->srv_session = m->req;
+        s->parked = 0;
+        const insync_freq_t *e = m->parts;
+        for (uint32_t i = 0; i < m->nparts; i++)
+                fetch_part(c, b, s, m->full, &e[i]);
+        s->last_arrival = c->now; /* after: what it carries is not lazy */
+        int64_t min = c->conf.fetch_min_bytes;
+        if (s->nout || c->conf.fetch_wait_ms <= 0 || owed_bytes(c, s, min) >= min) {
+                insync_fetcher_respond(c, s);
+                return;
+        }
+        if (insync_fetcher_may_sleep(c, s)) {
+                s->dormant = 1;
+                s->a0 = c->now;
+                return;
+        }
+        /* Not enough: the request waits (DelayedFetch) for records or
+         * replica.fetch.wait.max.ms. */
+        s->parked = 1;
+        s->parked_gen++;
+        insync_sim_at_key(c, insync_after(c->now, c->conf.fetch_wait_ms), s->key,
+                          INSYNC_EV_FETCH_WAIT, (uint32_t)b,
+                          ((uint64_t)s->key << 32) | s->parked_gen, NULL);
+}
+
+void insync_partition_fetch_wait(insync_cluster_t *c, int b, uint32_t key,
+                                 uint32_t gen) {
+        if (key < 1 || key > c->nfl)
+                return;
+        insync_fetcher_t *s = c->fl[key - 1];
+        if (s->leader == b && s->parked && s->parked_gen == gen)
+                insync_fetcher_respond(c, s);
+}
+
+void insync_partition_fetch_retry(insync_cluster_t *c, int b, uint32_t key,
                                   uint64_t session) {
-        insync_replica_t *r = insync_broker_replica(c, b, gp);
-        if (r && r->role == INSYNC_ROLE_FOLLOWER &&
-            (r->session & 0xffffffffu) == session && !r->fetching)
-                insync_partition_send_fetch(c, b, gp);
+        if (key < 1 || key > c->nfl)
+                return;
+        insync_fetcher_t *s = c->fl[key - 1];
+        if (s->follower != b || s->session != session)
+                return;
+        s->retry_armed = 0;
+        insync_fetcher_send(c, s);
 }
 
-/* A fetch with no answer for replica.socket.timeout.ms is abandoned. */
+/* A fetch with no answer for replica.socket.timeout.ms is abandoned: the
+ * next request opens a new session.  Run when the broker's earliest
+ * outstanding request may have timed out (NetworkClient's request
+ * timeouts), then armed for the next one. */
 void insync_partition_fetch_check(insync_cluster_t *c, int b) {
-        for (uint32_t gp = 0; gp < c->ngp; gp++) {
-                insync_replica_t *r = c->br[b].rep[gp];
-                if (r && r->role == INSYNC_ROLE_FOLLOWER && r->fetching &&
-                    c->now - r->fetch_sent >= c->conf.socket_timeout_ms) {
-                        r->session++;
-                        r->fetching = 0;
-                        insync_partition_send_fetch(c, b, gp);
+        int nf = c->conf.num_fetchers;
+        if (!c->fetchers)
+                return;
+        insync_fetcher_t *first = NULL;
+        for (int l = 1; l <= c->nbrokers; l++)
+                for (int id = 0; id < nf; id++) {
+                        insync_fetcher_t *s =
+                                c->fetchers[((size_t)b * (INSYNC_MAX_BROKERS + 1) +
+                                             (size_t)l) * (size_t)nf + (size_t)id];
+                        if (!s || s->dormant || !s->fetching)
+                                continue;
+                        if (c->now - s->fetch_sent >= c->conf.socket_timeout_ms) {
+                                s->session++;
+                                s->fetching = 0;
+                                s->full = 1;
+                                insync_fetcher_send(c, s);
+                                if (!s->fetching)
+                                        continue;
+                        }
+                        if (!first || s->fetch_sent < first->fetch_sent)
+                                first = s;
                 }
-        }
+        if (first)
+                insync_fetcher_arm_check(c, first);
 }
 
+static void delay(insync_cluster_t *c, insync_fetcher_t *s, insync_replica_t *r) {
+        if (r->delayed)
+                return;
+        r->delayed = 1;
+        r->delay_until = insync_after(c->now, c->conf.fetch_backoff_ms);
+        s->ndelayed++;
+}
+
+/* AbstractFetcherThread.processFetchRequest: each partition's outcome on
+ * its own, then the next request. */
 void insync_partition_fetch_resp(insync_cluster_t *c, int b, insync_msg_t *m) {
-        uint32_t gp = m->gp;
-        insync_replica_t *r = insync_broker_replica(c, b, gp);
-        if (!r || r->role != INSYNC_ROLE_FOLLOWER || m->req != r->session ||
-            m->from != r->leader)
+        if (m->key < 1 || m->key > c->nfl)
                 return;
-        r->fetching = 0;
-        if (m->err) {
-                insync_sim_at(c, insync_after(c->now, c->conf.fetch_backoff_ms),
-                              INSYNC_EV_FETCH_RETRY, (uint32_t)b,
-                              ((uint64_t)gp << 32) | (r->session & 0xffffffffu),
-                              NULL);
+        insync_fetcher_t *s = c->fl[m->key - 1];
+        if (s->follower != b || m->from != s->leader || m->req != s->session ||
+            !s->fetching)
                 return;
-        }
-        insync_log_t *l = &r->log;
-        if (m->diverging) {
-                int64_t to;
-                if (m->epoch2 < 0) {
-                        to = r->hw;
-                } else {
-                        int32_t e;
-                        int64_t end;
-                        insync_log_end_for_epoch(l, m->epoch2, &e, &end);
-                        to = e < 0 ? r->hw : (end < m->end ? end : m->end);
-                }
-                int32_t before = insync_log_latest_epoch(l);
-                uint32_t old = l->len;
-                if (to < (int64_t)l->len) {
-                        insync_trace_add(c, INSYNC_T_TRUNCATE, b, gp, l->len, to);
-                        if (r->hw > to)
-                                r->hw = to;
-                }
-                insync_log_truncate(l, to < (int64_t)l->len ? (uint32_t)to : l->len);
-                if (l->len == old && insync_log_latest_epoch(l) == before) {
-                        /* Nothing changed: ask again after the backoff
-                         * rather than in a loop. */
-                        insync_sim_at(c, insync_after(c->now, c->conf.fetch_backoff_ms),
-                                      INSYNC_EV_FETCH_RETRY, (uint32_t)b,
-                                      ((uint64_t)gp << 32) | (r->session & 0xffffffffu),
-                                      NULL);
-                        return;
-                }
-                insync_partition_send_fetch(c, b, gp);
+        s->fetching = 0;
+        if (m->err || m->rst) {
+                /* the request failed as a whole: every partition backs off,
+                 * the session is gone (FetchSessionHandler.handleError) */
+                s->full = 1;
+                s->retry_armed = 1;
+                insync_sim_at_key(c, insync_after(c->now, c->conf.fetch_backoff_ms),
+                                  s->key, INSYNC_EV_FETCH_RETRY, (uint32_t)b,
+                                  ((uint64_t)s->key << 32) | s->session, NULL);
                 return;
         }
-        uint32_t k = 0;
-        for (uint32_t i = 0; i < m->nbatches; i++) {
-                const insync_lbatch_t *lb = &m->batches[i];
-                if (lb->base != l->len)
-                        break;
-                if (insync_log_append(l, m->ids + k, lb->count, lb->epoch,
-                                      lb->pid, lb->pepoch, lb->base_seq, c->now))
-                        abort();
-                k += lb->count;
+        const insync_fout_t *v = m->parts;
+        for (uint32_t i = 0; i < m->nparts; i++) {
+                const insync_fout_t *o = &v[i];
+                uint32_t gp = o->gp;
+                insync_replica_t *r = insync_broker_replica(c, b, gp);
+                if (!r || r->fetcher != s || r->role != INSYNC_ROLE_FOLLOWER ||
+                    r->leader != m->from || r->delayed)
+                        continue;
+                insync_log_t *l = &r->log;
+                if (o->err) {
+                        delay(c, s, r);
+                        continue;
+                }
+                if (o->diverging) {
+                        int64_t to;
+                        if (o->epoch2 < 0) {
+                                to = r->hw;
+                        } else {
+                                int32_t e;
+                                int64_t end;
+                                insync_log_end_for_epoch(l, o->epoch2, &e, &end);
+                                to = e < 0 ? r->hw : (end < o->end ? end : o->end);
+                        }
+                        int32_t before = insync_log_latest_epoch(l);
+                        uint32_t old = l->len;
+                        if (to < (int64_t)l->len) {
+                                insync_trace_add(c, INSYNC_T_TRUNCATE, b, gp, l->len, to);
+                                if (r->hw > to)
+                                        r->hw = to;
+                        }
+                        insync_log_truncate(l, to < (int64_t)l->len ? (uint32_t)to : l->len);
+                        if (l->len == old && insync_log_latest_epoch(l) == before)
+                                delay(c, s, r); /* nothing changed: not in a loop */
+                        else
+                                insync_fetcher_change(s, r, gp);
+                        continue;
+                }
+                if (o->offset != (int64_t)l->len)
+                        continue; /* not what this partition asked for */
+                uint32_t k = 0;
+                const uint32_t *ids = m->ids + o->ids_at;
+                for (uint32_t j = 0; j < o->nbatches; j++) {
+                        const insync_lbatch_t *lb = &m->batches[o->batches_at + j];
+                        if (lb->base != l->len)
+                                break;
+                        if (insync_log_append(l, ids + k, lb->count, lb->epoch,
+                                              lb->pid, lb->pepoch, lb->base_seq,
+                                              c->now))
+                                abort();
+                        k += lb->count;
+                }
+                if (o->nbatches) {
+                        insync_trace_add(c, INSYNC_T_APPEND, b, gp, o->offset, k);
+                        insync_partition_maybe_flush(c, gp, r);
+                }
+                /* UnifiedLog.maybeUpdateHighWatermark: the leader's HW,
+                 * bounded by the log end, lower too (a new leader's HW may
+                 * lag the old one's) */
+                int64_t hw = o->hw < (int64_t)l->len ? o->hw : (int64_t)l->len;
+                if (hw != r->hw) {
+                        r->hw = hw;
+                        insync_trace_add(c, INSYNC_T_HW, b, gp, hw, l->len);
+                }
+                insync_fetcher_change(s, r, gp);
         }
-        if (m->nbatches) {
-                insync_trace_add(c, INSYNC_T_APPEND, b, gp, m->offset, k);
-                insync_partition_maybe_flush(c, gp, r);
-        }
-        /* UnifiedLog.maybeUpdateHighWatermark: the leader's HW, bounded by
-         * the log end, lower too (a new leader's HW may lag the old one's) */
-        int64_t hw = m->hw < (int64_t)l->len ? m->hw : (int64_t)l->len;
-        if (hw != r->hw) {
-                r->hw = hw;
-                insync_trace_add(c, INSYNC_T_HW, b, gp, hw, l->len);
-        }
-        insync_partition_send_fetch(c, b, gp);
+        insync_fetcher_send(c, s);
 }
 
-/* Partition.maybeShrinkIsr, run every replica.lag.time.max.ms / 2. */
+/* Partition.maybeShrinkIsr over the broker's partitions, run every
+ * replica.lag.time.max.ms / 2 by one scheduled task per broker
+ * (ReplicaManager.startup: "isr-expiration"). */
 void insync_partition_isr_check(insync_cluster_t *c, int b) {
-        for (uint32_t gp = 0; gp < c->ngp; gp++) {
-                insync_replica_t *r = c->br[b].rep[gp];
+        insync_broker_t *br = &c->br[b];
+        if (!br->isr_dirty)
+                return; /* every ISR follower was at the log end, none moved */
+        int dirty = 0;
+        for (uint32_t i = 0; i < br->ngps; i++) {
+                uint32_t gp = br->gps[i];
+                insync_replica_t *r = br->rep[gp];
                 if (!r || r->role != INSYNC_ROLE_LEADER)
                         continue;
                 if (r->pending) {
                         /* AlterPartitionManager keeps asking until answered. */
                         send_alter(c, b, gp, r);
+                        dirty = 1;
                         continue;
                 }
                 uint64_t out = 0;
-                for (int f = 1; f <= c->nbrokers; f++)
-                        if (f != b && insync_bit(r->isr, f) &&
-                            !is_caught_up(c, &r->f[f], r->log.len))
+                const insync_cpart_t *cp = &c->cp[gp];
+                for (int k = 0; k < cp->rf; k++) {
+                        int f = cp->replicas[k];
+                        /* a follower at the log end is caught up, whatever
+                         * its lazy times say: read them only otherwise */
+                        if (f == b || !insync_bit(r->isr, f) ||
+                            r->f[k].leo == (int64_t)r->log.len)
+                                continue;
+                        dirty = 1;
+                        if (!is_caught_up(c, insync_partition_fstate(c, b, gp, r, k),
+                                          r->log.len))
                                 out |= (uint64_t)1 << f;
+                }
                 if (out) {
                         r->pending = 1;
                         r->pending_isr = r->isr & ~out;
                         send_alter(c, b, gp, r);
                 }
         }
+        br->isr_dirty = dirty;
 }
 
 void insync_partition_alter_resp(insync_cluster_t *c, int b, insync_msg_t *m) {
@@ -543,9 +824,11 @@ void insync_partition_alter_resp(insync_cluster_t *c, int b, insync_msg_t *m) {
                                      m->pepoch, m->isr);
 }
 
-/* Leaves the leader role: waiting produce requests and parked fetches are
- * answered (mode 0: NOT_LEADER_OR_FOLLOWER), reset (1: the process died)
- * or dropped (2: the machine lost power). */
+/* Leaves the leader role: waiting produce requests are answered (mode 0:
+ * NOT_LEADER_OR_FOLLOWER), reset (1: the process died) or dropped (2: the
+ * machine lost power).  In mode 0 a parked fetch that carries the partition
+ * completes, with NOT_LEADER_OR_FOLLOWER for it (DelayedFetch, case B);
+ * the broker's stop handles the fetches in modes 1 and 2. */
 void insync_partition_resign(insync_cluster_t *c, int b, uint32_t gp,
                              int mode) {
         insync_replica_t *r = insync_broker_replica(c, b, gp);
@@ -563,17 +846,23 @@ void insync_partition_resign(insync_cluster_t *c, int b, uint32_t gp,
                 insync_net_send(c, m);
         }
         r->ndp = 0;
-        for (int f = 1; f <= c->nbrokers; f++) {
-                insync_fstate_t *fs = &r->f[f];
-                if (!fs->parked)
-                        continue;
-                fs->parked = 0;
-                if (mode != 2)
-                        fetch_reply(c, b, f, gp, r, fs->parked_session, -1,
-                                    mode == 0 ? INSYNC_KERR_NOT_LEADER_OR_FOLLOWER
-                                              : INSYNC_KERR__TRANSPORT);
-        }
         r->pending = 0;
+        if (mode != 0)
+                return;
+        r->role = INSYNC_ROLE_NONE; /* what the answers below read */
+        const insync_cpart_t *cp = &c->cp[gp];
+        for (int i = 0; i < cp->rf; i++) {
+                int f = cp->replicas[i];
+                const insync_replica_t *fr = c->br[f].rep[gp];
+                insync_fetcher_t *s = fr ? fr->fetcher : NULL;
+                if (f == b || !s || s->leader != b)
+                        continue;
+                insync_fetcher_wake(c, s);
+                insync_fetcher_mark(s, &r->f[i], gp);
+                if (s->parked)
+                        insync_fetcher_respond(c, s);
+        }
+        r->role = INSYNC_ROLE_LEADER;
 }
 
 /* A partition state from the controller (KRaft metadata): become leader or
@@ -592,6 +881,7 @@ void insync_partition_apply_state(insync_cluster_t *c, int b, uint32_t gp,
             (epoch == r->epoch && pepoch < r->pepoch && r->role != INSYNC_ROLE_NONE))
                 return;
         if (leader == b) {
+                c->br[b].isr_dirty = 1;
                 if (r->role == INSYNC_ROLE_LEADER && r->epoch == epoch) {
                         r->isr = isr;
                         r->pepoch = pepoch;
@@ -600,9 +890,8 @@ void insync_partition_apply_state(insync_cluster_t *c, int b, uint32_t gp,
                         complete_delayed(c, b, gp, r);
                         return;
                 }
-                /* Partition.makeLeader */
-                r->session++;
-                r->fetching = 0;
+                /* Partition.makeLeader; ReplicaFetcherManager stops fetching it */
+                insync_fetcher_remove(c, r, gp);
                 r->role = INSYNC_ROLE_LEADER;
                 r->leader = b;
                 r->epoch = epoch;
@@ -611,12 +900,16 @@ void insync_partition_apply_state(insync_cluster_t *c, int b, uint32_t gp,
                 r->pending = 0;
                 insync_log_assign_epoch(&r->log, epoch, r->log.len);
                 r->epoch_start = r->log.len;
-                for (int f = 0; f <= INSYNC_MAX_BROKERS; f++) {
-                        insync_fstate_t *fs = &r->f[f];
+                const insync_cpart_t *cp = &c->cp[gp];
+                for (int i = 0; i < cp->rf; i++) {
+                        insync_fstate_t *fs = &r->f[i];
                         memset(fs, 0, sizeof(*fs));
                         fs->leo = -1;
                         fs->last_fetch_leo = -1;
-                        fs->caught_up = insync_bit(isr, f) ? c->now : -c->conf.lag_ms - 1;
+                        fs->hw_sent = -1;
+                        fs->caught_up = insync_bit(isr, cp->replicas[i])
+                                                ? c->now
+                                                : -c->conf.lag_ms - 1;
                 }
                 if (r->hw > (int64_t)r->log.len)
                         r->hw = r->log.len;
@@ -626,20 +919,26 @@ void insync_partition_apply_state(insync_cluster_t *c, int b, uint32_t gp,
         }
         if (r->role == INSYNC_ROLE_LEADER)
                 insync_partition_resign(c, b, gp, 0);
+        /* applyLocalFollowersDelta: in controlled shutdown, a replica out
+         * of the ISR stops fetching. */
+        int fetch = leader >= 1 && !(c->br[b].shutting && !insync_bit(isr, b));
         if (r->role != INSYNC_ROLE_FOLLOWER || r->epoch != epoch ||
             r->leader != leader) {
-                /* Partition.makeFollower */
+                /* Partition.makeFollower, then the fetcher of the new
+                 * leader (AbstractFetcherManager.addFetcherForPartitions) */
+                insync_fetcher_remove(c, r, gp);
                 r->role = INSYNC_ROLE_FOLLOWER;
                 r->leader = leader;
                 r->epoch = epoch;
                 r->pepoch = pepoch;
                 r->isr = isr;
-                r->session++;
-                r->fetching = 0;
                 insync_trace_add(c, INSYNC_T_FOLLOWER, b, gp, leader, epoch);
-                insync_partition_send_fetch(c, b, gp);
+                if (fetch)
+                        insync_fetcher_add(c, b, r, gp);
                 return;
         }
         r->isr = isr;
         r->pepoch = pepoch;
+        if (!fetch)
+                insync_fetcher_remove(c, r, gp);
 }

@@ -609,22 +609,24 @@ void insync_producer_recv(insync_cluster_t *c, insync_producer_t *p,
                         p->up[m->from] = 1;
                         p->meta_wait[m->from] = -1;
                 }
-                if (m->gp >= p->npp)
-                        return;
-                insync_ppart_t *pp = &p->pp[m->gp];
-                /* librdkafka 2.0.2 takes the answer as it comes: it has no
-                 * leader epoch to compare (rd_kafka_topic_metadata_update;
-                 * KIP-320's check came in a later release) */
-                if (m->leader != pp->leader || m->epoch != pp->epoch) {
-                        /* a new leader: the idempotent producer first
-                         * waits for what the old one has in flight
+                /* one answer for every partition the broker knows of */
+                const insync_meta_t *v = m->parts;
+                for (uint32_t gp = 0; gp < m->nparts && gp < p->npp; gp++) {
+                        insync_ppart_t *pp = &p->pp[gp];
+                        /* librdkafka 2.0.2 takes the answer as it comes: it
+                         * has no leader epoch to compare
+                         * (rd_kafka_topic_metadata_update; KIP-320's check
+                         * came in a later release) */
+                        if (v[gp].leader == pp->leader && v[gp].epoch == pp->epoch)
+                                continue;
+                        /* a new leader: the idempotent producer first waits
+                         * for what the old one has in flight
                          * (rd_kafka_broker_op_serve, PARTITION_JOIN) */
-                        if (p->pid >= 0 && pp->leader >= 1 &&
-                            m->leader != pp->leader)
+                        if (p->pid >= 0 && pp->leader >= 1 && v[gp].leader != pp->leader)
                                 pp->wait_drain = 1;
-                        pp->epoch = m->epoch;
-                        pp->leader = m->leader;
-                        pump(c, p, m->gp);
+                        pp->epoch = v[gp].epoch;
+                        pp->leader = v[gp].leader;
+                        pump(c, p, gp);
                 }
                 return;
         }

@@ -10,12 +10,26 @@
 
 #include "model.h"
 
+/* Equal times fire by key (0, every event but a fetcher's, first; then
+ * each fetcher's in the order of their keys), then in insertion order.  A
+ * fetcher that sleeps through an idle period (fetcher.c) has no event
+ * queued; the key tells where its turn at a given ms falls among the
+ * others', as if it had one. */
 static int ev_less(const insync_ev_t *x, const insync_ev_t *y) {
-        return x->t < y->t || (x->t == y->t && x->seq < y->seq);
+        if (x->t != y->t)
+                return x->t < y->t;
+        if (x->key != y->key)
+                return x->key < y->key;
+        return x->seq < y->seq;
 }
 
 void insync_sim_at(insync_cluster_t *c, int64_t t, int type, uint32_t a,
                    uint64_t b, void *p) {
+        insync_sim_at_key(c, t, 0, type, a, b, p);
+}
+
+void insync_sim_at_key(insync_cluster_t *c, int64_t t, uint32_t key, int type,
+                       uint32_t a, uint64_t b, void *p) {
         insync_heap_t *h = &c->heap;
         if (h->n == h->cap) {
                 size_t cap = h->cap ? h->cap * 2 : 256;
@@ -25,7 +39,7 @@ void insync_sim_at(insync_cluster_t *c, int64_t t, int type, uint32_t a,
                 h->ev = ev;
                 h->cap = cap;
         }
-        insync_ev_t e = {t < c->now ? c->now : t, h->seq++, (uint32_t)type, a, b, p};
+        insync_ev_t e = {t < c->now ? c->now : t, key, h->seq++, (uint32_t)type, a, b, p};
         size_t i = h->n++;
         while (i > 0) {
                 size_t up = (i - 1) / 2;
@@ -57,6 +71,15 @@ static insync_ev_t heap_pop(insync_heap_t *h) {
         }
         if (h->n)
                 h->ev[i] = last;
+        if (h->cap > 4096 && h->n < h->cap / 4) {
+                /* a burst (a topic's creation tells every broker of every
+                 * partition) leaves no high-water mark behind */
+                insync_ev_t *ev = realloc(h->ev, h->cap / 2 * sizeof(*ev));
+                if (ev) {
+                        h->ev = ev;
+                        h->cap /= 2;
+                }
+        }
         return top;
 }
 
@@ -163,7 +186,8 @@ void insync_sim_release(insync_cluster_t *c, int b) {
         for (size_t i = 0; i < c->nheld; i++) {
                 const insync_ev_t *e = &c->held[i];
                 if (broker_of(c, e) == b)
-                        insync_sim_at(c, c->now, (int)e->type, e->a, e->b, e->p);
+                        insync_sim_at_key(c, c->now, e->key, (int)e->type, e->a,
+                                          e->b, e->p);
                 else
                         c->held[keep++] = *e;
         }
@@ -175,6 +199,7 @@ int insync_cluster_step(insync_cluster_t *c, int64_t until) {
         while (h->n && h->ev[0].t <= until) {
                 insync_ev_t e = heap_pop(h);
                 c->now = e.t;
+                c->cur_key = e.key;
                 int b = broker_of(c, &e);
                 if (b && c->br[b].paused) {
                         hold(c, &e);
@@ -187,6 +212,7 @@ int insync_cluster_step(insync_cluster_t *c, int64_t until) {
         }
         if (until > c->now)
                 c->now = until;
+        c->cur_key = UINT32_MAX; /* every event at now has fired */
         return 0;
 }
 

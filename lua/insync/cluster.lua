@@ -215,7 +215,10 @@ end
 -- `dirty_writeback_centisecs` (500): docs/configuration.md, "Storage";
 -- `kafka_version` ("3.9": "3.6", "3.9" or "4.1" sets strict_min_isr and
 -- eligible_leader_replicas to that version's defaults; given explicitly
--- they win), `controllers` (1: KRaft controller quorum voters, 1..9)
+-- they win), `controllers` (1: KRaft controller quorum voters, 1..9),
+-- `skip_idle` (true: idle
+-- fetch rounds are skipped where that changes nothing observable; false
+-- steps through each, for comparison: docs/model.md)
 -- @return the cluster
 function M.new(opts)
   opts = opts or {}

@@ -56,7 +56,11 @@ end)
 describe("insync explore", function()
   it("finds nothing on the golden-rule files: exit 0, nothing written", function()
     local dir = helpers.tmpdir()
-    local out, err, rc = insync(("explore %sproducer.properties %stopic.properties --runs 10 --script %s/s.lua")
+    -- every fault kind but power_loss: a power loss without fsync may lose
+    -- acks=all records whatever the settings (Kafka flushes nothing by
+    -- default); the golden rule is about brokers failing one at a time
+    local out, err, rc = insync(("explore %sproducer.properties %stopic.properties --runs 10 " ..
+      "--faults kill,shutdown,pause,isolate,partition,partition_majority,drop --script %s/s.lua")
       :format(EX, EX, dir))
     assert.equal(0, rc, out .. err)
     assert.matches("10 runs, 0 violating", out, 1, true)

@@ -103,7 +103,7 @@ describe("c:diagram", function()
         .. "but new leader Broker 2's log ends at offset 0")
     for i = 1, 11 do assert.is_number(at[i], "line " .. i .. " missing:\n" .. text) end
     for i = 2, 11 do assert.is_true(at[i] > at[i - 1], "out of order:\n" .. text) end
-    assert.truthy(text:find("Left out: 15 fetches that brought nothing new", 1, true))
+    assert.truthy(text:find("Left out: 4 fetches that brought nothing new", 1, true))
   end)
 
   it("marks records a power loss took from the only replica at the leader's truncation", function()

@@ -56,14 +56,16 @@ double insync_ffi_send(insync_ffi_state_t *s, void *rkt, const char *key,
 
 /* Fills up to max delivery reports from one event, waiting up to timeout_ms
  * for the first; s->handed counts them with the ones sent without callback
- * nor opaque that succeeded (not filled).  Returns how many were filled;
+ * nor opaque that succeeded (not filled, but counted as handed out).  Each
+ * filled one is counted by insync_ffi_handed.  Returns how many were filled;
  * 0: nothing more is ready; -1: the classic poll must serve what comes next
  * (an error, log or statistics event, a refused send, tracking, closed). */
 int insync_ffi_take(insync_ffi_state_t *s, insync_ffi_report_t *out, int max,
                     int timeout_ms);
 
-/* Gives back the slot of a report whose callback and opaque were taken. */
-void insync_ffi_slot_put(insync_ffi_state_t *s, int32_t slot);
+/* Counts a filled report as handed out (err: 0 delivered, else failed) and
+ * gives its slot back, once its callback and opaque were taken. */
+void insync_ffi_handed(insync_ffi_state_t *s, int32_t slot, int32_t err);
 
 /* The name of topic number i of insync_ffi_report_t.topic. */
 const char *insync_ffi_topic_name(insync_ffi_state_t *s, int32_t i);

@@ -919,10 +919,13 @@ INSYNC_FFI_EXPORT int insync_ffi_take(insync_ffi_state_t *s,
                                       int timeout_ms) {
         insync_producer_t *p = (insync_producer_t *)s;
         s->handed = s->pos = s->n = 0;
+        /* -1 with ready at 1: the classic poll that follows must serve */
         if (!p->rk.rk || p->rk.track || max < 1 ||
             p->rk.failed_head < p->rk.nfailed ||
-            insync_rk_producer_forked(&p->rk))
+            insync_rk_producer_forked(&p->rk)) {
+                s->ready = 1;
                 return -1;
+        }
         /* cleared before the queue is read: what arrives after sets it */
         __atomic_store_n(&s->ready, 0, __ATOMIC_SEQ_CST);
         rd_kafka_topic_t *last_rkt = NULL;
@@ -936,18 +939,19 @@ INSYNC_FFI_EXPORT int insync_ffi_take(insync_ffi_state_t *s,
                 wait = 0;
                 if (!ev)
                         return 0;
-                if (rd_kafka_event_type(ev) != RD_KAFKA_EVENT_DR)
+                if (rd_kafka_event_type(ev) != RD_KAFKA_EVENT_DR) {
+                        s->ready = 1;
                         return -1;
+                }
                 while (n < max && (m = rd_kafka_event_message_next(ev))) {
                         intptr_t op = (intptr_t)m->_private;
-                        p->rk.outstanding--;
-                        if (m->err)
-                                p->rk.undelivered++;
-                        else
-                                p->rk.delivered++;
                         s->handed++;
-                        if (!INSYNC_RK_OP_SLOT(op) && !m->err)
-                                continue; /* no callback: silent */
+                        if (!INSYNC_RK_OP_SLOT(op) && !m->err) {
+                                /* no callback: silent */
+                                p->rk.outstanding--;
+                                p->rk.delivered++;
+                                continue;
+                        }
                         insync_ffi_report_t *r = &out[n++];
                         int64_t lat = rd_kafka_message_latency(m);
                         if (m->rkt != last_rkt) {
@@ -973,8 +977,16 @@ INSYNC_FFI_EXPORT int insync_ffi_take(insync_ffi_state_t *s,
         }
 }
 
-INSYNC_FFI_EXPORT void insync_ffi_slot_put(insync_ffi_state_t *s, int32_t slot) {
-        insync_rk_producer_slot_put(&((insync_producer_t *)s)->rk, slot);
+INSYNC_FFI_EXPORT void insync_ffi_handed(insync_ffi_state_t *s, int32_t slot,
+                                          int32_t err) {
+        insync_producer_t *p = (insync_producer_t *)s;
+        p->rk.outstanding--;
+        if (err)
+                p->rk.undelivered++;
+        else
+                p->rk.delivered++;
+        if (slot)
+                insync_rk_producer_slot_put(&p->rk, slot);
 }
 
 INSYNC_FFI_EXPORT const char *insync_ffi_topic_name(insync_ffi_state_t *s,
@@ -1051,6 +1063,23 @@ static int l_ffi_undelivered(lua_State *L) {
         return 0;
 }
 
+/* layout() -> { sizes and offsets of ffi.h's structs }, for the spec that
+ * checks ffi.cdef's declarations against this compiler's */
+static int l_ffi_layout(lua_State *L) {
+        lua_createtable(L, 0, 6);
+        lua_pushinteger(L, (lua_Integer)sizeof(insync_ffi_state_t));
+        lua_setfield(L, -2, "state");
+        lua_pushinteger(L, (lua_Integer)offsetof(insync_ffi_state_t, n));
+        lua_setfield(L, -2, "state.n");
+        lua_pushinteger(L, (lua_Integer)sizeof(insync_ffi_report_t));
+        lua_setfield(L, -2, "report");
+        lua_pushinteger(L, (lua_Integer)offsetof(insync_ffi_report_t, key_len));
+        lua_setfield(L, -2, "report.key_len");
+        lua_pushinteger(L, (lua_Integer)offsetof(insync_ffi_report_t, has_opaque));
+        lua_setfield(L, -2, "report.has_opaque");
+        return 1;
+}
+
 /* send_address() -> light userdata: insync_ffi_send, for the Lua side to
  * check that the library it loaded is this one */
 static int l_ffi_send_address(lua_State *L) {
@@ -1116,6 +1145,7 @@ void insync_lua_open_producer(lua_State *L) {
                 {"dr_error", l_ffi_dr_error},
                 {"undelivered", l_ffi_undelivered},
                 {"send_address", l_ffi_send_address},
+                {"layout", l_ffi_layout},
                 {NULL, NULL},
         };
         lua_newtable(L);

@@ -157,8 +157,12 @@ test-other-luas: deps $(SO_OTHER) $(SO_JIT)
 test-lua54: deps all $(SO_JIT)
 	@spec/run lua5.4 $(LUA) $(BUILD)/lua5.4 $(BUSTED_SPECS); spec/summary lua5.4
 
+# The producer and core specs a second time on LuaJIT's classic path (the
+# Lua C API binding), which INSYNC_FFI=off forces (lua/insync/ffi.lua).
 test-luajit: deps luajit
-	@spec/run luajit $(LUAJIT) $(BUILD)/luajit $(BUSTED_SPECS); spec/summary luajit
+	@spec/run luajit $(LUAJIT) $(BUILD)/luajit $(BUSTED_SPECS)
+	@INSYNC_FFI=off spec/run luajit-classic $(LUAJIT) $(BUILD)/luajit spec/producer spec/core; \
+	  spec/summary luajit luajit-classic
 
 test-install: deps all luajit
 	@spec/run install $(LUA) $(BUILD)/lua5.4 spec/install; spec/summary install

@@ -127,13 +127,14 @@ local UV_OPAQUES, UV_ON_ERROR = -1, -2   -- as in csrc/lua/producer.c
 
 -- producer -> { s = its insync_ffi_state_t *, uv = its uservalue (callbacks
 -- by slot, opaques, topic handles by name), buf = the batch, names = topic
--- names by index }
+-- names by index, rkts = topic handles by name as cdata (the JIT passes
+-- no light userdata to C) }
 local recs = setmetatable({}, { __mode = "k" })
 
 --- Puts producer `p` (just made by insync.producer) on the FFI path.
 function M.adopt(p)
   recs[p] = { s = ffi.cast("insync_ffi_state_t *", helpers.state(p)), uv = helpers.uservalue(p),
-              buf = ffi.new("insync_ffi_report_t[?]", BATCH), names = {} }
+              buf = ffi.new("insync_ffi_report_t[?]", BATCH), names = {}, rkts = {} }
 end
 
 -- Open, not inside one of its callbacks, in the process that made it.
@@ -155,9 +156,16 @@ local function send(self, msg, cb)
   if r ~= nil and type(msg) == "table" then
     local topic = rawget(msg, "topic")
     local uv = r.uv
-    -- uv[name] is the handle of a topic a classic send has checked and made
-    local rkt = type(topic) == "string" and uv[topic] or nil
-    if type(rkt) == "userdata" and (cb == nil or type(cb) == "function")
+    local rkt = r.rkts[topic]
+    if rkt == nil and type(topic) == "string" then
+      -- uv[name]: the handle of a topic a classic send has checked and made
+      local lud = uv[topic]
+      if type(lud) == "userdata" then
+        rkt = ffi.cast("void *", lud)
+        r.rkts[topic] = rkt
+      end
+    end
+    if rkt ~= nil and (cb == nil or type(cb) == "function")
         and rawget(msg, "headers") == nil and rawget(msg, "timestamp") == nil then
       local key, value, part = rawget(msg, "key"), rawget(msg, "value"), rawget(msg, "partition")
       local opaque = rawget(msg, "opaque")

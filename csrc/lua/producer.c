@@ -219,6 +219,9 @@ static int l_producer_new(lua_State *L) {
         /* ffi.ready goes to 1 whenever the queue stops being empty: a
          * poll(0) with it at 0 has nothing to hand out. */
         insync_rk_producer_watch(&p->rk, &p->ffi.ready);
+        /* what librdkafka queued before the watch (logs of rd_kafka_new)
+         * set nothing: the first poll looks */
+        p->ffi.ready = 1;
         if (track) {
                 /* the tracked id rides in the message opaque's top half */
                 if (sizeof(intptr_t) < 8)

@@ -65,6 +65,22 @@ describe("the FFI path", function()
     assert.matches("^insync%.report{topic=orders partition=%d offset=%d+ key=k%d+ latency_ms=", tostring(keyed))
   end)
 
+  it("hands out with poll(0) alone what librdkafka queued while the producer was made", function()
+    -- poll(0) skips librdkafka while nothing has arrived on the empty queue;
+    -- the log lines of rd_kafka_new arrive before it is watched
+    local m = fixture.cluster(1, "orders", 1, 1)
+    local logs = 0
+    local p = fixture.producer(m, { debug = "conf", on_log = function() logs = logs + 1 end })
+    local deadline = os.time() + 10
+    while logs == 0 and os.time() < deadline do
+      p:poll(0)
+      os.execute("sleep 0.05")
+    end
+    assert.is_true(logs > 0, "no log line handed out by poll(0)")
+    p:close()
+    m:close()
+  end)
+
   it("hands a failure made without a callback to on_error, with its report", function()
     local m = fixture.cluster(1, "orders", 1, 1)
     local seen = {}

@@ -38,7 +38,7 @@ DEPS := lua5.4 liblua5.4-dev librdkafka-dev lua-busted luarocks kcat \
         lua-check lua-ldoc lua-markdown lua-cjson lua-socket wrk pkg-config gcc make libxml2-utils
 KAFKA_DEPS := openjdk-17-jdk-headless maven
 
-.PHONY: all luajit sanitize fuzz pyvenv test test-lua54 test-luajit test-install check lint docs test-other-luas \
+.PHONY: all luajit sanitize fuzz pyvenv pybench test test-lua54 test-luajit test-install check lint docs test-other-luas \
         test-openresty test-kafka test-kafka-run demo demo-kafka bench install rock clean deps kafka-deps help \
         test-pictures mermaid pictures-img
 
@@ -244,7 +244,12 @@ $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) -o $@ $< $(RDKAFKA_LIBS) -lm
 
-bench: deps all luajit $(BENCH_BIN)
+# confluent-kafka-python (PyPI) in build/pybench, built against Debian's
+# librdkafka: bench/producer_bench.lua's Python peer.
+pybench:
+	@.ci/pybench
+
+bench: deps all luajit $(BENCH_BIN) pybench
 	@bench/run
 
 install: deps

@@ -128,13 +128,19 @@ local UV_OPAQUES, UV_ON_ERROR = -1, -2   -- as in csrc/lua/producer.c
 -- producer -> { s = its insync_ffi_state_t *, uv = its uservalue (callbacks
 -- by slot, opaques, topic handles by name), buf = the batch, names = topic
 -- names by index, rkts = topic handles by name as cdata (the JIT passes
--- no light userdata to C) }
-local recs = setmetatable({}, { __mode = "k" })
+-- no light userdata to C) }.  Weak both ways: the record is kept alive by
+-- the producer's uservalue (uv[recs] = record), so that a callback that
+-- holds its producer does not keep it from being collected (LuaJIT's weak
+-- tables are not ephemerons), and close (a new uservalue) lets it go.
+local recs = setmetatable({}, { __mode = "kv" })
 
 --- Puts producer `p` (just made by insync.producer) on the FFI path.
 function M.adopt(p)
-  recs[p] = { s = ffi.cast("insync_ffi_state_t *", helpers.state(p)), uv = helpers.uservalue(p),
+  local uv = helpers.uservalue(p)
+  local r = { s = ffi.cast("insync_ffi_state_t *", helpers.state(p)), uv = uv,
               buf = ffi.new("insync_ffi_report_t[?]", BATCH), names = {}, rkts = {} }
+  uv[recs] = r
+  recs[p] = r
 end
 
 -- Open, not inside one of its callbacks, in the process that made it.

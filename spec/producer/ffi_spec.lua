@@ -81,6 +81,21 @@ describe("the FFI path", function()
     m:close()
   end)
 
+  it("lets a producer dropped unclosed be collected, though its pending callbacks hold it", function()
+    local m = fixture.cluster(1, "orders", 1, 1)
+    local seen = setmetatable({}, { __mode = "k" })
+    do
+      local p = fixture.producer(m, { on_error = function() end })
+      -- the first send makes the topic's handle, the second takes the FFI path
+      assert(p:send({ topic = "orders", value = "a" }, function() return p end))
+      assert(p:send({ topic = "orders", value = "b" }, function() return p end))
+      seen[p] = true
+    end
+    for _ = 1, 4 do collectgarbage() end
+    assert.is_nil(next(seen))
+    m:close()
+  end)
+
   it("hands a failure made without a callback to on_error, with its report", function()
     local m = fixture.cluster(1, "orders", 1, 1)
     local seen = {}

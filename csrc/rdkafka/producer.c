@@ -91,7 +91,11 @@ rd_kafka_event_t *insync_rk_producer_next_event(insync_rk_producer_t *p,
 }
 
 /* Runs in a librdkafka thread, with the queue locked: a store, nothing else
- * (librdkafka's rule for this callback). */
+ * (librdkafka's rule for this callback).  librdkafka 2.0.2 calls it from
+ * rd_kafka_q_io_event() when an op is enqueued on the empty queue
+ * (rd_kafka_q_enq1: rkq_qlen == 1; rd_kafka_q_concat0 and _prepend0: qlen
+ * was 0; src/rdkafka_queue.h), also for ops forwarded from the log queue,
+ * and on a yield of the empty queue (harmless: one poll too many). */
 static void on_queue_event(rd_kafka_t *rk, void *opaque) {
         (void)rk;
         __atomic_store_n((volatile int32_t *)opaque, 1, __ATOMIC_SEQ_CST);

@@ -38,7 +38,7 @@ DEPS := lua5.4 liblua5.4-dev librdkafka-dev lua-busted luarocks kcat \
         lua-check lua-ldoc lua-markdown lua-cjson lua-socket wrk pkg-config gcc make libxml2-utils
 KAFKA_DEPS := openjdk-17-jdk-headless maven
 
-.PHONY: all luajit sanitize fuzz pyvenv test test-lua54 test-luajit test-install check lint docs test-other-luas \
+.PHONY: all luajit sanitize fuzz pyvenv pybench test test-lua54 test-luajit test-install check lint docs test-other-luas \
         test-openresty test-kafka test-kafka-run test-kafka-quorum demo demo-kafka bench install rock clean deps kafka-deps help \
         test-pictures mermaid pictures-img
 
@@ -172,8 +172,12 @@ test-other-luas: deps $(SO_OTHER) $(SO_JIT)
 test-lua54: deps all $(SO_JIT)
 	@spec/run lua5.4 $(LUA) $(BUILD)/lua5.4 $(BUSTED_SPECS); spec/summary lua5.4
 
+# The producer and core specs a second time on LuaJIT's classic path (the
+# Lua C API binding), which INSYNC_FFI=off forces (lua/insync/ffi.lua).
 test-luajit: deps luajit
-	@spec/run luajit $(LUAJIT) $(BUILD)/luajit $(BUSTED_SPECS); spec/summary luajit
+	@spec/run luajit $(LUAJIT) $(BUILD)/luajit $(BUSTED_SPECS)
+	@INSYNC_FFI=off spec/run luajit-classic $(LUAJIT) $(BUILD)/luajit spec/producer spec/core; \
+	  spec/summary luajit luajit-classic
 
 test-install: deps all luajit
 	@spec/run install $(LUA) $(BUILD)/lua5.4 spec/install; spec/summary install
@@ -255,7 +259,12 @@ $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(WARN) -o $@ $< $(RDKAFKA_LIBS) -lm
 
-bench: deps all luajit $(BENCH_BIN)
+# confluent-kafka-python (PyPI) in build/pybench, built against Debian's
+# librdkafka: bench/producer_bench.lua's Python peer.
+pybench:
+	@.ci/pybench
+
+bench: deps all luajit $(BENCH_BIN) pybench
 	@bench/run
 
 install: deps

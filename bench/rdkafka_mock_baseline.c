@@ -2,12 +2,13 @@
  * @file rdkafka_mock_baseline.c
  * @brief The C baseline of the producer benchmarks: librdkafka used directly.
  *
- *     build/bench/rdkafka_mock_baseline [N [PARTITIONS [VALUE_BYTES]]]
+ *     build/bench/rdkafka_mock_baseline [N [PARTITIONS [VALUE_BYTES [BOOTSTRAP]]]]
  *
  * Starts librdkafka's embedded mock cluster of 3 brokers on its own handle,
  * creates topic "bench" with PARTITIONS partitions (default 3) and
  * replication factor 3, and sends N records (default 1000000) of VALUE_BYTES
- * bytes (default 100) with acks=all through a second handle, counting
+ * bytes (default 100) with acks=all through a second handle (or, given
+ * BOOTSTRAP, to that cluster, whose topic "bench" exists), counting
  * delivery reports in a dr_msg_cb served by rd_kafka_poll().  When the local
  * queue is full it polls and retries, as an application would.
  *
@@ -66,23 +67,31 @@ int main(int argc, char **argv) {
         char *value = malloc(vlen ? vlen : 1);
         memset(value, 'x', vlen);
 
-        /* The mock cluster lives on a handle of its own, as insync.mock's. */
-        rd_kafka_conf_t *mconf = rd_kafka_conf_new();
-        rd_kafka_conf_set_log_cb(mconf, NULL);
-        rd_kafka_t *mrk = rd_kafka_new(RD_KAFKA_PRODUCER, mconf, errstr,
-                                       sizeof(errstr));
-        if (!mrk) {
-                fprintf(stderr, "mock handle: %s\n", errstr);
-                return 2;
-        }
-        rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(mrk, 3);
-        if (!mc || rd_kafka_mock_topic_create(mc, "bench", partitions, 3)) {
-                fprintf(stderr, "mock cluster: cannot start\n");
-                return 2;
+        const char *bootstrap = argc > 4 ? argv[4] : NULL;
+        rd_kafka_t *mrk = NULL;
+        rd_kafka_mock_cluster_t *mc = NULL;
+        if (!bootstrap) {
+                /* The mock cluster lives on a handle of its own, as
+                 * insync.mock's. */
+                rd_kafka_conf_t *mconf = rd_kafka_conf_new();
+                rd_kafka_conf_set_log_cb(mconf, NULL);
+                mrk = rd_kafka_new(RD_KAFKA_PRODUCER, mconf, errstr,
+                                   sizeof(errstr));
+                if (!mrk) {
+                        fprintf(stderr, "mock handle: %s\n", errstr);
+                        return 2;
+                }
+                mc = rd_kafka_mock_cluster_new(mrk, 3);
+                if (!mc ||
+                    rd_kafka_mock_topic_create(mc, "bench", partitions, 3)) {
+                        fprintf(stderr, "mock cluster: cannot start\n");
+                        return 2;
+                }
+                bootstrap = rd_kafka_mock_cluster_bootstraps(mc);
         }
 
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        set(conf, "bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc));
+        set(conf, "bootstrap.servers", bootstrap);
         set(conf, "acks", "all");
         rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
         rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr,
@@ -118,8 +127,10 @@ int main(int argc, char **argv) {
 
         rd_kafka_topic_destroy(rkt);
         rd_kafka_destroy(rk);
-        rd_kafka_mock_cluster_destroy(mc);
-        rd_kafka_destroy(mrk);
+        if (mc) {
+                rd_kafka_mock_cluster_destroy(mc);
+                rd_kafka_destroy(mrk);
+        }
         free(value);
 
         printf("messages=%ld\n", n);

@@ -90,6 +90,7 @@ build = {
     ["insync.timeline"] = "lua/insync/timeline.lua",
     ["insync.picture"] = "lua/insync/picture.lua",
     ["insync.producer"] = "lua/insync/producer.lua",
+    ["insync.ffi"] = "lua/insync/ffi.lua",
     ["insync.consumer"] = "lua/insync/consumer.lua",
     ["insync.openresty"] = "lua/insync/openresty.lua",
     ["insync.properties"] = "lua/insync/properties.lua",

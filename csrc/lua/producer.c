@@ -21,6 +21,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "binding.h"
+#include "ffi.h"
 #include "../common/kerr.h"
 #include "../rdkafka/audit.h"
 #include "../rdkafka/conf.h"
@@ -58,8 +59,10 @@ enum {
 #define INSYNC_PURGE_WAIT_MS 5000
 
 typedef struct insync_producer_s {
+        insync_ffi_state_t ffi;  /**< first: what LuaJIT's FFI reads (ffi.h);
+                                  *   ffi.busy is 1 while one of its
+                                  *   callbacks runs, on either path */
         insync_rk_producer_t rk; /**< rk.rk == NULL: closed (or not yet open) */
-        int busy;                /**< 1 while one of its callbacks runs */
         const char *last_topic;  /**< the bytes of the string the last send
                                   *   named its topic with, kept alive at
                                   *   UV_LAST_TOPIC (so no other string can
@@ -92,7 +95,7 @@ static insync_producer_t *check_producer(lua_State *L, const char *what) {
 }
 
 static void check_idle(lua_State *L, insync_producer_t *p, const char *what) {
-        if (p->busy)
+        if (p->ffi.busy)
                 luaL_error(L, "%s: cannot be called from inside one of this "
                               "producer's callbacks", what);
 }
@@ -211,6 +214,14 @@ static int l_producer_new(lua_State *L) {
         }
         if (insync_rk_producer_init(&p->rk, conf, ev, errbuf, sizeof(errbuf)))
                 return luaL_error(L, "producer: %s", errbuf);
+        p->ffi.open = 1;
+        p->ffi.fork_gen = p->rk.fork_gen;
+        /* ffi.ready goes to 1 whenever the queue stops being empty: a
+         * poll(0) with it at 0 has nothing to hand out. */
+        insync_rk_producer_watch(&p->rk, &p->ffi.ready);
+        /* what librdkafka queued before the watch (logs of rd_kafka_new)
+         * set nothing: the first poll looks */
+        p->ffi.ready = 1;
         if (track) {
                 /* the tracked id rides in the message opaque's top half */
                 if (sizeof(intptr_t) < 8)
@@ -377,6 +388,7 @@ static int l_send(lua_State *L) {
                                 insync_rk_producer_slot_put(&p->rk, slot);
                         return luaL_error(L, "send: out of memory");
                 }
+                p->ffi.ready = 1;
         }
         if (slot) {
                 /* false: no callback, the slot only holds the opaque */
@@ -470,6 +482,28 @@ static void push_topic_name(lua_State *L, int uv, rd_kafka_topic_t *rkt) {
         }
 }
 
+/* Pushes the error object of a failed delivery report: error @p code,
+ * persisted status @p status; _FATAL and the producer's fatal error itself
+ * are reported as the fatal error, flagged fatal. */
+static void push_dr_error(lua_State *L, insync_producer_t *p, int code,
+                          int status) {
+        int fatal = 0;
+        char buf[512];
+        const char *msg = NULL;
+        int fe = p->rk.rk ? rd_kafka_fatal_error(p->rk.rk, buf, sizeof(buf)) : 0;
+        if (code == RD_KAFKA_RESP_ERR__FATAL) {
+                fatal = 1;
+                if (fe) {
+                        code = fe;
+                        msg = buf;
+                }
+        } else if (fe && code == fe) {
+                /* the error that made the producer fail for good */
+                fatal = 1;
+        }
+        insync_lua_push_error(L, code, msg, status, fatal);
+}
+
 /*
  * The body of serve(), run under its one lua_pcall: (producer, timeout_ms)
  * -> number of delivery reports handed out.  Callbacks run with lua_call:
@@ -551,26 +585,8 @@ static int serve_protected(lua_State *L) {
                                 if (opaque)
                                         lua_remove(L, opaque);
                                 if (m->err) {
-                                        int code = m->err, fatal = 0;
-                                        char buf[512];
-                                        const char *msg = NULL;
-                                        int fe = rd_kafka_fatal_error(
-                                                p->rk.rk, buf, sizeof(buf));
-                                        if (code == RD_KAFKA_RESP_ERR__FATAL) {
-                                                fatal = 1;
-                                                if (fe) {
-                                                        code = fe;
-                                                        msg = buf;
-                                                }
-                                        } else if (fe && code == fe) {
-                                                /* the error that made the
-                                                 * producer fail for good */
-                                                fatal = 1;
-                                        }
-                                        insync_lua_push_error(
-                                                L, code, msg,
-                                                (int)rd_kafka_message_status(m),
-                                                fatal);
+                                        push_dr_error(L, p, m->err,
+                                                      (int)rd_kafka_message_status(m));
                                 } else {
                                         lua_pushnil(L);
                                 }
@@ -641,11 +657,15 @@ static int serve(lua_State *L, insync_producer_t *p, int timeout_ms) {
         lua_pushvalue(L, lua_upvalueindex(UP_SERVE));
         lua_pushvalue(L, 1);
         lua_pushinteger(L, timeout_ms);
-        p->busy = 1;
+        p->ffi.busy = 1;
+        /* cleared before the queue is read: what arrives after sets it */
+        __atomic_store_n(&p->ffi.ready, 0, __ATOMIC_SEQ_CST);
         int rc = lua_pcall(L, 2, 1, base + 1);
-        p->busy = 0;
-        if (rc != LUA_OK)
+        p->ffi.busy = 0;
+        if (rc != LUA_OK) {
+                p->ffi.ready = 1; /* the rest waits in C */
                 return lua_error(L);
+        }
         int n = (int)lua_tointeger(L, -1);
         lua_settop(L, base);
         return n;
@@ -674,6 +694,12 @@ static int l_poll(lua_State *L) {
         insync_producer_t *p = check_producer(L, "poll");
         int timeout = insync_lua_opt_timeout(L, 2, "poll", 0);
         check_idle(L, p, "poll");
+        if (timeout == 0 && !p->ffi.ready) {
+                /* nothing refused, nothing partly handed out, and the
+                 * queue has not been filled since it was last emptied */
+                lua_pushinteger(L, 0);
+                return 1;
+        }
         lua_settop(L, 1);
         lua_pushinteger(L, serve(L, p, timeout));
         return 1;
@@ -696,6 +722,7 @@ static int l_close(lua_State *L) {
                 /* In a forked child: forget the parent's producer, free
                  * nothing of it, call nothing back. */
                 insync_rk_producer_destroy(&p->rk);
+                p->ffi.open = 0;
                 lua_pushinteger(L, 0);
                 return 1;
         }
@@ -710,6 +737,7 @@ static int l_close(lua_State *L) {
                 flush(L, p, INSYNC_PURGE_WAIT_MS);
         }
         insync_rk_producer_destroy(&p->rk);
+        p->ffi.open = 0;
         p->last_topic = NULL;
         p->last_rkt = NULL;
         lua_newtable(L);
@@ -732,6 +760,7 @@ static int l_gc(lua_State *L) {
          * (the call holds it): this is a script calling __gc itself */
         check_idle(L, p, "__gc");
         insync_rk_producer_destroy(&p->rk);
+        p->ffi.open = 0;
         insync_rk_track_free(p->rk.track);
         p->rk.track = NULL;
         return 0;
@@ -832,6 +861,231 @@ static int l_thread_cpu(lua_State *L) {
         return 1;
 }
 
+/* ---------------------------------------------------------------------- */
+/* The entry points of LuaJIT's FFI (ffi.h, lua/insync/ffi.lua) */
+
+#define INSYNC_FFI_EXPORT __attribute__((visibility("default")))
+
+INSYNC_FFI_EXPORT double insync_ffi_send(insync_ffi_state_t *s, void *rkt,
+                                         const char *key, size_t key_len,
+                                         const char *value, size_t value_len,
+                                         int32_t partition, int32_t flags) {
+        insync_producer_t *p = (insync_producer_t *)s;
+        if (!p->rk.rk || p->rk.track || !rkt || partition < -1 ||
+            insync_rk_producer_forked(&p->rk))
+                return 0;
+        int has_cb = flags & 1, has_opaque = (flags >> 1) & 1, slot = 0;
+        if (has_cb || has_opaque) {
+                slot = insync_rk_producer_slot_get(&p->rk);
+                if (slot < 0)
+                        return 0;
+        }
+        /* the message opaque of l_send, without a tracked id */
+        void *opaque = (void *)(intptr_t)(((uint64_t)slot << 1) |
+                                          (uint64_t)has_opaque);
+        if (rd_kafka_produce(rkt, partition, RD_KAFKA_MSG_F_COPY, (void *)value,
+                             value_len, key, key_len, opaque)) {
+                /* a full queue or a refusal: l_send says which, at the
+                 * same cost as here, and queues a refusal's report */
+                if (slot)
+                        insync_rk_producer_slot_put(&p->rk, slot);
+                return 0;
+        }
+        s->slot = slot;
+        p->rk.outstanding++;
+        return (double)++p->rk.sent;
+}
+
+/* The index in p->rk.topics of a report's topic handle (or of the handle
+ * of the same name), -1 if none. */
+static int32_t topic_index(insync_producer_t *p, rd_kafka_topic_t *rkt) {
+        for (size_t i = 0; i < p->rk.ntopics; i++)
+                if (p->rk.topics[i] == rkt)
+                        return (int32_t)i;
+        const char *name = rd_kafka_topic_name(rkt);
+        for (size_t i = 0; i < p->rk.ntopics; i++)
+                if (strcmp(rd_kafka_topic_name(p->rk.topics[i]), name) == 0)
+                        return (int32_t)i;
+        return -1;
+}
+
+INSYNC_FFI_EXPORT int insync_ffi_take(insync_ffi_state_t *s,
+                                      insync_ffi_report_t *out, int max,
+                                      int timeout_ms) {
+        insync_producer_t *p = (insync_producer_t *)s;
+        s->handed = s->pos = s->n = 0;
+        /* -1 with ready at 1: the classic poll that follows must serve */
+        if (!p->rk.rk || p->rk.track || max < 1 ||
+            p->rk.failed_head < p->rk.nfailed ||
+            insync_rk_producer_forked(&p->rk)) {
+                s->ready = 1;
+                return -1;
+        }
+        /* cleared before the queue is read: what arrives after sets it */
+        __atomic_store_n(&s->ready, 0, __ATOMIC_SEQ_CST);
+        rd_kafka_topic_t *last_rkt = NULL;
+        int32_t last_topic = -1;
+        int n = 0, wait = timeout_ms;
+        for (;;) {
+                /* p->rk.cur: the event the last batch came from, resumed
+                 * (its keys stayed valid until now) or destroyed here */
+                rd_kafka_event_t *ev = insync_rk_producer_next_event(&p->rk, wait);
+                const rd_kafka_message_t *m;
+                wait = 0;
+                if (!ev)
+                        return 0;
+                if (rd_kafka_event_type(ev) != RD_KAFKA_EVENT_DR) {
+                        s->ready = 1;
+                        return -1;
+                }
+                while (n < max && (m = rd_kafka_event_message_next(ev))) {
+                        intptr_t op = (intptr_t)m->_private;
+                        s->handed++;
+                        if (!INSYNC_RK_OP_SLOT(op) && !m->err) {
+                                /* no callback: silent */
+                                p->rk.outstanding--;
+                                p->rk.delivered++;
+                                continue;
+                        }
+                        insync_ffi_report_t *r = &out[n++];
+                        int64_t lat = rd_kafka_message_latency(m);
+                        if (m->rkt != last_rkt) {
+                                last_rkt = m->rkt;
+                                last_topic = topic_index(p, m->rkt);
+                        }
+                        r->offset = m->err ? -1.0 : (double)m->offset;
+                        r->latency_ms = lat < 0 ? -1.0 : (double)lat / 1000.0;
+                        r->key = m->key;
+                        r->key_len = m->key_len;
+                        r->topic = last_topic;
+                        r->partition = m->partition;
+                        r->slot = INSYNC_RK_OP_SLOT(op);
+                        r->err = m->err;
+                        r->status = m->err ? (int32_t)rd_kafka_message_status(m) : 0;
+                        r->has_opaque = (int32_t)(op & 1);
+                }
+                if (n) {
+                        s->n = n;
+                        return n;
+                }
+                insync_rk_producer_event_done(&p->rk);
+        }
+}
+
+INSYNC_FFI_EXPORT void insync_ffi_handed(insync_ffi_state_t *s, int32_t slot,
+                                          int32_t err) {
+        insync_producer_t *p = (insync_producer_t *)s;
+        p->rk.outstanding--;
+        if (err)
+                p->rk.undelivered++;
+        else
+                p->rk.delivered++;
+        if (slot)
+                insync_rk_producer_slot_put(&p->rk, slot);
+}
+
+INSYNC_FFI_EXPORT const char *insync_ffi_topic_name(insync_ffi_state_t *s,
+                                                    int32_t i) {
+        insync_producer_t *p = (insync_producer_t *)s;
+        if (i < 0 || (size_t)i >= p->rk.ntopics)
+                return "";
+        return rd_kafka_topic_name(p->rk.topics[i]);
+}
+
+INSYNC_FFI_EXPORT double insync_ffi_flush_wait(insync_ffi_state_t *s,
+                                               int timeout_ms) {
+        insync_producer_t *p = (insync_producer_t *)s;
+        if (p->rk.rk && !insync_rk_producer_forked(&p->rk) && timeout_ms > 0)
+                rd_kafka_flush(p->rk.rk, timeout_ms > 10 ? 10 : timeout_ms);
+        return (double)p->rk.outstanding;
+}
+
+INSYNC_FFI_EXPORT double insync_ffi_outstanding(insync_ffi_state_t *s) {
+        return (double)((insync_producer_t *)s)->rk.outstanding;
+}
+
+INSYNC_FFI_EXPORT double insync_ffi_now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+INSYNC_FFI_EXPORT uint32_t insync_ffi_fork_gen(void) {
+        return insync_rk_fork_generation();
+}
+
+/* The Lua C API helpers of the FFI path, in core.producer_ffi. */
+
+static insync_producer_t *ffi_producer(lua_State *L, const char *what) {
+        insync_producer_t *p = lua_touserdata(L, 1);
+        int same = 0;
+        if (p && lua_getmetatable(L, 1)) {
+                luaL_getmetatable(L, INSYNC_PRODUCER_MT);
+                same = lua_rawequal(L, -1, -2);
+                lua_pop(L, 2);
+        }
+        if (!same)
+                insync_lua_bad_self(L, what, INSYNC_PRODUCER_MT);
+        return p;
+}
+
+/* state(p) -> light userdata: the producer's insync_ffi_state_t */
+static int l_ffi_state(lua_State *L) {
+        lua_pushlightuserdata(L, &ffi_producer(L, "state")->ffi);
+        return 1;
+}
+
+/* uservalue(p) -> the table of callbacks, opaques and topic handles */
+static int l_ffi_uservalue(lua_State *L) {
+        ffi_producer(L, "uservalue");
+        insync_getuservalue(L, 1);
+        return 1;
+}
+
+/* dr_error(p, code, status) -> the error object of a failed report */
+static int l_ffi_dr_error(lua_State *L) {
+        insync_producer_t *p = ffi_producer(L, "dr_error");
+        push_dr_error(L, p, (int)lua_tointeger(L, 2), (int)lua_tointeger(L, 3));
+        return 1;
+}
+
+/* undelivered(on_error, report, err, partition): as call_back does for a
+ * failed send made without a callback */
+static int l_ffi_undelivered(lua_State *L) {
+        int partition = (int)lua_tointeger(L, 4);
+        lua_settop(L, 3);
+        insync_lua_undelivered(L, partition);
+        return 0;
+}
+
+/* layout() -> { sizes and offsets of ffi.h's structs }, for the spec that
+ * checks ffi.cdef's declarations against this compiler's */
+static int l_ffi_layout(lua_State *L) {
+        lua_createtable(L, 0, 6);
+        lua_pushinteger(L, (lua_Integer)sizeof(insync_ffi_state_t));
+        lua_setfield(L, -2, "state");
+        lua_pushinteger(L, (lua_Integer)offsetof(insync_ffi_state_t, n));
+        lua_setfield(L, -2, "state.n");
+        lua_pushinteger(L, (lua_Integer)sizeof(insync_ffi_report_t));
+        lua_setfield(L, -2, "report");
+        lua_pushinteger(L, (lua_Integer)offsetof(insync_ffi_report_t, key_len));
+        lua_setfield(L, -2, "report.key_len");
+        lua_pushinteger(L, (lua_Integer)offsetof(insync_ffi_report_t, has_opaque));
+        lua_setfield(L, -2, "report.has_opaque");
+        return 1;
+}
+
+/* send_address() -> light userdata: insync_ffi_send, for the Lua side to
+ * check that the library it loaded is this one */
+static int l_ffi_send_address(lua_State *L) {
+        double (*fn)(insync_ffi_state_t *, void *, const char *, size_t,
+                     const char *, size_t, int32_t, int32_t) = insync_ffi_send;
+        void *addr;
+        memcpy(&addr, &fn, sizeof(addr));
+        lua_pushlightuserdata(L, addr);
+        return 1;
+}
+
 void insync_lua_open_producer(lua_State *L) {
         static const luaL_Reg methods[] = {
                 {"send", l_send},
@@ -880,4 +1134,16 @@ void insync_lua_open_producer(lua_State *L) {
         lua_setfield(L, -2, "monotonic");
         lua_pushcfunction(L, l_thread_cpu);
         lua_setfield(L, -2, "thread_cpu");
+        static const luaL_Reg ffi_helpers[] = {
+                {"state", l_ffi_state},
+                {"uservalue", l_ffi_uservalue},
+                {"dr_error", l_ffi_dr_error},
+                {"undelivered", l_ffi_undelivered},
+                {"send_address", l_ffi_send_address},
+                {"layout", l_ffi_layout},
+                {NULL, NULL},
+        };
+        lua_newtable(L);
+        luaL_setfuncs(L, ffi_helpers, 0);
+        lua_setfield(L, -2, "producer_ffi");
 }

@@ -13,6 +13,12 @@
  * first store and holding the opaque, and they shadow the built-in ones.
  * report:totable() gives a plain table (for JSON, or pairs on 5.1 and
  * LuaJIT).
+ *
+ * On LuaJIT, the FFI path (lua/insync/ffi.lua) makes the reports of the
+ * real producer as plain tables with this same metatable: the fields it
+ * has are read without a metamethod, the metamethods below serve the rest
+ * (totable, tostring, a field it does not have), and a field set is
+ * stored in the table itself.
  */
 #include <string.h>
 
@@ -112,10 +118,11 @@ static int push_field(lua_State *L, const report_t *r, int f) {
         }
 }
 
+/* The report at index 1: its report_t, or NULL for a table report. */
 static report_t *check_report(lua_State *L) {
         report_t *r = lua_touserdata(L, 1);
         int same = 0;
-        if (r && lua_getmetatable(L, 1)) {
+        if ((r || lua_type(L, 1) == LUA_TTABLE) && lua_getmetatable(L, 1)) {
                 luaL_getmetatable(L, INSYNC_REPORT_MT);
                 same = lua_rawequal(L, -1, -2);
                 lua_pop(L, 2);
@@ -129,6 +136,15 @@ static report_t *check_report(lua_State *L) {
 static int report_totable(lua_State *L) {
         const report_t *r = check_report(L);
         lua_createtable(L, 0, 6);
+        if (!r) {
+                lua_pushnil(L);
+                while (lua_next(L, 1)) {
+                        lua_pushvalue(L, -2);
+                        lua_insert(L, -2);
+                        lua_rawset(L, -4);
+                }
+                return 1;
+        }
         for (int f = F_TOPIC; f <= F_LATENCY; f++)
                 if (push_field(L, r, f))
                         lua_setfield(L, -2, field_names[f]);
@@ -147,7 +163,7 @@ static int report_totable(lua_State *L) {
 
 static int report_index(lua_State *L) {
         const report_t *r = check_report(L);
-        if (r->has_extra) {
+        if (r && r->has_extra) {
                 insync_getuservalue(L, 1);
                 lua_pushvalue(L, 2);
                 lua_rawget(L, -2);
@@ -164,7 +180,7 @@ static int report_index(lua_State *L) {
                 lua_pushcfunction(L, report_totable);
                 return 1;
         }
-        return push_field(L, r, f);
+        return r ? push_field(L, r, f) : 0; /* a table has what it has */
 }
 
 /* report.k = v: kept in the fields table, which shadows the built-ins. */
@@ -174,6 +190,11 @@ static int report_newindex(lua_State *L) {
                                 lua_tonumber(L, 2) != lua_tonumber(L, 2)))
                 return luaL_error(L, "report: key: expected a field name, got %s",
                                   insync_lua_show(L, 2));
+        if (!r) {
+                lua_settop(L, 3);
+                lua_rawset(L, 1);
+                return 0;
+        }
         if (!r->has_extra) {
                 lua_newtable(L);
                 insync_setuservalue(L, 1);

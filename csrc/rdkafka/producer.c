@@ -70,6 +70,22 @@ rd_kafka_event_t *insync_rk_producer_next_event(insync_rk_producer_t *p,
         return p->cur;
 }
 
+/* Runs in a librdkafka thread, with the queue locked: a store, nothing else
+ * (librdkafka's rule for this callback).  librdkafka 2.0.2 calls it from
+ * rd_kafka_q_io_event() when an op is enqueued on the empty queue
+ * (rd_kafka_q_enq1: rkq_qlen == 1; rd_kafka_q_concat0 and _prepend0: qlen
+ * was 0; src/rdkafka_queue.h), also for ops forwarded from the log queue,
+ * and on a yield of the empty queue (harmless: one poll too many). */
+static void on_queue_event(rd_kafka_t *rk, void *opaque) {
+        (void)rk;
+        __atomic_store_n((volatile int32_t *)opaque, 1, __ATOMIC_SEQ_CST);
+}
+
+void insync_rk_producer_watch(insync_rk_producer_t *p, volatile int32_t *flag) {
+        rd_kafka_queue_cb_event_enable(p->queue, on_queue_event, (void *)flag);
+        p->watched = 1;
+}
+
 void insync_rk_producer_event_done(insync_rk_producer_t *p) {
         if (p->cur) {
                 rd_kafka_event_destroy(p->cur);
@@ -182,6 +198,8 @@ void insync_rk_producer_destroy(insync_rk_producer_t *p) {
                 insync_rk_producer_event_done(p);
                 while ((ev = rd_kafka_queue_poll(p->queue, 0)))
                         rd_kafka_event_destroy(ev);
+                if (p->watched)
+                        rd_kafka_queue_cb_event_enable(p->queue, NULL, NULL);
                 for (size_t i = 0; i < p->ntopics; i++)
                         rd_kafka_topic_destroy(p->topics[i]);
                 rd_kafka_queue_destroy(p->queue);
@@ -201,6 +219,7 @@ void insync_rk_producer_destroy(insync_rk_producer_t *p) {
         p->cur = NULL;
         p->topics = NULL;
         p->ntopics = p->captopics = 0;
+        p->watched = 0;
         p->free_slots = NULL;
         p->nfree = p->capfree = 0;
 }

@@ -73,6 +73,7 @@ typedef struct insync_rk_producer_s {
         int64_t sent;             /**< accepted sends since creation */
         int64_t delivered;        /**< reports handed out without an error */
         int64_t undelivered;      /**< reports handed out with an error */
+        int watched;              /**< insync_rk_producer_watch() was called */
         insync_rk_track_t *track; /**< what `track = true` remembers, or
                                    *   NULL; outlives destroy (the audit
                                    *   runs on a closed producer too) */
@@ -107,6 +108,15 @@ int insync_rk_producer_init(insync_rk_producer_t *p, rd_kafka_conf_t *conf,
  */
 rd_kafka_event_t *insync_rk_producer_next_event(insync_rk_producer_t *p,
                                                 int timeout_ms);
+
+/**
+ * Makes librdkafka set *@p flag to 1 (from its own thread) whenever an
+ * event is queued on the empty main queue (rd_kafka_queue_cb_event_enable),
+ * so that a poll that finds it at 0, having set it to 0 itself before it
+ * last emptied the queue, knows without asking librdkafka that nothing is
+ * waiting.  *@p flag must outlive the handle or insync_rk_producer_destroy.
+ */
+void insync_rk_producer_watch(insync_rk_producer_t *p, volatile int32_t *flag);
 
 /** Destroys p->cur. */
 void insync_rk_producer_event_done(insync_rk_producer_t *p);

@@ -5,6 +5,8 @@
 -- @module insync.producer
 
 local core = require "insync.core"
+-- On LuaJIT, send, poll, flush and close through the FFI (lua/insync/ffi.lua).
+local fast = require "insync.ffi"
 
 local M = {}
 
@@ -43,6 +45,7 @@ function M.producer(conf)
   -- Called through pcall so that a misuse is reported at the caller's line.
   local ok, p = pcall(core.producer, conf)
   if not ok then error(p, 2) end
+  if fast.active then fast.adopt(p) end
   return p
 end
 

@@ -154,6 +154,12 @@ function nginx.start(opts)
   for k, v in pairs(opts.env or {}) do
     env[#env + 1] = ("env %s=%s;"):format(k, v)
   end
+  -- INSYNC_FFI=off in the specs' environment: the workers take the classic
+  -- path too (nginx passes them no variable it is not told to)
+  local ffi_mode = os.getenv("INSYNC_FFI")
+  if ffi_mode and ffi_mode ~= "" and not (opts.env or {}).INSYNC_FFI then
+    env[#env + 1] = ("env INSYNC_FFI=%s;"):format(ffi_mode)
+  end
   table.sort(env)
   local user = ""
   local p = io.popen("id -u")

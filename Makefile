@@ -169,12 +169,12 @@ docs: deps
 test-other-luas: deps $(SO_OTHER) $(SO_JIT)
 	@for v in $(OTHER_LUAS); do spec/run $$v $$v $(BUILD)/$$v $(BUSTED_SPECS); done; spec/summary $(OTHER_LUAS)
 
-test-lua54: deps all $(SO_JIT)
+test-lua54: deps all $(SO_JIT) $(SO_OTHER)
 	@spec/run lua5.4 $(LUA) $(BUILD)/lua5.4 $(BUSTED_SPECS); spec/summary lua5.4
 
 # The producer and core specs a second time on LuaJIT's classic path (the
 # Lua C API binding), which INSYNC_FFI=off forces (lua/insync/ffi.lua).
-test-luajit: deps luajit
+test-luajit: deps luajit $(SO_OTHER)
 	@spec/run luajit $(LUAJIT) $(BUILD)/luajit $(BUSTED_SPECS)
 	@INSYNC_FFI=off spec/run luajit-classic $(LUAJIT) $(BUILD)/luajit spec/producer spec/core; \
 	  spec/summary luajit luajit-classic

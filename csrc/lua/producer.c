@@ -25,6 +25,7 @@
 #include "../common/kerr.h"
 #include "../rdkafka/audit.h"
 #include "../rdkafka/conf.h"
+#include "../rdkafka/fork.h"
 #include "../rdkafka/producer.h"
 
 #define INSYNC_PRODUCER_MT "insync.producer"

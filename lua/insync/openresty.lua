@@ -1004,6 +1004,14 @@ local function accept(h, msg, cb, fname, lvl)
     local topic = type(msg) == "table" and rawget(msg, "topic")
     h.counts.rejected = h.counts.rejected + 1
     bump(h.refused_by, tostring(topic) .. "\t_DESTROY")
+    if h.state == "closed" then
+      -- after finish() has logged and published this worker's counts (a
+      -- log phase that runs after exit_worker): counted and logged here
+      local dict = shdict()
+      if dict then dict:incr("exited:" .. h.name .. ":rejected", 1, 0) end
+      ngx.log(ngx.WARN, "insync.openresty: worker ", ngx.worker.pid(), " refused a send after closing ",
+        h.name == M.DEFAULT and "its producer" or ("producer " .. h.name), ": _DESTROY, topic ", tostring(topic))
+    end
     return nil, insync.error("_DESTROY", "insync.openresty: this worker is exiting and has closed its producer")
   end
   if cb ~= nil and type(cb) ~= "function" then

@@ -64,7 +64,9 @@ local function count(name, srv, cluster, topic, res, ids)
     socket_errors = (res.connect or 0) + (res.read or 0) + (res.write or 0) + (res.timeout or 0),
     stored = #recs, lost = lost, duplicated = duplicated,
     sent = sum.sent or 0, delivered = sum.delivered or 0, failed = sum.failed or 0,
-    purged = sum.purged or 0, rejected = sum.rejected or 0, workers_exited = sum.workers,
+    purged = sum.purged or 0, workers_exited = sum.workers,
+    -- refused before the worker's exit line, or after it (one line each)
+    rejected = (sum.rejected or 0) + #srv:log_lines("insync%.openresty: worker %d+ refused a send after closing"),
     purge_callbacks = (cb._PURGE_QUEUE or 0) + (cb._PURGE_INFLIGHT or 0), ok_callbacks = cb.ok or 0,
     callbacks = 0,
   }

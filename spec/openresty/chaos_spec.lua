@@ -68,6 +68,7 @@ local function count(name, srv, cluster, topic, res, ids)
     -- refused before the worker's exit line, or after it (one line each)
     rejected = (sum.rejected or 0) + #srv:log_lines("insync%.openresty: worker %d+ refused a send after closing"),
     purge_callbacks = (cb._PURGE_QUEUE or 0) + (cb._PURGE_INFLIGHT or 0), ok_callbacks = cb.ok or 0,
+    purged_inflight = cb._PURGE_INFLIGHT or 0,
     callbacks = 0,
   }
   for k, n in pairs(cb) do
@@ -94,7 +95,11 @@ local function assert_kept(c)
   -- every accepted send was accounted for by its worker, with one callback
   assert.are.equal(c.sent, c.delivered + c.failed + c.purged)
   assert.are.equal(c.sent, c.callbacks)
-  assert.are.equal(c.delivered, c.stored)
+  -- every delivered record is in the topic; a record purged in flight
+  -- (_PURGE_INFLIGHT: possibly persisted, the broker may have written it)
+  -- may be there too, once (duplicated is 0)
+  assert.is_true(c.stored >= c.delivered and c.stored <= c.delivered + c.purged_inflight,
+    ("stored %d, delivered %d, purged in flight %d"):format(c.stored, c.delivered, c.purged_inflight))
 end
 
 describe("insync.openresty under chaos, on the mock cluster", function()

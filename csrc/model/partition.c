@@ -817,7 +817,22 @@ void insync_partition_alter_resp(insync_cluster_t *c, int b, insync_msg_t *m) {
         if (!r)
                 return;
         if (m->err) {
+                /* Refused (a fenced or shutting-down follower, no quorum):
+                 * Kafka's leader evaluates every partition of a fetch
+                 * session at each fetch (IncrementalFetchContext.
+                 * foreachPartition -> updateFollowerFetchState ->
+                 * maybeExpandIsr), so the expansion is tried again at the
+                 * follower's next fetch: that fetch carries the partition. */
+                uint64_t added = r->pending_isr & ~r->isr;
                 r->pending = 0;
+                for (int f = 1; f <= c->nbrokers && added; f++) {
+                        insync_replica_t *fr = c->br[f].rep[m->gp];
+                        if (!insync_bit(added, f) || !fr || !fr->fetcher ||
+                            fr->fetcher->leader != b)
+                                continue;
+                        insync_fetcher_change(fr->fetcher, fr, m->gp);
+                        insync_fetcher_wake(c, fr->fetcher);
+                }
                 return;
         }
         insync_partition_apply_state(c, b, m->gp, m->leader, m->epoch,

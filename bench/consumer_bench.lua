@@ -24,13 +24,7 @@ local ROUNDS = tonumber(os.getenv("INSYNC_BENCH_ROUNDS")) or 5
 local BIN = os.getenv("INSYNC_BENCH_BIN") or "build/bench"
 local PARTITIONS, VALUE = 12, ("x"):rep(100)
 
-local function median(list)
-  local s = {}
-  for i, v in ipairs(list) do s[i] = v end
-  table.sort(s)
-  local n = #s
-  return n % 2 == 1 and s[(n + 1) / 2] or (s[n / 2] + s[n / 2 + 1]) / 2
-end
+local median = require("stats").median
 
 local m = insync.mock{ brokers = 3 }
 m:create_topic("bench", PARTITIONS, 3)

@@ -34,10 +34,7 @@ local function measure(opts)
   return opts.runs / wall, cpu / opts.runs * 1e6, r
 end
 
-local function median(t)
-  table.sort(t)
-  return t[math.floor((#t + 1) / 2)]
-end
+local median = require("stats").median
 
 if arg and arg[1] == "golden" then
   local runs = tonumber(arg[2]) or 100000

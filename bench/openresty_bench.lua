@@ -45,14 +45,7 @@ local function worker_cpu()
   return total
 end
 
-local function median(list)
-  local t = {}
-  for i, v in ipairs(list) do t[i] = v end
-  table.sort(t)
-  local n = #t
-  if n % 2 == 1 then return t[(n + 1) / 2] end
-  return (t[n / 2] + t[n / 2 + 1]) / 2
-end
+local median = require("stats").median
 
 -- wrk's latency as "1.23ms" or "456.00us" or "1.20s", in ms.
 local function ms(text)

@@ -92,14 +92,7 @@ local function measure(peer)
   return rate, cpu / N * 1e6, tonumber(out:match("poll0_ns=([%d.]+)"))
 end
 
-local function median(list)
-  local t = {}
-  for i, v in ipairs(list) do t[i] = v end
-  table.sort(t)
-  local n = #t
-  if n % 2 == 1 then return t[(n + 1) / 2] end
-  return (t[n / 2] + t[n / 2 + 1]) / 2
-end
+local median = require("stats").median
 
 for _, peer in ipairs(peers) do peer.rates, peer.cpus, peer.polls = {}, {}, {} end
 for round = 1, ROUNDS do

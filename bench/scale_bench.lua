@@ -67,12 +67,7 @@ local function row(brokers, partitions, skip)
   return res
 end
 
-local function median(t, k)
-  local v = {}
-  for i = 1, #t do v[i] = t[i][k] end
-  table.sort(v)
-  return v[math.floor((#v + 1) / 2)]
-end
+local median = require("stats").median
 
 local results = {}
 for i = 1, #ROWS do results[i] = {} end

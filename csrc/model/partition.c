@@ -137,12 +137,15 @@ static int64_t rec_bytes(const insync_cluster_t *c, uint32_t id) {
 static int64_t owed_bytes(insync_cluster_t *c, insync_fetcher_t *s,
                           int64_t enough);
 
+enum { NOTIFY_HW, NOTIFY_DATA, NOTIFY_RESIGN };
+
 /* Something changed in partition gp that its followers' fetchers owe them
- * (records with @p data, else a HW): each such fetcher lists it, and a
- * parked request with enough bytes now completes (DelayedFetch.tryComplete:
- * a HW alone completes none). */
+ * (@p what: records, else a HW, or the leader resigned): each such fetcher
+ * lists it, and a parked request now completes if it has enough bytes
+ * (DelayedFetch.tryComplete: a HW alone completes none) or the leader
+ * resigned (DelayedFetch, case B). */
 static void notify(insync_cluster_t *c, int b, uint32_t gp,
-                   insync_replica_t *r, int data) {
+                   insync_replica_t *r, int what) {
         const insync_cpart_t *cp = &c->cp[gp];
         for (int i = 0; i < cp->rf; i++) {
                 int f = cp->replicas[i];
@@ -152,8 +155,10 @@ static void notify(insync_cluster_t *c, int b, uint32_t gp,
                         continue;
                 insync_fetcher_wake(c, s);
                 insync_fetcher_mark(s, &r->f[i], gp);
-                if (data && s->parked &&
-                    owed_bytes(c, s, c->conf.fetch_min_bytes) >= c->conf.fetch_min_bytes)
+                if (s->parked &&
+                    (what == NOTIFY_RESIGN ||
+                     (what == NOTIFY_DATA &&
+                      owed_bytes(c, s, c->conf.fetch_min_bytes) >= c->conf.fetch_min_bytes)))
                         insync_fetcher_respond(c, s);
         }
 }
@@ -182,7 +187,7 @@ static int maybe_increment_hw(insync_cluster_t *c, int b, uint32_t gp,
                 return 0;
         r->hw = hw;
         insync_trace_add(c, INSYNC_T_HW, b, gp, hw, r->log.len);
-        notify(c, b, gp, r, 0);
+        notify(c, b, gp, r, NOTIFY_HW);
         complete_delayed(c, b, gp, r);
         return 1;
 }
@@ -272,7 +277,7 @@ void insync_partition_produce(insync_cluster_t *c, int b, insync_msg_t *m) {
                 insync_trace_add(c, INSYNC_T_APPEND, b, gp, base, n);
                 c->br[b].isr_dirty = 1;
                 insync_partition_maybe_flush(c, gp, r);
-                notify(c, b, gp, r, 1);
+                notify(c, b, gp, r, NOTIFY_DATA);
                 maybe_increment_hw(c, b, gp, r);
         }
         if (acks == 0)
@@ -865,18 +870,7 @@ void insync_partition_resign(insync_cluster_t *c, int b, uint32_t gp,
         if (mode != 0)
                 return;
         r->role = INSYNC_ROLE_NONE; /* what the answers below read */
-        const insync_cpart_t *cp = &c->cp[gp];
-        for (int i = 0; i < cp->rf; i++) {
-                int f = cp->replicas[i];
-                const insync_replica_t *fr = c->br[f].rep[gp];
-                insync_fetcher_t *s = fr ? fr->fetcher : NULL;
-                if (f == b || !s || s->leader != b)
-                        continue;
-                insync_fetcher_wake(c, s);
-                insync_fetcher_mark(s, &r->f[i], gp);
-                if (s->parked)
-                        insync_fetcher_respond(c, s);
-        }
+        notify(c, b, gp, r, NOTIFY_RESIGN);
         r->role = INSYNC_ROLE_LEADER;
 }
 

@@ -110,6 +110,7 @@ test: deps all luajit $(SO_OTHER)
 	@spec/step docs $(MAKE) --no-print-directory docs
 	@spec/run lua5.4 $(LUA) $(BUILD)/lua5.4 $(BUSTED_SPECS)
 	@spec/run luajit $(LUAJIT) $(BUILD)/luajit $(BUSTED_SPECS)
+	@INSYNC_FFI=off spec/run luajit-classic $(LUAJIT) $(BUILD)/luajit spec/producer spec/core
 	@for v in $(OTHER_LUAS); do spec/run $$v $$v $(BUILD)/$$v $(BUSTED_SPECS); done
 	@spec/run install $(LUA) $(BUILD)/lua5.4 spec/install
 	@.ci/pyvenv

@@ -187,11 +187,23 @@ end)
 
 describe("the built module", function()
   for _, dir in ipairs { "build/lua5.4", "build/luajit", "build/lua5.1", "build/lua5.2", "build/lua5.3" } do
-    it(dir .. " exports only luaopen_insync_core and does not link liblua", function()
+    it(dir .. " exports only luaopen_insync_core and the FFI functions of csrc/lua/ffi.h, and does not link liblua",
+      function()
       local so = dir .. "/insync/core.so"
       local out, ok = sh("nm -D --defined-only " .. so .. " | awk '$2 == \"T\" {print $3}'")
       assert.is_true(ok, out)
-      assert.equal("luaopen_insync_core", (out:gsub("%s+$", "")))
+      local want = { "luaopen_insync_core" }
+      local header = assert(io.open("csrc/lua/ffi.h")):read("*a")
+      local seen = {}
+      for name in header:gmatch("[%s%*](insync_ffi_[%w_]+)%(") do
+        if not seen[name] then seen[name] = true; want[#want + 1] = name end
+      end
+      table.sort(want)
+      assert.is_true(#want > 1)
+      local got = {}
+      for name in out:gmatch("%S+") do got[#got + 1] = name end
+      table.sort(got)
+      assert.same(want, got)
       out = sh("ldd " .. so)
       assert.matches("librdkafka", out)
       assert.is_nil(out:match("liblua"), out)

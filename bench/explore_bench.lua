@@ -5,7 +5,7 @@
 --   lua5.4 bench/explore_bench.lua golden [RUNS]   the golden rule over RUNS
 --                                                  schedules (100,000 by hand)
 --
--- The workload of the issue's target: 3 brokers, a topic with RF 3, 100
+-- The workload of the speed target: 3 brokers, a topic with RF 3, 100
 -- acks=all records over 60 virtual seconds, up to 3 faults of every kind
 -- the search has, each run audited.  Baseline, in the same run: the same
 -- search with no fault (max_faults = 0), i.e. what the simulation of that
@@ -74,7 +74,7 @@ print(("  ratio %.2f (explore / baseline, per CPU second); target >= 5,000 sched
   :format(bc / ec, 1e6 / ec >= 5000 and "met" or "not met"))
 print("  last round: " .. tostring(last))
 
--- insync.matrix on the default profile (issue target: under a minute on one core)
+-- insync.matrix on the default profile (target: under a minute on one core)
 local c0, w0 = os.clock(), clock()
 local m = insync.matrix{ progress = false }
 print(("matrix (lan, %d runs a row, %d rows): %.1f s CPU, %.1f s wall (target < 60 s on one core)")

@@ -14,7 +14,7 @@
 -- (skip_idle = false) on the largest rows that take less than a minute
 -- that way, for the ratio the skipping buys.  Rounds alternate row order;
 -- medians over INSYNC_BENCH_ROUNDS (3) rounds.
--- Targets (issue 23): 48 x 10,000 idle hour >= 10,000x real time, <= 1 KB
+-- Targets: 48 x 10,000 idle hour >= 10,000x real time, <= 1 KB
 -- per partition replica; sends/s at 1,000 partitions within 20% of 1.
 -- Exits non-zero only when a send is lost or fails, never for a missed target.
 local insync = require "insync"

@@ -31,11 +31,13 @@ const char *insync_lua_conf_value(lua_State *L, int idx, char *buf,
 }
 
 int insync_lua_opt_timeout(lua_State *L, int arg, const char *what, int dflt) {
-        if (lua_isnoneornil(L, arg))
+        /* one lua_type: this runs in every poll(0) */
+        int ty = lua_type(L, arg);
+        if (ty == LUA_TNONE || ty == LUA_TNIL)
                 return dflt;
-        if (lua_type(L, arg) != LUA_TNUMBER)
+        if (ty != LUA_TNUMBER)
                 return luaL_error(L, "%s: timeout_ms: expected number, got %s",
-                                  what, luaL_typename(L, arg));
+                                  what, lua_typename(L, ty));
         lua_Number t = lua_tonumber(L, arg);
         if (t != t)
                 return luaL_error(L, "%s: timeout_ms: expected number, got nan",

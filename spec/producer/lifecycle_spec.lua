@@ -27,6 +27,31 @@ describe("producer lifecycle", function()
     assert.matches("flush: attempt to use a closed producer", helpers.raises(p.flush, p))
   end)
 
+  it("raises when self is not a producer, naming the call, whatever it is instead", function()
+    local p = fixture.producer(m)
+    local core = require "insync.core"
+    -- a table, userdata of other kinds (a file, the mock cluster) and a
+    -- light userdata that points at the producer's own memory
+    local others = { {}, io.stdout, m, core.producer_ffi.state(p), 42 }
+    local msg = { topic = "orders", value = "x" }
+    for _, self in ipairs(others) do
+      local kind = type(self)
+      assert.matches("send: self: expected insync.producer, got " .. kind,
+        helpers.raises(p.send, self, msg, function() end))
+      assert.matches("poll: self: expected insync.producer, got " .. kind, helpers.raises(p.poll, self, 0))
+      assert.matches("flush: self: expected insync.producer, got " .. kind, helpers.raises(p.flush, self, 0))
+      assert.matches("counts: self: expected insync.producer, got " .. kind, helpers.raises(p.counts, self))
+      assert.matches("close: self: expected insync.producer, got " .. kind, helpers.raises(p.close, self))
+    end
+    -- the producer itself is still whole
+    local got
+    assert.is_number(p:send(msg, function(r, e) got = { r, e } end))
+    assert.equal(0, p:flush(10000))
+    assert.is_nil(got[2])
+    assert.equal("orders", got[1].topic)
+    p:close()
+  end)
+
   it("on close, purges what cannot be delivered in time, each with its callback", function()
     local p = fixture.producer(m)
     m:broker_down(1)

@@ -33,27 +33,8 @@ insync_cluster_t *insync_cluster_new(const insync_cconf_t *conf) {
         c->trace.on = conf->trace;
         insync_sim_seed(c, conf->seed);
         insync_controller_init(c);
-        for (int b = 1; b <= c->nbrokers; b++) {
-                insync_broker_t *br = &c->br[b];
-                br->id = b;
-                br->alive = 1;
-                br->powered = 1;
-                br->inc = 1;
-                br->registered = 1;
-                br->reg_inc = 1;
-                br->hb_count = 0;
-                br->disk_bytes_per_ms = c->conf.disk_bytes_per_ms;
-                /* Staggered so brokers do not all heartbeat at once. */
-                int64_t hb = c->conf.heartbeat_ms * b / (c->nbrokers + 1);
-                insync_sim_at(c, hb > 0 ? hb : 1, INSYNC_EV_HEARTBEAT, (uint32_t)b,
-                              br->inc, NULL);
-                insync_sim_at(c, c->conf.lag_ms / 2 > 0 ? c->conf.lag_ms / 2 : 1,
-                              INSYNC_EV_ISR_CHECK, (uint32_t)b, br->inc, NULL);
-                br->fc_at = INSYNC_NEVER;
-                insync_sim_at(c, c->conf.session_ms, INSYNC_EV_SESSION,
-                              (uint32_t)b, 0, NULL);
-                insync_broker_schedule_storage(c, b);
-        }
+        for (int b = 1; b <= c->nbrokers; b++)
+                insync_broker_create(c, b);
         return c;
 }
 
@@ -69,7 +50,7 @@ static void free_replica(insync_replica_t *r) {
 void insync_cluster_free(insync_cluster_t *c) {
         if (!c)
                 return;
-        insync_sim_free(c);
+        insync_dispatch_free(c);
         insync_net_free_all(c);
         insync_fetcher_free_all(c);
         for (int b = 1; b <= c->nbrokers; b++) {
@@ -322,76 +303,6 @@ uint64_t insync_cluster_outstanding(const insync_cluster_t *c) {
 
 int insync_cluster_brokers(const insync_cluster_t *c) { return c->nbrokers; }
 
-void insync_cluster_complete(insync_cluster_t *c, uint32_t rec, int err,
-                             int64_t offset, int persisted, int fatal) {
-        if (c->cq_n == c->cq_cap) {
-                size_t cap = c->cq_cap ? c->cq_cap * 2 : 1024;
-                insync_compl_t *q = realloc(c->cq, cap * sizeof(*q));
-                if (!q)
-                        abort();
-                c->cq = q;
-                c->cq_cap = cap;
-        }
-        insync_compl_t *q = &c->cq[c->cq_n++];
-        q->rec = rec;
-        q->err = err;
-        q->offset = offset;
-        q->persisted = (uint8_t)persisted;
-        q->fatal = (uint8_t)fatal;
-        insync_rec_t *e = &c->recs.rec[rec];
-        e->state = (uint8_t)((e->state & 0xf0) | (err ? INSYNC_REC_FAILED : INSYNC_REC_ACKED));
-        e->offset = err ? -1 : offset;
-        c->outstanding--;
-        if (c->trace.on && e->topic != UINT8_MAX &&
-            e->part < c->topics[e->topic].partitions)
-                insync_trace_add(c, INSYNC_T_DELIVERY,
-                                 c->nbrokers + 1 + c->recs.prod[rec],
-                                 c->topics[e->topic].gp0 + e->part, err, offset);
-}
-
-int insync_cluster_due(const insync_cluster_t *c) {
-        return c->cq_head < c->cq_n || c->fatal_untold > 0;
-}
-
-/* The oldest undelivered report; @returns 0 when none. */
-static int report_peek(const insync_cluster_t *c, insync_report_t *r) {
-        if (c->cq_head >= c->cq_n)
-                return 0;
-        const insync_compl_t *q = &c->cq[c->cq_head];
-        const insync_rec_t *e = &c->recs.rec[q->rec];
-        r->id = q->rec + 1;
-        r->err = q->err;
-        r->offset = q->offset;
-        r->persisted = q->persisted;
-        r->fatal = q->fatal;
-        r->topic = e->topic == UINT8_MAX ? -1 : e->topic;
-        r->partition = e->part == INSYNC_PART_NONE ? -1 : e->part;
-        r->producer = c->recs.prod[q->rec];
-        /* enq keeps the low 32 bits of the send time: exact for a
-         * latency below 2^32 ms (49 days of virtual time) */
-        r->latency_ms = (int64_t)(uint32_t)((uint32_t)c->now - e->enq);
-        return 1;
-}
-
-/* Drops the oldest report. */
-static void report_pop(insync_cluster_t *c) {
-        if (c->cq_head < c->cq_n)
-                c->cq_head++;
-        if (c->cq_head == c->cq_n)
-                c->cq_head = c->cq_n = 0;
-}
-
-int insync_cluster_report_take(insync_cluster_t *c, insync_report_t *r) {
-        if (!report_peek(c, r))
-                return 0;
-        const insync_rec_t *e = &c->recs.rec[r->id - 1];
-        r->klen = e->klen == INSYNC_NOLEN ? 0 : e->klen;
-        r->key = insync_records_key(&c->recs, r->id - 1);
-        report_pop(c);
-        return 1;
-}
-
-
 const char *insync_cluster_key(const insync_cluster_t *c, uint32_t id,
                                size_t *len) {
         if (id < 1 || id > c->recs.n)
@@ -454,7 +365,7 @@ int insync_cluster_crash(insync_cluster_t *c, int b, int lose_unflushed,
                 /* killed while hung: what waited for it meets a dead
                  * process, as anything sent to it from now on */
                 c->br[b].paused = 0;
-                insync_sim_release(c, b);
+                insync_dispatch_release(c, b);
         }
         insync_broker_stop(c, b, lose_unflushed);
         if (c->br[b].powered)
@@ -505,7 +416,7 @@ int insync_cluster_resume(insync_cluster_t *c, int b, char *err,
         insync_fetcher_wake_all(c);
         insync_trace_add(c, INSYNC_T_RESUME, b, -1, 0, 0);
         c->br[b].paused = 0;
-        insync_sim_release(c, b);
+        insync_dispatch_release(c, b);
         return 0;
 }
 
@@ -549,6 +460,29 @@ int insync_cluster_shutdown(insync_cluster_t *c, int b, char *err,
         insync_fetcher_wake_all(c);
         insync_broker_begin_shutdown(c, b);
         return 0;
+}
+
+/* The network's faults: a cut link carries nothing (net.c). */
+void insync_cluster_cut(insync_cluster_t *c, int from, int to, int both) {
+        insync_fetcher_wake_all(c);
+        c->cut[from * INSYNC_MAX_NODES + to] = INSYNC_LINK_CUT;
+        if (both)
+                c->cut[to * INSYNC_MAX_NODES + from] = INSYNC_LINK_CUT;
+}
+
+void insync_cluster_lossy(insync_cluster_t *c, int from, int to) {
+        c->cut[from * INSYNC_MAX_NODES + to] = INSYNC_LINK_LOSSY;
+}
+
+void insync_cluster_isolate(insync_cluster_t *c, int node) {
+        for (int i = 0; i < INSYNC_MAX_NODES; i++)
+                if (i != node)
+                        insync_cluster_cut(c, node, i, 1);
+}
+
+void insync_cluster_heal(insync_cluster_t *c) {
+        insync_fetcher_wake_all(c);
+        memset(c->cut, 0, (size_t)INSYNC_MAX_NODES * INSYNC_MAX_NODES);
 }
 
 /* ------------------------------------------------------------ inspection */

@@ -46,8 +46,8 @@ static inline int64_t insync_after(int64_t now, int64_t d) {
 
 typedef enum insync_evtype_e {
         INSYNC_EV_MSG = 1,      /**< p: a network message arrives */
-        /* timers that run in broker a (a paused broker holds them), from
-         * INSYNC_EV_HEARTBEAT to INSYNC_EV_DP_TIMEOUT */
+        /* timers that run in broker a (a paused broker holds them:
+         * dispatch.c's table says so of each) */
         INSYNC_EV_HEARTBEAT,    /**< a: broker, b: incarnation */
         INSYNC_EV_ISR_CHECK,    /**< a: broker, b: incarnation */
         INSYNC_EV_FETCH_CHECK,  /**< a: broker, b: incarnation */
@@ -648,19 +648,33 @@ void insync_sim_at(insync_cluster_t *c, int64_t t, int type, uint32_t a,
 /** insync_sim_at with an ordering key (a fetcher's events). */
 void insync_sim_at_key(insync_cluster_t *c, int64_t t, uint32_t key, int type,
                        uint32_t a, uint64_t b, void *p);
-void insync_sim_release(insync_cluster_t *c, int b); /* b's held events, due now */
 uint64_t insync_sim_rand(insync_cluster_t *c);
 
 /** One step of xoshiro256** over the state @p s (sim.c): the model's
  * random streams (c->rng, and the latencies' own c->lat_rng) share it. */
 uint64_t insync_xoshiro(uint64_t s[4]);
 void insync_sim_seed(insync_cluster_t *c, uint64_t seed);
+/** Pops the next event into @p e when one is due at or before @p until;
+ * @returns 0 when none is. */
+int insync_sim_pop(insync_cluster_t *c, int64_t until, insync_ev_t *e);
 void insync_sim_free(insync_cluster_t *c);
+
+/* dispatch.c: the step loop (insync_cluster_step, cluster.h) */
+void insync_dispatch_release(insync_cluster_t *c, int b); /* b's held events, due now */
+/** Frees the messages still queued or held, then the queue. */
+void insync_dispatch_free(insync_cluster_t *c);
 
 /* net.c */
 insync_msg_t *insync_net_msg(insync_cluster_t *c, int type, int from, int to);
 void insync_net_send(insync_cluster_t *c, insync_msg_t *m);
-void insync_net_deliver(insync_cluster_t *c, insync_msg_t *m);
+/** A message's arrival: @returns 0 when a cut link, a lossy one or a
+ * broken connection lost it (traced and freed), else 1. */
+int insync_net_arrives(insync_cluster_t *c, insync_msg_t *m);
+/** A connection reset for request @p m (its sender learns it one latency
+ * later). */
+void insync_net_reset(insync_cluster_t *c, insync_msg_t *m);
+/** A produce request's new connection accepted (its answer, acks=0). */
+void insync_net_accept(insync_cluster_t *c, insync_msg_t *m);
 void insync_net_free(insync_cluster_t *c, insync_msg_t *m);
 void insync_net_free_all(insync_cluster_t *c); /* the free list */
 int insync_net_passes(const insync_cluster_t *c, int from, int to);
@@ -766,7 +780,8 @@ void insync_partition_maybe_flush(insync_cluster_t *c, uint32_t gp,
 /* broker.c */
 void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc);
 void insync_broker_start(insync_cluster_t *c, int b);
-void insync_broker_schedule_storage(insync_cluster_t *c, int b);
+/** A broker of a new cluster, running and registered, its timers armed. */
+void insync_broker_create(insync_cluster_t *c, int b);
 void insync_broker_stop(insync_cluster_t *c, int b, int power_loss);
 /** What of replica @p r on broker @p b a power loss now would leave:
  * the flushed prefix, or more where the kernel has written back. */
@@ -810,9 +825,9 @@ void insync_trace_request(insync_cluster_t *c, int node, int64_t gp,
                           int64_t leader, int64_t count, int acks);
 void insync_trace_free(insync_trace_t *t);
 
-/* cluster.c */
-void insync_cluster_complete(insync_cluster_t *c, uint32_t rec, int err,
-                             int64_t offset, int persisted, int fatal);
+/* completion.c: a send's outcome, for the binding's report */
+void insync_complete(insync_cluster_t *c, uint32_t rec, int err, int64_t offset,
+                     int persisted, int fatal);
 
 static inline int insync_bit(uint64_t m, int b) {
         return b >= 0 && b < 64 ? (int)((m >> b) & 1) : 0;

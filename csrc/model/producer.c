@@ -99,9 +99,9 @@ static void batch_done(insync_cluster_t *c, insync_producer_t *p,
                        insync_pbatch_t *b, int err, int64_t base, int persisted) {
         int fatal = err && err == p->fatal_err;
         for (uint32_t i = 0; i < b->n; i++)
-                insync_cluster_complete(c, b->ids[i], err,
-                                        err || base < 0 ? -1 : base + (int64_t)i,
-                                        persisted, fatal);
+                insync_complete(c, b->ids[i], err,
+                                err || base < 0 ? -1 : base + (int64_t)i,
+                                persisted, fatal);
         p->queued_bytes -= b->vbytes;
         p->queued -= b->n;
         batch_free(b);
@@ -922,7 +922,7 @@ static void topic_query(insync_cluster_t *c, insync_producer_t *p, int w) {
 static void ua_fail(insync_cluster_t *c, insync_producer_t *p, uint32_t idx,
                     int err) {
         const insync_rec_t *e = &c->recs.rec[idx];
-        insync_cluster_complete(c, idx, err, -1, INSYNC_NOT_PERSISTED, 0);
+        insync_complete(c, idx, err, -1, INSYNC_NOT_PERSISTED, 0);
         p->queued--;
         p->queued_bytes -= e->vlen == INSYNC_NOLEN ? 0 : e->vlen;
 }
@@ -1109,8 +1109,8 @@ int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
         if (!refused && partition >= c->topics[topic].partitions)
                 refused = INSYNC_KERR__UNKNOWN_PARTITION;
         if (refused) {
-                insync_cluster_complete(c, idx, refused, -1, INSYNC_NOT_PERSISTED,
-                                        refused == p->fatal_err);
+                insync_complete(c, idx, refused, -1, INSYNC_NOT_PERSISTED,
+                                refused == p->fatal_err);
                 p->queued--;
                 p->queued_bytes -= vsize;
                 return 0;

@@ -682,7 +682,6 @@ int insync_net_passes(const insync_cluster_t *c, int from, int to);
  * or single messages are lost (c:lossy) */
 #define INSYNC_LINK_CUT 1
 #define INSYNC_LINK_LOSSY 2
-void insync_net_conn_break(insync_cluster_t *c, const insync_msg_t *m);
 void insync_net_close(insync_cluster_t *c, const insync_msg_t *m);
 void insync_net_broker_closed(insync_cluster_t *c, int b);
 
@@ -693,6 +692,14 @@ void insync_latency_free(insync_cluster_t *c);
 /** When message m, sent now, arrives: its broker's network budget, then its
  * link's latency. */
 int64_t insync_latency_arrival(insync_cluster_t *c, const insync_msg_t *m);
+/** Whether link from -> to may get distribution @p l: @returns 0, or -1
+ * with a message in @p err. */
+int insync_latency_link_check(const insync_cluster_t *c, int from, int to,
+                              const insync_latency_t *l, char *err,
+                              size_t errlen);
+/** Gives the link it (checked); @returns 0, or -1 on no memory. */
+int insync_latency_link(insync_cluster_t *c, int from, int to,
+                        const insync_latency_t *l, char *err, size_t errlen);
 
 /* records.c */
 int insync_records_add(insync_records_t *r, const char *k, size_t kl,
@@ -724,9 +731,6 @@ void insync_log_free(insync_log_t *l);
 uint32_t insync_log_batch_at(const insync_log_t *l, uint32_t offset);
 
 /* fetcher.c */
-insync_fetcher_t *insync_fetcher_get(insync_cluster_t *c, int f, int l,
-                                     uint32_t gp); /* creates it; NULL: no memory */
-int insync_fetcher_id(const insync_cluster_t *c, uint32_t gp);
 void insync_fetcher_add(insync_cluster_t *c, int f, insync_replica_t *r,
                         uint32_t gp);
 void insync_fetcher_remove(insync_cluster_t *c, insync_replica_t *r,
@@ -734,10 +738,11 @@ void insync_fetcher_remove(insync_cluster_t *c, insync_replica_t *r,
 void insync_fetcher_change(insync_fetcher_t *s, insync_replica_t *r,
                            uint32_t gp);
 void insync_fetcher_send(insync_cluster_t *c, insync_fetcher_t *s);
-void insync_fetcher_respond(insync_cluster_t *c, insync_fetcher_t *s); /* partition.c */
+/** The leader's view of follower position @p pos, brought up to date with
+ * the fetches that left the partition out. */
+insync_fstate_t *insync_fetcher_fstate(insync_cluster_t *c, int b, uint32_t gp,
+                                       insync_replica_t *r, int pos);
 void insync_fetcher_mark(insync_fetcher_t *s, insync_fstate_t *fs, uint32_t gp);
-int64_t insync_fetcher_last_arrival(const insync_cluster_t *c,
-                                    const insync_fetcher_t *s);
 void insync_fetcher_wake(insync_cluster_t *c, insync_fetcher_t *s);
 void insync_fetcher_wake_all(insync_cluster_t *c);
 /** Makes sure the follower's FETCH_CHECK comes by @p s's request's
@@ -747,11 +752,26 @@ int insync_fetcher_may_sleep(const insync_cluster_t *c,
                              const insync_fetcher_t *s);
 void insync_fetcher_free_all(insync_cluster_t *c);
 
-/* partition.c */
 /** Broker @p b's replica of global partition @p gp, NULL when it holds none
  * (or b or gp is out of range). */
-insync_replica_t *insync_broker_replica(insync_cluster_t *c, int b,
-                                        uint32_t gp);
+static inline insync_replica_t *insync_broker_replica(insync_cluster_t *c,
+                                                      int b, uint32_t gp) {
+        if (b < 1 || b > c->nbrokers || gp >= c->ngp)
+                return NULL;
+        return c->br[b].rep[gp];
+}
+
+/** Broker @p b's position in partition @p gp's replicas, -1 when none. */
+static inline int insync_partition_pos(const insync_cluster_t *c, uint32_t gp,
+                                       int b) {
+        const insync_cpart_t *cp = &c->cp[gp];
+        for (int i = 0; i < cp->rf; i++)
+                if (cp->replicas[i] == b)
+                        return i;
+        return -1;
+}
+
+/* partition.c */
 void insync_partition_produce(insync_cluster_t *c, int b, insync_msg_t *m);
 void insync_partition_fetch(insync_cluster_t *c, int b, insync_msg_t *m);
 void insync_partition_fetch_resp(insync_cluster_t *c, int b, insync_msg_t *m);
@@ -765,17 +785,9 @@ void insync_partition_apply_state(insync_cluster_t *c, int b, uint32_t gp,
 void insync_partition_alter_resp(insync_cluster_t *c, int b, insync_msg_t *m);
 void insync_partition_fetch_retry(insync_cluster_t *c, int b, uint32_t key,
                                   uint64_t session);
-/** The leader's view of follower position @p pos, brought up to date with
- * the fetches that left the partition out (fetcher.c). */
-insync_fstate_t *insync_partition_fstate(insync_cluster_t *c, int b,
-                                         uint32_t gp, insync_replica_t *r,
-                                         int pos);
-int insync_partition_pos(const insync_cluster_t *c, uint32_t gp, int b);
 void insync_partition_fetch_check(insync_cluster_t *c, int b);
 void insync_partition_resign(insync_cluster_t *c, int b, uint32_t gp,
                              int reset);
-void insync_partition_maybe_flush(insync_cluster_t *c, uint32_t gp,
-                                  insync_replica_t *r);
 
 /* broker.c */
 void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc);

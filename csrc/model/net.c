@@ -63,7 +63,8 @@ static int conn_dead(const insync_cluster_t *c, const insync_msg_t *m) {
         return p && !m->fin && conn <= p->conn_broken[b];
 }
 
-void insync_net_conn_break(insync_cluster_t *c, const insync_msg_t *m) {
+/* A message of the connection was lost: nothing more passes on it. */
+static void conn_break(insync_cluster_t *c, const insync_msg_t *m) {
         int b;
         uint32_t conn;
         insync_producer_t *p = conn_ends(c, m, &b, &conn);
@@ -76,7 +77,7 @@ void insync_net_conn_break(insync_cluster_t *c, const insync_msg_t *m) {
 static int lost(insync_cluster_t *c, const insync_msg_t *m) {
         uint8_t cut = c->cut[m->from * INSYNC_MAX_NODES + m->to];
         if (cut == INSYNC_LINK_CUT)
-                insync_net_conn_break(c, m);
+                conn_break(c, m);
         return cut || conn_dead(c, m);
 }
 
@@ -168,7 +169,7 @@ void insync_net_reset(insync_cluster_t *c, insync_msg_t *m) {
  * it reads nothing more from it, and the producer learns of it one
  * latency later, as a FIN. */
 void insync_net_close(insync_cluster_t *c, const insync_msg_t *m) {
-        insync_net_conn_break(c, m);
+        conn_break(c, m);
         insync_msg_t *r = insync_net_msg(c, INSYNC_M_PRODUCE_RESP, m->to, m->from);
         r->fin = 1;
         r->err = INSYNC_KERR__TRANSPORT;

@@ -10,8 +10,9 @@
  * controller.c, producer.c, topic.c; the actors call the services below
  * them: sim.c (timers, randomness), net.c (messages), latency.c, log.c,
  * records.c and the completion queue (completion.c), trace.c.  A service
- * never calls an actor, and nothing calls this file but cluster.c
- * (docs/design.md draws it).
+ * never calls an actor; in the model only cluster.c calls this file (a
+ * paused broker's resume, the cluster's end), and the binding runs time
+ * through insync_cluster_step (docs/design.md draws the layers).
  *
  * The controller and a producer take their messages at one entry each
  * (insync_controller_recv, insync_producer_recv), whose switch is their

@@ -583,7 +583,8 @@ struct insync_cluster_s {
         int64_t now;
         uint64_t rng[4];        /**< xoshiro256** state */
         insync_heap_t heap;
-        insync_ev_t *held;      /**< events of paused brokers, in firing order */
+        insync_ev_t *held;      /**< events of paused brokers, in firing order
+                                     (dispatch.c) */
         size_t nheld, heldcap;
         int nbrokers;
         insync_broker_t br[INSYNC_MAX_BROKERS + 1]; /**< by id, [0] unused */

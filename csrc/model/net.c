@@ -6,7 +6,8 @@
  * sending and at arrival, so a cut also catches messages in flight.  A
  * request reaching a broker whose process is dead but whose machine is up
  * is answered by the OS with a connection reset; a machine without power
- * answers nothing.
+ * answers nothing (dispatch.c delivers, this file builds the reset).  The
+ * network never calls the nodes: dispatch.c hands them what arrives.
  *
  * A producer talks to a broker over one TCP connection (librdkafka keeps
  * one per broker), which delivers a stream in order or not at all: once a

@@ -103,10 +103,10 @@ static void schedule_storage(insync_cluster_t *c, int b) {
                       INSYNC_EV_HW_CHECKPOINT, (uint32_t)b, c->br[b].inc, NULL);
 }
 
-/* Every timer of broker @p b's incarnation is armed here (its handlers
- * below arm the next of each): the heartbeat, first at @p hb_at, the ISR
- * expiration check, the fetch check (armed by its first fetch,
- * fetcher.c), the storage timers.  @p created: the broker of a new
+/* The broker's own timers of @p b's incarnation are armed here, at its
+ * start (its handlers below arm the next of each): the heartbeat, first at
+ * @p hb_at, the ISR expiration check, the storage timers; the fetch check
+ * is armed by its first fetch (fetcher.c).  @p created: the broker of a new
  * cluster, which starts registered, so the controller's session of it
  * starts too; armed between, in the order these events have always been
  * queued, since events due at one time fire in that order. */

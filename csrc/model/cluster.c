@@ -1,9 +1,10 @@
 /**
  * @file cluster.c
  * @brief The cluster as a whole, the top of the model's calls: creation,
- * producers, faults (brokers, links, latency, disks) and inspection.
- * Topics are created in topic.c, the completion queue the binding drains
- * is completion.c's, and time runs in dispatch.c (insync_cluster_step).
+ * faults (brokers, links, latency, disks) and inspection.  Topics are
+ * created in topic.c, producers in producer.c, the completion queue the
+ * binding drains is completion.c's, and time runs in dispatch.c
+ * (insync_cluster_step).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,38 +78,6 @@ void insync_cluster_free(insync_cluster_t *c) {
         free(c->cut);
         insync_latency_free(c);
         free(c);
-}
-
-int insync_cluster_producer(insync_cluster_t *c, const insync_pconf_t *conf) {
-        if (c->nnodes >= INSYNC_MAX_NODES || c->nprod >= UINT8_MAX)
-                return -1;
-        insync_producer_t **v = realloc(c->prod, (size_t)(c->nprod + 1) * sizeof(*v));
-        if (!v)
-                return -1;
-        c->prod = v;
-        insync_producer_t *p = calloc(1, sizeof(*p));
-        if (!p)
-                return -1;
-        p->conf = *conf;
-        insync_pconf_bound(&p->conf);
-        conf = &p->conf;
-        p->index = c->nprod;
-        p->node = c->nnodes;
-        p->pid = conf->idempotence ? 1000 + p->index : -1;
-        for (int b = 0; b <= INSYNC_MAX_BROKERS; b++) {
-                p->conn[b] = 1; /* 0 marks a message on no connection */
-                p->meta_wait[b] = -1;
-        }
-        if (insync_producer_grow(c, p)) {
-                free(p);
-                return -1;
-        }
-        c->prod[c->nprod++] = p;
-        c->nnodes++;
-        if (conf->metadata_refresh_ms > 0)
-                insync_sim_at(c, insync_after(c->now, conf->metadata_refresh_ms), INSYNC_EV_META,
-                              (uint32_t)p->index, 1, NULL);
-        return p->index;
 }
 
 int insync_cluster_producer_node(const insync_cluster_t *c, int p) {

@@ -73,6 +73,7 @@ typedef enum insync_evtype_e {
         INSYNC_EV_REQ_TIMEOUT,  /**< a: producer, b: request id */
         INSYNC_EV_SCAN,         /**< a: producer: message timeout scan */
         INSYNC_EV_META,         /**< a: producer: metadata refresh timer */
+        INSYNC_EV__N            /**< the number of types, plus one */
 } insync_evtype_t;
 
 typedef struct insync_ev_s {
@@ -504,6 +505,7 @@ typedef enum insync_msgtype_e {
         INSYNC_M_TOPIC_REQ,   /**< a Metadata request naming one wanted topic (gp) */
         INSYNC_M_TOPIC_RESP,  /**< err 0 and leader = topic index, or
                                    UNKNOWN_TOPIC_OR_PART */
+        INSYNC_M__N           /**< the number of types, plus one */
 } insync_msgtype_t;
 
 typedef struct insync_msg_s {

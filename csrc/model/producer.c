@@ -1046,6 +1046,40 @@ static void place(insync_cluster_t *c, insync_producer_t *p,
         arm_scan(c, p);
 }
 
+/* A new producer: its first metadata refresh timer is armed here, as all
+ * its timers are. */
+int insync_cluster_producer(insync_cluster_t *c, const insync_pconf_t *conf) {
+        if (c->nnodes >= INSYNC_MAX_NODES || c->nprod >= UINT8_MAX)
+                return -1;
+        insync_producer_t **v = realloc(c->prod, (size_t)(c->nprod + 1) * sizeof(*v));
+        if (!v)
+                return -1;
+        c->prod = v;
+        insync_producer_t *p = calloc(1, sizeof(*p));
+        if (!p)
+                return -1;
+        p->conf = *conf;
+        insync_pconf_bound(&p->conf);
+        conf = &p->conf;
+        p->index = c->nprod;
+        p->node = c->nnodes;
+        p->pid = conf->idempotence ? 1000 + p->index : -1;
+        for (int b = 0; b <= INSYNC_MAX_BROKERS; b++) {
+                p->conn[b] = 1; /* 0 marks a message on no connection */
+                p->meta_wait[b] = -1;
+        }
+        if (insync_producer_grow(c, p)) {
+                free(p);
+                return -1;
+        }
+        c->prod[c->nprod++] = p;
+        c->nnodes++;
+        if (conf->metadata_refresh_ms > 0)
+                insync_sim_at(c, insync_after(c->now, conf->metadata_refresh_ms), INSYNC_EV_META,
+                              (uint32_t)p->index, 1, NULL);
+        return p->index;
+}
+
 int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
                         const char *key, size_t klen, int has_key,
                         const char *value, size_t vlen, int has_value,

@@ -31,7 +31,7 @@ OTHER_LUAS := lua5.1 lua5.2 lua5.3
 SO_OTHER := $(OTHER_LUAS:%=$(BUILD)/%/insync/core.so)
 
 BUSTED_SPECS := spec/core spec/model spec/producer spec/check
-LUACHECK := luacheck -q lua spec bench examples bin/insync tools/config_doc.lua
+LUACHECK := luacheck -q lua spec bench examples bin/insync tools/config_doc.lua tools/ffi_cdef.lua
 DEPS := lua5.4 liblua5.4-dev librdkafka-dev lua-busted luarocks kcat \
         nginx-light libnginx-mod-http-lua luajit2 libluajit2-5.1-dev \
         lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev \
@@ -59,6 +59,7 @@ help:
 	@echo "make fuzz N=..  the fuzzer for N calls on the ASan build and on LuaJIT (SEED=.. to explore)"
 	@echo "make pictures-img  render docs/img from the examples with mermaid-cli"
 	@echo "make config-doc the configuration reference in docs/ from csrc/model/config.c"
+	@echo "make ffi-cdef   lua/insync/ffi.lua's ffi.cdef from csrc/lua/ffi.h"
 	@echo "make bench      the benchmarks, each against its baseline in the same run"
 	@echo "make install    luarocks make into the system tree"
 	@echo "make rock       a source rock of this checkout, offline (build/rock)"
@@ -162,6 +163,12 @@ lint: deps
 .PHONY: config-doc
 config-doc: all
 	@LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/lua5.4/?.so;;" $(LUA) tools/config_doc.lua
+
+# LuaJIT's ffi.cdef in lua/insync/ffi.lua from csrc/lua/ffi.h's BEGIN/END
+# block; spec/core/ffi_cdef_spec.lua fails while it is stale.
+.PHONY: ffi-cdef
+ffi-cdef:
+	@$(LUA) tools/ffi_cdef.lua
 
 # The API reference from the LDoc comments of lua/ and csrc/lua/ (config.ld),
 # in build/docs/api; fails on any LDoc warning, so a comment cannot rot.

@@ -10,8 +10,9 @@
  * call the classic method, which checks, raises or serves as on every Lua.
  *
  * lua/insync/ffi.lua declares everything between the BEGIN and END lines
- * below with ffi.cdef; spec/core/ffi_cdef_spec.lua checks that the two
- * agree.  No lua.h here.
+ * below with ffi.cdef: `make ffi-cdef` (tools/ffi_cdef.lua) copies them
+ * there, and spec/core/ffi_cdef_spec.lua fails while the copy is stale.
+ * No lua.h here.
  */
 #ifndef INSYNC_FFI_H
 #define INSYNC_FFI_H

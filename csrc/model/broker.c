@@ -91,27 +91,52 @@ static void finish_shutdown(insync_cluster_t *c, int b) {
         br->clean_inc = inc;
 }
 
-static void schedule(insync_cluster_t *c, int b) {
-        insync_broker_t *br = &c->br[b];
-        int64_t half = c->conf.lag_ms / 2 > 0 ? c->conf.lag_ms / 2 : 1;
-        insync_sim_at(c, insync_after(c->now, c->conf.heartbeat_ms), INSYNC_EV_HEARTBEAT,
-                      (uint32_t)b, br->inc, NULL);
-        insync_sim_at(c, insync_after(c->now, half), INSYNC_EV_ISR_CHECK, (uint32_t)b,
-                      br->inc, NULL);
-        br->fc_at = INSYNC_NEVER; /* armed by its first fetch (fetcher.c) */
-        insync_broker_schedule_storage(c, b);
-}
-
 /* At a start: the log flusher (LogManager.startup schedules
  * "kafka-log-flusher" after log.initial.task.delay.ms, then every
  * log.flush.scheduler.interval.ms) and the HW checkpoint (ReplicaManager's
  * "highwatermark-checkpoint", at once and then every interval; at once
  * writes what the load read, so the model starts with the next one). */
-void insync_broker_schedule_storage(insync_cluster_t *c, int b) {
+static void schedule_storage(insync_cluster_t *c, int b) {
         insync_sim_at(c, insync_after(c->now, c->conf.initial_task_delay_ms),
                       INSYNC_EV_FLUSH, (uint32_t)b, c->br[b].inc, NULL);
         insync_sim_at(c, insync_after(c->now, c->conf.hw_checkpoint_ms),
                       INSYNC_EV_HW_CHECKPOINT, (uint32_t)b, c->br[b].inc, NULL);
+}
+
+/* The broker's own timers of @p b's incarnation are armed here, at its
+ * start (its handlers below arm the next of each): the heartbeat, first at
+ * @p hb_at, the ISR expiration check, the storage timers; the fetch check
+ * is armed by its first fetch (fetcher.c).  @p created: the broker of a new
+ * cluster, which starts registered, so the controller's session of it
+ * starts too; armed between, in the order these events have always been
+ * queued, since events due at one time fire in that order. */
+static void schedule(insync_cluster_t *c, int b, int64_t hb_at, int created) {
+        insync_broker_t *br = &c->br[b];
+        int64_t half = c->conf.lag_ms / 2 > 0 ? c->conf.lag_ms / 2 : 1;
+        insync_sim_at(c, hb_at, INSYNC_EV_HEARTBEAT, (uint32_t)b, br->inc, NULL);
+        insync_sim_at(c, insync_after(c->now, half), INSYNC_EV_ISR_CHECK, (uint32_t)b,
+                      br->inc, NULL);
+        br->fc_at = INSYNC_NEVER; /* armed by its first fetch (fetcher.c) */
+        if (created)
+                insync_sim_at(c, c->conf.session_ms, INSYNC_EV_SESSION,
+                              (uint32_t)b, 0, NULL);
+        schedule_storage(c, b);
+}
+
+/* A broker of a new cluster: running, registered, its heartbeats
+ * staggered so that brokers do not all heartbeat at once. */
+void insync_broker_create(insync_cluster_t *c, int b) {
+        insync_broker_t *br = &c->br[b];
+        br->id = b;
+        br->alive = 1;
+        br->powered = 1;
+        br->inc = 1;
+        br->registered = 1;
+        br->reg_inc = 1;
+        br->hb_count = 0;
+        br->disk_bytes_per_ms = c->conf.disk_bytes_per_ms;
+        int64_t hb = c->conf.heartbeat_ms * b / (c->nbrokers + 1);
+        schedule(c, b, hb > 0 ? hb : 1, 1);
 }
 
 /* LogManager.flushDirtyLogs: each log whose last flush is flush.ms old. */
@@ -216,7 +241,7 @@ void insync_broker_start(insync_cluster_t *c, int b) {
         br->registered = 0;
         br->shutting = 0;
         br->starting = 1;
-        schedule(c, b);
+        schedule(c, b, insync_after(c->now, c->conf.heartbeat_ms), 0);
         /* previousBrokerEpoch: known only after a clean shutdown; the
          * marker is gone once the broker has started */
         br->reg_prev = br->clean_inc ? (int64_t)br->clean_inc : -1;

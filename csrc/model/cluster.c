@@ -1,8 +1,10 @@
 /**
  * @file cluster.c
- * @brief The cluster as a whole: creation, topics (round-robin replica
- * assignment, first replica leads, every replica in the ISR), producers,
- * the completion queue the binding drains, faults, and inspection.
+ * @brief The cluster as a whole, the top of the model's calls: creation,
+ * faults (brokers, links, latency, disks) and inspection.  Topics are
+ * created in topic.c, producers in producer.c, the completion queue the
+ * binding drains is completion.c's, and time runs in dispatch.c
+ * (insync_cluster_step).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,27 +35,8 @@ insync_cluster_t *insync_cluster_new(const insync_cconf_t *conf) {
         c->trace.on = conf->trace;
         insync_sim_seed(c, conf->seed);
         insync_controller_init(c);
-        for (int b = 1; b <= c->nbrokers; b++) {
-                insync_broker_t *br = &c->br[b];
-                br->id = b;
-                br->alive = 1;
-                br->powered = 1;
-                br->inc = 1;
-                br->registered = 1;
-                br->reg_inc = 1;
-                br->hb_count = 0;
-                br->disk_bytes_per_ms = c->conf.disk_bytes_per_ms;
-                /* Staggered so brokers do not all heartbeat at once. */
-                int64_t hb = c->conf.heartbeat_ms * b / (c->nbrokers + 1);
-                insync_sim_at(c, hb > 0 ? hb : 1, INSYNC_EV_HEARTBEAT, (uint32_t)b,
-                              br->inc, NULL);
-                insync_sim_at(c, c->conf.lag_ms / 2 > 0 ? c->conf.lag_ms / 2 : 1,
-                              INSYNC_EV_ISR_CHECK, (uint32_t)b, br->inc, NULL);
-                br->fc_at = INSYNC_NEVER;
-                insync_sim_at(c, c->conf.session_ms, INSYNC_EV_SESSION,
-                              (uint32_t)b, 0, NULL);
-                insync_broker_schedule_storage(c, b);
-        }
+        for (int b = 1; b <= c->nbrokers; b++)
+                insync_broker_create(c, b);
         return c;
 }
 
@@ -69,7 +52,7 @@ static void free_replica(insync_replica_t *r) {
 void insync_cluster_free(insync_cluster_t *c) {
         if (!c)
                 return;
-        insync_sim_free(c);
+        insync_dispatch_free(c);
         insync_net_free_all(c);
         insync_fetcher_free_all(c);
         for (int b = 1; b <= c->nbrokers; b++) {
@@ -97,219 +80,6 @@ void insync_cluster_free(insync_cluster_t *c) {
         free(c);
 }
 
-int insync_cluster_topic(const insync_cluster_t *c, const char *name) {
-        for (int t = 0; t < c->ntopics; t++)
-                if (strcmp(c->topics[t].name, name) == 0)
-                        return t;
-        return -1;
-}
-
-int insync_cluster_wanted_topic(insync_cluster_t *c, const char *name) {
-        for (int w = 0; w < c->nwanted; w++)
-                if (strcmp(c->wanted[w], name) == 0)
-                        return w;
-        char **v = realloc(c->wanted, (size_t)(c->nwanted + 1) * sizeof(*v));
-        if (!v)
-                return -1;
-        c->wanted = v;
-        if (!(v[c->nwanted] = strdup(name)))
-                return -1;
-        return c->nwanted++;
-}
-
-const char *insync_cluster_topic_name(const insync_cluster_t *c, int t) {
-        return t >= 0 && t < c->ntopics ? c->topics[t].name : NULL;
-}
-
-int insync_cluster_topic_partitions(const insync_cluster_t *c, int t) {
-        return t >= 0 && t < c->ntopics ? c->topics[t].partitions : 0;
-}
-
-int insync_cluster_create_topic(insync_cluster_t *c, const char *name,
-                                int partitions, int rf, int min_isr,
-                                int unclean, int64_t flush_messages,
-                                int64_t flush_ms,
-                                const int *assignment, char *err,
-                                size_t errlen) {
-        if (insync_cluster_topic(c, name) >= 0) {
-                snprintf(err, errlen, "topic '%s' already exists", name);
-                return -1;
-        }
-        if (!c->ctl_active) {
-                /* CreateTopics needs the active controller */
-                snprintf(err, errlen, "no active controller (the quorum has no leader)");
-                return -1;
-        }
-        if (c->ntopics >= UINT8_MAX) {
-                snprintf(err, errlen, "too many topics (at most %d)", UINT8_MAX - 1);
-                return -1;
-        }
-        if (partitions < 1 || partitions > INSYNC_MAX_PARTITIONS) {
-                snprintf(err, errlen, "partitions: expected 1..%d, got %d",
-                         INSYNC_MAX_PARTITIONS, partitions);
-                return -1;
-        }
-        if (rf < 1 || rf > c->nbrokers) {
-                snprintf(err, errlen,
-                         "replication_factor: %d is larger than the number of "
-                         "brokers (%d)",
-                         rf, c->nbrokers);
-                if (rf < 1)
-                        snprintf(err, errlen,
-                                 "replication_factor: expected at least 1, got %d", rf);
-                return -1;
-        }
-        uint64_t replicas = (uint64_t)partitions * (uint64_t)rf;
-        for (int t = 0; t < c->ntopics; t++)
-                replicas += (uint64_t)c->topics[t].partitions *
-                            (uint64_t)c->topics[t].rf;
-        if (replicas > INSYNC_MAX_REPLICAS) {
-                snprintf(err, errlen,
-                         "partitions: %d partitions of %d replicas would make "
-                         "%llu partition replicas in the cluster (at most %d)",
-                         partitions, rf, (unsigned long long)replicas,
-                         INSYNC_MAX_REPLICAS);
-                return -1;
-        }
-        uint32_t ngp = c->ngp + (uint32_t)partitions;
-        insync_topic_t *topics = realloc(c->topics, (size_t)(c->ntopics + 1) * sizeof(*topics));
-        if (!topics)
-                goto nomem;
-        c->topics = topics;
-        insync_cpart_t *cp = realloc(c->cp, ngp * sizeof(*cp));
-        if (!cp)
-                goto nomem;
-        c->cp = cp;
-        for (int b = 1; b <= c->nbrokers; b++) {
-                insync_broker_t *br = &c->br[b];
-                insync_replica_t **rep = realloc(br->rep, ngp * sizeof(*rep));
-                if (!rep)
-                        goto nomem;
-                br->rep = rep;
-                insync_meta_t *meta = realloc(br->meta, ngp * sizeof(*meta));
-                if (!meta)
-                        goto nomem;
-                br->meta = meta;
-                for (uint32_t gp = c->ngp; gp < ngp; gp++) {
-                        rep[gp] = NULL;
-                        meta[gp].leader = -1;
-                        meta[gp].epoch = -1;
-                        meta[gp].pepoch = -1;
-                }
-        }
-        insync_topic_t *t = &c->topics[c->ntopics];
-        t->name = strdup(name);
-        if (!t->name)
-                goto nomem;
-        t->hash = 0;
-        for (const char *q = name; *q; q++) /* Java's String.hashCode */
-                t->hash = (int32_t)(31u * (uint32_t)t->hash + (uint8_t)*q);
-        t->partitions = partitions;
-        t->rf = rf;
-        t->gp0 = c->ngp;
-        t->min_isr = min_isr;
-        t->unclean = unclean;
-        t->flush_messages = flush_messages;
-        t->flush_ms = flush_ms;
-        t->wanted = -1;
-        for (int w = 0; w < c->nwanted; w++)
-                if (strcmp(c->wanted[w], name) == 0)
-                        t->wanted = w;
-        for (int p = 0; p < partitions; p++) {
-                uint32_t gp = c->ngp + (uint32_t)p;
-                insync_cpart_t *x = &c->cp[gp];
-                memset(x, 0, sizeof(*x));
-                x->topic = c->ntopics;
-                x->part = p;
-                x->rf = rf;
-                x->leader = -1;
-                c->imbalanced++; /* no leader yet: not the preferred one */
-                for (int i = 0; i < rf; i++)
-                        x->replicas[i] = assignment ? assignment[p * rf + i]
-                                                    : 1 + (p + i) % c->nbrokers;
-                for (int i = 0; i < rf; i++) {
-                        int b = x->replicas[i];
-                        insync_broker_t *br = &c->br[b];
-                        if (br->ngps == br->gpscap) {
-                                uint32_t cap = br->gpscap ? br->gpscap * 2 : 16;
-                                uint32_t *v = realloc(br->gps, cap * sizeof(*v));
-                                if (!v)
-                                        goto nomem;
-                                br->gps = v;
-                                br->gpscap = cap;
-                        }
-                        insync_replica_t *r = calloc(1, sizeof(*r));
-                        if (!r)
-                                goto nomem;
-                        r->f = calloc((size_t)rf, sizeof(*r->f));
-                        if (!r->f) {
-                                free(r);
-                                goto nomem;
-                        }
-                        br->gps[br->ngps++] = gp;
-                        r->leader = -1;
-                        r->epoch = -1;
-                        r->pepoch = -1;
-                        r->log.last_flush = c->now;
-                        c->br[b].rep[gp] = r;
-                        if (!c->br[b].fenced)
-                                x->isr |= (uint64_t)1 << b;
-                }
-                if (!x->isr)
-                        x->isr = (uint64_t)1 << x->replicas[0];
-        }
-        uint32_t first = c->ngp;
-        c->ngp = ngp;
-        c->ntopics++;
-        /* The controller elects and tells every broker, as on creation. */
-        for (uint32_t gp = first; gp < ngp; gp++) {
-                insync_cpart_t *x = &c->cp[gp];
-                x->epoch = -1;
-                insync_controller_elect(c, gp, 0);
-                insync_controller_broadcast(c, gp);
-        }
-        insync_controller_maybe_schedule_balance(c);
-        for (int i = 0; i < c->nprod; i++)
-                if (insync_producer_grow(c, c->prod[i]))
-                        goto nomem;
-        return 0;
-nomem:
-        snprintf(err, errlen, "out of memory");
-        return -1;
-}
-
-int insync_cluster_producer(insync_cluster_t *c, const insync_pconf_t *conf) {
-        if (c->nnodes >= INSYNC_MAX_NODES || c->nprod >= UINT8_MAX)
-                return -1;
-        insync_producer_t **v = realloc(c->prod, (size_t)(c->nprod + 1) * sizeof(*v));
-        if (!v)
-                return -1;
-        c->prod = v;
-        insync_producer_t *p = calloc(1, sizeof(*p));
-        if (!p)
-                return -1;
-        p->conf = *conf;
-        insync_pconf_bound(&p->conf);
-        conf = &p->conf;
-        p->index = c->nprod;
-        p->node = c->nnodes;
-        p->pid = conf->idempotence ? 1000 + p->index : -1;
-        for (int b = 0; b <= INSYNC_MAX_BROKERS; b++) {
-                p->conn[b] = 1; /* 0 marks a message on no connection */
-                p->meta_wait[b] = -1;
-        }
-        if (insync_producer_grow(c, p)) {
-                free(p);
-                return -1;
-        }
-        c->prod[c->nprod++] = p;
-        c->nnodes++;
-        if (conf->metadata_refresh_ms > 0)
-                insync_sim_at(c, insync_after(c->now, conf->metadata_refresh_ms), INSYNC_EV_META,
-                              (uint32_t)p->index, 1, NULL);
-        return p->index;
-}
-
 int insync_cluster_producer_node(const insync_cluster_t *c, int p) {
         return p >= 0 && p < c->nprod ? c->prod[p]->node : -1;
 }
@@ -321,76 +91,6 @@ uint64_t insync_cluster_outstanding(const insync_cluster_t *c) {
 }
 
 int insync_cluster_brokers(const insync_cluster_t *c) { return c->nbrokers; }
-
-void insync_cluster_complete(insync_cluster_t *c, uint32_t rec, int err,
-                             int64_t offset, int persisted, int fatal) {
-        if (c->cq_n == c->cq_cap) {
-                size_t cap = c->cq_cap ? c->cq_cap * 2 : 1024;
-                insync_compl_t *q = realloc(c->cq, cap * sizeof(*q));
-                if (!q)
-                        abort();
-                c->cq = q;
-                c->cq_cap = cap;
-        }
-        insync_compl_t *q = &c->cq[c->cq_n++];
-        q->rec = rec;
-        q->err = err;
-        q->offset = offset;
-        q->persisted = (uint8_t)persisted;
-        q->fatal = (uint8_t)fatal;
-        insync_rec_t *e = &c->recs.rec[rec];
-        e->state = (uint8_t)((e->state & 0xf0) | (err ? INSYNC_REC_FAILED : INSYNC_REC_ACKED));
-        e->offset = err ? -1 : offset;
-        c->outstanding--;
-        if (c->trace.on && e->topic != UINT8_MAX &&
-            e->part < c->topics[e->topic].partitions)
-                insync_trace_add(c, INSYNC_T_DELIVERY,
-                                 c->nbrokers + 1 + c->recs.prod[rec],
-                                 c->topics[e->topic].gp0 + e->part, err, offset);
-}
-
-int insync_cluster_due(const insync_cluster_t *c) {
-        return c->cq_head < c->cq_n || c->fatal_untold > 0;
-}
-
-/* The oldest undelivered report; @returns 0 when none. */
-static int report_peek(const insync_cluster_t *c, insync_report_t *r) {
-        if (c->cq_head >= c->cq_n)
-                return 0;
-        const insync_compl_t *q = &c->cq[c->cq_head];
-        const insync_rec_t *e = &c->recs.rec[q->rec];
-        r->id = q->rec + 1;
-        r->err = q->err;
-        r->offset = q->offset;
-        r->persisted = q->persisted;
-        r->fatal = q->fatal;
-        r->topic = e->topic == UINT8_MAX ? -1 : e->topic;
-        r->partition = e->part == INSYNC_PART_NONE ? -1 : e->part;
-        r->producer = c->recs.prod[q->rec];
-        /* enq keeps the low 32 bits of the send time: exact for a
-         * latency below 2^32 ms (49 days of virtual time) */
-        r->latency_ms = (int64_t)(uint32_t)((uint32_t)c->now - e->enq);
-        return 1;
-}
-
-/* Drops the oldest report. */
-static void report_pop(insync_cluster_t *c) {
-        if (c->cq_head < c->cq_n)
-                c->cq_head++;
-        if (c->cq_head == c->cq_n)
-                c->cq_head = c->cq_n = 0;
-}
-
-int insync_cluster_report_take(insync_cluster_t *c, insync_report_t *r) {
-        if (!report_peek(c, r))
-                return 0;
-        const insync_rec_t *e = &c->recs.rec[r->id - 1];
-        r->klen = e->klen == INSYNC_NOLEN ? 0 : e->klen;
-        r->key = insync_records_key(&c->recs, r->id - 1);
-        report_pop(c);
-        return 1;
-}
-
 
 const char *insync_cluster_key(const insync_cluster_t *c, uint32_t id,
                                size_t *len) {
@@ -454,7 +154,7 @@ int insync_cluster_crash(insync_cluster_t *c, int b, int lose_unflushed,
                 /* killed while hung: what waited for it meets a dead
                  * process, as anything sent to it from now on */
                 c->br[b].paused = 0;
-                insync_sim_release(c, b);
+                insync_dispatch_release(c, b);
         }
         insync_broker_stop(c, b, lose_unflushed);
         if (c->br[b].powered)
@@ -505,7 +205,7 @@ int insync_cluster_resume(insync_cluster_t *c, int b, char *err,
         insync_fetcher_wake_all(c);
         insync_trace_add(c, INSYNC_T_RESUME, b, -1, 0, 0);
         c->br[b].paused = 0;
-        insync_sim_release(c, b);
+        insync_dispatch_release(c, b);
         return 0;
 }
 
@@ -549,6 +249,38 @@ int insync_cluster_shutdown(insync_cluster_t *c, int b, char *err,
         insync_fetcher_wake_all(c);
         insync_broker_begin_shutdown(c, b);
         return 0;
+}
+
+/* The network's faults: a cut link carries nothing (net.c). */
+void insync_cluster_cut(insync_cluster_t *c, int from, int to, int both) {
+        insync_fetcher_wake_all(c);
+        c->cut[from * INSYNC_MAX_NODES + to] = INSYNC_LINK_CUT;
+        if (both)
+                c->cut[to * INSYNC_MAX_NODES + from] = INSYNC_LINK_CUT;
+}
+
+void insync_cluster_lossy(insync_cluster_t *c, int from, int to) {
+        c->cut[from * INSYNC_MAX_NODES + to] = INSYNC_LINK_LOSSY;
+}
+
+void insync_cluster_isolate(insync_cluster_t *c, int node) {
+        for (int i = 0; i < INSYNC_MAX_NODES; i++)
+                if (i != node)
+                        insync_cluster_cut(c, node, i, 1);
+}
+
+void insync_cluster_heal(insync_cluster_t *c) {
+        insync_fetcher_wake_all(c);
+        memset(c->cut, 0, (size_t)INSYNC_MAX_NODES * INSYNC_MAX_NODES);
+}
+
+int insync_cluster_link_latency(insync_cluster_t *c, int from, int to,
+                                const insync_latency_t *l, char *err,
+                                size_t errlen) {
+        if (insync_latency_link_check(c, from, to, l, err, errlen))
+                return -1;
+        insync_fetcher_wake_all(c); /* their cycles were for the old latency */
+        return insync_latency_link(c, from, to, l, err, errlen);
 }
 
 /* ------------------------------------------------------------ inspection */

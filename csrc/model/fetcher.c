@@ -16,7 +16,7 @@
  * (dirty), so an idle partition costs nothing per fetch.  Kafka's leader
  * still updates every session partition's follower state at each fetch
  * (lastCaughtUpTimeMs); the model does it when the state is next read
- * (insync_partition_fstate): a partition left out of a fetch was caught up
+ * (insync_fetcher_fstate): a partition left out of a fetch was caught up
  * at that fetch.
  *
  * Idle periods.  A fetcher with nothing to fetch and nothing owed repeats
@@ -52,7 +52,7 @@ static void grow(uint32_t **v, uint32_t *cap, uint32_t n) {
 
 /* AbstractFetcherManager.getFetcherId: Utils.abs(31 * topic.hashCode +
  * partition) % numFetchersPerBroker, in Java's int arithmetic. */
-int insync_fetcher_id(const insync_cluster_t *c, uint32_t gp) {
+static int fetcher_id(const insync_cluster_t *c, uint32_t gp) {
         int nf = c->conf.num_fetchers;
         if (nf <= 1)
                 return 0;
@@ -63,7 +63,7 @@ int insync_fetcher_id(const insync_cluster_t *c, uint32_t gp) {
         return (int)(a % (uint32_t)nf);
 }
 
-insync_fetcher_t *insync_fetcher_get(insync_cluster_t *c, int f, int l,
+static insync_fetcher_t *fetcher_get(insync_cluster_t *c, int f, int l,
                                      uint32_t gp) {
         int nf = c->conf.num_fetchers;
         if (!c->fetchers) {
@@ -72,7 +72,7 @@ insync_fetcher_t *insync_fetcher_get(insync_cluster_t *c, int f, int l,
                 if (!c->fetchers)
                         abort();
         }
-        int id = insync_fetcher_id(c, gp);
+        int id = fetcher_id(c, gp);
         insync_fetcher_t **slot = &c->fetchers[((size_t)f * NF_STRIDE + (size_t)l) *
                                                        (size_t)nf + (size_t)id];
         if (*slot)
@@ -150,8 +150,8 @@ static void cycle(const insync_cluster_t *c, const insync_fetcher_t *s,
         *ph2 = dd - *k * p2;
 }
 
-int64_t insync_fetcher_last_arrival(const insync_cluster_t *c,
-                                    const insync_fetcher_t *s) {
+static int64_t last_arrival(const insync_cluster_t *c,
+                            const insync_fetcher_t *s) {
         if (!s->dormant)
                 return s->last_arrival;
         int64_t k, ph2;
@@ -234,7 +234,7 @@ void insync_fetcher_add(insync_cluster_t *c, int f, insync_replica_t *r,
                         uint32_t gp) {
         if (r->leader < 1 || r->leader == f || r->fetcher)
                 return;
-        insync_fetcher_t *s = insync_fetcher_get(c, f, r->leader, gp);
+        insync_fetcher_t *s = fetcher_get(c, f, r->leader, gp);
         insync_fetcher_wake(c, s);
         grow(&s->parts, &s->pcap, s->nparts);
         r->fetcher = s;
@@ -244,6 +244,30 @@ void insync_fetcher_add(insync_cluster_t *c, int f, insync_replica_t *r,
         r->in_chg = 0;
         insync_fetcher_change(s, r, gp);
         insync_fetcher_send(c, s);
+}
+
+/* Partition.updateFollowerFetchState for the fetches that left the
+ * partition out since it was last carried: an incremental fetch omits a
+ * partition whose follower had all of it and whose leader had nothing new
+ * to say (else it is in the request, or owed), so each such fetch found it
+ * caught up. */
+insync_fstate_t *insync_fetcher_fstate(insync_cluster_t *c, int b, uint32_t gp,
+                                       insync_replica_t *r, int pos) {
+        insync_fstate_t *fs = &r->f[pos];
+        if (!fs->seen)
+                return fs;
+        const insync_replica_t *fr = c->br[c->cp[gp].replicas[pos]].rep[gp];
+        const insync_fetcher_t *s = fr ? fr->fetcher : NULL;
+        if (!s || s->leader != b || fr->delayed)
+                return fs;
+        int64_t la = last_arrival(c, s);
+        if (la > fs->last_fetch_t) {
+                if (la > fs->caught_up)
+                        fs->caught_up = la;
+                fs->last_fetch_leo = fs->leo;
+                fs->last_fetch_t = la;
+        }
+        return fs;
 }
 
 /* removeFetcherForPartitions.  The leader's lazy view of it is brought up
@@ -257,7 +281,7 @@ void insync_fetcher_remove(insync_cluster_t *c, insync_replica_t *r,
         insync_replica_t *lr = insync_broker_replica(c, s->leader, gp);
         int pos = insync_partition_pos(c, gp, s->follower);
         if (lr && lr->role == INSYNC_ROLE_LEADER && pos >= 0)
-                insync_partition_fstate(c, s->leader, gp, lr, pos);
+                insync_fetcher_fstate(c, s->leader, gp, lr, pos);
         uint32_t last = s->parts[--s->nparts];
         if (r->fpos < s->nparts) {
                 s->parts[r->fpos] = last;

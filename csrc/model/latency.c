@@ -173,9 +173,9 @@ void insync_latency_free(insync_cluster_t *c) {
         free(c->lat_last);
 }
 
-int insync_cluster_link_latency(insync_cluster_t *c, int from, int to,
-                                const insync_latency_t *l, char *err,
-                                size_t errlen) {
+int insync_latency_link_check(const insync_cluster_t *c, int from, int to,
+                              const insync_latency_t *l, char *err,
+                              size_t errlen) {
         if (insync_latency_check(l, err, errlen))
                 return -1;
         if (from < 0 || to < 0 || from >= INSYNC_MAX_NODES || to >= INSYNC_MAX_NODES) {
@@ -187,7 +187,11 @@ int insync_cluster_link_latency(insync_cluster_t *c, int from, int to,
                          INSYNC_MAX_LAT - 1);
                 return -1;
         }
-        insync_fetcher_wake_all(c); /* their cycles were for the old latency */
+        return 0;
+}
+
+int insync_latency_link(insync_cluster_t *c, int from, int to,
+                        const insync_latency_t *l, char *err, size_t errlen) {
         if (!c->lat_link) {
                 c->lat_link = calloc((size_t)INSYNC_MAX_NODES * INSYNC_MAX_NODES, 1);
                 if (!c->lat_link) {

@@ -46,8 +46,8 @@ static inline int64_t insync_after(int64_t now, int64_t d) {
 
 typedef enum insync_evtype_e {
         INSYNC_EV_MSG = 1,      /**< p: a network message arrives */
-        /* timers that run in broker a (a paused broker holds them), from
-         * INSYNC_EV_HEARTBEAT to INSYNC_EV_DP_TIMEOUT */
+        /* timers that run in broker a (a paused broker holds them:
+         * dispatch.c's table says so of each) */
         INSYNC_EV_HEARTBEAT,    /**< a: broker, b: incarnation */
         INSYNC_EV_ISR_CHECK,    /**< a: broker, b: incarnation */
         INSYNC_EV_FETCH_CHECK,  /**< a: broker, b: incarnation */
@@ -73,6 +73,7 @@ typedef enum insync_evtype_e {
         INSYNC_EV_REQ_TIMEOUT,  /**< a: producer, b: request id */
         INSYNC_EV_SCAN,         /**< a: producer: message timeout scan */
         INSYNC_EV_META,         /**< a: producer: metadata refresh timer */
+        INSYNC_EV__N            /**< the number of types, plus one */
 } insync_evtype_t;
 
 typedef struct insync_ev_s {
@@ -504,6 +505,7 @@ typedef enum insync_msgtype_e {
         INSYNC_M_TOPIC_REQ,   /**< a Metadata request naming one wanted topic (gp) */
         INSYNC_M_TOPIC_RESP,  /**< err 0 and leader = topic index, or
                                    UNKNOWN_TOPIC_OR_PART */
+        INSYNC_M__N           /**< the number of types, plus one */
 } insync_msgtype_t;
 
 typedef struct insync_msg_s {
@@ -583,7 +585,8 @@ struct insync_cluster_s {
         int64_t now;
         uint64_t rng[4];        /**< xoshiro256** state */
         insync_heap_t heap;
-        insync_ev_t *held;      /**< events of paused brokers, in firing order */
+        insync_ev_t *held;      /**< events of paused brokers, in firing order
+                                     (dispatch.c) */
         size_t nheld, heldcap;
         int nbrokers;
         insync_broker_t br[INSYNC_MAX_BROKERS + 1]; /**< by id, [0] unused */
@@ -648,19 +651,33 @@ void insync_sim_at(insync_cluster_t *c, int64_t t, int type, uint32_t a,
 /** insync_sim_at with an ordering key (a fetcher's events). */
 void insync_sim_at_key(insync_cluster_t *c, int64_t t, uint32_t key, int type,
                        uint32_t a, uint64_t b, void *p);
-void insync_sim_release(insync_cluster_t *c, int b); /* b's held events, due now */
 uint64_t insync_sim_rand(insync_cluster_t *c);
 
 /** One step of xoshiro256** over the state @p s (sim.c): the model's
  * random streams (c->rng, and the latencies' own c->lat_rng) share it. */
 uint64_t insync_xoshiro(uint64_t s[4]);
 void insync_sim_seed(insync_cluster_t *c, uint64_t seed);
+/** Pops the next event into @p e when one is due at or before @p until;
+ * @returns 0 when none is. */
+int insync_sim_pop(insync_cluster_t *c, int64_t until, insync_ev_t *e);
 void insync_sim_free(insync_cluster_t *c);
+
+/* dispatch.c: the step loop (insync_cluster_step, cluster.h) */
+void insync_dispatch_release(insync_cluster_t *c, int b); /* b's held events, due now */
+/** Frees the messages still queued or held, then the queue. */
+void insync_dispatch_free(insync_cluster_t *c);
 
 /* net.c */
 insync_msg_t *insync_net_msg(insync_cluster_t *c, int type, int from, int to);
 void insync_net_send(insync_cluster_t *c, insync_msg_t *m);
-void insync_net_deliver(insync_cluster_t *c, insync_msg_t *m);
+/** A message's arrival: @returns 0 when a cut link, a lossy one or a
+ * broken connection lost it (traced and freed), else 1. */
+int insync_net_arrives(insync_cluster_t *c, insync_msg_t *m);
+/** A connection reset for request @p m (its sender learns it one latency
+ * later). */
+void insync_net_reset(insync_cluster_t *c, insync_msg_t *m);
+/** A produce request's new connection accepted (its answer, acks=0). */
+void insync_net_accept(insync_cluster_t *c, insync_msg_t *m);
 void insync_net_free(insync_cluster_t *c, insync_msg_t *m);
 void insync_net_free_all(insync_cluster_t *c); /* the free list */
 int insync_net_passes(const insync_cluster_t *c, int from, int to);
@@ -668,7 +685,6 @@ int insync_net_passes(const insync_cluster_t *c, int from, int to);
  * or single messages are lost (c:lossy) */
 #define INSYNC_LINK_CUT 1
 #define INSYNC_LINK_LOSSY 2
-void insync_net_conn_break(insync_cluster_t *c, const insync_msg_t *m);
 void insync_net_close(insync_cluster_t *c, const insync_msg_t *m);
 void insync_net_broker_closed(insync_cluster_t *c, int b);
 
@@ -679,6 +695,14 @@ void insync_latency_free(insync_cluster_t *c);
 /** When message m, sent now, arrives: its broker's network budget, then its
  * link's latency. */
 int64_t insync_latency_arrival(insync_cluster_t *c, const insync_msg_t *m);
+/** Whether link from -> to may get distribution @p l: @returns 0, or -1
+ * with a message in @p err. */
+int insync_latency_link_check(const insync_cluster_t *c, int from, int to,
+                              const insync_latency_t *l, char *err,
+                              size_t errlen);
+/** Gives the link it (checked); @returns 0, or -1 on no memory. */
+int insync_latency_link(insync_cluster_t *c, int from, int to,
+                        const insync_latency_t *l, char *err, size_t errlen);
 
 /* records.c */
 int insync_records_add(insync_records_t *r, const char *k, size_t kl,
@@ -710,9 +734,6 @@ void insync_log_free(insync_log_t *l);
 uint32_t insync_log_batch_at(const insync_log_t *l, uint32_t offset);
 
 /* fetcher.c */
-insync_fetcher_t *insync_fetcher_get(insync_cluster_t *c, int f, int l,
-                                     uint32_t gp); /* creates it; NULL: no memory */
-int insync_fetcher_id(const insync_cluster_t *c, uint32_t gp);
 void insync_fetcher_add(insync_cluster_t *c, int f, insync_replica_t *r,
                         uint32_t gp);
 void insync_fetcher_remove(insync_cluster_t *c, insync_replica_t *r,
@@ -720,10 +741,11 @@ void insync_fetcher_remove(insync_cluster_t *c, insync_replica_t *r,
 void insync_fetcher_change(insync_fetcher_t *s, insync_replica_t *r,
                            uint32_t gp);
 void insync_fetcher_send(insync_cluster_t *c, insync_fetcher_t *s);
-void insync_fetcher_respond(insync_cluster_t *c, insync_fetcher_t *s); /* partition.c */
+/** The leader's view of follower position @p pos, brought up to date with
+ * the fetches that left the partition out. */
+insync_fstate_t *insync_fetcher_fstate(insync_cluster_t *c, int b, uint32_t gp,
+                                       insync_replica_t *r, int pos);
 void insync_fetcher_mark(insync_fetcher_t *s, insync_fstate_t *fs, uint32_t gp);
-int64_t insync_fetcher_last_arrival(const insync_cluster_t *c,
-                                    const insync_fetcher_t *s);
 void insync_fetcher_wake(insync_cluster_t *c, insync_fetcher_t *s);
 void insync_fetcher_wake_all(insync_cluster_t *c);
 /** Makes sure the follower's FETCH_CHECK comes by @p s's request's
@@ -733,11 +755,26 @@ int insync_fetcher_may_sleep(const insync_cluster_t *c,
                              const insync_fetcher_t *s);
 void insync_fetcher_free_all(insync_cluster_t *c);
 
-/* partition.c */
 /** Broker @p b's replica of global partition @p gp, NULL when it holds none
  * (or b or gp is out of range). */
-insync_replica_t *insync_broker_replica(insync_cluster_t *c, int b,
-                                        uint32_t gp);
+static inline insync_replica_t *insync_broker_replica(insync_cluster_t *c,
+                                                      int b, uint32_t gp) {
+        if (b < 1 || b > c->nbrokers || gp >= c->ngp)
+                return NULL;
+        return c->br[b].rep[gp];
+}
+
+/** Broker @p b's position in partition @p gp's replicas, -1 when none. */
+static inline int insync_partition_pos(const insync_cluster_t *c, uint32_t gp,
+                                       int b) {
+        const insync_cpart_t *cp = &c->cp[gp];
+        for (int i = 0; i < cp->rf; i++)
+                if (cp->replicas[i] == b)
+                        return i;
+        return -1;
+}
+
+/* partition.c */
 void insync_partition_produce(insync_cluster_t *c, int b, insync_msg_t *m);
 void insync_partition_fetch(insync_cluster_t *c, int b, insync_msg_t *m);
 void insync_partition_fetch_resp(insync_cluster_t *c, int b, insync_msg_t *m);
@@ -751,22 +788,15 @@ void insync_partition_apply_state(insync_cluster_t *c, int b, uint32_t gp,
 void insync_partition_alter_resp(insync_cluster_t *c, int b, insync_msg_t *m);
 void insync_partition_fetch_retry(insync_cluster_t *c, int b, uint32_t key,
                                   uint64_t session);
-/** The leader's view of follower position @p pos, brought up to date with
- * the fetches that left the partition out (fetcher.c). */
-insync_fstate_t *insync_partition_fstate(insync_cluster_t *c, int b,
-                                         uint32_t gp, insync_replica_t *r,
-                                         int pos);
-int insync_partition_pos(const insync_cluster_t *c, uint32_t gp, int b);
 void insync_partition_fetch_check(insync_cluster_t *c, int b);
 void insync_partition_resign(insync_cluster_t *c, int b, uint32_t gp,
                              int reset);
-void insync_partition_maybe_flush(insync_cluster_t *c, uint32_t gp,
-                                  insync_replica_t *r);
 
 /* broker.c */
 void insync_broker_timer(insync_cluster_t *c, int type, int b, uint64_t inc);
 void insync_broker_start(insync_cluster_t *c, int b);
-void insync_broker_schedule_storage(insync_cluster_t *c, int b);
+/** A broker of a new cluster, running and registered, its timers armed. */
+void insync_broker_create(insync_cluster_t *c, int b);
 void insync_broker_stop(insync_cluster_t *c, int b, int power_loss);
 /** What of replica @p r on broker @p b a power loss now would leave:
  * the flushed prefix, or more where the kernel has written back. */
@@ -810,9 +840,9 @@ void insync_trace_request(insync_cluster_t *c, int node, int64_t gp,
                           int64_t leader, int64_t count, int acks);
 void insync_trace_free(insync_trace_t *t);
 
-/* cluster.c */
-void insync_cluster_complete(insync_cluster_t *c, uint32_t rec, int err,
-                             int64_t offset, int persisted, int fatal);
+/* completion.c: a send's outcome, for the binding's report */
+void insync_complete(insync_cluster_t *c, uint32_t rec, int err, int64_t offset,
+                     int persisted, int fatal);
 
 static inline int insync_bit(uint64_t m, int b) {
         return b >= 0 && b < 64 ? (int)((m >> b) & 1) : 0;

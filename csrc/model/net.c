@@ -6,7 +6,8 @@
  * sending and at arrival, so a cut also catches messages in flight.  A
  * request reaching a broker whose process is dead but whose machine is up
  * is answered by the OS with a connection reset; a machine without power
- * answers nothing.
+ * answers nothing (dispatch.c delivers, this file builds the reset).  The
+ * network never calls the nodes: dispatch.c hands them what arrives.
  *
  * A producer talks to a broker over one TCP connection (librdkafka keeps
  * one per broker), which delivers a stream in order or not at all: once a
@@ -63,7 +64,8 @@ static int conn_dead(const insync_cluster_t *c, const insync_msg_t *m) {
         return p && !m->fin && conn <= p->conn_broken[b];
 }
 
-void insync_net_conn_break(insync_cluster_t *c, const insync_msg_t *m) {
+/* A message of the connection was lost: nothing more passes on it. */
+static void conn_break(insync_cluster_t *c, const insync_msg_t *m) {
         int b;
         uint32_t conn;
         insync_producer_t *p = conn_ends(c, m, &b, &conn);
@@ -76,7 +78,7 @@ void insync_net_conn_break(insync_cluster_t *c, const insync_msg_t *m) {
 static int lost(insync_cluster_t *c, const insync_msg_t *m) {
         uint8_t cut = c->cut[m->from * INSYNC_MAX_NODES + m->to];
         if (cut == INSYNC_LINK_CUT)
-                insync_net_conn_break(c, m);
+                conn_break(c, m);
         return cut || conn_dead(c, m);
 }
 
@@ -147,12 +149,9 @@ void insync_net_send(insync_cluster_t *c, insync_msg_t *m) {
                           INSYNC_EV_MSG, 0, 0, m);
 }
 
-static int is_request(int type) {
-        return type == INSYNC_M_PRODUCE || type == INSYNC_M_FETCH;
-}
-
-/* The OS of a live machine resets connections to a dead process. */
-static void reset_back(insync_cluster_t *c, insync_msg_t *m) {
+/* The OS of a live machine resets connections to a dead process; a
+ * restarted broker not yet serving resets them too (dispatch.c). */
+void insync_net_reset(insync_cluster_t *c, insync_msg_t *m) {
         int type = m->type == INSYNC_M_PRODUCE ? INSYNC_M_PRODUCE_RESP
                                                : INSYNC_M_FETCH_RESP;
         insync_msg_t *r = insync_net_msg(c, type, m->to, m->from);
@@ -171,7 +170,7 @@ static void reset_back(insync_cluster_t *c, insync_msg_t *m) {
  * it reads nothing more from it, and the producer learns of it one
  * latency later, as a FIN. */
 void insync_net_close(insync_cluster_t *c, const insync_msg_t *m) {
-        insync_net_conn_break(c, m);
+        conn_break(c, m);
         insync_msg_t *r = insync_net_msg(c, INSYNC_M_PRODUCE_RESP, m->to, m->from);
         r->fin = 1;
         r->err = INSYNC_KERR__TRANSPORT;
@@ -198,7 +197,7 @@ void insync_net_broker_closed(insync_cluster_t *c, int b) {
 
 /* A live process accepted the connection: the client learns it one
  * latency later, and only then has it written the request. */
-static void connected_back(insync_cluster_t *c, insync_msg_t *m) {
+void insync_net_accept(insync_cluster_t *c, insync_msg_t *m) {
         insync_msg_t *r = insync_net_msg(c, INSYNC_M_PRODUCE_RESP, m->to, m->from);
         r->connect = 1;
         r->gp = m->gp;
@@ -207,92 +206,12 @@ static void connected_back(insync_cluster_t *c, insync_msg_t *m) {
         insync_net_send(c, r);
 }
 
-void insync_net_deliver(insync_cluster_t *c, insync_msg_t *m) {
+int insync_net_arrives(insync_cluster_t *c, insync_msg_t *m) {
         if (lost(c, m)) {
                 insync_trace_add(c, INSYNC_T_DROP, m->from, (int64_t)m->gp,
                                  m->to, m->type);
                 insync_net_free(c, m);
-                return;
+                return 0;
         }
-        int to = m->to;
-        if (to == 0) {
-                insync_controller_recv(c, m);
-        } else if (is_broker(c, to)) {
-                insync_broker_t *b = &c->br[to];
-                if (!b->alive) {
-                        if (b->powered && is_request(m->type))
-                                reset_back(c, m);
-                } else {
-                        switch (m->type) {
-                        case INSYNC_M_PRODUCE:
-                                if (m->connect && (b->fenced ||
-                                                   b->meta_seen < c->meta_version)) {
-                                        /* a restarted broker serves no
-                                         * request before it is unfenced
-                                         * and has caught up with the
-                                         * metadata (BrokerServer.startup) */
-                                        reset_back(c, m);
-                                        break;
-                                }
-                                if (m->connect)
-                                        connected_back(c, m);
-                                insync_partition_produce(c, to, m);
-                                break;
-                        case INSYNC_M_FETCH:
-                                insync_partition_fetch(c, to, m);
-                                break;
-                        case INSYNC_M_FETCH_RESP:
-                                insync_partition_fetch_resp(c, to, m);
-                                break;
-                        case INSYNC_M_PSTATE:
-                                if (m->version > b->meta_seen)
-                                        b->meta_seen = m->version;
-                                insync_partition_apply_state(c, to, m->gp,
-                                                             m->leader, m->epoch,
-                                                             m->pepoch, m->isr);
-                                break;
-                        case INSYNC_M_ALTER_ISR_RESP:
-                                insync_partition_alter_resp(c, to, m);
-                                break;
-                        case INSYNC_M_HEARTBEAT_RESP:
-                                insync_broker_heartbeat_resp(c, to, m);
-                                break;
-                        case INSYNC_M_META_REQ:
-                                insync_broker_meta_req(c, to, m);
-                                break;
-                        case INSYNC_M_TOPIC_REQ:
-                                insync_topic_req(c, to, m);
-                                break;
-                        default:
-                                break;
-                        }
-                }
-        } else {
-                int pi = to - c->nbrokers - 1;
-                if (pi >= 0 && pi < c->nprod)
-                        insync_producer_recv(c, c->prod[pi], m);
-        }
-        insync_net_free(c, m);
-}
-
-void insync_cluster_cut(insync_cluster_t *c, int from, int to, int both) {
-        insync_fetcher_wake_all(c);
-        c->cut[from * INSYNC_MAX_NODES + to] = INSYNC_LINK_CUT;
-        if (both)
-                c->cut[to * INSYNC_MAX_NODES + from] = INSYNC_LINK_CUT;
-}
-
-void insync_cluster_lossy(insync_cluster_t *c, int from, int to) {
-        c->cut[from * INSYNC_MAX_NODES + to] = INSYNC_LINK_LOSSY;
-}
-
-void insync_cluster_isolate(insync_cluster_t *c, int node) {
-        for (int i = 0; i < INSYNC_MAX_NODES; i++)
-                if (i != node)
-                        insync_cluster_cut(c, node, i, 1);
-}
-
-void insync_cluster_heal(insync_cluster_t *c) {
-        insync_fetcher_wake_all(c);
-        memset(c->cut, 0, (size_t)INSYNC_MAX_NODES * INSYNC_MAX_NODES);
+        return 1;
 }

@@ -30,13 +30,6 @@
 
 #include "model.h"
 
-insync_replica_t *insync_broker_replica(insync_cluster_t *c, int b,
-                                        uint32_t gp) {
-        if (b < 1 || b > c->nbrokers || gp >= c->ngp)
-                return NULL;
-        return c->br[b].rep[gp];
-}
-
 static const insync_topic_t *topic_of(const insync_cluster_t *c, uint32_t gp) {
         return &c->topics[c->cp[gp].topic];
 }
@@ -53,8 +46,7 @@ static uint64_t maximal_isr(const insync_replica_t *r) {
 
 /* UnifiedLog.append, leader and follower alike: flush once
  * unflushedMessages (LEO - recovery point) reaches flush.messages. */
-void insync_partition_maybe_flush(insync_cluster_t *c, uint32_t gp,
-                                  insync_replica_t *r) {
+static void maybe_flush(insync_cluster_t *c, uint32_t gp, insync_replica_t *r) {
         int64_t every = topic_of(c, gp)->flush_messages;
         if (every <= 0)
                 every = c->conf.flush_messages;
@@ -95,39 +87,6 @@ static int is_caught_up(const insync_cluster_t *c, const insync_fstate_t *f,
         return f->leo == (int64_t)leo || f->caught_up >= c->now - c->conf.lag_ms;
 }
 
-int insync_partition_pos(const insync_cluster_t *c, uint32_t gp, int b) {
-        const insync_cpart_t *cp = &c->cp[gp];
-        for (int i = 0; i < cp->rf; i++)
-                if (cp->replicas[i] == b)
-                        return i;
-        return -1;
-}
-
-/* Partition.updateFollowerFetchState for the fetches that left the
- * partition out since it was last carried: an incremental fetch omits a
- * partition whose follower had all of it and whose leader had nothing new
- * to say (else it is in the request, or owed), so each such fetch found it
- * caught up. */
-insync_fstate_t *insync_partition_fstate(insync_cluster_t *c, int b,
-                                         uint32_t gp, insync_replica_t *r,
-                                         int pos) {
-        insync_fstate_t *fs = &r->f[pos];
-        if (!fs->seen)
-                return fs;
-        const insync_replica_t *fr = c->br[c->cp[gp].replicas[pos]].rep[gp];
-        const insync_fetcher_t *s = fr ? fr->fetcher : NULL;
-        if (!s || s->leader != b || fr->delayed)
-                return fs;
-        int64_t la = insync_fetcher_last_arrival(c, s);
-        if (la > fs->last_fetch_t) {
-                if (la > fs->caught_up)
-                        fs->caught_up = la;
-                fs->last_fetch_leo = fs->leo;
-                fs->last_fetch_t = la;
-        }
-        return fs;
-}
-
 static int64_t rec_bytes(const insync_cluster_t *c, uint32_t id) {
         const insync_rec_t *e = &c->recs.rec[id];
         return 16 + (e->klen == INSYNC_NOLEN ? 0 : e->klen) +
@@ -136,6 +95,7 @@ static int64_t rec_bytes(const insync_cluster_t *c, uint32_t id) {
 
 static int64_t owed_bytes(insync_cluster_t *c, insync_fetcher_t *s,
                           int64_t enough);
+static void respond(insync_cluster_t *c, insync_fetcher_t *s);
 
 enum { NOTIFY_HW, NOTIFY_DATA, NOTIFY_RESIGN };
 
@@ -159,7 +119,7 @@ static void notify(insync_cluster_t *c, int b, uint32_t gp,
                     (what == NOTIFY_RESIGN ||
                      (what == NOTIFY_DATA &&
                       owed_bytes(c, s, c->conf.fetch_min_bytes) >= c->conf.fetch_min_bytes)))
-                        insync_fetcher_respond(c, s);
+                        respond(c, s);
         }
 }
 
@@ -176,7 +136,7 @@ static int maybe_increment_hw(insync_cluster_t *c, int b, uint32_t gp,
                 int f = cp->replicas[i];
                 if (f == b)
                         continue;
-                const insync_fstate_t *fs = insync_partition_fstate(c, b, gp, r, i);
+                const insync_fstate_t *fs = insync_fetcher_fstate(c, b, gp, r, i);
                 int wait = insync_bit(max, f) ||
                            (is_caught_up(c, fs, r->log.len) && !c->br[f].fenced &&
                             !c->br[f].in_cs);
@@ -276,7 +236,7 @@ void insync_partition_produce(insync_cluster_t *c, int b, insync_msg_t *m) {
                         abort();
                 insync_trace_add(c, INSYNC_T_APPEND, b, gp, base, n);
                 c->br[b].isr_dirty = 1;
-                insync_partition_maybe_flush(c, gp, r);
+                maybe_flush(c, gp, r);
                 notify(c, b, gp, r, NOTIFY_DATA);
                 maybe_increment_hw(c, b, gp, r);
         }
@@ -387,7 +347,7 @@ static void fetch_part(insync_cluster_t *c, int b, insync_fetcher_t *s,
                                                : INSYNC_KERR_UNKNOWN_LEADER_EPOCH;
                 return;
         }
-        insync_fstate_t *fs = insync_partition_fstate(c, b, gp, r, pos);
+        insync_fstate_t *fs = insync_fetcher_fstate(c, b, gp, r, pos);
         if (e->epoch2 >= 0) {
                 int32_t ep;
                 int64_t end;
@@ -518,7 +478,7 @@ static void r_dirty(insync_cluster_t *c, insync_fetcher_t *s, uint32_t gp) {
  * errors and diverging epochs owed, then each owed partition's records and
  * HW within replica.fetch.max.bytes each and
  * replica.fetch.response.max.bytes in all. */
-void insync_fetcher_respond(insync_cluster_t *c, insync_fetcher_t *s) {
+static void respond(insync_cluster_t *c, insync_fetcher_t *s) {
         int b = s->leader;
         insync_msg_t *m = insync_net_msg(c, INSYNC_M_FETCH_RESP, b, s->follower);
         m->key = s->key;
@@ -611,7 +571,7 @@ void insync_partition_fetch(insync_cluster_t *c, int b, insync_msg_t *m) {
         s->last_arrival = c->now; /* after: what it carries is not lazy */
         int64_t min = c->conf.fetch_min_bytes;
         if (s->nout || c->conf.fetch_wait_ms <= 0 || owed_bytes(c, s, min) >= min) {
-                insync_fetcher_respond(c, s);
+                respond(c, s);
                 return;
         }
         if (insync_fetcher_may_sleep(c, s)) {
@@ -634,7 +594,7 @@ void insync_partition_fetch_wait(insync_cluster_t *c, int b, uint32_t key,
                 return;
         insync_fetcher_t *s = c->fl[key - 1];
         if (s->leader == b && s->parked && s->parked_gen == gen)
-                insync_fetcher_respond(c, s);
+                respond(c, s);
 }
 
 void insync_partition_fetch_retry(insync_cluster_t *c, int b, uint32_t key,
@@ -760,7 +720,7 @@ void insync_partition_fetch_resp(insync_cluster_t *c, int b, insync_msg_t *m) {
                 }
                 if (o->nbatches) {
                         insync_trace_add(c, INSYNC_T_APPEND, b, gp, o->offset, k);
-                        insync_partition_maybe_flush(c, gp, r);
+                        maybe_flush(c, gp, r);
                 }
                 /* UnifiedLog.maybeUpdateHighWatermark: the leader's HW,
                  * bounded by the log end, lower too (a new leader's HW may
@@ -804,7 +764,7 @@ void insync_partition_isr_check(insync_cluster_t *c, int b) {
                             r->f[k].leo == (int64_t)r->log.len)
                                 continue;
                         dirty = 1;
-                        if (!is_caught_up(c, insync_partition_fstate(c, b, gp, r, k),
+                        if (!is_caught_up(c, insync_fetcher_fstate(c, b, gp, r, k),
                                           r->log.len))
                                 out |= (uint64_t)1 << f;
                 }

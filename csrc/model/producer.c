@@ -99,9 +99,9 @@ static void batch_done(insync_cluster_t *c, insync_producer_t *p,
                        insync_pbatch_t *b, int err, int64_t base, int persisted) {
         int fatal = err && err == p->fatal_err;
         for (uint32_t i = 0; i < b->n; i++)
-                insync_cluster_complete(c, b->ids[i], err,
-                                        err || base < 0 ? -1 : base + (int64_t)i,
-                                        persisted, fatal);
+                insync_complete(c, b->ids[i], err,
+                                err || base < 0 ? -1 : base + (int64_t)i,
+                                persisted, fatal);
         p->queued_bytes -= b->vbytes;
         p->queued -= b->n;
         batch_free(b);
@@ -922,7 +922,7 @@ static void topic_query(insync_cluster_t *c, insync_producer_t *p, int w) {
 static void ua_fail(insync_cluster_t *c, insync_producer_t *p, uint32_t idx,
                     int err) {
         const insync_rec_t *e = &c->recs.rec[idx];
-        insync_cluster_complete(c, idx, err, -1, INSYNC_NOT_PERSISTED, 0);
+        insync_complete(c, idx, err, -1, INSYNC_NOT_PERSISTED, 0);
         p->queued--;
         p->queued_bytes -= e->vlen == INSYNC_NOLEN ? 0 : e->vlen;
 }
@@ -1046,6 +1046,40 @@ static void place(insync_cluster_t *c, insync_producer_t *p,
         arm_scan(c, p);
 }
 
+/* A new producer: its first metadata refresh timer is armed here, as all
+ * its timers are. */
+int insync_cluster_producer(insync_cluster_t *c, const insync_pconf_t *conf) {
+        if (c->nnodes >= INSYNC_MAX_NODES || c->nprod >= UINT8_MAX)
+                return -1;
+        insync_producer_t **v = realloc(c->prod, (size_t)(c->nprod + 1) * sizeof(*v));
+        if (!v)
+                return -1;
+        c->prod = v;
+        insync_producer_t *p = calloc(1, sizeof(*p));
+        if (!p)
+                return -1;
+        p->conf = *conf;
+        insync_pconf_bound(&p->conf);
+        conf = &p->conf;
+        p->index = c->nprod;
+        p->node = c->nnodes;
+        p->pid = conf->idempotence ? 1000 + p->index : -1;
+        for (int b = 0; b <= INSYNC_MAX_BROKERS; b++) {
+                p->conn[b] = 1; /* 0 marks a message on no connection */
+                p->meta_wait[b] = -1;
+        }
+        if (insync_producer_grow(c, p)) {
+                free(p);
+                return -1;
+        }
+        c->prod[c->nprod++] = p;
+        c->nnodes++;
+        if (conf->metadata_refresh_ms > 0)
+                insync_sim_at(c, insync_after(c->now, conf->metadata_refresh_ms), INSYNC_EV_META,
+                              (uint32_t)p->index, 1, NULL);
+        return p->index;
+}
+
 int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
                         const char *key, size_t klen, int has_key,
                         const char *value, size_t vlen, int has_value,
@@ -1109,8 +1143,8 @@ int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
         if (!refused && partition >= c->topics[topic].partitions)
                 refused = INSYNC_KERR__UNKNOWN_PARTITION;
         if (refused) {
-                insync_cluster_complete(c, idx, refused, -1, INSYNC_NOT_PERSISTED,
-                                        refused == p->fatal_err);
+                insync_complete(c, idx, refused, -1, INSYNC_NOT_PERSISTED,
+                                refused == p->fatal_err);
                 p->queued--;
                 p->queued_bytes -= vsize;
                 return 0;

@@ -2,8 +2,9 @@
  * @file sim.c
  * @brief The discrete-event core: one event queue (a binary heap ordered by
  * time, then insertion number, so equal times always fire in the order they
- * were scheduled), one seeded PRNG (xoshiro256** seeded by splitmix64), and
- * the dispatcher that hands each event to its subsystem.
+ * were scheduled) and one seeded PRNG (xoshiro256** seeded by splitmix64).
+ * It knows no event's meaning: dispatch.c pops the events and hands each to
+ * its actor.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -110,126 +111,18 @@ uint64_t insync_xoshiro(uint64_t s[4]) {
 
 uint64_t insync_sim_rand(insync_cluster_t *c) { return insync_xoshiro(c->rng); }
 
-static void dispatch(insync_cluster_t *c, const insync_ev_t *e) {
-        switch (e->type) {
-        case INSYNC_EV_MSG:
-                insync_net_deliver(c, e->p);
-                break;
-        case INSYNC_EV_HEARTBEAT:
-        case INSYNC_EV_ISR_CHECK:
-        case INSYNC_EV_FETCH_CHECK:
-        case INSYNC_EV_FLUSH:
-        case INSYNC_EV_CS_HEARTBEAT:
-        case INSYNC_EV_CS_DEADLINE:
-        case INSYNC_EV_REGISTER:
-        case INSYNC_EV_HW_CHECKPOINT:
-                insync_broker_timer(c, (int)e->type, (int)e->a, e->b);
-                break;
-        case INSYNC_EV_SESSION:
-                insync_controller_session(c, (int)e->a, e->b);
-                break;
-        case INSYNC_EV_BALANCE:
-                insync_controller_balance(c);
-                break;
-        case INSYNC_EV_QUORUM:
-                insync_controller_quorum_event(c, e->b);
-                break;
-        case INSYNC_EV_FETCH_WAIT:
-                if (c->br[e->a].alive)
-                        insync_partition_fetch_wait(c, (int)e->a,
-                                                    (uint32_t)(e->b >> 32),
-                                                    (uint32_t)e->b);
-                break;
-        case INSYNC_EV_FETCH_RETRY:
-                if (c->br[e->a].alive)
-                        insync_partition_fetch_retry(c, (int)e->a,
-                                                     (uint32_t)(e->b >> 32),
-                                                     e->b & 0xffffffffu);
-                break;
-        case INSYNC_EV_DP_TIMEOUT:
-                if (c->br[e->a].alive)
-                        insync_partition_dp_timeout(c, (int)e->a, e->b);
-                break;
-        default:
-                insync_producer_timer(c, (int)e->type, e->a, e->b);
-                break;
-        }
-}
-
-/* The broker an event happens in: a message's receiver, a broker timer's
- * broker; 0 for the controller's and the producers' events. */
-static int broker_of(const insync_cluster_t *c, const insync_ev_t *e) {
-        if (e->type == INSYNC_EV_MSG) {
-                int to = ((const insync_msg_t *)e->p)->to;
-                return to >= 1 && to <= c->nbrokers ? to : 0;
-        }
-        return e->type >= INSYNC_EV_HEARTBEAT && e->type <= INSYNC_EV_DP_TIMEOUT
-                       ? (int)e->a
-                       : 0;
-}
-
-/* A paused broker's event waits, in order, until it resumes. */
-static void hold(insync_cluster_t *c, const insync_ev_t *e) {
-        if (c->nheld == c->heldcap) {
-                size_t cap = c->heldcap ? c->heldcap * 2 : 64;
-                insync_ev_t *v = realloc(c->held, cap * sizeof(*v));
-                if (!v)
-                        abort(); /* the simulation cannot continue sanely */
-                c->held = v;
-                c->heldcap = cap;
-        }
-        c->held[c->nheld++] = *e;
-}
-
-void insync_sim_release(insync_cluster_t *c, int b) {
-        size_t keep = 0;
-        for (size_t i = 0; i < c->nheld; i++) {
-                const insync_ev_t *e = &c->held[i];
-                if (broker_of(c, e) == b)
-                        insync_sim_at_key(c, c->now, e->key, (int)e->type, e->a,
-                                          e->b, e->p);
-                else
-                        c->held[keep++] = *e;
-        }
-        c->nheld = keep;
-}
-
-int insync_cluster_step(insync_cluster_t *c, int64_t until) {
+int insync_sim_pop(insync_cluster_t *c, int64_t until, insync_ev_t *e) {
         insync_heap_t *h = &c->heap;
-        while (h->n && h->ev[0].t <= until) {
-                insync_ev_t e = heap_pop(h);
-                c->now = e.t;
-                c->cur_key = e.key;
-                int b = broker_of(c, &e);
-                if (b && c->br[b].paused) {
-                        hold(c, &e);
-                        continue;
-                }
-                size_t before = c->cq_n;
-                dispatch(c, &e);
-                if (c->cq_n > before)
-                        return 1;
-        }
-        if (until > c->now)
-                c->now = until;
-        c->cur_key = UINT32_MAX; /* every event at now has fired */
-        return 0;
+        if (!h->n || h->ev[0].t > until)
+                return 0;
+        *e = heap_pop(h);
+        return 1;
 }
 
-/* The messages among n events, never to be delivered. */
-static void free_msgs(insync_cluster_t *c, const insync_ev_t *ev, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                if (ev[i].type == INSYNC_EV_MSG)
-                        insync_net_free(c, ev[i].p);
-}
-
+/* The queue itself; what its events point to is the dispatcher's
+ * (insync_dispatch_free). */
 void insync_sim_free(insync_cluster_t *c) {
         insync_heap_t *h = &c->heap;
-        free_msgs(c, h->ev, h->n);
-        free_msgs(c, c->held, c->nheld);
         free(h->ev);
-        free(c->held);
         memset(h, 0, sizeof(*h));
-        c->held = NULL;
-        c->nheld = c->heldcap = 0;
 }

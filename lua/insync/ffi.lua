@@ -15,8 +15,9 @@
 
 local M = { active = false }
 
--- The declarations of csrc/lua/ffi.h, between its BEGIN and END lines;
--- spec/core/ffi_cdef_spec.lua checks that they are the same.
+-- The declarations of csrc/lua/ffi.h, between its BEGIN and END lines,
+-- copied by tools/ffi_cdef.lua (spec/core/ffi_cdef_spec.lua checks it).
+-- BEGIN ffi_cdef: written by `make ffi-cdef` from csrc/lua/ffi.h; do not edit
 M.cdef = [[
 /* The first member of every producer: what the Lua side reads directly. */
 typedef struct insync_ffi_state_s {
@@ -81,6 +82,7 @@ double insync_ffi_now_ms(void);
 /* The process's fork generation now (compare with s->fork_gen). */
 uint32_t insync_ffi_fork_gen(void);
 ]]
+-- END ffi_cdef
 
 if not jit then return M end
 local mode = os.getenv("INSYNC_FFI")

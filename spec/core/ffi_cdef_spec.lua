@@ -1,9 +1,11 @@
 -- The declarations insync.ffi gives LuaJIT's ffi.cdef are csrc/lua/ffi.h's:
--- the text between its BEGIN and END lines, the same types and functions,
--- with the layout the C compiler gave the structs.  A change to one side
--- only fails here, not as memory read at the wrong offset.
+-- the text between its BEGIN and END lines, written into lua/insync/ffi.lua
+-- by tools/ffi_cdef.lua (make ffi-cdef), the same types and functions,
+-- with the layout the C compiler gave the structs.  A change to ffi.h
+-- without make ffi-cdef fails here, not as memory read at the wrong offset.
 local fast = require "insync.ffi"
 local core = require "insync.core"
+local gen = dofile("tools/ffi_cdef.lua")
 
 local function read(path)
   local f = assert(io.open(path))
@@ -31,6 +33,12 @@ local function functions(decl)
 end
 
 describe("insync.ffi's ffi.cdef", function()
+  it("is what make ffi-cdef writes from csrc/lua/ffi.h (else run make ffi-cdef)", function()
+    local text = read(gen.FILE)
+    assert.are.equal(gen.update(text, gen.render(header)), text,
+                     gen.FILE .. " is stale: run make ffi-cdef")
+  end)
+
   it("is csrc/lua/ffi.h's block, declaration for declaration", function()
     assert.is_string(block, "no BEGIN/END ffi.cdef lines in csrc/lua/ffi.h")
     assert.equal(declarations(block), declarations(fast.cdef))

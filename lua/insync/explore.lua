@@ -290,6 +290,7 @@ local function timeline(s, case)
 end
 
 local NET = { isolate = true, partition = true, partition_majority = true, drop = true }
+local close_cluster = getmetatable(cluster.new{ brokers = 1 }).__gc
 
 -- Runs one case in C (c:_explore, csrc/model/explore.c): the sends at their
 -- times, the faults with their skip rules, then recover and settle as
@@ -309,8 +310,13 @@ local function run_case(s, case, trace, into)
   for _, t in ipairs(s.topics) do c:create_topic(t.name, t.opts) end
   local p = c:_producer(s.pconf)
   local r = c:_explore(p, s.plan, case.faults, case.records, into)
-  r.cluster = c
-  if trace then r.audit = c:audit() end
+  if trace then
+    r.cluster, r.audit = c, c:audit()
+  else
+    -- freed now: the collector does not see the C memory a run's cluster
+    -- holds, and would let thousands of them pile up
+    close_cluster(c)
+  end
   return r
 end
 

@@ -1086,13 +1086,14 @@ static int xruns_record(lcluster_t *lc, const insync_xresult_t *r) {
         return 0;
 }
 
-/* c:_explore(p, plan, faults, records [, into]): one run of insync.explore
+/* c:_explore(p, plan, case [, into]): one run of insync.explore
  * (csrc/model/explore.c), for lua/insync/explore.lua; not part of the
  * documented API.  plan: { topics = { names }, rate, keys (false: none),
- * duration_ms, max_down }; faults: { { t_ms, fault, args = { broker
- * (or "leader"), for_ms } }, ... } sorted by t_ms.  Returns { acked,
- * failed, skipped, applied = { faults as given, broker resolved }, and
- * the audit's item counts by kind (lost, duplicated, ...) }; the failed
+ * duration_ms, max_down }; case: { records, faults = { { t_ms, fault,
+ * args = { broker (or "leader"), for_ms } }, ... } sorted by t_ms,
+ * end_ms (optional) }.  Returns { acked, failed, skipped, end_ms,
+ * applied = { the faults applied, broker resolved }, and the audit's item
+ * counts by kind (lost, duplicated, ...) }; the failed
  * sends per error name and the acked ones per latency_ms are added to
  * into.errors and into.latency, or returned as errors and latency. */
 static int l_explore(lua_State *L) {
@@ -1102,8 +1103,14 @@ static int l_explore(lua_State *L) {
                 return luaL_error(L, "_explore: producer: expected a producer of this cluster");
         luaL_checktype(L, 3, LUA_TTABLE);
         luaL_checktype(L, 4, LUA_TTABLE);
-        lua_Integer records = check_int(L, 5, "_explore: records");
-        int into = lua_istable(L, 6) ? 6 : 0;
+        int into = lua_istable(L, 5) ? 5 : 0;
+        lua_Integer records = xint_field(L, 4, "records", 0);
+        lua_getfield(L, 4, "end_ms");
+        lua_Integer end_ms = insync_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
+        lua_getfield(L, 4, "faults");
+        lua_replace(L, 4); /* the case's faults, in its place */
+        lua_pop(L, 1);
+        luaL_checktype(L, 4, LUA_TTABLE);
         int nb = insync_cluster_brokers(lc->c);
 
         insync_xcase_t x;
@@ -1112,6 +1119,7 @@ static int l_explore(lua_State *L) {
         memset(&x, 0, sizeof(x));
         x.producer = p->index;
         x.records = records;
+        x.end_ms = end_ms;
         lua_getfield(L, 3, "topics");
         int nt = lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0;
         if (nt < 1 || nt > 64)
@@ -1193,6 +1201,8 @@ static int l_explore(lua_State *L) {
         lua_setfield(L, res, "failed");
         lua_pushinteger(L, r->skipped);
         lua_setfield(L, res, "skipped");
+        lua_pushinteger(L, (lua_Integer)r->end_ms);
+        lua_setfield(L, res, "end_ms");
         for (int k = 0; k < 6; k++) {
                 lua_pushinteger(L, (lua_Integer)r->audit[k]);
                 lua_setfield(L, res, xaudit_names[k]);

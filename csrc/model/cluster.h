@@ -446,6 +446,8 @@ typedef struct insync_xcase_s {
         int max_down;         /**< brokers out of service at once, at most */
         insync_xfault_t *faults; /**< sorted by t_ms (stable) */
         int nfaults;
+        int64_t end_ms;       /**< the final recovery starts at
+                                   max(duration_ms, end_ms, the last step) */
 } insync_xcase_t;
 
 /** A count per distinct value (an error code, a latency in ms). */
@@ -462,6 +464,11 @@ typedef struct insync_xresult_s {
         uint64_t sent;            /**< sends the model accepted */
         int skipped;              /**< faults skipped (target out of
                                        service, or max_down reached) */
+        int64_t end_ms;           /**< when the final recovery started: a
+                                       skipped fault's start after the last
+                                       send and duration_ms delays it, and a
+                                       replay without that fault must wait
+                                       as long */
         uint64_t audit[6];        /**< items per insync_audit_kind_t */
         insync_xcount_t *errors;  /**< failed reports per error code */
         size_t nerrors, caperrors;

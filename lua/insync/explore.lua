@@ -295,13 +295,15 @@ local close_cluster = getmetatable(cluster.new{ brokers = 1 }).__gc
 -- Runs one case in C (c:_explore, csrc/model/explore.c): the sends at their
 -- times, the faults with their skip rules, then recover and settle as
 -- RECOVER_SRC does, the same steps as the replay script.  `case`: { seed,
--- records, faults = {...} }; fault targets may be "leader" (resolved when
--- the fault starts).  Returns the acked and failed counts, the audit's
--- counts by kind (lost, duplicated, ...), the faults applied (with broker
--- ids), the number skipped (target already out, or max_down reached), the
--- cluster; the failed sends by error name and the acked ones by latency go
--- into `into` ({ errors, latency }) when given, else r.errors, r.latency.
--- With `trace`, the cluster keeps its trace and r.audit is its c:audit().
+-- records, faults = {...}, end_ms }; fault targets may be "leader"
+-- (resolved when the fault starts); the final recovery starts at end_ms
+-- when that is later than duration_ms.  Returns the acked and failed
+-- counts, the audit's counts by kind (lost, duplicated, ...), the faults
+-- applied (with broker ids), the number skipped (target already out, or
+-- max_down reached), end_ms (when the recovery started); the failed sends
+-- by error name and the acked ones by latency go into `into` ({ errors,
+-- latency }) when given, else r.errors, r.latency.  With `trace`, also
+-- the cluster (with its trace) and its c:audit() as r.cluster, r.audit.
 local function run_case(s, case, trace, into)
   local copts = s.copts
   if not copts then copts = copy(s.cluster); s.copts = copts end
@@ -309,7 +311,7 @@ local function run_case(s, case, trace, into)
   local c = cluster.new(copts)
   for _, t in ipairs(s.topics) do c:create_topic(t.name, t.opts) end
   local p = c:_producer(s.pconf)
-  local r = c:_explore(p, s.plan, case.faults, case.records, into)
+  local r = c:_explore(p, s.plan, case, into)
   if trace then
     r.cluster, r.audit = c, c:audit()
   else
@@ -364,7 +366,11 @@ local function search(s, from, step, tick)
       t.violating = t.violating + 1
       for _, k in ipairs(b) do t.violations[k] = t.violations[k] + 1 end
       if not t.first or i < t.first.run then
-        t.first = { run = i, seed = seed, invariant = b[1], records = s.records, faults = r.applied }
+        -- the faults applied, and when the recovery started: a skipped
+        -- fault late in the run can hold it back, and a run of the applied
+        -- faults alone must wait as long to be the same run
+        t.first = { run = i, seed = seed, invariant = b[1], records = s.records, faults = r.applied,
+                    end_ms = r.end_ms }
       end
     end
     if tick then tick(t) end
@@ -391,7 +397,7 @@ end
 ---------------------------------------------------------------- shrinking
 
 local function case_copy(case)
-  return { seed = case.seed, records = case.records, faults = copy(case.faults) }
+  return { seed = case.seed, records = case.records, faults = copy(case.faults), end_ms = case.end_ms }
 end
 
 -- Shrinks a failing case: fewer faults, fewer records, rounder and earlier
@@ -492,7 +498,11 @@ local DOC = {
 local function script(s, case, inv)
   local L = {}
   local function w(...) L[#L + 1] = fmt(...) end
-  w("-- insync.explore counterexample: %s (%s).", inv, DOC[inv])
+  if inv then
+    w("-- insync.explore counterexample: %s (%s).", inv, DOC[inv])
+  else
+    w("-- insync.explore run.")
+  end
   w("-- Replays alone: lua this_file.lua (insync on the Lua path); returns the audit.")
   w('local insync = require "insync"')
   local copts = copy(s.cluster)
@@ -577,12 +587,14 @@ local function script(s, case, inv)
       k = k + 1
     end
   end
-  w("at(%d)", s.duration_ms)
+  w("at(%d)", math.max(s.duration_ms, case.end_ms or 0))
   w("recover(c, %d)", nb)
   w("settle(c, %s)", lua_value(s.calm))
   w("local a = c:audit()")
   w("print(a)")
-  if inv == "availability" then
+  if inv == nil then
+    w("-- (no invariant asserted)")
+  elseif inv == "availability" then
     w("assert(acked / (acked + failed) < %s, \"expected sends refused or timed out\")", tostring(s.availability))
   else
     w("assert(#a.%s > 0, \"expected %s\")", inv, DOC[inv])
@@ -600,7 +612,8 @@ Result.__index = Result
 function Result:script()
   local f = self.shrunk or self.first
   if not f then return nil end
-  return script(self._spec, { seed = f.seed, records = f.records, faults = f.schedule }, f.invariant)
+  return script(self._spec, { seed = f.seed, records = f.records, faults = f.schedule, end_ms = f.end_ms },
+    f.invariant)
 end
 
 -- The counterexample drawn: the shrunk one, else the first; its trace, re-run
@@ -609,7 +622,8 @@ local function traced(self, fn)
   local f = self.shrunk or self.first
   if not f then return nil end
   if not f.trace then
-    local r = run_case(self._spec, { seed = f.seed, records = f.records, faults = f.schedule }, true)
+    local r = run_case(self._spec, { seed = f.seed, records = f.records, faults = f.schedule, end_ms = f.end_ms },
+      true)
     f.trace, f.audit = r.cluster:trace(), f.audit or r.audit
   end
   if fn then return fn(f) end
@@ -653,7 +667,7 @@ end
 local function describe(s, case, inv, run)
   local r = run_case(s, case, true)
   return { run = run, seed = case.seed, invariant = inv, records = case.records,
-           schedule = r.applied, audit = r.audit, trace = r.cluster:trace(),
+           schedule = r.applied, end_ms = r.end_ms, audit = r.audit, trace = r.cluster:trace(),
            acked = r.acked, failed = r.failed }
 end
 
@@ -795,7 +809,8 @@ function M.explore(opts)
     _spec = s,
   }, Result)
   if t.first then
-    local case = { seed = t.first.seed, records = t.first.records, faults = t.first.faults }
+    local case = { seed = t.first.seed, records = t.first.records, faults = t.first.faults,
+                   end_ms = t.first.end_ms }
     res.first = describe(s, case, t.first.invariant, t.first.run)
     if s.shrink then
       local small, tries = shrink(s, case, t.first.invariant)
@@ -808,7 +823,7 @@ end
 
 -- For the processes helper and the specs.
 M._normalize, M._search, M._merge, M._run_case = normalize, search, merge, run_case
-M._generate, M._run_seed = generate, run_seed
+M._generate, M._run_seed, M._script = generate, run_seed, script
 M.invariants = INVARIANTS
 
 return M

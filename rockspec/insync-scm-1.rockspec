@@ -57,6 +57,7 @@ build = {
         "csrc/model/config.c",
         "csrc/model/controller.c",
         "csrc/model/crc32.c",
+        "csrc/model/explore.c",
         "csrc/model/fetcher.c",
         "csrc/model/latency.c",
         "csrc/model/log.c",

@@ -10,6 +10,7 @@ local core = require "insync.core"
 local M = {}
 local methods = core.cluster_methods
 local broker_conf = setmetatable({}, { __mode = "k" }) -- cluster -> its broker config
+local disk_of = setmetatable({}, { __mode = "k" })     -- cluster -> its disk budgets by broker
 
 local floor, huge = math.floor, math.huge
 local LONG_MAX = 9223372036854775807
@@ -300,7 +301,24 @@ function M.new(opts)
   local c = core.cluster_new(conf)
   for b, v in pairs(disk_each) do c:_disk(b, v) end
   broker_conf[c] = conf
+  disk_of[c] = disk_each
   return c
+end
+
+-- For insync.explore, which builds a cluster per run from the same
+-- options: a function(seed, trace) that builds the cluster M.new(opts)
+-- would with that seed and trace, the options checked once (here, by
+-- M.new: it raises as M.new does).
+function M._builder(opts)
+  local probe = M.new(opts)
+  local conf, disk_each = broker_conf[probe], disk_of[probe]
+  return function(seed, trace)
+    conf.seed, conf.trace = seed, trace and 1 or 0
+    local c = core.cluster_new(conf)
+    for b, v in pairs(disk_each) do c:_disk(b, v) end
+    broker_conf[c] = conf   -- shared: the methods read only the broker defaults from it
+    return c
+  end
 end
 
 -- Raises "<what>: self: expected insync.cluster, got <type>" unless self

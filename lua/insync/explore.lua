@@ -305,10 +305,9 @@ local close_cluster = getmetatable(cluster.new{ brokers = 1 }).__gc
 -- latency }) when given, else r.errors, r.latency.  With `trace`, also
 -- the cluster (with its trace) and its c:audit() as r.cluster, r.audit.
 local function run_case(s, case, trace, into)
-  local copts = s.copts
-  if not copts then copts = copy(s.cluster); s.copts = copts end
-  copts.seed, copts.trace = case.seed, trace or nil
-  local c = cluster.new(copts)
+  local build = s.build
+  if not build then build = cluster._builder(copy(s.cluster)); s.build = build end
+  local c = build(case.seed, trace)
   for _, t in ipairs(s.topics) do c:create_topic(t.name, t.opts) end
   local p = c:_producer(s.pconf)
   local r = c:_explore(p, s.plan, case, into)

@@ -1035,8 +1035,15 @@ static const char *const xaudit_names[6] = {
         "inconsistent",
 };
 
+/* t[k] without metamethods: no Lua code runs while _explore reads its
+ * arguments (a __index could close the cluster). */
+static void xfield(lua_State *L, int t, const char *k) {
+        lua_pushstring(L, k);
+        lua_rawget(L, t < 0 ? t - 1 : t);
+}
+
 static lua_Integer xint_field(lua_State *L, int t, const char *k, lua_Integer min) {
-        lua_getfield(L, t, k);
+        xfield(L, t, k);
         if (!insync_isinteger(L, -1) || lua_tointeger(L, -1) < min)
                 luaL_error(L, "_explore: %s: expected integer >= %d", k, (int)min);
         lua_Integer v = lua_tointeger(L, -1);
@@ -1104,10 +1111,17 @@ static int l_explore(lua_State *L) {
         luaL_checktype(L, 3, LUA_TTABLE);
         luaL_checktype(L, 4, LUA_TTABLE);
         int into = lua_istable(L, 5) ? 5 : 0;
+        if (into) {
+                xfield(L, into, "errors");
+                xfield(L, into, "latency");
+                if (!lua_istable(L, -2) || !lua_istable(L, -1))
+                        return luaL_error(L, "_explore: into: expected { errors = {}, latency = {} }");
+                lua_pop(L, 2);
+        }
         lua_Integer records = xint_field(L, 4, "records", 0);
-        lua_getfield(L, 4, "end_ms");
+        xfield(L, 4, "end_ms");
         lua_Integer end_ms = insync_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
-        lua_getfield(L, 4, "faults");
+        xfield(L, 4, "faults");
         lua_replace(L, 4); /* the case's faults, in its place */
         lua_pop(L, 1);
         luaL_checktype(L, 4, LUA_TTABLE);
@@ -1120,7 +1134,7 @@ static int l_explore(lua_State *L) {
         x.producer = p->index;
         x.records = records;
         x.end_ms = end_ms;
-        lua_getfield(L, 3, "topics");
+        xfield(L, 3, "topics");
         int nt = lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0;
         if (nt < 1 || nt > 64)
                 return luaL_error(L, "_explore: plan.topics: expected 1..64 topic names");
@@ -1135,12 +1149,12 @@ static int l_explore(lua_State *L) {
         lua_pop(L, 1);
         x.topics = topics;
         x.ntopics = nt;
-        lua_getfield(L, 3, "rate");
+        xfield(L, 3, "rate");
         x.rate = lua_tonumber(L, -1);
         lua_pop(L, 1);
         if (!(x.rate > 0))
                 return luaL_error(L, "_explore: plan.rate: expected a number > 0");
-        lua_getfield(L, 3, "keys");
+        xfield(L, 3, "keys");
         int nokeys = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
         lua_pop(L, 1);
         x.keys = nokeys ? 0 : xint_field(L, 3, "keys", 1);
@@ -1156,7 +1170,7 @@ static int l_explore(lua_State *L) {
                 if (!lua_istable(L, ft))
                         return luaL_error(L, "_explore: faults[%d]: expected table", i + 1);
                 f->t_ms = xint_field(L, ft, "t_ms", 0);
-                lua_getfield(L, ft, "fault");
+                xfield(L, ft, "fault");
                 const char *kind = lua_tostring(L, -1);
                 f->kind = -1;
                 for (int k = 0; kind && k < INSYNC_XF__N; k++)
@@ -1164,12 +1178,12 @@ static int l_explore(lua_State *L) {
                                 f->kind = k;
                 if (f->kind < 0)
                         return luaL_error(L, "_explore: faults[%d].fault: unknown kind", i + 1);
-                lua_getfield(L, ft, "args");
+                xfield(L, ft, "args");
                 if (!lua_istable(L, -1))
                         return luaL_error(L, "_explore: faults[%d].args: expected table", i + 1);
                 int at = lua_gettop(L);
                 f->for_ms = xint_field(L, at, "for_ms", 0);
-                lua_getfield(L, at, "broker");
+                xfield(L, at, "broker");
                 if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "leader") == 0)
                         f->broker = 0;
                 else if (insync_isinteger(L, -1) && lua_tointeger(L, -1) >= 1 &&
@@ -1187,12 +1201,17 @@ static int l_explore(lua_State *L) {
          * next run or its __gc: nothing leaks when making a table raises */
         insync_xresult_t *r = &lc->xres;
         char err[192];
+        /* reading the tables can run Lua code (__index) that closes it */
+        insync_lua_check_open(L, lc->c, "_explore", "cluster");
         insync_xresult_free(r);
         int rc = insync_explore_run(lc->c, &x, r, err, sizeof(err));
         if (xruns_record(lc, r))
                 return luaL_error(L, "_explore: out of memory");
         if (rc)
                 return luaL_error(L, "%s", err);
+        /* a finalizer run by the tables made below may close the cluster:
+         * its model, and the counts read here, stay until release */
+        acquire(lc);
         lua_createtable(L, 0, 12);
         int res = lua_gettop(L);
         lua_pushinteger(L, (lua_Integer)r->acked);
@@ -1227,10 +1246,8 @@ static int l_explore(lua_State *L) {
         }
         lua_setfield(L, res, "applied");
         if (into) {
-                lua_getfield(L, into, "errors");
-                lua_getfield(L, into, "latency");
-                if (!lua_istable(L, -2) || !lua_istable(L, -1))
-                        return luaL_error(L, "_explore: into: expected { errors = {}, latency = {} }");
+                xfield(L, into, "errors");
+                xfield(L, into, "latency");
         } else {
                 lua_newtable(L);
                 lua_pushvalue(L, -1);
@@ -1241,6 +1258,7 @@ static int l_explore(lua_State *L) {
         }
         xcounts_add(L, res + 1, r->errors, r->nerrors, 1);
         xcounts_add(L, res + 2, r->latency, r->nlatency, 0);
+        release(lc);
         lua_settop(L, res);
         return 1;
 }

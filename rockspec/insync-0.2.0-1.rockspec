@@ -59,6 +59,7 @@ build = {
         "csrc/model/controller.c",
         "csrc/model/crc32.c",
         "csrc/model/dispatch.c",
+        "csrc/model/explore.c",
         "csrc/model/fetcher.c",
         "csrc/model/latency.c",
         "csrc/model/log.c",

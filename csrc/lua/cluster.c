@@ -63,6 +63,7 @@ typedef struct lcluster_s {
                                  *   __gc finalizer run by an allocation) */
         insync_cluster_t *dead; /**< closed while busy: freed by the last
                                  *   release (c is NULL meanwhile) */
+        insync_xresult_t xres;  /**< the last _explore's counts (C memory) */
 } lcluster_t;
 
 typedef struct lproducer_s {
@@ -236,6 +237,7 @@ static int l_cluster_new(lua_State *L) {
         lc->hint = 0;
         lc->busy = 0;
         lc->dead = NULL;
+        memset(&lc->xres, 0, sizeof(lc->xres));
         luaL_getmetatable(L, INSYNC_CLUSTER_MT);
         lua_setmetatable(L, -2);
         lua_createtable(L, 0, 5);
@@ -262,6 +264,7 @@ static void cluster_free(lcluster_t *lc) {
         free(lc->run);
         lc->run = NULL;
         lc->nrun = lc->caprun = lc->headrun = 0;
+        insync_xresult_free(&lc->xres);
 }
 
 /* Marks @p lc used by a C frame that keeps model pointers over Lua code:
@@ -1021,6 +1024,245 @@ static int l_heal(lua_State *L) {
         return 0;
 }
 
+/* ------------------------------------------------------------- explore */
+
+static const char *const xkind_names[INSYNC_XF__N] = {
+        "kill", "power_loss", "shutdown", "pause", "isolate", "partition",
+        "partition_majority", "drop",
+};
+static const char *const xaudit_names[6] = {
+        "lost", "duplicated", "unexpected", "uncommitted", "reordered",
+        "inconsistent",
+};
+
+/* t[k] without metamethods: no Lua code runs while _explore reads its
+ * arguments (a __index could close the cluster). */
+static void xfield(lua_State *L, int t, const char *k) {
+        lua_pushstring(L, k);
+        lua_rawget(L, t < 0 ? t - 1 : t);
+}
+
+static lua_Integer xint_field(lua_State *L, int t, const char *k, lua_Integer min) {
+        xfield(L, t, k);
+        if (!insync_isinteger(L, -1) || lua_tointeger(L, -1) < min)
+                luaL_error(L, "_explore: %s: expected integer >= %d", k, (int)min);
+        lua_Integer v = lua_tointeger(L, -1);
+        lua_pop(L, 1);
+        return v;
+}
+
+/* Adds the counts of @p v to the table at @p t: t[key] += n, the key an
+ * error's name (@p names) or a number. */
+static void xcounts_add(lua_State *L, int t, const insync_xcount_t *v, size_t n,
+                        int names) {
+        for (size_t i = 0; i < n; i++) {
+                if (names)
+                        lua_pushstring(L, insync_lua_err_name((int)v[i].value));
+                else
+                        lua_pushinteger(L, (lua_Integer)v[i].value);
+                lua_pushvalue(L, -1);
+                lua_rawget(L, t);
+                lua_Integer had = lua_tointeger(L, -1);
+                lua_pop(L, 1);
+                lua_pushinteger(L, had + (lua_Integer)v[i].n);
+                lua_rawset(L, t);
+        }
+}
+
+/* The sends a run made in C, as one run of sends without a callback, so
+ * that a report still due reaches run / run_for as a callback-less send's
+ * does.  @returns -1 on no memory. */
+static int xruns_record(lcluster_t *lc, const insync_xresult_t *r) {
+        if (!r->sent)
+                return 0;
+        if (lc->nrun == lc->caprun) {
+                uint32_t cap = lc->caprun ? lc->caprun * 2 : 64;
+                lrun_t *n = realloc(lc->run, cap * sizeof(*n));
+                if (!n)
+                        return -1;
+                lc->run = n;
+                lc->caprun = cap;
+        }
+        lrun_t *run = &lc->run[lc->nrun++];
+        run->first = r->first_id;
+        run->count = (uint32_t)r->sent;
+        run->left = (uint32_t)(r->sent - (r->taken < r->sent ? r->taken : r->sent));
+        run->key = 0;
+        run->fn = NULL;
+        runs_trim(lc);
+        return 0;
+}
+
+/* c:_explore(p, plan, case [, into]): one run of insync.explore
+ * (csrc/model/explore.c), for lua/insync/explore.lua; not part of the
+ * documented API.  plan: { topics = { names }, rate, keys (false: none),
+ * duration_ms, max_down }; case: { records, faults = { { t_ms, fault,
+ * args = { broker (or "leader"), for_ms } }, ... } sorted by t_ms,
+ * end_ms (optional) }.  Returns { acked, failed, skipped, end_ms,
+ * applied = { the faults applied, broker resolved }, and the audit's item
+ * counts by kind (lost, duplicated, ...) }; the failed
+ * sends per error name and the acked ones per latency_ms are added to
+ * into.errors and into.latency, or returned as errors and latency. */
+static int l_explore(lua_State *L) {
+        lcluster_t *lc = check_cluster(L, "_explore");
+        lproducer_t *p = test_producer(L, 2);
+        if (!p || p->lc != lc)
+                return luaL_error(L, "_explore: producer: expected a producer of this cluster");
+        luaL_checktype(L, 3, LUA_TTABLE);
+        luaL_checktype(L, 4, LUA_TTABLE);
+        int into = lua_istable(L, 5) ? 5 : 0;
+        if (into) {
+                xfield(L, into, "errors");
+                xfield(L, into, "latency");
+                if (!lua_istable(L, -2) || !lua_istable(L, -1))
+                        return luaL_error(L, "_explore: into: expected { errors = {}, latency = {} }");
+                lua_pop(L, 2);
+        }
+        lua_Integer records = xint_field(L, 4, "records", 0);
+        xfield(L, 4, "end_ms");
+        lua_Integer end_ms = insync_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
+        xfield(L, 4, "faults");
+        lua_replace(L, 4); /* the case's faults, in its place */
+        lua_pop(L, 1);
+        luaL_checktype(L, 4, LUA_TTABLE);
+        int nb = insync_cluster_brokers(lc->c);
+
+        insync_xcase_t x;
+        int topics[64];
+        insync_xfault_t faults[64];
+        memset(&x, 0, sizeof(x));
+        x.producer = p->index;
+        x.records = records;
+        x.end_ms = end_ms;
+        xfield(L, 3, "topics");
+        int nt = lua_istable(L, -1) ? (int)lua_rawlen(L, -1) : 0;
+        if (nt < 1 || nt > 64)
+                return luaL_error(L, "_explore: plan.topics: expected 1..64 topic names");
+        for (int i = 0; i < nt; i++) {
+                lua_rawgeti(L, -1, i + 1);
+                const char *name = lua_tostring(L, -1);
+                topics[i] = name ? insync_cluster_topic(lc->c, name) : -1;
+                if (topics[i] < 0)
+                        return luaL_error(L, "_explore: plan.topics[%d]: no such topic", i + 1);
+                lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+        x.topics = topics;
+        x.ntopics = nt;
+        xfield(L, 3, "rate");
+        x.rate = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+        if (!(x.rate > 0))
+                return luaL_error(L, "_explore: plan.rate: expected a number > 0");
+        xfield(L, 3, "keys");
+        int nokeys = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        x.keys = nokeys ? 0 : xint_field(L, 3, "keys", 1);
+        x.duration_ms = xint_field(L, 3, "duration_ms", 0);
+        x.max_down = (int)xint_field(L, 3, "max_down", 0);
+        int nf = (int)lua_rawlen(L, 4);
+        if (nf > 64)
+                return luaL_error(L, "_explore: faults: at most 64");
+        for (int i = 0; i < nf; i++) {
+                insync_xfault_t *f = &faults[i];
+                lua_rawgeti(L, 4, i + 1);
+                int ft = lua_gettop(L);
+                if (!lua_istable(L, ft))
+                        return luaL_error(L, "_explore: faults[%d]: expected table", i + 1);
+                f->t_ms = xint_field(L, ft, "t_ms", 0);
+                xfield(L, ft, "fault");
+                const char *kind = lua_tostring(L, -1);
+                f->kind = -1;
+                for (int k = 0; kind && k < INSYNC_XF__N; k++)
+                        if (strcmp(kind, xkind_names[k]) == 0)
+                                f->kind = k;
+                if (f->kind < 0)
+                        return luaL_error(L, "_explore: faults[%d].fault: unknown kind", i + 1);
+                xfield(L, ft, "args");
+                if (!lua_istable(L, -1))
+                        return luaL_error(L, "_explore: faults[%d].args: expected table", i + 1);
+                int at = lua_gettop(L);
+                f->for_ms = xint_field(L, at, "for_ms", 0);
+                xfield(L, at, "broker");
+                if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "leader") == 0)
+                        f->broker = 0;
+                else if (insync_isinteger(L, -1) && lua_tointeger(L, -1) >= 1 &&
+                         lua_tointeger(L, -1) <= nb)
+                        f->broker = (int)lua_tointeger(L, -1);
+                else
+                        return luaL_error(L, "_explore: faults[%d].args.broker: expected 1..%d or \"leader\"",
+                                          i + 1, nb);
+                lua_settop(L, ft - 1);
+        }
+        x.faults = faults;
+        x.nfaults = nf;
+
+        /* the result's lists belong to the cluster userdata until the
+         * next run or its __gc: nothing leaks when making a table raises */
+        insync_xresult_t *r = &lc->xres;
+        char err[192];
+        /* reading the tables can run Lua code (__index) that closes it */
+        insync_lua_check_open(L, lc->c, "_explore", "cluster");
+        insync_xresult_free(r);
+        int rc = insync_explore_run(lc->c, &x, r, err, sizeof(err));
+        if (xruns_record(lc, r))
+                return luaL_error(L, "_explore: out of memory");
+        if (rc)
+                return luaL_error(L, "%s", err);
+        /* a finalizer run by the tables made below may close the cluster:
+         * its model, and the counts read here, stay until release */
+        acquire(lc);
+        lua_createtable(L, 0, 12);
+        int res = lua_gettop(L);
+        lua_pushinteger(L, (lua_Integer)r->acked);
+        lua_setfield(L, res, "acked");
+        lua_pushinteger(L, (lua_Integer)r->failed);
+        lua_setfield(L, res, "failed");
+        lua_pushinteger(L, r->skipped);
+        lua_setfield(L, res, "skipped");
+        lua_pushinteger(L, (lua_Integer)r->end_ms);
+        lua_setfield(L, res, "end_ms");
+        for (int k = 0; k < 6; k++) {
+                lua_pushinteger(L, (lua_Integer)r->audit[k]);
+                lua_setfield(L, res, xaudit_names[k]);
+        }
+        lua_createtable(L, nf, 0);
+        int n = 0;
+        for (int i = 0; i < nf; i++) {
+                if (!faults[i].hit)
+                        continue;
+                lua_createtable(L, 0, 3);
+                lua_pushinteger(L, (lua_Integer)faults[i].t_ms);
+                lua_setfield(L, -2, "t_ms");
+                lua_pushstring(L, xkind_names[faults[i].kind]);
+                lua_setfield(L, -2, "fault");
+                lua_createtable(L, 0, 2);
+                lua_pushinteger(L, faults[i].hit);
+                lua_setfield(L, -2, "broker");
+                lua_pushinteger(L, (lua_Integer)faults[i].for_ms);
+                lua_setfield(L, -2, "for_ms");
+                lua_setfield(L, -2, "args");
+                lua_rawseti(L, -2, ++n);
+        }
+        lua_setfield(L, res, "applied");
+        if (into) {
+                xfield(L, into, "errors");
+                xfield(L, into, "latency");
+        } else {
+                lua_newtable(L);
+                lua_pushvalue(L, -1);
+                lua_setfield(L, res, "errors");
+                lua_newtable(L);
+                lua_pushvalue(L, -1);
+                lua_setfield(L, res, "latency");
+        }
+        xcounts_add(L, res + 1, r->errors, r->nerrors, 1);
+        xcounts_add(L, res + 2, r->latency, r->nlatency, 0);
+        release(lc);
+        lua_settop(L, res);
+        return 1;
+}
+
 /* ------------------------------------------------------------ inspection */
 
 static int check_topic(lua_State *L, lcluster_t *lc, int i, const char *what) {
@@ -1359,6 +1601,7 @@ void insync_lua_open_cluster(lua_State *L) {
                 {"check", l_check},
                 {"memory", l_memory},
                 {"trace", l_trace},
+                {"_explore", l_explore},
                 {NULL, NULL},
         };
         static const luaL_Reg pmethods[] = {

@@ -411,4 +411,85 @@ void insync_cluster_gp(const insync_cluster_t *c, int32_t gp, int *topic,
 /** Bytes the model holds (records, logs, queues). */
 uint64_t insync_cluster_memory(const insync_cluster_t *c);
 
+/* One run of insync.explore (explore.c): the sends, the fault schedule,
+ * the final recovery and settling, tallied in C.  The same steps as the
+ * replay script lua/insync/explore.lua writes, through this API only. */
+
+/** The fault kinds of a schedule. */
+typedef enum insync_xkind_e {
+        INSYNC_XF_KILL = 0, INSYNC_XF_POWER_LOSS, INSYNC_XF_SHUTDOWN,
+        INSYNC_XF_PAUSE, INSYNC_XF_ISOLATE, INSYNC_XF_PARTITION,
+        INSYNC_XF_PARTITION_MAJORITY, INSYNC_XF_DROP, INSYNC_XF__N,
+} insync_xkind_t;
+
+/** One fault of a schedule. */
+typedef struct insync_xfault_s {
+        int64_t t_ms;    /**< when it starts, virtual ms */
+        int64_t for_ms;  /**< how long it lasts */
+        int kind;        /**< insync_xkind_t */
+        int broker;      /**< 1..brokers; 0: the leader of the first topic's
+                              partition 0 when it starts */
+        int hit;         /**< out: the broker it hit, 0 when skipped */
+} insync_xfault_t;
+
+/** A run: producer @p producer of the cluster sends record i (1-based) at
+ * floor((i - 1) * 1000 / rate) ms to topics[(i - 1) % ntopics], key
+ * "k<i % keys>" (none when keys is 0), value "r<i>". */
+typedef struct insync_xcase_s {
+        int producer;
+        const int *topics;    /**< topic indices, round robin */
+        int ntopics;
+        int64_t records;
+        double rate;          /**< records per virtual second, > 0 */
+        int64_t keys;         /**< distinct keys; 0: no key */
+        int64_t duration_ms;  /**< the final recovery starts then */
+        int max_down;         /**< brokers out of service at once, at most */
+        insync_xfault_t *faults; /**< sorted by t_ms (stable) */
+        int nfaults;
+        int64_t end_ms;       /**< the final recovery starts at
+                                   max(duration_ms, end_ms, the last step) */
+} insync_xcase_t;
+
+/** A count per distinct value (an error code, a latency in ms). */
+typedef struct insync_xcount_s {
+        int64_t value;
+        uint64_t n;
+} insync_xcount_t;
+
+/** What a run gave. */
+typedef struct insync_xresult_s {
+        uint64_t acked, failed;   /**< reports: without and with an error */
+        uint64_t taken;           /**< reports taken off the queue */
+        uint32_t first_id;        /**< the first send's id (0: none sent) */
+        uint64_t sent;            /**< sends the model accepted */
+        int skipped;              /**< faults skipped (target out of
+                                       service, or max_down reached) */
+        int64_t end_ms;           /**< when the final recovery started: a
+                                       skipped fault's start after the last
+                                       send and duration_ms delays it, and a
+                                       replay without that fault must wait
+                                       as long */
+        uint64_t audit[6];        /**< items per insync_audit_kind_t */
+        insync_xcount_t *errors;  /**< failed reports per error code */
+        size_t nerrors, caperrors;
+        insync_xcount_t *latency; /**< acked reports per latency_ms, sorted */
+        size_t nlatency, caplatency;
+} insync_xresult_t;
+
+/**
+ * Runs @p x on @p c (its topics and producer made, nothing sent yet):
+ * at one moment fault ends, then fault starts, then the send; a fault
+ * whose broker is out of service (taken by a fault, down, hung, shutting
+ * down or fenced), or that would take more than max_down brokers out, is
+ * skipped (a drop only when no leader); ending a network fault heals and
+ * applies the others again.  At duration_ms: heal, resume, let controlled
+ * shutdowns finish, restart; run until every send is reported (one virtual
+ * hour at most) and up to 30 s more until each partition is calm; audit.
+ * @returns 0, or -1 with a message in @p err (@p r is filled either way;
+ * free it with insync_xresult_free).
+ */
+int insync_explore_run(insync_cluster_t *c, insync_xcase_t *x,
+                       insync_xresult_t *r, char *err, size_t errlen);
+void insync_xresult_free(insync_xresult_t *r);
+
 #endif

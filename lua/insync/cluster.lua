@@ -10,6 +10,7 @@ local core = require "insync.core"
 local M = {}
 local methods = core.cluster_methods
 local broker_conf = setmetatable({}, { __mode = "k" }) -- cluster -> its broker config
+local disk_of = setmetatable({}, { __mode = "k" })     -- cluster -> its disk budgets by broker
 
 local floor, huge = math.floor, math.huge
 local LONG_MAX = 9223372036854775807
@@ -300,7 +301,24 @@ function M.new(opts)
   local c = core.cluster_new(conf)
   for b, v in pairs(disk_each) do c:_disk(b, v) end
   broker_conf[c] = conf
+  disk_of[c] = disk_each
   return c
+end
+
+-- For insync.explore, which builds a cluster per run from the same
+-- options: a function(seed, trace) that builds the cluster M.new(opts)
+-- would with that seed and trace, the options checked once (here, by
+-- M.new: it raises as M.new does).
+function M._builder(opts)
+  local probe = M.new(opts)
+  local conf, disk_each = broker_conf[probe], disk_of[probe]
+  return function(seed, trace)
+    conf.seed, conf.trace = seed, trace and 1 or 0
+    local c = core.cluster_new(conf)
+    for b, v in pairs(disk_each) do c:_disk(b, v) end
+    broker_conf[c] = conf   -- shared: the methods read only the broker defaults from it
+    return c
+  end
 end
 
 -- Raises "<what>: self: expected insync.cluster, got <type>" unless self
@@ -380,29 +398,26 @@ end
 -- security, no compression, no statistics.  modelled_producer_keys() lists
 -- the keys the model does model.
 
---- A simulated producer with librdkafka's configuration names and defaults.
--- `on_error = function(err, report)` gets the failure of a send made
--- without a callback (without it, one line goes to stderr), as with
--- insync.producer.
--- @tparam[opt] table conf
--- @return the producer; `producer:send(msg, callback)`
-function methods:producer(conf)
-  check_self(self, "producer")
+-- The producer configuration as the binding reads it (`c:_producer(out,
+-- on_error)`), every key checked; raises at the caller's caller.  Also
+-- M._producer_conf, for insync.explore: it checks a search's configuration
+-- once and hands the same table to each run's producer.
+local function producer_conf(conf)
   conf = conf or {}
   if type(conf) ~= "table" then
-    error(("producer: conf: expected table, got %s"):format(type(conf)), 2)
+    error(("producer: conf: expected table, got %s"):format(type(conf)), 3)
   end
   local out, set, on_error = {}, {}, nil
   for k, v in pairs(conf) do
     if type(k) ~= "string" then
-      error(("producer: configuration keys must be strings, got %s"):format(show(k)), 2)
+      error(("producer: configuration keys must be strings, got %s"):format(show(k)), 3)
     end
     local where = ("producer: %s"):format(k:sub(1, CUT))
     local why = core.conf_unsupported(k)
-    if why then error(("producer: property %s: %s"):format(show_key(k), why), 2) end
+    if why then error(("producer: property %s: %s"):format(show_key(k), why), 3) end
     if k == "on_error" or k == "on_log" or k == "on_stats" then
       if type(v) ~= "function" then
-        error(("%s: expected function, got %s"):format(where, type(v)), 2)
+        error(("%s: expected function, got %s"):format(where, type(v)), 3)
       end
       -- the model has no librdkafka logs or statistics to hand on_log and
       -- on_stats: taken so that one table configures both engines
@@ -415,13 +430,13 @@ function methods:producer(conf)
         elseif row.type == "enum" then
           out[row.field] = enum_value(row, v)
           if out[row.field] == nil then
-            error(("%s: expected %s, got %s"):format(where, enum_expected(row), show(v)), 2)
+            error(("%s: expected %s, got %s"):format(where, enum_expected(row), show(v)), 3)
           end
         elseif row.type == "number" then
           local n = type(v) == "string" and tonumber(v) or v
           if type(n) ~= "number" or not (n >= row.min and n <= row.max) then   -- nan too
             error(("%s: expected a number %d..%d, got %s"):format(where, row.min, row.max,
-              show(v)), 2)
+              show(v)), 3)
           end
           out[row.field] = floor(n)
         else
@@ -431,27 +446,39 @@ function methods:producer(conf)
       end
       -- Every key, modelled or not, as librdkafka itself judges it.
       local ok, msg = core.conf_check(k, v)
-      if not ok then error(("producer: property %s: %s"):format(show_key(k), msg), 2) end -- msg: librdkafka's, cut in C
+      if not ok then error(("producer: property %s: %s"):format(show_key(k), msg), 3) end -- msg: librdkafka's, cut in C
       if k == "delivery.report.only.error" and (v == true or v == "true") then
-        error("producer: property 'delivery.report.only.error': not supported (every send gets its callback)", 2)
+        error("producer: property 'delivery.report.only.error': not supported (every send gets its callback)", 3)
       end
     end
   end
   if out.idempotence == 1 then
     -- librdkafka's rules (rd_kafka_conf_finalize)
     if set.acks and out.acks ~= -1 then
-      error("producer: acks: must be \"all\" when enable.idempotence is true", 2)
+      error("producer: acks: must be \"all\" when enable.idempotence is true", 3)
     end
     if set.max_in_flight and out.max_in_flight > 5 then
-      error("producer: max.in.flight.requests.per.connection: must be at most 5 when enable.idempotence is true", 2)
+      error("producer: max.in.flight.requests.per.connection: must be at most 5 when enable.idempotence is true", 3)
     end
     if set.retries and out.retries == 0 then
-      error("producer: retries: must not be 0 when enable.idempotence is true", 2)
+      error("producer: retries: must not be 0 when enable.idempotence is true", 3)
     end
     out.acks = -1
     out.max_in_flight = out.max_in_flight or 5
   end
-  return self:_producer(out, on_error)
+  return out, on_error
+end
+M._producer_conf = producer_conf
+
+--- A simulated producer with librdkafka's configuration names and defaults.
+-- `on_error = function(err, report)` gets the failure of a send made
+-- without a callback (without it, one line goes to stderr), as with
+-- insync.producer.
+-- @tparam[opt] table conf
+-- @return the producer; `producer:send(msg, callback)`
+function methods:producer(conf)
+  check_self(self, "producer")
+  return self:_producer(producer_conf(conf))
 end
 
 --- The producer configuration keys the model models (sorted): the others

@@ -68,8 +68,7 @@ end
 -- shutdowns under way, restart what is down.
 -- @function recover
 local recover_settle = assert((loadstring or load)(RECOVER_SRC .. "return recover, settle"))  -- luacheck: ignore 143
-local settle
-M.recover, settle = recover_settle()
+M.recover = (recover_settle())
 
 local INVARIANTS = { "lost", "duplicated", "reordered", "unexpected", "inconsistent" }
 local IS_INVARIANT = {}
@@ -171,6 +170,10 @@ local function normalize(o)
   local pok, perr = pcall(probe.producer, probe, pc)
   if not pok then bad("producer", tostring(perr):gsub("^.-producer: ", "")) end
   s.producer = copy(pc)
+  -- checked once (librdkafka's rd_kafka_conf_set for each key, above):
+  -- each run's producer reads the same table (a copy: what the caller
+  -- changes later is not the search's)
+  s.pconf = cluster._producer_conf(copy(pc))
 
   s.records = int_opt(o, "records", 100, 1, 1000000)
   if o.rate ~= nil and (type(o.rate) ~= "number" or not (o.rate > 0 and o.rate <= 1000000)) then
@@ -181,7 +184,8 @@ local function normalize(o)
      (type(o.keys) ~= "number" or o.keys ~= floor(o.keys) or o.keys < 1) then
     bad("keys", "expected false or a number of distinct keys >= 1, got " .. tostring(o.keys))
   end
-  s.keys = o.keys == nil and 10 or o.keys
+  -- an integer on every Lua ("k3", not "k3.0"), as the replay script writes it
+  s.keys = o.keys == nil and 10 or o.keys and floor(o.keys)
   s.duration_ms = int_opt(o, "duration_ms", 60000, 1, 86400000)
   s.runs = int_opt(o, "runs", 100, 1)
   if o.seed ~= nil and (type(o.seed) ~= "number" or o.seed ~= floor(o.seed)) then
@@ -228,6 +232,9 @@ local function normalize(o)
     bad("availability", "expected a share 0..1 of sends that must be acknowledged, got " .. tostring(o.availability))
   end
   s.availability = o.availability
+  local names = {}
+  for i, t in ipairs(s.topics) do names[i] = t.name end
+  s.plan = { topics = names, rate = s.rate, keys = s.keys, duration_ms = s.duration_ms, max_down = s.max_down }
   return s
 end
 
@@ -260,11 +267,6 @@ local function generate(s, rnd)
   return faults
 end
 
-local function first_leader(c, s)
-  local part = c:partition(s.topics[1].name, 0)
-  return part.leader
-end
-
 -- The timeline of one run: sends, fault starts and ends, sorted by time
 -- (at one moment: ends, then starts, then sends).
 local function timeline(s, case)
@@ -287,148 +289,44 @@ local function timeline(s, case)
   return ops
 end
 
--- The brokers a fault takes out of service.
-local function affected(nb, kind, b)
-  if kind == "partition_majority" then
-    local l = {}
-    for x = 1, nb do if x ~= b then l[#l + 1] = x end end
-    return l
-  elseif KINDS[kind].down == 0 then
-    return {}
-  end
-  return { b }
-end
-
--- The network faults active: applied again after a heal that ended another.
-local function apply_net(c, p, nb, kind, b)
-  if kind == "isolate" then
-    c:isolate(b)
-  elseif kind == "partition" then
-    for x = 1, nb do if x ~= b then c:cut(b, x) end end
-    c:cut(b, "controller")
-  elseif kind == "partition_majority" then
-    for x = 1, nb do if x ~= b then c:cut(x, b); c:cut(x, "controller") end end
-  elseif kind == "drop" then
-    c:drop(b, p)
-  end
-end
-
 local NET = { isolate = true, partition = true, partition_majority = true, drop = true }
+local close_cluster   -- the clusters' __gc (idempotent), taken from the first one
 
--- Runs one case.  `case`: { seed, records, faults = {...} }; fault targets
--- may be "leader" (resolved when the fault starts).  Returns the audit,
--- the availability counts, the faults applied (with broker ids) and the
--- number of faults skipped (target already out, or max_down reached).
-local function run_case(s, case, trace)
-  local copts = s.copts
-  if not copts then copts = copy(s.cluster); s.copts = copts end
-  copts.seed, copts.trace = case.seed, trace or nil
-  local c = cluster.new(copts)
+-- Runs one case in C (c:_explore, csrc/model/explore.c): the sends at their
+-- times, the faults with their skip rules, then recover and settle as
+-- RECOVER_SRC does, the same steps as the replay script.  `case`: { seed,
+-- records, faults = {...}, end_ms }; fault targets may be "leader"
+-- (resolved when the fault starts); the final recovery starts at end_ms
+-- when that is later than duration_ms.  Returns the acked and failed
+-- counts, the audit's counts by kind (lost, duplicated, ...), the faults
+-- applied (with broker ids), the number skipped (target already out, or
+-- max_down reached), end_ms (when the recovery started); the failed sends
+-- by error name and the acked ones by latency go into `into` ({ errors,
+-- latency }) when given, else r.errors, r.latency.  With `trace`, also
+-- the cluster (with its trace) and its c:audit() as r.cluster, r.audit.
+local function run_case(s, case, trace, into)
+  local build = s.build
+  if not build then build = cluster._builder(copy(s.cluster)); s.build = build end
+  local c = build(case.seed, trace)
   for _, t in ipairs(s.topics) do c:create_topic(t.name, t.opts) end
-  local p = c:producer(s.producer)
-  local nb = s.cluster.brokers
-  local ntop = #s.topics
-  local acked, failed, errors, lat = 0, 0, {}, {}
-  local function cb(report, err)
-    if err then
-      failed = failed + 1
-      errors[err.name] = (errors[err.name] or 0) + 1
-    else
-      acked = acked + 1
-      local ms = report.latency_ms
-      lat[ms] = (lat[ms] or 0) + 1
-    end
+  local p = c:_producer(s.pconf)
+  local r = c:_explore(p, s.plan, case, into)
+  if trace then
+    r.cluster, r.audit = c, c:audit()
+  else
+    -- freed now: the collector does not see the C memory a run's cluster
+    -- holds, and would let thousands of them pile up
+    close_cluster = close_cluster or getmetatable(c).__gc
+    close_cluster(c)
   end
-  local keys = s.keys
-  local down = {}                -- broker -> fault index
-  local active = {}              -- fault index -> { kind, broker }
-  local applied, skipped = {}, 0
-  -- the timeline's fault starts and ends, merged with the sends in the
-  -- order timeline() gives (at one moment, faults before sends)
-  local fops = timeline(s, { records = 0, faults = case.faults })
-  local k, i, nrec = 1, 1, case.records
-  local names = {}
-  for x, t in ipairs(s.topics) do names[x] = t.name end
-  while true do
-    local op = fops[k]
-    local ts = i <= nrec and send_time(s, i) or nil
-    if not op and not ts then break end
-    local t = (op and (not ts or op.t <= ts)) and op.t or ts
-    if t > c:now() then c:run_for(t - c:now()) end
-    if t == ts and not (op and op.t <= ts) then
-      p:send({ topic = names[(i - 1) % ntop + 1], key = keys and ("k" .. (i % keys)) or nil,
-               value = "r" .. i }, cb)
-      i = i + 1
-      op = nil
-    else
-      k = k + 1
-    end
-    if op and op.op == "start" then
-      local f = op.f
-      local b = f.args.broker
-      if b == "leader" then b = first_leader(c, s) end
-      local hit = b and affected(nb, f.fault, b)
-      -- out of service: taken out by a fault, or down, hung or fenced
-      -- (a restarted broker is fenced until it has registered again)
-      local out, nout = {}, 0
-      for x = 1, nb do
-        local st = c:broker(x)
-        if down[x] or not st.online or st.fenced or st.paused or st.shutting_down then
-          out[x], nout = true, nout + 1
-        end
-      end
-      local ok = hit ~= nil and (f.fault == "drop" or not out[b])
-      for _, x in ipairs(hit or {}) do if not out[x] then nout = nout + 1 end end
-      if f.fault ~= "drop" and nout > s.max_down then ok = false end
-      if not ok then
-        skipped = skipped + 1
-      else
-        for _, x in ipairs(hit) do down[x] = op.fi end
-        active[op.fi] = { kind = f.fault, broker = b, hit = hit }
-        applied[#applied + 1] = { t_ms = f.t_ms, fault = f.fault, args = { broker = b, for_ms = f.args.for_ms } }
-        if f.fault == "kill" then c:crash(b)
-        elseif f.fault == "power_loss" then c:crash(b, { lose_unflushed = true })
-        elseif f.fault == "shutdown" then c:shutdown(b)
-        elseif f.fault == "pause" then c:pause(b)
-        else apply_net(c, p, nb, f.fault, b) end
-      end
-    elseif op then   -- a fault's end
-      local a = active[op.fi]
-      if a then
-        local b = a.broker
-        local done = true
-        if a.kind == "kill" or a.kind == "power_loss" then c:restart(b)
-        elseif a.kind == "shutdown" then
-          -- still shutting down: the final recovery restarts it
-          if c:broker(b).shutting_down then done = false else c:restart(b) end
-        elseif a.kind == "pause" then c:resume(b)
-        else
-          active[op.fi] = nil
-          c:heal()
-          for fi = 1, #case.faults do
-            local o = active[fi]
-            if o and NET[o.kind] then apply_net(c, p, nb, o.kind, o.broker) end
-          end
-        end
-        if done then
-          active[op.fi] = nil
-          for _, x in ipairs(a.hit) do down[x] = nil end
-        end
-      end
-    end
-  end
-  if s.duration_ms > c:now() then c:run_for(s.duration_ms - c:now()) end
-  M.recover(c, nb)
-  settle(c, s.calm)
-  return { audit = c:audit(), acked = acked, failed = failed, errors = errors, latency = lat,
-           applied = applied, skipped = skipped, cluster = c }
+  return r
 end
 
 -- The invariants a run broke, in INVARIANTS order.
 local function broken(s, r)
   local out = {}
   for _, k in ipairs(s.invariants) do
-    if #r.audit[k] > 0 then out[#out + 1] = k end
+    if r[k] > 0 then out[#out + 1] = k end
   end
   if s.availability then
     local sent = r.acked + r.failed
@@ -442,7 +340,7 @@ local function violates(s, r, inv)
     local sent = r.acked + r.failed
     return sent > 0 and r.acked / sent < s.availability
   end
-  return #r.audit[inv] > 0
+  return r[inv] > 0
 end
 
 -- Runs i = from, from + step, ... <= s.runs; tick(done, violating) now
@@ -456,21 +354,23 @@ local function search(s, from, step, tick)
     local seed = run_seed(s.seed, i)
     local rnd = M.rng(seed)
     local case = { seed = seed, records = s.records, faults = generate(s, rnd) }
-    local r = run_case(s, case)
+    local r = run_case(s, case, false, t)
     t.runs = t.runs + 1
     t.acked, t.failed = t.acked + r.acked, t.failed + r.failed
     t.sent = t.sent + r.acked + r.failed
-    for k, n in pairs(r.errors) do t.errors[k] = (t.errors[k] or 0) + n end
-    for ms, n in pairs(r.latency) do t.latency[ms] = (t.latency[ms] or 0) + n end
-    local nl = #r.audit.lost
-    t.lost_records, t.duplicated_records = t.lost_records + nl, t.duplicated_records + #r.audit.duplicated
+    local nl = r.lost
+    t.lost_records, t.duplicated_records = t.lost_records + nl, t.duplicated_records + r.duplicated
     if nl > 0 then t.losing = t.losing + 1 end
     local b = broken(s, r)
     if #b > 0 then
       t.violating = t.violating + 1
       for _, k in ipairs(b) do t.violations[k] = t.violations[k] + 1 end
       if not t.first or i < t.first.run then
-        t.first = { run = i, seed = seed, invariant = b[1], records = s.records, faults = r.applied }
+        -- the faults applied, and when the recovery started: a skipped
+        -- fault late in the run can hold it back, and a run of the applied
+        -- faults alone must wait as long to be the same run
+        t.first = { run = i, seed = seed, invariant = b[1], records = s.records, faults = r.applied,
+                    end_ms = r.end_ms }
       end
     end
     if tick then tick(t) end
@@ -497,7 +397,7 @@ end
 ---------------------------------------------------------------- shrinking
 
 local function case_copy(case)
-  return { seed = case.seed, records = case.records, faults = copy(case.faults) }
+  return { seed = case.seed, records = case.records, faults = copy(case.faults), end_ms = case.end_ms }
 end
 
 -- Shrinks a failing case: fewer faults, fewer records, rounder and earlier
@@ -598,7 +498,11 @@ local DOC = {
 local function script(s, case, inv)
   local L = {}
   local function w(...) L[#L + 1] = fmt(...) end
-  w("-- insync.explore counterexample: %s (%s).", inv, DOC[inv])
+  if inv then
+    w("-- insync.explore counterexample: %s (%s).", inv, DOC[inv])
+  else
+    w("-- insync.explore run.")
+  end
   w("-- Replays alone: lua this_file.lua (insync on the Lua path); returns the audit.")
   w('local insync = require "insync"')
   local copts = copy(s.cluster)
@@ -683,12 +587,14 @@ local function script(s, case, inv)
       k = k + 1
     end
   end
-  w("at(%d)", s.duration_ms)
+  w("at(%d)", math.max(s.duration_ms, case.end_ms or 0))
   w("recover(c, %d)", nb)
   w("settle(c, %s)", lua_value(s.calm))
   w("local a = c:audit()")
   w("print(a)")
-  if inv == "availability" then
+  if inv == nil then
+    w("-- (no invariant asserted)")
+  elseif inv == "availability" then
     w("assert(acked / (acked + failed) < %s, \"expected sends refused or timed out\")", tostring(s.availability))
   else
     w("assert(#a.%s > 0, \"expected %s\")", inv, DOC[inv])
@@ -706,7 +612,8 @@ Result.__index = Result
 function Result:script()
   local f = self.shrunk or self.first
   if not f then return nil end
-  return script(self._spec, { seed = f.seed, records = f.records, faults = f.schedule }, f.invariant)
+  return script(self._spec, { seed = f.seed, records = f.records, faults = f.schedule, end_ms = f.end_ms },
+    f.invariant)
 end
 
 -- The counterexample drawn: the shrunk one, else the first; its trace, re-run
@@ -715,7 +622,8 @@ local function traced(self, fn)
   local f = self.shrunk or self.first
   if not f then return nil end
   if not f.trace then
-    local r = run_case(self._spec, { seed = f.seed, records = f.records, faults = f.schedule }, true)
+    local r = run_case(self._spec, { seed = f.seed, records = f.records, faults = f.schedule, end_ms = f.end_ms },
+      true)
     f.trace, f.audit = r.cluster:trace(), f.audit or r.audit
   end
   if fn then return fn(f) end
@@ -759,7 +667,7 @@ end
 local function describe(s, case, inv, run)
   local r = run_case(s, case, true)
   return { run = run, seed = case.seed, invariant = inv, records = case.records,
-           schedule = r.applied, audit = r.audit, trace = r.cluster:trace(),
+           schedule = r.applied, end_ms = r.end_ms, audit = r.audit, trace = r.cluster:trace(),
            acked = r.acked, failed = r.failed }
 end
 
@@ -901,7 +809,8 @@ function M.explore(opts)
     _spec = s,
   }, Result)
   if t.first then
-    local case = { seed = t.first.seed, records = t.first.records, faults = t.first.faults }
+    local case = { seed = t.first.seed, records = t.first.records, faults = t.first.faults,
+                   end_ms = t.first.end_ms }
     res.first = describe(s, case, t.first.invariant, t.first.run)
     if s.shrink then
       local small, tries = shrink(s, case, t.first.invariant)
@@ -914,7 +823,7 @@ end
 
 -- For the processes helper and the specs.
 M._normalize, M._search, M._merge, M._run_case = normalize, search, merge, run_case
-M._generate, M._run_seed = generate, run_seed
+M._generate, M._run_seed, M._script = generate, run_seed, script
 M.invariants = INVARIANTS
 
 return M

@@ -269,7 +269,7 @@ add("__tostring", "error", function()
 local NAMES = {}
 for _, t in ipairs(targets) do NAMES[t.name] = true end
 for _, n in ipairs({ "partition", "topic", "send", "create_topic", "producer", "trace", "log", "report",
-                    "latency", "diagram", "timeline_svg" }) do
+                    "latency", "diagram", "timeline_svg", "_explore" }) do
   NAMES[n] = true
 end
 

@@ -159,7 +159,13 @@ function engines.model(scenario, topic, seed)
                             eligible_leader_replicas = engines.model_options.eligible_leader_replicas }
   if not scenario.create_later then c:create_topic(topic, scenario.topic) end
   local producers = {}
-  for name, conf in pairs(scenario.producers) do producers[name] = c:producer(conf) end
+  for name, conf in pairs(scenario.producers) do
+    local model_conf = {}
+    for k, v in pairs(conf) do
+      if k ~= "bootstrap" then model_conf[k] = v end
+    end
+    producers[name] = c:producer(model_conf)
+  end
   local function leader() return c:partition(topic, 0).leader end
   local function all_done(list)
     for _, r in ipairs(list) do if r.calls == 0 then return false end end
@@ -231,7 +237,14 @@ function engines.kafka(scenario, topic)
   local producers = {}
   for name, conf in pairs(scenario.producers) do
     local tracked = { track = true }
-    for k, v in pairs(conf) do tracked[k] = v end
+    for k, v in pairs(conf) do
+      if k ~= "bootstrap" then tracked[k] = v end
+    end
+    if conf.bootstrap then
+      assert(not scenario.create_later, "bootstrap = WHO needs the topic from the start")
+      local id = targets(conf.bootstrap, function() return (real.isr(topic, 0)) end, {})[1]
+      tracked["bootstrap.servers"] = real.address(id)
+    end
     producers[name] = real.producer(tracked)
   end
   local polled = {}

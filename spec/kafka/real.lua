@@ -28,6 +28,14 @@ function real.bootstrap()
   return real.cluster("bootstrap")
 end
 
+--- The address of broker `id` alone: a bootstrap.servers that makes a
+-- producer's first connection, the one it keeps, to that broker.
+function real.address(id)
+  local list = {}
+  for a in real.bootstrap():gmatch("[^,]+") do list[#list + 1] = a end
+  return assert(list[id], "no broker " .. tostring(id))
+end
+
 --- Raises a clear error when the cluster is not running (a spec run by
 -- hand without `spec/kafka/cluster start`).
 function real.require_cluster()

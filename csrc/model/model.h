@@ -542,14 +542,21 @@ typedef struct insync_msg_s {
         int64_t timeout;
         int32_t pid, prod_epoch, base_seq;
         uint64_t version;     /**< metadata version */
-        uint32_t *ids;        /**< records */
-        uint32_t nids;
-        insync_lbatch_t *batches;
-        uint32_t nbatches;
         uint32_t key;         /**< event key (fetcher's, 0 for others) */
         int full;             /**< fetch: opens a new session */
+        uint32_t nids, nbatches, nparts;
+        uint32_t *ids;        /**< records */
+        insync_lbatch_t *batches;
         void *parts;          /**< fetch: insync_freq_t; reply: insync_fout_t */
-        uint32_t nparts;
+        /* Not cleared when the message is reused (net.c): from here on.
+         * The arrays' own memory, kept through the free list; ids, batches
+         * and parts point into it (insync_net_ids, _batches, _parts) or at
+         * memory of their own, freed with the message. */
+        uint32_t *ids_buf;
+        insync_lbatch_t *batches_buf;
+        void *parts_buf;
+        uint32_t ids_cap, batches_cap; /**< elements */
+        size_t parts_cap;              /**< bytes */
         struct insync_msg_s *next_free; /**< in the cluster's free list */
 } insync_msg_t;
 
@@ -680,6 +687,12 @@ void insync_net_reset(insync_cluster_t *c, insync_msg_t *m);
 void insync_net_accept(insync_cluster_t *c, insync_msg_t *m);
 void insync_net_free(insync_cluster_t *c, insync_msg_t *m);
 void insync_net_free_all(insync_cluster_t *c); /* the free list */
+/** Room for @p n record ids in @p m->ids (kept: realloc's growth), for
+ * @p n batches in @p m->batches, for @p bytes in @p m->parts (not kept):
+ * the message's own memory, reused with the message. */
+uint32_t *insync_net_ids(insync_msg_t *m, uint32_t n);
+insync_lbatch_t *insync_net_batches(insync_msg_t *m, uint32_t n);
+void *insync_net_parts(insync_msg_t *m, size_t bytes);
 int insync_net_passes(const insync_cluster_t *c, int from, int to);
 /* the values of cut[]: nothing passes (and a producer's connection breaks),
  * or single messages are lost (c:lossy) */

@@ -18,6 +18,8 @@
  * link (c:lossy) loses single messages and keeps the connection: not what
  * TCP does, a fault for testing what a gap does.
  */
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,8 +86,10 @@ static int lost(insync_cluster_t *c, const insync_msg_t *m) {
 
 /* Messages are reused through a short free list: a cluster sends and frees
  * one per hop, and malloc/free were a quarter of a small cluster's time
- * (bench/explore_bench.lua).  Not under AddressSanitizer, which should see
- * every message freed. */
+ * (bench/explore_bench.lua).  A message keeps its arrays' memory (ids,
+ * batches, parts) through the list, so that a produce request or a fetch
+ * response fills memory it already has.  Not under AddressSanitizer, which
+ * should see every message freed. */
 #if defined(__SANITIZE_ADDRESS__)
 #define INSYNC_MSG_FREE 0
 #elif defined(__has_feature)
@@ -97,12 +101,19 @@ static int lost(insync_cluster_t *c, const insync_msg_t *m) {
 #define INSYNC_MSG_FREE 256
 #endif
 
+/* What a reused message is cleared to, up to its kept memory.  Copied from
+ * a constant, the clearing is a few vector stores: a memset of the same
+ * size became a `rep stos`, slow to start on some processors (an AMD EPYC
+ * spent 5% of explore's time on it). */
+static const insync_msg_t blank;
+#define CLEARED offsetof(insync_msg_t, ids_buf)
+
 insync_msg_t *insync_net_msg(insync_cluster_t *c, int type, int from, int to) {
         insync_msg_t *m = c->msg_free;
         if (m) {
                 c->msg_free = m->next_free;
                 c->nmsg_free--;
-                memset(m, 0, sizeof(*m));
+                memcpy(m, &blank, CLEARED);
         } else {
                 m = calloc(1, sizeof(*m));
                 if (!m)
@@ -115,17 +126,63 @@ insync_msg_t *insync_net_msg(insync_cluster_t *c, int type, int from, int to) {
         return m;
 }
 
+/* Room for @p n elements of @p size in *@p buf, of *@p cap elements;
+ * what it held is kept. */
+static void *room(void *buf, uint32_t *cap, uint32_t n, size_t size) {
+        if (n <= *cap)
+                return buf;
+        uint32_t nc = *cap ? *cap : 16;
+        while (nc < n)
+                nc = nc > UINT32_MAX / 2 ? n : nc * 2;
+        buf = realloc(buf, (size_t)nc * size);
+        if (!buf)
+                abort();
+        *cap = nc;
+        return buf;
+}
+
+uint32_t *insync_net_ids(insync_msg_t *m, uint32_t n) {
+        m->ids_buf = room(m->ids_buf, &m->ids_cap, n, sizeof(*m->ids));
+        return m->ids = m->ids_buf;
+}
+
+insync_lbatch_t *insync_net_batches(insync_msg_t *m, uint32_t n) {
+        m->batches_buf = room(m->batches_buf, &m->batches_cap, n, sizeof(*m->batches));
+        return m->batches = m->batches_buf;
+}
+
+void *insync_net_parts(insync_msg_t *m, size_t bytes) {
+        if (bytes > m->parts_cap) {
+                free(m->parts_buf);
+                m->parts_buf = malloc(bytes);
+                if (!m->parts_buf)
+                        abort();
+                m->parts_cap = bytes;
+        }
+        return m->parts = m->parts_buf;
+}
+
+static void msg_destroy(insync_msg_t *m) {
+        free(m->ids_buf);
+        free(m->batches_buf);
+        free(m->parts_buf);
+        free(m);
+}
+
 void insync_net_free(insync_cluster_t *c, insync_msg_t *m) {
-        free(m->ids);
-        free(m->batches);
-        free(m->parts);
+        if (m->ids != m->ids_buf)
+                free(m->ids);
+        if (m->batches != m->batches_buf)
+                free(m->batches);
+        if (m->parts != m->parts_buf)
+                free(m->parts);
         c->msgs_alive--;
         if (c->nmsg_free < INSYNC_MSG_FREE) {
                 m->next_free = c->msg_free;
                 c->msg_free = m;
                 c->nmsg_free++;
         } else {
-                free(m);
+                msg_destroy(m);
         }
 }
 
@@ -133,7 +190,7 @@ void insync_net_free_all(insync_cluster_t *c) {
         while (c->msg_free) {
                 insync_msg_t *m = c->msg_free;
                 c->msg_free = m->next_free;
-                free(m);
+                msg_destroy(m);
         }
         c->nmsg_free = 0;
 }

@@ -210,10 +210,7 @@ static void send_batch(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
         m->pid = p->pid;
         m->prod_epoch = b->pepoch;
         m->base_seq = b->base_seq;
-        m->ids = malloc((size_t)b->n * sizeof(*m->ids));
-        if (!m->ids)
-                abort();
-        memcpy(m->ids, b->ids, (size_t)b->n * sizeof(*m->ids));
+        memcpy(insync_net_ids(m, b->n), b->ids, (size_t)b->n * sizeof(*m->ids));
         m->nids = b->n;
         insync_trace_request(c, p->node, gp, leader, b->n, p->conf.acks);
         insync_net_send(c, m);

@@ -464,6 +464,9 @@ typedef struct insync_producer_s {
         uint64_t queued_bytes;  /**< their value bytes, as librdkafka counts
                                  *   queue.buffering.max.kbytes */
         uint64_t order;         /**< batch creation counter */
+        insync_pbatch_t *bfree; /**< batches to reuse, with their ids'
+                                 *   memory (producer.c) */
+        uint32_t nbfree;
         int meta_pending;       /**< a refresh is in progress */
         int scan_armed;         /**< a SCAN timer is pending */
         uint8_t down[INSYNC_MAX_BROKERS + 1]; /**< the connection to the broker

@@ -170,11 +170,11 @@ static void msg_destroy(insync_msg_t *m) {
 }
 
 void insync_net_free(insync_cluster_t *c, insync_msg_t *m) {
-        if (m->ids != m->ids_buf)
+        if (m->ids && m->ids != m->ids_buf)
                 free(m->ids);
-        if (m->batches != m->batches_buf)
+        if (m->batches && m->batches != m->batches_buf)
                 free(m->batches);
-        if (m->parts != m->parts_buf)
+        if (m->parts && m->parts != m->parts_buf)
                 free(m->parts);
         c->msgs_alive--;
         if (c->nmsg_free < INSYNC_MSG_FREE) {

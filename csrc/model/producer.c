@@ -89,9 +89,54 @@ static void need_metadata(insync_cluster_t *c, insync_producer_t *p) {
                       (uint32_t)p->index, 0, NULL);
 }
 
-static void batch_free(insync_pbatch_t *b) {
+/* Batches are reused through the producer's free list, with their ids'
+ * memory: a producer that sends a record at a time makes and frees a batch
+ * per record.  Not under AddressSanitizer, which should see every batch
+ * freed. */
+#if defined(__SANITIZE_ADDRESS__)
+#define BATCH_FREE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BATCH_FREE 0
+#endif
+#endif
+#ifndef BATCH_FREE
+#define BATCH_FREE 256
+#endif
+
+static const insync_pbatch_t blank_batch;
+
+/* A new batch: all zero but for the ids' memory a reused one keeps. */
+static insync_pbatch_t *batch_new(insync_producer_t *p) {
+        insync_pbatch_t *b = p->bfree;
+        if (!b) {
+                b = calloc(1, sizeof(*b));
+                if (!b)
+                        abort();
+                return b;
+        }
+        p->bfree = b->next;
+        p->nbfree--;
+        uint32_t *ids = b->ids, cap = b->cap;
+        *b = blank_batch;
+        b->ids = ids;
+        b->cap = cap;
+        return b;
+}
+
+static void batch_destroy(insync_pbatch_t *b) {
         free(b->ids);
         free(b);
+}
+
+static void batch_free(insync_producer_t *p, insync_pbatch_t *b) {
+        if (p->nbfree >= BATCH_FREE) {
+                batch_destroy(b);
+                return;
+        }
+        b->next = p->bfree;
+        p->bfree = b;
+        p->nbfree++;
 }
 
 /* Completes every record of @p b and frees it. */
@@ -104,7 +149,7 @@ static void batch_done(insync_cluster_t *c, insync_producer_t *p,
                                 persisted, fatal);
         p->queued_bytes -= b->vbytes;
         p->queued -= b->n;
-        batch_free(b);
+        batch_free(p, b);
 }
 
 /* Ready queue kept in creation order, so a retry goes back in place. */
@@ -1012,9 +1057,7 @@ static void place(insync_cluster_t *c, insync_producer_t *p,
         insync_ppart_t *pp = &p->pp[gp];
         insync_pbatch_t *b = pp->acc;
         if (!b) {
-                b = calloc(1, sizeof(*b));
-                if (!b)
-                        abort();
+                b = batch_new(p);
                 b->order = ++p->order;
                 b->deadline = p->conf.message_timeout_ms > 0
                                       ? insync_after(sent, p->conf.message_timeout_ms)
@@ -1155,15 +1198,19 @@ void insync_producer_free(insync_producer_t *p) {
         for (uint32_t gp = 0; gp < p->npp; gp++) {
                 insync_ppart_t *pp = &p->pp[gp];
                 if (pp->acc)
-                        batch_free(pp->acc);
+                        batch_destroy(pp->acc);
                 for (insync_pbatch_t *b = pp->head, *n; b; b = n) {
                         n = b->next;
-                        batch_free(b);
+                        batch_destroy(b);
                 }
         }
         for (uint32_t i = 0; i < p->nreq; i++)
                 if (p->req[i].batch)
-                        batch_free(p->req[i].batch);
+                        batch_destroy(p->req[i].batch);
+        for (insync_pbatch_t *b = p->bfree, *n; b; b = n) {
+                n = b->next;
+                batch_destroy(b);
+        }
         for (uint32_t w = 0; w < p->npt; w++) {
                 free(p->pt[w].ids);
                 free(p->pt[w].sent);

@@ -601,7 +601,11 @@ struct insync_cluster_s {
         int nbrokers;
         insync_broker_t br[INSYNC_MAX_BROKERS + 1]; /**< by id, [0] unused */
         int nnodes;             /**< 1 + brokers + producers */
-        uint8_t *cut;           /**< cut[from * MAX_NODES + to]: nothing passes */
+        uint8_t *cut;           /**< cut[from * MAX_NODES + to]: nothing passes;
+                                     NULL until a link's first fault (net.c) */
+        uint64_t cut_rows[INSYNC_MAX_NODES / 64]; /**< rows set since the last heal */
+        uint8_t cut_lo[INSYNC_MAX_NODES], cut_hi[INSYNC_MAX_NODES]; /**< and the
+                                     columns set in each, lowest and highest */
         insync_topic_t *topics;
         int ntopics;
         insync_cpart_t *cp;     /**< controller state by global partition */
@@ -701,6 +705,10 @@ int insync_net_passes(const insync_cluster_t *c, int from, int to);
  * or single messages are lost (c:lossy) */
 #define INSYNC_LINK_CUT 1
 #define INSYNC_LINK_LOSSY 2
+/** The link @p from -> @p to in state @p state (INSYNC_LINK_*). */
+void insync_net_link(insync_cluster_t *c, int from, int to, int state);
+/** Every link passes again. */
+void insync_net_heal(insync_cluster_t *c);
 void insync_net_close(insync_cluster_t *c, const insync_msg_t *m);
 void insync_net_broker_closed(insync_cluster_t *c, int b);
 

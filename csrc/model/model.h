@@ -693,7 +693,7 @@ void insync_net_reset(insync_cluster_t *c, insync_msg_t *m);
 /** A produce request's new connection accepted (its answer, acks=0). */
 void insync_net_accept(insync_cluster_t *c, insync_msg_t *m);
 void insync_net_free(insync_cluster_t *c, insync_msg_t *m);
-void insync_net_free_all(insync_cluster_t *c); /* the free list */
+void insync_net_free_all(insync_cluster_t *c); /* the free list and the links, at the cluster's end */
 /** Room for @p n record ids in @p m->ids (kept: realloc's growth), for
  * @p n batches in @p m->batches, for @p bytes in @p m->parts (not kept):
  * the message's own memory, reused with the message. */

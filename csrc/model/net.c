@@ -18,12 +18,43 @@
  * link (c:lossy) loses single messages and keeps the connection: not what
  * TCP does, a fault for testing what a gap does.
  */
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model.h"
+
+/* Messages are reused through a short free list: a cluster sends and frees
+ * one per hop, and malloc/free were a quarter of a small cluster's time
+ * (bench/explore_bench.lua).  A message keeps its arrays' memory (ids,
+ * batches, parts) through the list, so that a produce request or a fetch
+ * response fills memory it already has.  Not under AddressSanitizer, which
+ * should see every message freed. */
+#if defined(__SANITIZE_ADDRESS__)
+#define INSYNC_MSG_FREE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define INSYNC_MSG_FREE 0
+#endif
+#endif
+#ifndef INSYNC_MSG_FREE
+#define INSYNC_MSG_FREE 256
+#endif
+
+/* What a freed cluster leaves to the next one (explore makes and frees a
+ * cluster per run): its free messages, with their memory, and its links'
+ * array, cleared; each taken whole by the next cluster that needs it.  A
+ * slot each, exchanged atomically: clusters may live in several threads. */
+#if INSYNC_MSG_FREE
+static _Atomic(insync_msg_t *) spare_msgs; /* the list's length in its head's nids */
+static _Atomic(uint8_t *) spare_cut;
+
+static uint8_t *spare_take_cut(void) { return atomic_exchange(&spare_cut, NULL); }
+#else
+static uint8_t *spare_take_cut(void) { return NULL; }
+#endif
 
 /* The links' state, cut[from * MAX_NODES + to] (64 KiB), is made at the
  * first fault on a link, and a heal clears only what was set since the
@@ -32,7 +63,9 @@
  * instructions. */
 void insync_net_link(insync_cluster_t *c, int from, int to, int state) {
         if (!c->cut) {
-                c->cut = calloc((size_t)INSYNC_MAX_NODES * INSYNC_MAX_NODES, 1);
+                c->cut = spare_take_cut();
+                if (!c->cut)
+                        c->cut = calloc((size_t)INSYNC_MAX_NODES * INSYNC_MAX_NODES, 1);
                 if (!c->cut)
                         abort();
         }
@@ -118,23 +151,6 @@ static int lost(insync_cluster_t *c, const insync_msg_t *m) {
         return cut || conn_dead(c, m);
 }
 
-/* Messages are reused through a short free list: a cluster sends and frees
- * one per hop, and malloc/free were a quarter of a small cluster's time
- * (bench/explore_bench.lua).  A message keeps its arrays' memory (ids,
- * batches, parts) through the list, so that a produce request or a fetch
- * response fills memory it already has.  Not under AddressSanitizer, which
- * should see every message freed. */
-#if defined(__SANITIZE_ADDRESS__)
-#define INSYNC_MSG_FREE 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define INSYNC_MSG_FREE 0
-#endif
-#endif
-#ifndef INSYNC_MSG_FREE
-#define INSYNC_MSG_FREE 256
-#endif
-
 /* What a reused message is cleared to, up to its kept memory.  Copied from
  * a constant, the clearing is a few vector stores: a memset of the same
  * size became a `rep stos`, slow to start on some processors (an AMD EPYC
@@ -144,6 +160,12 @@ static const insync_msg_t blank;
 
 insync_msg_t *insync_net_msg(insync_cluster_t *c, int type, int from, int to) {
         insync_msg_t *m = c->msg_free;
+#if INSYNC_MSG_FREE
+        if (!m && (m = atomic_exchange(&spare_msgs, NULL)) != NULL) {
+                c->msg_free = m;
+                c->nmsg_free = (int)m->nids;
+        }
+#endif
         if (m) {
                 c->msg_free = m->next_free;
                 c->nmsg_free--;
@@ -220,12 +242,29 @@ void insync_net_free(insync_cluster_t *c, insync_msg_t *m) {
         }
 }
 
-void insync_net_free_all(insync_cluster_t *c) {
-        while (c->msg_free) {
-                insync_msg_t *m = c->msg_free;
-                c->msg_free = m->next_free;
+static void destroy_list(insync_msg_t *m) {
+        while (m) {
+                insync_msg_t *next = m->next_free;
                 msg_destroy(m);
+                m = next;
         }
+}
+
+void insync_net_free_all(insync_cluster_t *c) {
+#if INSYNC_MSG_FREE
+        if (c->msg_free) {
+                c->msg_free->nids = (uint32_t)c->nmsg_free;
+                destroy_list(atomic_exchange(&spare_msgs, c->msg_free));
+                c->msg_free = NULL;
+        }
+        if (c->cut) {
+                insync_net_heal(c);
+                free(atomic_exchange(&spare_cut, c->cut));
+                c->cut = NULL;
+        }
+#endif
+        destroy_list(c->msg_free);
+        c->msg_free = NULL;
         c->nmsg_free = 0;
 }
 

@@ -15,6 +15,7 @@
  * message's persistence status (rd_kafka_message_status): not persisted
  * until an attempt may have reached the log.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,9 +107,23 @@ static void need_metadata(insync_cluster_t *c, insync_producer_t *p) {
 
 static const insync_pbatch_t blank_batch;
 
+#if BATCH_FREE
+/* A freed producer's free batches, for the next producer that needs them
+ * (explore makes a cluster and a producer per run); taken whole, exchanged
+ * atomically: clusters may live in several threads.  The list's length is
+ * in its head's n. */
+static _Atomic(insync_pbatch_t *) spare_batches;
+#endif
+
 /* A new batch: all zero but for the ids' memory a reused one keeps. */
 static insync_pbatch_t *batch_new(insync_producer_t *p) {
         insync_pbatch_t *b = p->bfree;
+#if BATCH_FREE
+        if (!b && (b = atomic_exchange(&spare_batches, NULL)) != NULL) {
+                p->bfree = b;
+                p->nbfree = b->n;
+        }
+#endif
         if (!b) {
                 b = calloc(1, sizeof(*b));
                 if (!b)
@@ -127,6 +142,14 @@ static insync_pbatch_t *batch_new(insync_producer_t *p) {
 static void batch_destroy(insync_pbatch_t *b) {
         free(b->ids);
         free(b);
+}
+
+static void destroy_list(insync_pbatch_t *b) {
+        while (b) {
+                insync_pbatch_t *next = b->next;
+                batch_destroy(b);
+                b = next;
+        }
 }
 
 static void batch_free(insync_producer_t *p, insync_pbatch_t *b) {
@@ -1207,10 +1230,14 @@ void insync_producer_free(insync_producer_t *p) {
         for (uint32_t i = 0; i < p->nreq; i++)
                 if (p->req[i].batch)
                         batch_destroy(p->req[i].batch);
-        for (insync_pbatch_t *b = p->bfree, *n; b; b = n) {
-                n = b->next;
-                batch_destroy(b);
+#if BATCH_FREE
+        if (p->bfree) {
+                p->bfree->n = p->nbfree;
+                destroy_list(atomic_exchange(&spare_batches, p->bfree));
+                p->bfree = NULL;
         }
+#endif
+        destroy_list(p->bfree);
         for (uint32_t w = 0; w < p->npt; w++) {
                 free(p->pt[w].ids);
                 free(p->pt[w].sent);

@@ -153,13 +153,17 @@ static void destroy_list(insync_pbatch_t *b) {
 }
 
 static void batch_free(insync_producer_t *p, insync_pbatch_t *b) {
-        if (p->nbfree >= BATCH_FREE) {
-                batch_destroy(b);
+#if BATCH_FREE
+        if (p->nbfree < BATCH_FREE) {
+                b->next = p->bfree;
+                p->bfree = b;
+                p->nbfree++;
                 return;
         }
-        b->next = p->bfree;
-        p->bfree = b;
-        p->nbfree++;
+#else
+        (void)p;
+#endif
+        batch_destroy(b);
 }
 
 /* Completes every record of @p b and frees it. */

@@ -250,6 +250,15 @@ static void destroy_list(insync_msg_t *m) {
         }
 }
 
+#if INSYNC_MSG_FREE
+/* The spares go with the module (lua_close unloads it): nothing is left
+ * for a leak checker to find. */
+__attribute__((destructor)) static void spare_free(void) {
+        destroy_list(atomic_exchange(&spare_msgs, NULL));
+        free(atomic_exchange(&spare_cut, NULL));
+}
+#endif
+
 void insync_net_free_all(insync_cluster_t *c) {
 #if INSYNC_MSG_FREE
         if (c->msg_free) {

@@ -1221,6 +1221,14 @@ int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
         return 0;
 }
 
+#if BATCH_FREE
+/* The spares go with the module (lua_close unloads it): nothing is left
+ * for a leak checker to find. */
+__attribute__((destructor)) static void spare_free(void) {
+        destroy_list(atomic_exchange(&spare_batches, NULL));
+}
+#endif
+
 void insync_producer_free(insync_producer_t *p) {
         for (uint32_t gp = 0; gp < p->npp; gp++) {
                 insync_ppart_t *pp = &p->pp[gp];

@@ -603,9 +603,6 @@ struct insync_cluster_s {
         int nnodes;             /**< 1 + brokers + producers */
         uint8_t *cut;           /**< cut[from * MAX_NODES + to]: nothing passes;
                                      NULL until a link's first fault (net.c) */
-        uint64_t cut_rows[INSYNC_MAX_NODES / 64]; /**< rows set since the last heal */
-        uint8_t cut_lo[INSYNC_MAX_NODES], cut_hi[INSYNC_MAX_NODES]; /**< and the
-                                     columns set in each, lowest and highest */
         insync_topic_t *topics;
         int ntopics;
         insync_cpart_t *cp;     /**< controller state by global partition */
@@ -633,6 +630,8 @@ struct insync_cluster_s {
         insync_msg_t *msg_free; /**< messages to reuse (net.c), at most
                                      INSYNC_MSG_FREE of them */
         int nmsg_free;
+        int conn_broken_any;    /**< a producer's connection lost a message
+                                     (net.c): until then, none is checked */
         insync_lat_t lat[INSYNC_MAX_LAT]; /**< [0] every link's, others per link */
         int nlat;
         uint8_t *lat_link;      /**< [from * MAX_NODES + to]: index in lat, 0 the

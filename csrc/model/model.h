@@ -421,6 +421,7 @@ typedef struct insync_ptopic_s {
 typedef struct insync_ppart_s {
         insync_pbatch_t *acc;  /**< open batch (accumulating) */
         insync_pbatch_t *head; /**< ready batches, ordered by order */
+        insync_pbatch_t *tail; /**< the last of them, NULL when none */
         uint32_t linger_gen;   /**< matches the LINGER timer */
         int32_t next_seq;      /**< idempotence: next sequence to assign */
         int32_t acked_seq;     /**< idempotence: next sequence not yet acked

@@ -179,13 +179,34 @@ static void batch_done(insync_cluster_t *c, insync_producer_t *p,
         batch_free(p, b);
 }
 
-/* Ready queue kept in creation order, so a retry goes back in place. */
+/* Ready queue kept in creation order, so a retry goes back in place.  A
+ * new batch, the newest, goes after the tail: the walk from the head was
+ * explore's most costly step while a leader was away and its queue grew. */
 static void enqueue(insync_ppart_t *pp, insync_pbatch_t *b) {
+        if (!pp->head || pp->tail->order < b->order) {
+                b->next = NULL;
+                if (pp->head)
+                        pp->tail->next = b;
+                else
+                        pp->head = b;
+                pp->tail = b;
+                return;
+        }
         insync_pbatch_t **at = &pp->head;
         while (*at && (*at)->order < b->order)
                 at = &(*at)->next;
         b->next = *at;
         *at = b;
+}
+
+/* Takes the queue's first batch out. */
+static insync_pbatch_t *dequeue(insync_ppart_t *pp) {
+        insync_pbatch_t *b = pp->head;
+        pp->head = b->next;
+        if (!pp->head)
+                pp->tail = NULL;
+        b->next = NULL;
+        return b;
 }
 
 static void close_batch(insync_cluster_t *c, insync_producer_t *p, uint32_t gp) {
@@ -326,10 +347,7 @@ static void pump(insync_cluster_t *c, insync_producer_t *p, uint32_t gp) {
         while (pp->head && pp->head->not_before <= c->now &&
                p->inflight[pp->leader] < cap &&
                (p->pid < 0 || pp->inflight < IDEMP_MAX_INFLIGHT)) {
-                insync_pbatch_t *b = pp->head;
-                pp->head = b->next;
-                b->next = NULL;
-                send_batch(c, p, gp, b);
+                send_batch(c, p, gp, dequeue(pp));
         }
         if (pp->head && pp->head->not_before > c->now && !pp->retry_armed) {
                 pp->retry_armed = 1;
@@ -440,8 +458,7 @@ static void set_fatal(insync_cluster_t *c, insync_producer_t *p, int err) {
         for (uint32_t gp = 0; gp < p->npp; gp++) {
                 insync_ppart_t *pp = &p->pp[gp];
                 while (pp->head) {
-                        insync_pbatch_t *b = pp->head;
-                        pp->head = b->next;
+                        insync_pbatch_t *b = dequeue(pp);
                         batch_done(c, p, b, INSYNC_KERR__PURGE_QUEUE, -1, b->persisted);
                 }
                 if (pp->acc) {
@@ -659,8 +676,7 @@ static void implicit_ack(insync_cluster_t *c, insync_producer_t *p,
         insync_ppart_t *pp = &p->pp[gp];
         while (pp->head && pp->head->pepoch == b->pepoch &&
                pp->head->base_seq < b->base_seq && pp->head->order < b->order) {
-                insync_pbatch_t *e = pp->head;
-                pp->head = e->next;
+                insync_pbatch_t *e = dequeue(pp);
                 batch_done(c, p, e, 0, -1, INSYNC_PERSISTED);
         }
         pp->acked_seq = b->base_seq + (int32_t)b->n;
@@ -757,16 +773,19 @@ static void scan(insync_cluster_t *c, insync_producer_t *p) {
         int open = p->npt ? topics_scan(c, p) : 0;
         for (uint32_t gp = 0; gp < p->npp; gp++) {
                 insync_ppart_t *pp = &p->pp[gp];
-                insync_pbatch_t **at = &pp->head;
+                insync_pbatch_t **at = &pp->head, *prev = NULL;
                 while (*at) {
                         insync_pbatch_t *b = *at;
                         if (b->deadline <= c->now) {
                                 *at = b->next;
+                                if (b == pp->tail)
+                                        pp->tail = prev;
                                 if (p->pid >= 0)
                                         p->bump_pending = 1;
                                 batch_done(c, p, b, INSYNC_KERR__MSG_TIMED_OUT,
                                            -1, b->persisted);
                         } else {
+                                prev = b;
                                 at = &b->next;
                         }
                 }

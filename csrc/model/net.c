@@ -203,8 +203,8 @@ insync_msg_t *insync_net_msg(insync_cluster_t *c, int type, int from, int to) {
         return m;
 }
 
-/* Room for @p n elements of @p size in *@p buf, of *@p cap elements;
- * what it held is kept. */
+/* @p buf (of *@p cap elements of @p size) grown to hold @p n at least,
+ * by doubling; what it held is kept. */
 static void *room(void *buf, uint32_t *cap, uint32_t n, size_t size) {
         if (n <= *cap)
                 return buf;

@@ -352,11 +352,8 @@ void insync_broker_heartbeat_resp(insync_cluster_t *c, int b, insync_msg_t *m) {
 void insync_broker_meta_req(insync_cluster_t *c, int b, insync_msg_t *req) {
         insync_msg_t *m = insync_net_msg(c, INSYNC_M_META_RESP, b, req->from);
         if (c->ngp) {
-                insync_meta_t *v = malloc(c->ngp * sizeof(*v));
-                if (!v)
-                        abort();
-                memcpy(v, c->br[b].meta, c->ngp * sizeof(*v));
-                m->parts = v;
+                memcpy(insync_net_parts(m, c->ngp * sizeof(insync_meta_t)),
+                       c->br[b].meta, c->ngp * sizeof(insync_meta_t));
                 m->nparts = c->ngp;
         }
         insync_net_send(c, m);

@@ -16,17 +16,11 @@ insync_cluster_t *insync_cluster_new(const insync_cconf_t *conf) {
         insync_cluster_t *c = calloc(1, sizeof(*c));
         if (!c)
                 return NULL;
-        c->cut = calloc((size_t)INSYNC_MAX_NODES * INSYNC_MAX_NODES, 1);
-        if (!c->cut) {
-                free(c);
-                return NULL;
-        }
         c->conf = *conf;
         insync_cconf_bound(&c->conf);
         conf = &c->conf;
         insync_latency_init(c);
         if (insync_latency_setup(c)) {
-                free(c->cut);
                 free(c);
                 return NULL;
         }
@@ -254,13 +248,13 @@ int insync_cluster_shutdown(insync_cluster_t *c, int b, char *err,
 /* The network's faults: a cut link carries nothing (net.c). */
 void insync_cluster_cut(insync_cluster_t *c, int from, int to, int both) {
         insync_fetcher_wake_all(c);
-        c->cut[from * INSYNC_MAX_NODES + to] = INSYNC_LINK_CUT;
+        insync_net_link(c, from, to, INSYNC_LINK_CUT);
         if (both)
-                c->cut[to * INSYNC_MAX_NODES + from] = INSYNC_LINK_CUT;
+                insync_net_link(c, to, from, INSYNC_LINK_CUT);
 }
 
 void insync_cluster_lossy(insync_cluster_t *c, int from, int to) {
-        c->cut[from * INSYNC_MAX_NODES + to] = INSYNC_LINK_LOSSY;
+        insync_net_link(c, from, to, INSYNC_LINK_LOSSY);
 }
 
 void insync_cluster_isolate(insync_cluster_t *c, int node) {
@@ -271,7 +265,7 @@ void insync_cluster_isolate(insync_cluster_t *c, int node) {
 
 void insync_cluster_heal(insync_cluster_t *c) {
         insync_fetcher_wake_all(c);
-        memset(c->cut, 0, (size_t)INSYNC_MAX_NODES * INSYNC_MAX_NODES);
+        insync_net_heal(c);
 }
 
 int insync_cluster_link_latency(insync_cluster_t *c, int from, int to,

@@ -329,14 +329,10 @@ void insync_fetcher_send(insync_cluster_t *c, insync_fetcher_t *s) {
                 s->nchg = 0;
                 return;
         }
+        insync_msg_t *m = insync_net_msg(c, INSYNC_M_FETCH, s->follower, s->leader);
         uint32_t n = 0;
-        insync_freq_t *e = NULL;
         uint32_t want = s->full ? s->nparts : s->nchg;
-        if (want) {
-                e = malloc((size_t)want * sizeof(*e));
-                if (!e)
-                        abort();
-        }
+        insync_freq_t *e = want ? insync_net_parts(m, (size_t)want * sizeof(*e)) : NULL;
         for (uint32_t i = 0; i < want; i++) {
                 uint32_t gp = s->full ? s->parts[i] : s->chg[i];
                 insync_replica_t *r = br->rep[gp];
@@ -360,7 +356,6 @@ void insync_fetcher_send(insync_cluster_t *c, insync_fetcher_t *s) {
                                 r->in_chg = 0;
                 }
         s->nchg = 0;
-        insync_msg_t *m = insync_net_msg(c, INSYNC_M_FETCH, s->follower, s->leader);
         m->key = s->key;
         m->req = s->session;
         m->full = s->full;

@@ -178,6 +178,9 @@ uint32_t insync_log_len_at(const insync_log_t *l, int64_t t) {
 }
 
 uint32_t insync_log_batch_at(const insync_log_t *l, uint32_t offset) {
+        /* a follower mostly fetches from the last batch: no search then */
+        if (l->nb && l->b[l->nb - 1].base <= offset)
+                return l->nb - 1;
         uint32_t lo = 0, hi = l->nb;
         while (hi - lo > 1) {
                 uint32_t mid = (lo + hi) / 2;

@@ -421,6 +421,7 @@ typedef struct insync_ptopic_s {
 typedef struct insync_ppart_s {
         insync_pbatch_t *acc;  /**< open batch (accumulating) */
         insync_pbatch_t *head; /**< ready batches, ordered by order */
+        insync_pbatch_t *tail; /**< the last of them, NULL when none */
         uint32_t linger_gen;   /**< matches the LINGER timer */
         int32_t next_seq;      /**< idempotence: next sequence to assign */
         int32_t acked_seq;     /**< idempotence: next sequence not yet acked
@@ -464,6 +465,9 @@ typedef struct insync_producer_s {
         uint64_t queued_bytes;  /**< their value bytes, as librdkafka counts
                                  *   queue.buffering.max.kbytes */
         uint64_t order;         /**< batch creation counter */
+        insync_pbatch_t *bfree; /**< batches to reuse, with their ids'
+                                 *   memory (producer.c) */
+        uint32_t nbfree;
         int meta_pending;       /**< a refresh is in progress */
         int scan_armed;         /**< a SCAN timer is pending */
         uint8_t down[INSYNC_MAX_BROKERS + 1]; /**< the connection to the broker
@@ -542,14 +546,21 @@ typedef struct insync_msg_s {
         int64_t timeout;
         int32_t pid, prod_epoch, base_seq;
         uint64_t version;     /**< metadata version */
-        uint32_t *ids;        /**< records */
-        uint32_t nids;
-        insync_lbatch_t *batches;
-        uint32_t nbatches;
         uint32_t key;         /**< event key (fetcher's, 0 for others) */
         int full;             /**< fetch: opens a new session */
+        uint32_t nids, nbatches, nparts;
+        uint32_t *ids;        /**< records */
+        insync_lbatch_t *batches;
         void *parts;          /**< fetch: insync_freq_t; reply: insync_fout_t */
-        uint32_t nparts;
+        /* Not cleared when the message is reused (net.c): from here on.
+         * The arrays' own memory, kept through the free list; ids, batches
+         * and parts point into it (insync_net_ids, _batches, _parts) or at
+         * memory of their own, freed with the message. */
+        uint32_t *ids_buf;
+        insync_lbatch_t *batches_buf;
+        void *parts_buf;
+        uint32_t ids_cap, batches_cap; /**< elements */
+        size_t parts_cap;              /**< bytes */
         struct insync_msg_s *next_free; /**< in the cluster's free list */
 } insync_msg_t;
 
@@ -591,7 +602,8 @@ struct insync_cluster_s {
         int nbrokers;
         insync_broker_t br[INSYNC_MAX_BROKERS + 1]; /**< by id, [0] unused */
         int nnodes;             /**< 1 + brokers + producers */
-        uint8_t *cut;           /**< cut[from * MAX_NODES + to]: nothing passes */
+        uint8_t *cut;           /**< cut[from * MAX_NODES + to]: nothing passes;
+                                     NULL until a link's first fault (net.c) */
         insync_topic_t *topics;
         int ntopics;
         insync_cpart_t *cp;     /**< controller state by global partition */
@@ -619,6 +631,8 @@ struct insync_cluster_s {
         insync_msg_t *msg_free; /**< messages to reuse (net.c), at most
                                      INSYNC_MSG_FREE of them */
         int nmsg_free;
+        int conn_broken_any;    /**< a producer's connection lost a message
+                                     (net.c): until then, none is checked */
         insync_lat_t lat[INSYNC_MAX_LAT]; /**< [0] every link's, others per link */
         int nlat;
         uint8_t *lat_link;      /**< [from * MAX_NODES + to]: index in lat, 0 the
@@ -679,12 +693,22 @@ void insync_net_reset(insync_cluster_t *c, insync_msg_t *m);
 /** A produce request's new connection accepted (its answer, acks=0). */
 void insync_net_accept(insync_cluster_t *c, insync_msg_t *m);
 void insync_net_free(insync_cluster_t *c, insync_msg_t *m);
-void insync_net_free_all(insync_cluster_t *c); /* the free list */
+void insync_net_free_all(insync_cluster_t *c); /* the free list and the links, at the cluster's end */
+/** Room for @p n record ids in @p m->ids (kept: realloc's growth), for
+ * @p n batches in @p m->batches, for @p bytes in @p m->parts (not kept):
+ * the message's own memory, reused with the message. */
+uint32_t *insync_net_ids(insync_msg_t *m, uint32_t n);
+insync_lbatch_t *insync_net_batches(insync_msg_t *m, uint32_t n);
+void *insync_net_parts(insync_msg_t *m, size_t bytes);
 int insync_net_passes(const insync_cluster_t *c, int from, int to);
 /* the values of cut[]: nothing passes (and a producer's connection breaks),
  * or single messages are lost (c:lossy) */
 #define INSYNC_LINK_CUT 1
 #define INSYNC_LINK_LOSSY 2
+/** The link @p from -> @p to in state @p state (INSYNC_LINK_*). */
+void insync_net_link(insync_cluster_t *c, int from, int to, int state);
+/** Every link passes again. */
+void insync_net_heal(insync_cluster_t *c);
 void insync_net_close(insync_cluster_t *c, const insync_msg_t *m);
 void insync_net_broker_closed(insync_cluster_t *c, int b);
 

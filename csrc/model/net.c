@@ -18,13 +18,99 @@
  * link (c:lossy) loses single messages and keeps the connection: not what
  * TCP does, a fault for testing what a gap does.
  */
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model.h"
 
+/* Messages are reused through a short free list: a cluster sends and frees
+ * one per hop, and malloc/free were a quarter of a small cluster's time
+ * (bench/explore_bench.lua).  A message keeps its arrays' memory (ids,
+ * batches, parts) through the list, so that a produce request or a fetch
+ * response fills memory it already has.  Not under AddressSanitizer, which
+ * should see every message freed. */
+#if defined(__SANITIZE_ADDRESS__)
+#define INSYNC_MSG_FREE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define INSYNC_MSG_FREE 0
+#endif
+#endif
+#ifndef INSYNC_MSG_FREE
+#define INSYNC_MSG_FREE 256
+#endif
+
+/* What a freed cluster leaves to the next one (explore makes and frees a
+ * cluster per run): its free messages, with their memory, and its links'
+ * array, cleared; each taken whole by the next cluster that needs it.  A
+ * slot each, exchanged atomically: clusters may live in several threads. */
+#if INSYNC_MSG_FREE
+static _Atomic(insync_msg_t *) spare_msgs; /* the list's length in its head's nids */
+static _Atomic(uint8_t *) spare_cut;
+
+static uint8_t *spare_take_cut(void) { return atomic_exchange(&spare_cut, NULL); }
+#else
+static uint8_t *spare_take_cut(void) { return NULL; }
+#endif
+
+/* The links' state, cut[from * MAX_NODES + to] (64 KiB), is made at the
+ * first fault on a link, and a heal clears only what was set since the
+ * last one: explore makes a cluster per run and heals it after every
+ * fault, and calloc'ing and clearing the whole array were 7% of its
+ * instructions (callgrind; a smaller share of its time).  What was set
+ * is kept after the array: the rows, and in each row the lowest and the
+ * highest column. */
+#define NLINKS ((size_t)INSYNC_MAX_NODES * INSYNC_MAX_NODES)
+typedef struct links_set_s {
+        uint64_t rows[INSYNC_MAX_NODES / 64];
+        uint8_t lo[INSYNC_MAX_NODES], hi[INSYNC_MAX_NODES];
+} links_set_t;
+#define LINKS_BYTES (NLINKS + sizeof(links_set_t))
+
+static links_set_t *links_set(const insync_cluster_t *c) {
+        return (links_set_t *)(void *)(c->cut + NLINKS);
+}
+
+void insync_net_link(insync_cluster_t *c, int from, int to, int state) {
+        if (!c->cut) {
+                c->cut = spare_take_cut();
+                if (!c->cut)
+                        c->cut = calloc(LINKS_BYTES, 1);
+                if (!c->cut)
+                        abort();
+        }
+        c->cut[from * INSYNC_MAX_NODES + to] = (uint8_t)state;
+        links_set_t *set = links_set(c);
+        uint64_t bit = (uint64_t)1 << (from & 63);
+        if (!(set->rows[from >> 6] & bit)) {
+                set->rows[from >> 6] |= bit;
+                set->lo[from] = set->hi[from] = (uint8_t)to;
+        } else if (to < set->lo[from]) {
+                set->lo[from] = (uint8_t)to;
+        } else if (to > set->hi[from]) {
+                set->hi[from] = (uint8_t)to;
+        }
+}
+
+void insync_net_heal(insync_cluster_t *c) {
+        if (!c->cut)
+                return;
+        links_set_t *set = links_set(c);
+        for (int w = 0; w < INSYNC_MAX_NODES / 64; w++)
+                for (uint64_t rows = set->rows[w]; rows; rows &= rows - 1) {
+                        int from = w * 64 + __builtin_ctzll(rows);
+                        uint8_t *row = c->cut + from * INSYNC_MAX_NODES;
+                        for (int to = set->lo[from]; to <= set->hi[from]; to++)
+                                row[to] = 0;
+                }
+        memset(set->rows, 0, sizeof(set->rows));
+}
+
 int insync_net_passes(const insync_cluster_t *c, int from, int to) {
-        return !c->cut[from * INSYNC_MAX_NODES + to];
+        return !c->cut || !c->cut[from * INSYNC_MAX_NODES + to];
 }
 
 static int is_broker(const insync_cluster_t *c, int node) {
@@ -58,6 +144,8 @@ static insync_producer_t *conn_ends(const insync_cluster_t *c,
 /* Nothing passes on a connection that lost a message (TCP's stream is in
  * order); a FIN is the connection's end, and passes. */
 static int conn_dead(const insync_cluster_t *c, const insync_msg_t *m) {
+        if (!c->conn_broken_any)
+                return 0;
         int b;
         uint32_t conn;
         insync_producer_t *p = conn_ends(c, m, &b, &conn);
@@ -69,40 +157,40 @@ static void conn_break(insync_cluster_t *c, const insync_msg_t *m) {
         int b;
         uint32_t conn;
         insync_producer_t *p = conn_ends(c, m, &b, &conn);
-        if (p && conn > p->conn_broken[b])
+        if (p && conn > p->conn_broken[b]) {
                 p->conn_broken[b] = conn;
+                c->conn_broken_any = 1;
+        }
 }
 
 /* Whether @p m is lost on its way: a cut link (which breaks a producer's
  * connection), a lossy one, or a connection already broken. */
 static int lost(insync_cluster_t *c, const insync_msg_t *m) {
-        uint8_t cut = c->cut[m->from * INSYNC_MAX_NODES + m->to];
+        uint8_t cut = c->cut ? c->cut[m->from * INSYNC_MAX_NODES + m->to] : 0;
         if (cut == INSYNC_LINK_CUT)
                 conn_break(c, m);
         return cut || conn_dead(c, m);
 }
 
-/* Messages are reused through a short free list: a cluster sends and frees
- * one per hop, and malloc/free were a quarter of a small cluster's time
- * (bench/explore_bench.lua).  Not under AddressSanitizer, which should see
- * every message freed. */
-#if defined(__SANITIZE_ADDRESS__)
-#define INSYNC_MSG_FREE 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define INSYNC_MSG_FREE 0
-#endif
-#endif
-#ifndef INSYNC_MSG_FREE
-#define INSYNC_MSG_FREE 256
-#endif
+/* What a reused message is cleared to, up to its kept memory.  Copied from
+ * a constant, the clearing is a few vector stores: a memset of the same
+ * size became a `rep stos`, slow to start on some processors (an AMD EPYC
+ * spent 5% of explore's time on it). */
+static const insync_msg_t blank;
+#define CLEARED offsetof(insync_msg_t, ids_buf)
 
 insync_msg_t *insync_net_msg(insync_cluster_t *c, int type, int from, int to) {
         insync_msg_t *m = c->msg_free;
+#if INSYNC_MSG_FREE
+        if (!m && (m = atomic_exchange(&spare_msgs, NULL)) != NULL) {
+                c->msg_free = m;
+                c->nmsg_free = (int)m->nids;
+        }
+#endif
         if (m) {
                 c->msg_free = m->next_free;
                 c->nmsg_free--;
-                memset(m, 0, sizeof(*m));
+                memcpy(m, &blank, CLEARED);
         } else {
                 m = calloc(1, sizeof(*m));
                 if (!m)
@@ -115,26 +203,98 @@ insync_msg_t *insync_net_msg(insync_cluster_t *c, int type, int from, int to) {
         return m;
 }
 
+/* @p buf (of *@p cap elements of @p size) grown to hold @p n at least,
+ * by doubling; what it held is kept. */
+static void *room(void *buf, uint32_t *cap, uint32_t n, size_t size) {
+        if (n <= *cap)
+                return buf;
+        uint32_t nc = *cap ? *cap : 16;
+        while (nc < n)
+                nc = nc > UINT32_MAX / 2 ? n : nc * 2;
+        buf = realloc(buf, (size_t)nc * size);
+        if (!buf)
+                abort();
+        *cap = nc;
+        return buf;
+}
+
+uint32_t *insync_net_ids(insync_msg_t *m, uint32_t n) {
+        m->ids_buf = room(m->ids_buf, &m->ids_cap, n, sizeof(*m->ids));
+        return m->ids = m->ids_buf;
+}
+
+insync_lbatch_t *insync_net_batches(insync_msg_t *m, uint32_t n) {
+        m->batches_buf = room(m->batches_buf, &m->batches_cap, n, sizeof(*m->batches));
+        return m->batches = m->batches_buf;
+}
+
+void *insync_net_parts(insync_msg_t *m, size_t bytes) {
+        if (bytes > m->parts_cap) {
+                free(m->parts_buf);
+                m->parts_buf = malloc(bytes);
+                if (!m->parts_buf)
+                        abort();
+                m->parts_cap = bytes;
+        }
+        return m->parts = m->parts_buf;
+}
+
+static void msg_destroy(insync_msg_t *m) {
+        free(m->ids_buf);
+        free(m->batches_buf);
+        free(m->parts_buf);
+        free(m);
+}
+
 void insync_net_free(insync_cluster_t *c, insync_msg_t *m) {
-        free(m->ids);
-        free(m->batches);
-        free(m->parts);
+        if (m->ids && m->ids != m->ids_buf)
+                free(m->ids);
+        if (m->batches && m->batches != m->batches_buf)
+                free(m->batches);
+        if (m->parts && m->parts != m->parts_buf)
+                free(m->parts);
         c->msgs_alive--;
         if (c->nmsg_free < INSYNC_MSG_FREE) {
                 m->next_free = c->msg_free;
                 c->msg_free = m;
                 c->nmsg_free++;
         } else {
-                free(m);
+                msg_destroy(m);
         }
 }
 
-void insync_net_free_all(insync_cluster_t *c) {
-        while (c->msg_free) {
-                insync_msg_t *m = c->msg_free;
-                c->msg_free = m->next_free;
-                free(m);
+static void destroy_list(insync_msg_t *m) {
+        while (m) {
+                insync_msg_t *next = m->next_free;
+                msg_destroy(m);
+                m = next;
         }
+}
+
+#if INSYNC_MSG_FREE
+/* The spares go with the module (lua_close unloads it): nothing is left
+ * for a leak checker to find. */
+__attribute__((destructor)) static void spare_free(void) {
+        destroy_list(atomic_exchange(&spare_msgs, NULL));
+        free(atomic_exchange(&spare_cut, NULL));
+}
+#endif
+
+void insync_net_free_all(insync_cluster_t *c) {
+#if INSYNC_MSG_FREE
+        if (c->msg_free) {
+                c->msg_free->nids = (uint32_t)c->nmsg_free;
+                destroy_list(atomic_exchange(&spare_msgs, c->msg_free));
+                c->msg_free = NULL;
+        }
+        if (c->cut) {
+                insync_net_heal(c);
+                free(atomic_exchange(&spare_cut, c->cut));
+                c->cut = NULL;
+        }
+#endif
+        destroy_list(c->msg_free);
+        c->msg_free = NULL;
         c->nmsg_free = 0;
 }
 

@@ -410,8 +410,7 @@ static int64_t owed_bytes(insync_cluster_t *c, insync_fetcher_t *s,
  * response's ids and batches. */
 static int64_t read_records(insync_cluster_t *c, insync_msg_t *m,
                             const insync_replica_t *r, int64_t offset,
-                            int64_t limit, int min_one, insync_fout_t *o,
-                            uint32_t *idcap, uint32_t *bcap) {
+                            int64_t limit, int min_one, insync_fout_t *o) {
         const insync_log_t *l = &r->log;
         o->ids_at = m->nids;
         o->batches_at = m->nbatches;
@@ -434,22 +433,8 @@ static int64_t read_records(insync_cluster_t *c, insync_msg_t *m,
         }
         if (!n)
                 return 0;
-        if (m->nids + n > *idcap) {
-                while (m->nids + n > *idcap)
-                        *idcap = *idcap ? *idcap * 2 : 64;
-                uint32_t *v = realloc(m->ids, (size_t)*idcap * sizeof(*v));
-                if (!v)
-                        abort();
-                m->ids = v;
-        }
-        if (m->nbatches + (last - first) > *bcap) {
-                while (m->nbatches + (last - first) > *bcap)
-                        *bcap = *bcap ? *bcap * 2 : 16;
-                insync_lbatch_t *v = realloc(m->batches, (size_t)*bcap * sizeof(*v));
-                if (!v)
-                        abort();
-                m->batches = v;
-        }
+        insync_net_ids(m, m->nids + n);
+        insync_net_batches(m, m->nbatches + (last - first));
         memcpy(m->ids + m->nids, l->ids + offset, (size_t)n * sizeof(*m->ids));
         for (uint32_t i = first; i < last; i++) {
                 insync_lbatch_t lb = l->b[i];
@@ -484,10 +469,8 @@ static void respond(insync_cluster_t *c, insync_fetcher_t *s) {
         m->key = s->key;
         m->req = s->srv_session;
         s->parked = 0;
-        uint32_t cap = s->nout + s->ndirty, n = 0, idcap = 0, bcap = 0;
-        insync_fout_t *v = cap ? malloc(cap * sizeof(*v)) : NULL;
-        if (cap && !v)
-                abort();
+        uint32_t cap = s->nout + s->ndirty, n = 0;
+        insync_fout_t *v = cap ? insync_net_parts(m, cap * sizeof(*v)) : NULL;
         for (uint32_t i = 0; i < s->nout; i++)
                 v[n++] = s->out[i];
         s->nout = 0;
@@ -517,8 +500,7 @@ static void respond(insync_cluster_t *c, insync_fetcher_t *s) {
                 o->offset = fs->leo;
                 int64_t lim = c->conf.fetch_max_bytes < left ? c->conf.fetch_max_bytes
                                                              : left;
-                int64_t got = read_records(c, m, r, fs->leo, lim, min_one, o,
-                                           &idcap, &bcap);
+                int64_t got = read_records(c, m, r, fs->leo, lim, min_one, o);
                 if (o->nids) {
                         min_one = 0;
                         left = left > got ? left - got : 0;

@@ -15,6 +15,7 @@
  * message's persistence status (rd_kafka_message_status): not persisted
  * until an attempt may have reached the log.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,9 +90,80 @@ static void need_metadata(insync_cluster_t *c, insync_producer_t *p) {
                       (uint32_t)p->index, 0, NULL);
 }
 
-static void batch_free(insync_pbatch_t *b) {
+/* Batches are reused through the producer's free list, with their ids'
+ * memory: a producer that sends a record at a time makes and frees a batch
+ * per record.  Not under AddressSanitizer, which should see every batch
+ * freed. */
+#if defined(__SANITIZE_ADDRESS__)
+#define BATCH_FREE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BATCH_FREE 0
+#endif
+#endif
+#ifndef BATCH_FREE
+#define BATCH_FREE 256
+#endif
+
+static const insync_pbatch_t blank_batch;
+
+#if BATCH_FREE
+/* A freed producer's free batches, for the next producer that needs them
+ * (explore makes a cluster and a producer per run); taken whole, exchanged
+ * atomically: clusters may live in several threads.  The list's length is
+ * in its head's n. */
+static _Atomic(insync_pbatch_t *) spare_batches;
+#endif
+
+/* A new batch: all zero but for the ids' memory a reused one keeps. */
+static insync_pbatch_t *batch_new(insync_producer_t *p) {
+        insync_pbatch_t *b = p->bfree;
+#if BATCH_FREE
+        if (!b && (b = atomic_exchange(&spare_batches, NULL)) != NULL) {
+                p->bfree = b;
+                p->nbfree = b->n;
+        }
+#endif
+        if (!b) {
+                b = calloc(1, sizeof(*b));
+                if (!b)
+                        abort();
+                return b;
+        }
+        p->bfree = b->next;
+        p->nbfree--;
+        uint32_t *ids = b->ids, cap = b->cap;
+        *b = blank_batch;
+        b->ids = ids;
+        b->cap = cap;
+        return b;
+}
+
+static void batch_destroy(insync_pbatch_t *b) {
         free(b->ids);
         free(b);
+}
+
+static void destroy_list(insync_pbatch_t *b) {
+        while (b) {
+                insync_pbatch_t *next = b->next;
+                batch_destroy(b);
+                b = next;
+        }
+}
+
+static void batch_free(insync_producer_t *p, insync_pbatch_t *b) {
+#if BATCH_FREE
+        if (p->nbfree < BATCH_FREE) {
+                b->next = p->bfree;
+                p->bfree = b;
+                p->nbfree++;
+                return;
+        }
+#else
+        (void)p;
+#endif
+        batch_destroy(b);
 }
 
 /* Completes every record of @p b and frees it. */
@@ -104,16 +176,37 @@ static void batch_done(insync_cluster_t *c, insync_producer_t *p,
                                 persisted, fatal);
         p->queued_bytes -= b->vbytes;
         p->queued -= b->n;
-        batch_free(b);
+        batch_free(p, b);
 }
 
-/* Ready queue kept in creation order, so a retry goes back in place. */
+/* Ready queue kept in creation order, so a retry goes back in place.  A
+ * new batch, the newest, goes after the tail: the walk from the head was
+ * explore's most costly step while a leader was away and its queue grew. */
 static void enqueue(insync_ppart_t *pp, insync_pbatch_t *b) {
+        if (!pp->head || pp->tail->order < b->order) {
+                b->next = NULL;
+                if (pp->head)
+                        pp->tail->next = b;
+                else
+                        pp->head = b;
+                pp->tail = b;
+                return;
+        }
         insync_pbatch_t **at = &pp->head;
         while (*at && (*at)->order < b->order)
                 at = &(*at)->next;
         b->next = *at;
         *at = b;
+}
+
+/* Takes the queue's first batch out. */
+static insync_pbatch_t *dequeue(insync_ppart_t *pp) {
+        insync_pbatch_t *b = pp->head;
+        pp->head = b->next;
+        if (!pp->head)
+                pp->tail = NULL;
+        b->next = NULL;
+        return b;
 }
 
 static void close_batch(insync_cluster_t *c, insync_producer_t *p, uint32_t gp) {
@@ -210,10 +303,7 @@ static void send_batch(insync_cluster_t *c, insync_producer_t *p, uint32_t gp,
         m->pid = p->pid;
         m->prod_epoch = b->pepoch;
         m->base_seq = b->base_seq;
-        m->ids = malloc((size_t)b->n * sizeof(*m->ids));
-        if (!m->ids)
-                abort();
-        memcpy(m->ids, b->ids, (size_t)b->n * sizeof(*m->ids));
+        memcpy(insync_net_ids(m, b->n), b->ids, (size_t)b->n * sizeof(*m->ids));
         m->nids = b->n;
         insync_trace_request(c, p->node, gp, leader, b->n, p->conf.acks);
         insync_net_send(c, m);
@@ -257,10 +347,7 @@ static void pump(insync_cluster_t *c, insync_producer_t *p, uint32_t gp) {
         while (pp->head && pp->head->not_before <= c->now &&
                p->inflight[pp->leader] < cap &&
                (p->pid < 0 || pp->inflight < IDEMP_MAX_INFLIGHT)) {
-                insync_pbatch_t *b = pp->head;
-                pp->head = b->next;
-                b->next = NULL;
-                send_batch(c, p, gp, b);
+                send_batch(c, p, gp, dequeue(pp));
         }
         if (pp->head && pp->head->not_before > c->now && !pp->retry_armed) {
                 pp->retry_armed = 1;
@@ -371,8 +458,7 @@ static void set_fatal(insync_cluster_t *c, insync_producer_t *p, int err) {
         for (uint32_t gp = 0; gp < p->npp; gp++) {
                 insync_ppart_t *pp = &p->pp[gp];
                 while (pp->head) {
-                        insync_pbatch_t *b = pp->head;
-                        pp->head = b->next;
+                        insync_pbatch_t *b = dequeue(pp);
                         batch_done(c, p, b, INSYNC_KERR__PURGE_QUEUE, -1, b->persisted);
                 }
                 if (pp->acc) {
@@ -590,8 +676,7 @@ static void implicit_ack(insync_cluster_t *c, insync_producer_t *p,
         insync_ppart_t *pp = &p->pp[gp];
         while (pp->head && pp->head->pepoch == b->pepoch &&
                pp->head->base_seq < b->base_seq && pp->head->order < b->order) {
-                insync_pbatch_t *e = pp->head;
-                pp->head = e->next;
+                insync_pbatch_t *e = dequeue(pp);
                 batch_done(c, p, e, 0, -1, INSYNC_PERSISTED);
         }
         pp->acked_seq = b->base_seq + (int32_t)b->n;
@@ -688,16 +773,19 @@ static void scan(insync_cluster_t *c, insync_producer_t *p) {
         int open = p->npt ? topics_scan(c, p) : 0;
         for (uint32_t gp = 0; gp < p->npp; gp++) {
                 insync_ppart_t *pp = &p->pp[gp];
-                insync_pbatch_t **at = &pp->head;
+                insync_pbatch_t **at = &pp->head, *prev = NULL;
                 while (*at) {
                         insync_pbatch_t *b = *at;
                         if (b->deadline <= c->now) {
                                 *at = b->next;
+                                if (b == pp->tail)
+                                        pp->tail = prev;
                                 if (p->pid >= 0)
                                         p->bump_pending = 1;
                                 batch_done(c, p, b, INSYNC_KERR__MSG_TIMED_OUT,
                                            -1, b->persisted);
                         } else {
+                                prev = b;
                                 at = &b->next;
                         }
                 }
@@ -1015,9 +1103,7 @@ static void place(insync_cluster_t *c, insync_producer_t *p,
         insync_ppart_t *pp = &p->pp[gp];
         insync_pbatch_t *b = pp->acc;
         if (!b) {
-                b = calloc(1, sizeof(*b));
-                if (!b)
-                        abort();
+                b = batch_new(p);
                 b->order = ++p->order;
                 b->deadline = p->conf.message_timeout_ms > 0
                                       ? insync_after(sent, p->conf.message_timeout_ms)
@@ -1154,19 +1240,35 @@ int insync_cluster_send(insync_cluster_t *c, int pi, int topic, int partition,
         return 0;
 }
 
+#if BATCH_FREE
+/* The spares go with the module (lua_close unloads it): nothing is left
+ * for a leak checker to find. */
+__attribute__((destructor)) static void spare_free(void) {
+        destroy_list(atomic_exchange(&spare_batches, NULL));
+}
+#endif
+
 void insync_producer_free(insync_producer_t *p) {
         for (uint32_t gp = 0; gp < p->npp; gp++) {
                 insync_ppart_t *pp = &p->pp[gp];
                 if (pp->acc)
-                        batch_free(pp->acc);
+                        batch_destroy(pp->acc);
                 for (insync_pbatch_t *b = pp->head, *n; b; b = n) {
                         n = b->next;
-                        batch_free(b);
+                        batch_destroy(b);
                 }
         }
         for (uint32_t i = 0; i < p->nreq; i++)
                 if (p->req[i].batch)
-                        batch_free(p->req[i].batch);
+                        batch_destroy(p->req[i].batch);
+#if BATCH_FREE
+        if (p->bfree) {
+                p->bfree->n = p->nbfree;
+                destroy_list(atomic_exchange(&spare_batches, p->bfree));
+                p->bfree = NULL;
+        }
+#endif
+        destroy_list(p->bfree);
         for (uint32_t w = 0; w < p->npt; w++) {
                 free(p->pt[w].ids);
                 free(p->pt[w].sent);

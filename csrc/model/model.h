@@ -89,10 +89,30 @@ typedef struct insync_ev_s {
         void *p;
 } insync_ev_t;
 
-typedef struct insync_heap_s {
-        insync_ev_t *ev; /**< binary min-heap on (t, seq) */
+/** An event as the queue keeps it (sim.c): 32 bytes, its order in two
+ * words, (t, key << 32 | seq), compared as one 128-bit number. */
+typedef struct insync_qev_s {
+        uint64_t t;   /**< insync_ev_t.t (never negative) */
+        uint64_t ord; /**< key << 32 | seq (seq: 32 bits, renumbered in
+                           order when it would wrap) */
+        uint64_t x;   /**< b, or p for a message (whose b is 0) */
+        uint32_t a, type;
+} insync_qev_t;
+
+/** One min-heap of queued events. */
+typedef struct insync_qheap_s {
+        insync_qev_t *v;
         size_t n, cap;
-        uint64_t seq;    /**< next insertion number */
+} insync_qheap_t;
+
+/** The event queue: the events due within INSYNC_SIM_NEAR ms of their
+ * scheduling in one heap, those due later (timeouts, most of them never
+ * firing: a request's answered long before) in another, so that the heap
+ * the busy events go through stays small.  The next event is the smaller
+ * of the two tops: the order is the same as one heap's. */
+typedef struct insync_heap_s {
+        insync_qheap_t near, far;
+        uint64_t seq; /**< next insertion number */
 } insync_heap_t;
 
 /* ------------------------------------------------------------ records.c */
@@ -660,7 +680,11 @@ void insync_sim_seed(insync_cluster_t *c, uint64_t seed);
 /** Pops the next event into @p e when one is due at or before @p until;
  * @returns 0 when none is. */
 int insync_sim_pop(insync_cluster_t *c, int64_t until, insync_ev_t *e);
-void insync_sim_free(insync_cluster_t *c);
+/** Hands every queued event to @p each (may be NULL), then frees the queue. */
+void insync_sim_free(insync_cluster_t *c,
+                     void (*each)(insync_cluster_t *, const insync_ev_t *));
+/** The bytes the event queue holds. */
+size_t insync_sim_memory(const insync_cluster_t *c);
 
 /* dispatch.c: the step loop (insync_cluster_step, cluster.h) */
 void insync_dispatch_release(insync_cluster_t *c, int b); /* b's held events, due now */

@@ -1,8 +1,9 @@
 /**
  * @file sim.c
- * @brief The discrete-event core: one event queue (a binary heap ordered by
- * time, then insertion number, so equal times always fire in the order they
- * were scheduled) and one seeded PRNG (xoshiro256** seeded by splitmix64).
+ * @brief The discrete-event core: one event queue (two binary heaps, the
+ * near events' and the far ones', ordered by time, then key, then
+ * insertion number, so equal times always fire in the order they were
+ * scheduled) and one seeded PRNG (xoshiro256** seeded by splitmix64).
  * It knows no event's meaning: dispatch.c pops the events and hands each to
  * its actor.
  */
@@ -15,13 +16,107 @@
  * each fetcher's in the order of their keys), then in insertion order.  A
  * fetcher that sleeps through an idle period (fetcher.c) has no event
  * queued; the key tells where its turn at a given ms falls among the
- * others', as if it had one. */
-static int ev_less(const insync_ev_t *x, const insync_ev_t *y) {
-        if (x->t != y->t)
-                return x->t < y->t;
-        if (x->key != y->key)
-                return x->key < y->key;
-        return x->seq < y->seq;
+ * others', as if it had one.  (t, key, seq) is kept as two words, t and
+ * key << 32 | seq, and compared as one 128-bit number: no branch. */
+static inline int qless(const insync_qev_t *x, const insync_qev_t *y) {
+#ifdef __SIZEOF_INT128__
+        return (((unsigned __int128)x->t << 64) | x->ord) <
+               (((unsigned __int128)y->t << 64) | y->ord);
+#else
+        return x->t < y->t || (x->t == y->t && x->ord < y->ord);
+#endif
+}
+
+/* The insertion number is 32 bits; before it would wrap, every queued
+ * event is numbered again from 0 in its order, which leaves both heaps as
+ * they are.  (A build may lower the limit to test that: the sanitized
+ * one does.) */
+#ifndef INSYNC_SIM_SEQ_MAX
+#define INSYNC_SIM_SEQ_MAX UINT32_MAX
+#endif
+
+/* Events due at least this many ms after they were scheduled go to the far
+ * heap. */
+#define INSYNC_SIM_NEAR 1000
+
+static void qpush(insync_qheap_t *h, const insync_qev_t *e) {
+        if (h->n == h->cap) {
+                size_t cap = h->cap ? h->cap * 2 : 64;
+                insync_qev_t *v = realloc(h->v, cap * sizeof(*v));
+                if (!v)
+                        abort(); /* the simulation cannot continue sanely */
+                h->v = v;
+                h->cap = cap;
+        }
+        insync_qev_t *v = h->v;
+        size_t i = h->n++;
+        while (i > 0) {
+                size_t up = (i - 1) / 2;
+                if (!qless(e, &v[up]))
+                        break;
+                v[i] = v[up];
+                i = up;
+        }
+        v[i] = *e;
+}
+
+/* Removes the top: the hole it leaves goes down along the smaller
+ * children to a leaf, then the last event moves up from there into its
+ * place (it belongs near the bottom: one comparison a level, not two). */
+static void qpop(insync_qheap_t *h) {
+        insync_qev_t *v = h->v;
+        size_t n = --h->n;
+        if (!n)
+                return;
+        size_t i = 0;
+        for (;;) {
+                size_t l = 2 * i + 1;
+                if (l + 1 < n) {
+                        l += qless(&v[l + 1], &v[l]);
+                } else if (l >= n) {
+                        break;
+                }
+                v[i] = v[l];
+                i = l;
+        }
+        while (i > 0) {
+                size_t up = (i - 1) / 2;
+                if (!qless(&v[n], &v[up]))
+                        break;
+                v[i] = v[up];
+                i = up;
+        }
+        v[i] = v[n];
+        if (h->cap > 4096 && h->n < h->cap / 4) {
+                /* a burst (a topic's creation tells every broker of every
+                 * partition) leaves no high-water mark behind */
+                insync_qev_t *s = realloc(h->v, h->cap / 2 * sizeof(*s));
+                if (s) {
+                        h->v = s;
+                        h->cap /= 2;
+                }
+        }
+}
+
+static int qcmp(const void *x, const void *y) {
+        const insync_qev_t *a = *(insync_qev_t *const *)x, *b = *(insync_qev_t *const *)y;
+        return qless(a, b) ? -1 : qless(b, a);
+}
+
+static void renumber(insync_heap_t *h) {
+        size_t n = h->near.n + h->far.n;
+        insync_qev_t **all = malloc((n ? n : 1) * sizeof(*all));
+        if (!all)
+                abort();
+        for (size_t i = 0; i < h->near.n; i++)
+                all[i] = &h->near.v[i];
+        for (size_t i = 0; i < h->far.n; i++)
+                all[h->near.n + i] = &h->far.v[i];
+        qsort(all, n, sizeof(*all), qcmp);
+        for (size_t i = 0; i < n; i++)
+                all[i]->ord = (all[i]->ord & ~(uint64_t)UINT32_MAX) | (uint32_t)i;
+        free(all);
+        h->seq = n;
 }
 
 void insync_sim_at(insync_cluster_t *c, int64_t t, int type, uint32_t a,
@@ -32,56 +127,14 @@ void insync_sim_at(insync_cluster_t *c, int64_t t, int type, uint32_t a,
 void insync_sim_at_key(insync_cluster_t *c, int64_t t, uint32_t key, int type,
                        uint32_t a, uint64_t b, void *p) {
         insync_heap_t *h = &c->heap;
-        if (h->n == h->cap) {
-                size_t cap = h->cap ? h->cap * 2 : 256;
-                insync_ev_t *ev = realloc(h->ev, cap * sizeof(*ev));
-                if (!ev)
-                        abort(); /* the simulation cannot continue sanely */
-                h->ev = ev;
-                h->cap = cap;
-        }
-        insync_ev_t e = {t < c->now ? c->now : t, key, h->seq++, (uint32_t)type, a, b, p};
-        size_t i = h->n++;
-        while (i > 0) {
-                size_t up = (i - 1) / 2;
-                if (!ev_less(&e, &h->ev[up]))
-                        break;
-                h->ev[i] = h->ev[up];
-                i = up;
-        }
-        h->ev[i] = e;
-}
-
-static insync_ev_t heap_pop(insync_heap_t *h) {
-        insync_ev_t top = h->ev[0];
-        insync_ev_t last = h->ev[--h->n];
-        size_t i = 0;
-        for (;;) {
-                size_t l = 2 * i + 1, r = l + 1, m = i;
-                const insync_ev_t *best = &last;
-                if (l < h->n && ev_less(&h->ev[l], best)) {
-                        m = l;
-                        best = &h->ev[l];
-                }
-                if (r < h->n && ev_less(&h->ev[r], best))
-                        m = r;
-                if (m == i)
-                        break;
-                h->ev[i] = h->ev[m];
-                i = m;
-        }
-        if (h->n)
-                h->ev[i] = last;
-        if (h->cap > 4096 && h->n < h->cap / 4) {
-                /* a burst (a topic's creation tells every broker of every
-                 * partition) leaves no high-water mark behind */
-                insync_ev_t *ev = realloc(h->ev, h->cap / 2 * sizeof(*ev));
-                if (ev) {
-                        h->ev = ev;
-                        h->cap /= 2;
-                }
-        }
-        return top;
+        if (h->seq > INSYNC_SIM_SEQ_MAX)
+                renumber(h);
+        if (t < c->now)
+                t = c->now;
+        insync_qev_t e = {(uint64_t)t, (uint64_t)key << 32 | h->seq++,
+                          type == INSYNC_EV_MSG ? (uint64_t)(uintptr_t)p : b, a,
+                          (uint32_t)type};
+        qpush(t - c->now < INSYNC_SIM_NEAR ? &h->near : &h->far, &e);
 }
 
 static uint64_t splitmix64(uint64_t *x) {
@@ -113,16 +166,49 @@ uint64_t insync_sim_rand(insync_cluster_t *c) { return insync_xoshiro(c->rng); }
 
 int insync_sim_pop(insync_cluster_t *c, int64_t until, insync_ev_t *e) {
         insync_heap_t *h = &c->heap;
-        if (!h->n || h->ev[0].t > until)
+        insync_qheap_t *q = &h->near;
+        if (!q->n || (h->far.n && qless(&h->far.v[0], &q->v[0])))
+                q = &h->far;
+        if (!q->n || (int64_t)q->v[0].t > until)
                 return 0;
-        *e = heap_pop(h);
+        const insync_qev_t *top = &q->v[0];
+        e->t = (int64_t)top->t;
+        e->key = (uint32_t)(top->ord >> 32);
+        e->seq = (uint32_t)top->ord;
+        e->type = top->type;
+        e->a = top->a;
+        if (top->type == INSYNC_EV_MSG) {
+                e->b = 0;
+                e->p = (void *)(uintptr_t)top->x;
+        } else {
+                e->b = top->x;
+                e->p = NULL;
+        }
+        qpop(q);
         return 1;
 }
 
-/* The queue itself; what its events point to is the dispatcher's
- * (insync_dispatch_free). */
-void insync_sim_free(insync_cluster_t *c) {
+/* Every queued event, to @p each (the dispatcher frees the messages among
+ * them), then the queue itself. */
+void insync_sim_free(insync_cluster_t *c,
+                     void (*each)(insync_cluster_t *, const insync_ev_t *)) {
         insync_heap_t *h = &c->heap;
-        free(h->ev);
+        insync_qheap_t *qs[2] = {&h->near, &h->far};
+        for (int k = 0; k < 2; k++) {
+                for (size_t i = 0; each && i < qs[k]->n; i++) {
+                        const insync_qev_t *q = &qs[k]->v[i];
+                        insync_ev_t e = {(int64_t)q->t, (uint32_t)(q->ord >> 32),
+                                         (uint32_t)q->ord, q->type, q->a,
+                                         q->type == INSYNC_EV_MSG ? 0 : q->x,
+                                         q->type == INSYNC_EV_MSG ? (void *)(uintptr_t)q->x : NULL};
+                        each(c, &e);
+                }
+                free(qs[k]->v);
+        }
         memset(h, 0, sizeof(*h));
+}
+
+/* The bytes the queue holds. */
+size_t insync_sim_memory(const insync_cluster_t *c) {
+        return (c->heap.near.cap + c->heap.far.cap) * sizeof(insync_qev_t);
 }

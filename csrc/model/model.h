@@ -105,13 +105,34 @@ typedef struct insync_qheap_s {
         size_t n, cap;
 } insync_qheap_t;
 
-/** The event queue: the events due within INSYNC_SIM_NEAR ms of their
- * scheduling in one heap, those due later (timeouts, most of them never
- * firing: a request's answered long before) in another, so that the heap
- * the busy events go through stays small.  The next event is the smaller
- * of the two tops: the order is the same as one heap's. */
+/** A near event in its ms's list (sim.c). */
+typedef struct insync_qnode_s {
+        insync_qev_t e;
+        uint32_t next; /**< the next in its list (a ring: the last's is the
+                            first), or the next free node; 0: none */
+} insync_qnode_t;
+
+#ifndef INSYNC_SIM_NEAR
+#define INSYNC_SIM_NEAR 2048 /**< ms: the near events' horizon (a power of 2, at most 4096) */
+#endif
+
+/** The event queue.  An event due less than INSYNC_SIM_NEAR ms after it
+ * was scheduled (a message, a linger, a fetch wait: nearly all of them) is
+ * near: it joins the list of its ms (t modulo INSYNC_SIM_NEAR: every near
+ * event is due within that many ms of now), in (key, seq) order, most
+ * often at its end; a bitmap tells which ms have events.  An event due
+ * later (a timeout, most of them never firing: a request is answered long
+ * before its socket timeout) goes to the far heap.  The next event is the
+ * smaller of the first near one and the far heap's top: the order is the
+ * same as one heap's. */
 typedef struct insync_heap_s {
-        insync_qheap_t near, far;
+        uint32_t last[INSYNC_SIM_NEAR]; /**< node of each ms's last event, 0: none */
+        uint64_t busy[INSYNC_SIM_NEAR / 64]; /**< bit per ms with events */
+        uint64_t busy_words; /**< bit per word of busy that is not 0 */
+        insync_qnode_t *node; /**< node[0] unused: 0 means none */
+        uint32_t nnode, capnode, free; /**< nodes handed out, allocated; free list */
+        size_t nnear;                  /**< near events queued */
+        insync_qheap_t far;
         uint64_t seq; /**< next insertion number */
 } insync_heap_t;
 

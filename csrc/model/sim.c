@@ -1,9 +1,10 @@
 /**
  * @file sim.c
- * @brief The discrete-event core: one event queue (two binary heaps, the
- * near events' and the far ones', ordered by time, then key, then
- * insertion number, so equal times always fire in the order they were
- * scheduled) and one seeded PRNG (xoshiro256** seeded by splitmix64).
+ * @brief The discrete-event core: one event queue (ordered by time, then
+ * key, then insertion number, so equal times always fire in the order they
+ * were scheduled: a list per ms for the near events, a binary heap for the
+ * far ones, model.h's insync_heap_t) and one seeded PRNG (xoshiro256**
+ * seeded by splitmix64).
  * It knows no event's meaning: dispatch.c pops the events and hands each to
  * its actor.
  */
@@ -34,10 +35,6 @@ static inline int qless(const insync_qev_t *x, const insync_qev_t *y) {
 #ifndef INSYNC_SIM_SEQ_MAX
 #define INSYNC_SIM_SEQ_MAX UINT32_MAX
 #endif
-
-/* Events due at least this many ms after they were scheduled go to the far
- * heap. */
-#define INSYNC_SIM_NEAR 1000
 
 static void qpush(insync_qheap_t *h, const insync_qev_t *e) {
         if (h->n == h->cap) {
@@ -104,19 +101,100 @@ static int qcmp(const void *x, const void *y) {
 }
 
 static void renumber(insync_heap_t *h) {
-        size_t n = h->near.n + h->far.n;
+        size_t n = h->nnear + h->far.n, k = 0;
         insync_qev_t **all = malloc((n ? n : 1) * sizeof(*all));
         if (!all)
                 abort();
-        for (size_t i = 0; i < h->near.n; i++)
-                all[i] = &h->near.v[i];
+        for (size_t ms = 0; ms < INSYNC_SIM_NEAR; ms++) {
+                uint32_t last = h->last[ms];
+                if (!last)
+                        continue;
+                uint32_t i = last;
+                do {
+                        i = h->node[i].next;
+                        all[k++] = &h->node[i].e;
+                } while (i != last);
+        }
         for (size_t i = 0; i < h->far.n; i++)
-                all[h->near.n + i] = &h->far.v[i];
+                all[k++] = &h->far.v[i];
         qsort(all, n, sizeof(*all), qcmp);
         for (size_t i = 0; i < n; i++)
                 all[i]->ord = (all[i]->ord & ~(uint64_t)UINT32_MAX) | (uint32_t)i;
         free(all);
         h->seq = n;
+}
+
+/* A near event joins the list of its ms, after the last one with a key no
+ * greater than its own (its seq is the greatest). */
+static void near_push(insync_heap_t *h, const insync_qev_t *e) {
+        uint32_t i = h->free;
+        if (i) {
+                h->free = h->node[i].next;
+        } else {
+                if (h->nnode + 1 >= h->capnode) {
+                        uint32_t cap = h->capnode ? h->capnode * 2 : 64;
+                        insync_qnode_t *v = realloc(h->node, cap * sizeof(*v));
+                        if (!v)
+                                abort(); /* the simulation cannot continue sanely */
+                        h->node = v;
+                        h->capnode = cap;
+                }
+                i = ++h->nnode;
+        }
+        insync_qnode_t *v = h->node;
+        v[i].e = *e;
+        size_t ms = e->t & (INSYNC_SIM_NEAR - 1);
+        uint32_t last = h->last[ms];
+        h->nnear++;
+        if (!last) {
+                v[i].next = i;
+                h->last[ms] = i;
+                h->busy[ms / 64] |= (uint64_t)1 << (ms % 64);
+                h->busy_words |= (uint64_t)1 << (ms / 64);
+                return;
+        }
+        if (v[last].e.ord <= e->ord) {
+                v[i].next = v[last].next;
+                v[last].next = i;
+                h->last[ms] = i;
+                return;
+        }
+        /* a smaller key than the last's: after the last one not greater */
+        uint32_t prev = last;
+        while (v[v[prev].next].e.ord <= e->ord)
+                prev = v[prev].next;
+        v[i].next = v[prev].next;
+        v[prev].next = i;
+}
+
+/* The first ms at or after now's with near events (there is one). */
+static size_t near_first(const insync_heap_t *h, int64_t now) {
+        size_t ms = (size_t)now & (INSYNC_SIM_NEAR - 1), w = ms / 64;
+        uint64_t bits = h->busy[w] & (~(uint64_t)0 << (ms % 64));
+        if (bits)
+                return w * 64 + (size_t)__builtin_ctzll(bits);
+        /* the next busy word after now's, else the first (past the wrap;
+         * back at now's word, its bits from now's on are known clear) */
+        uint64_t later = w + 1 < 64 ? h->busy_words & (~(uint64_t)0 << (w + 1)) : 0;
+        w = (size_t)__builtin_ctzll(later ? later : h->busy_words);
+        return w * 64 + (size_t)__builtin_ctzll(h->busy[w]);
+}
+
+/* Takes the first event of ms's list. */
+static void near_pop(insync_heap_t *h, size_t ms) {
+        insync_qnode_t *v = h->node;
+        uint32_t last = h->last[ms], first = v[last].next;
+        if (first == last) {
+                h->last[ms] = 0;
+                h->busy[ms / 64] &= ~((uint64_t)1 << (ms % 64));
+                if (!h->busy[ms / 64])
+                        h->busy_words &= ~((uint64_t)1 << (ms / 64));
+        } else {
+                v[last].next = v[first].next;
+        }
+        v[first].next = h->free;
+        h->free = first;
+        h->nnear--;
 }
 
 void insync_sim_at(insync_cluster_t *c, int64_t t, int type, uint32_t a,
@@ -134,7 +212,10 @@ void insync_sim_at_key(insync_cluster_t *c, int64_t t, uint32_t key, int type,
         insync_qev_t e = {(uint64_t)t, (uint64_t)key << 32 | h->seq++,
                           type == INSYNC_EV_MSG ? (uint64_t)(uintptr_t)p : b, a,
                           (uint32_t)type};
-        qpush(t - c->now < INSYNC_SIM_NEAR ? &h->near : &h->far, &e);
+        if (t - c->now < INSYNC_SIM_NEAR)
+                near_push(h, &e);
+        else
+                qpush(&h->far, &e);
 }
 
 static uint64_t splitmix64(uint64_t *x) {
@@ -166,12 +247,17 @@ uint64_t insync_sim_rand(insync_cluster_t *c) { return insync_xoshiro(c->rng); }
 
 int insync_sim_pop(insync_cluster_t *c, int64_t until, insync_ev_t *e) {
         insync_heap_t *h = &c->heap;
-        insync_qheap_t *q = &h->near;
-        if (!q->n || (h->far.n && qless(&h->far.v[0], &q->v[0])))
-                q = &h->far;
-        if (!q->n || (int64_t)q->v[0].t > until)
+        const insync_qev_t *top = NULL;
+        size_t ms = 0;
+        if (h->nnear) {
+                ms = near_first(h, c->now);
+                top = &h->node[h->node[h->last[ms]].next].e;
+        }
+        int far = h->far.n && (!top || qless(&h->far.v[0], top));
+        if (far)
+                top = &h->far.v[0];
+        if (!top || (int64_t)top->t > until)
                 return 0;
-        const insync_qev_t *top = &q->v[0];
         e->t = (int64_t)top->t;
         e->key = (uint32_t)(top->ord >> 32);
         e->seq = (uint32_t)top->ord;
@@ -184,31 +270,54 @@ int insync_sim_pop(insync_cluster_t *c, int64_t until, insync_ev_t *e) {
                 e->b = top->x;
                 e->p = NULL;
         }
-        qpop(q);
+        if (far)
+                qpop(&h->far);
+        else
+                near_pop(h, ms);
         return 1;
 }
 
+static void each_of(insync_cluster_t *c, const insync_qev_t *q,
+                    void (*each)(insync_cluster_t *, const insync_ev_t *)) {
+        insync_ev_t e = {(int64_t)q->t, (uint32_t)(q->ord >> 32), (uint32_t)q->ord,
+                         q->type, q->a, q->type == INSYNC_EV_MSG ? 0 : q->x,
+                         q->type == INSYNC_EV_MSG ? (void *)(uintptr_t)q->x : NULL};
+        each(c, &e);
+}
+
 /* Every queued event, to @p each (the dispatcher frees the messages among
- * them), then the queue itself. */
+ * them), then the queue itself, left empty. */
 void insync_sim_free(insync_cluster_t *c,
                      void (*each)(insync_cluster_t *, const insync_ev_t *)) {
         insync_heap_t *h = &c->heap;
-        insync_qheap_t *qs[2] = {&h->near, &h->far};
-        for (int k = 0; k < 2; k++) {
-                for (size_t i = 0; each && i < qs[k]->n; i++) {
-                        const insync_qev_t *q = &qs[k]->v[i];
-                        insync_ev_t e = {(int64_t)q->t, (uint32_t)(q->ord >> 32),
-                                         (uint32_t)q->ord, q->type, q->a,
-                                         q->type == INSYNC_EV_MSG ? 0 : q->x,
-                                         q->type == INSYNC_EV_MSG ? (void *)(uintptr_t)q->x : NULL};
-                        each(c, &e);
-                }
-                free(qs[k]->v);
+        while (h->busy_words) {
+                size_t w = (size_t)__builtin_ctzll(h->busy_words);
+                size_t ms = w * 64 + (size_t)__builtin_ctzll(h->busy[w]);
+                uint32_t last = h->last[ms], i = last;
+                do {
+                        i = h->node[i].next;
+                        if (each)
+                                each_of(c, &h->node[i].e, each);
+                } while (i != last);
+                h->last[ms] = 0;
+                h->busy[w] &= h->busy[w] - 1;
+                if (!h->busy[w])
+                        h->busy_words &= h->busy_words - 1;
         }
-        memset(h, 0, sizeof(*h));
+        for (size_t i = 0; each && i < h->far.n; i++)
+                each_of(c, &h->far.v[i], each);
+        free(h->node);
+        free(h->far.v);
+        h->node = NULL;
+        h->nnode = h->capnode = h->free = 0;
+        h->nnear = 0;
+        memset(&h->far, 0, sizeof(h->far));
+        h->seq = 0;
 }
 
 /* The bytes the queue holds. */
 size_t insync_sim_memory(const insync_cluster_t *c) {
-        return (c->heap.near.cap + c->heap.far.cap) * sizeof(insync_qev_t);
+        return sizeof(c->heap) - sizeof(c->heap.far) +
+               c->heap.capnode * sizeof(insync_qnode_t) +
+               c->heap.far.cap * sizeof(insync_qev_t);
 }

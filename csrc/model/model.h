@@ -108,8 +108,8 @@ typedef struct insync_qheap_s {
 /** A near event in its ms's list (sim.c). */
 typedef struct insync_qnode_s {
         insync_qev_t e;
-        uint32_t next; /**< the next in its list (a ring: the last's is the
-                            first), or the next free node; 0: none */
+        uint32_t next; /**< the next in its list, or the next free node;
+                            0: none */
 } insync_qnode_t;
 
 #ifndef INSYNC_SIM_NEAR
@@ -126,7 +126,9 @@ typedef struct insync_qnode_s {
  * smaller of the first near one and the far heap's top: the order is the
  * same as one heap's. */
 typedef struct insync_heap_s {
-        uint32_t last[INSYNC_SIM_NEAR]; /**< node of each ms's last event, 0: none */
+        struct {
+                uint32_t first, last; /**< nodes, 0: none */
+        } ms[INSYNC_SIM_NEAR];        /**< each ms's list */
         uint64_t busy[INSYNC_SIM_NEAR / 64]; /**< bit per ms with events */
         uint64_t busy_words; /**< bit per word of busy that is not 0 */
         insync_qnode_t *node; /**< node[0] unused: 0 means none */

@@ -105,16 +105,9 @@ static void renumber(insync_heap_t *h) {
         insync_qev_t **all = malloc((n ? n : 1) * sizeof(*all));
         if (!all)
                 abort();
-        for (size_t ms = 0; ms < INSYNC_SIM_NEAR; ms++) {
-                uint32_t last = h->last[ms];
-                if (!last)
-                        continue;
-                uint32_t i = last;
-                do {
-                        i = h->node[i].next;
+        for (size_t ms = 0; ms < INSYNC_SIM_NEAR; ms++)
+                for (uint32_t i = h->ms[ms].first; i; i = h->node[i].next)
                         all[k++] = &h->node[i].e;
-                } while (i != last);
-        }
         for (size_t i = 0; i < h->far.n; i++)
                 all[k++] = &h->far.v[i];
         qsort(all, n, sizeof(*all), qcmp);
@@ -143,28 +136,29 @@ static void near_push(insync_heap_t *h, const insync_qev_t *e) {
         }
         insync_qnode_t *v = h->node;
         v[i].e = *e;
+        v[i].next = 0;
         size_t ms = e->t & (INSYNC_SIM_NEAR - 1);
-        uint32_t last = h->last[ms];
+        uint32_t last = h->ms[ms].last;
         h->nnear++;
         if (!last) {
-                v[i].next = i;
-                h->last[ms] = i;
+                h->ms[ms].first = h->ms[ms].last = i;
                 h->busy[ms / 64] |= (uint64_t)1 << (ms % 64);
                 h->busy_words |= (uint64_t)1 << (ms / 64);
-                return;
-        }
-        if (v[last].e.ord <= e->ord) {
-                v[i].next = v[last].next;
+        } else if (v[last].e.ord <= e->ord) {
                 v[last].next = i;
-                h->last[ms] = i;
-                return;
+                h->ms[ms].last = i;
+        } else if (e->ord < v[h->ms[ms].first].e.ord) {
+                v[i].next = h->ms[ms].first;
+                h->ms[ms].first = i;
+        } else {
+                /* a key smaller than the last's: after the last event
+                 * whose (key, seq) is not greater */
+                uint32_t prev = h->ms[ms].first;
+                while (v[v[prev].next].e.ord <= e->ord)
+                        prev = v[prev].next;
+                v[i].next = v[prev].next;
+                v[prev].next = i;
         }
-        /* a smaller key than the last's: after the last one not greater */
-        uint32_t prev = last;
-        while (v[v[prev].next].e.ord <= e->ord)
-                prev = v[prev].next;
-        v[i].next = v[prev].next;
-        v[prev].next = i;
 }
 
 /* The first ms at or after now's with near events (there is one). */
@@ -183,14 +177,14 @@ static size_t near_first(const insync_heap_t *h, int64_t now) {
 /* Takes the first event of ms's list. */
 static void near_pop(insync_heap_t *h, size_t ms) {
         insync_qnode_t *v = h->node;
-        uint32_t last = h->last[ms], first = v[last].next;
-        if (first == last) {
-                h->last[ms] = 0;
+        uint32_t first = h->ms[ms].first;
+        if (first == h->ms[ms].last) {
+                h->ms[ms].first = h->ms[ms].last = 0;
                 h->busy[ms / 64] &= ~((uint64_t)1 << (ms % 64));
                 if (!h->busy[ms / 64])
                         h->busy_words &= ~((uint64_t)1 << (ms / 64));
         } else {
-                v[last].next = v[first].next;
+                h->ms[ms].first = v[first].next;
         }
         v[first].next = h->free;
         h->free = first;
@@ -251,7 +245,7 @@ int insync_sim_pop(insync_cluster_t *c, int64_t until, insync_ev_t *e) {
         size_t ms = 0;
         if (h->nnear) {
                 ms = near_first(h, c->now);
-                top = &h->node[h->node[h->last[ms]].next].e;
+                top = &h->node[h->ms[ms].first].e;
         }
         int far = h->far.n && (!top || qless(&h->far.v[0], top));
         if (far)
@@ -293,13 +287,9 @@ void insync_sim_free(insync_cluster_t *c,
         while (h->busy_words) {
                 size_t w = (size_t)__builtin_ctzll(h->busy_words);
                 size_t ms = w * 64 + (size_t)__builtin_ctzll(h->busy[w]);
-                uint32_t last = h->last[ms], i = last;
-                do {
-                        i = h->node[i].next;
-                        if (each)
-                                each_of(c, &h->node[i].e, each);
-                } while (i != last);
-                h->last[ms] = 0;
+                for (uint32_t i = h->ms[ms].first; each && i; i = h->node[i].next)
+                        each_of(c, &h->node[i].e, each);
+                h->ms[ms].first = h->ms[ms].last = 0;
                 h->busy[w] &= h->busy[w] - 1;
                 if (!h->busy[w])
                         h->busy_words &= h->busy_words - 1;

@@ -85,8 +85,8 @@ typedef struct insync_ev_s {
         uint64_t seq;   /**< insertion number: the tie-break after key */
         uint32_t type;  /**< insync_evtype_t */
         uint32_t a;
-        uint64_t b;
-        void *p;
+        uint64_t b;     /**< a timer's (a message's holds nothing) */
+        void *p;        /**< a message's (a timer's holds nothing) */
 } insync_ev_t;
 
 /** An event as the queue keeps it (sim.c): 32 bytes, its order in two

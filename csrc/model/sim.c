@@ -257,13 +257,8 @@ int insync_sim_pop(insync_cluster_t *c, int64_t until, insync_ev_t *e) {
         e->seq = (uint32_t)top->ord;
         e->type = top->type;
         e->a = top->a;
-        if (top->type == INSYNC_EV_MSG) {
-                e->b = 0;
-                e->p = (void *)(uintptr_t)top->x;
-        } else {
-                e->b = top->x;
-                e->p = NULL;
-        }
+        e->b = top->x; /* what each type reads of b and p: no branch */
+        e->p = (void *)(uintptr_t)top->x;
         if (far)
                 qpop(&h->far);
         else
@@ -274,8 +269,7 @@ int insync_sim_pop(insync_cluster_t *c, int64_t until, insync_ev_t *e) {
 static void each_of(insync_cluster_t *c, const insync_qev_t *q,
                     void (*each)(insync_cluster_t *, const insync_ev_t *)) {
         insync_ev_t e = {(int64_t)q->t, (uint32_t)(q->ord >> 32), (uint32_t)q->ord,
-                         q->type, q->a, q->type == INSYNC_EV_MSG ? 0 : q->x,
-                         q->type == INSYNC_EV_MSG ? (void *)(uintptr_t)q->x : NULL};
+                         q->type, q->a, q->x, (void *)(uintptr_t)q->x};
         each(c, &e);
 }
 

@@ -29,9 +29,10 @@ static inline int qless(const insync_qev_t *x, const insync_qev_t *y) {
 }
 
 /* The insertion number is 32 bits; before it would wrap, every queued
- * event is numbered again from 0 in its order, which leaves both heaps as
- * they are.  (A build may lower the limit to test that: the sanitized
- * one does.) */
+ * event is numbered again from 0 in its order, which leaves the lists and
+ * the heap as they are.  A build may lower the limit to test that (the
+ * sanitized one does); numbering again waits until the numbers used are
+ * twice the events queued, so that it costs O(1) a push. */
 #ifndef INSYNC_SIM_SEQ_MAX
 #define INSYNC_SIM_SEQ_MAX UINT32_MAX
 #endif
@@ -102,6 +103,8 @@ static int qcmp(const void *x, const void *y) {
 
 static void renumber(insync_heap_t *h) {
         size_t n = h->nnear + h->far.n, k = 0;
+        if (n > UINT32_MAX / 2)
+                abort(); /* 2^31 queued events: more than any memory holds */
         insync_qev_t **all = malloc((n ? n : 1) * sizeof(*all));
         if (!all)
                 abort();
@@ -199,7 +202,7 @@ void insync_sim_at(insync_cluster_t *c, int64_t t, int type, uint32_t a,
 void insync_sim_at_key(insync_cluster_t *c, int64_t t, uint32_t key, int type,
                        uint32_t a, uint64_t b, void *p) {
         insync_heap_t *h = &c->heap;
-        if (h->seq > INSYNC_SIM_SEQ_MAX)
+        if (h->seq > INSYNC_SIM_SEQ_MAX && h->seq > 2 * (h->nnear + h->far.n))
                 renumber(h);
         if (t < c->now)
                 t = c->now;

@@ -126,9 +126,11 @@ typedef struct insync_qnode_s {
  * smaller of the first near one and the far heap's top: the order is the
  * same as one heap's. */
 typedef struct insync_heap_s {
-        struct {
-                uint32_t first, last; /**< nodes, 0: none */
-        } ms[INSYNC_SIM_NEAR];        /**< each ms's list */
+        struct insync_qms_s {
+                uint32_t first, last; /**< nodes */
+                uint32_t last0;       /**< the last of key 0, 0: none */
+        } *ms; /**< each ms's list, INSYNC_SIM_NEAR of them (allocated, not
+                    cleared: an entry counts only while its busy bit is set) */
         uint64_t busy[INSYNC_SIM_NEAR / 64]; /**< bit per ms with events */
         uint64_t busy_words; /**< bit per word of busy that is not 0 */
         insync_qnode_t *node; /**< node[0] unused: 0 means none */

@@ -109,8 +109,9 @@ static void renumber(insync_heap_t *h) {
         if (!all)
                 abort();
         for (size_t ms = 0; ms < INSYNC_SIM_NEAR; ms++)
-                for (uint32_t i = h->ms[ms].first; i; i = h->node[i].next)
-                        all[k++] = &h->node[i].e;
+                if (h->busy[ms / 64] & ((uint64_t)1 << (ms % 64)))
+                        for (uint32_t i = h->ms[ms].first; i; i = h->node[i].next)
+                                all[k++] = &h->node[i].e;
         for (size_t i = 0; i < h->far.n; i++)
                 all[k++] = &h->far.v[i];
         qsort(all, n, sizeof(*all), qcmp);
@@ -121,7 +122,9 @@ static void renumber(insync_heap_t *h) {
 }
 
 /* A near event joins the list of its ms, after the last one with a key no
- * greater than its own (its seq is the greatest). */
+ * greater than its own (its seq is the greatest): most often at the end,
+ * or, when its key is 0, after the last of key 0 (a fetcher's events come
+ * after those, a burst of key 0 never walks the list). */
 static void near_push(insync_heap_t *h, const insync_qev_t *e) {
         uint32_t i = h->free;
         if (i) {
@@ -135,33 +138,50 @@ static void near_push(insync_heap_t *h, const insync_qev_t *e) {
                         h->node = v;
                         h->capnode = cap;
                 }
+                if (!h->ms) {
+                        h->ms = malloc(INSYNC_SIM_NEAR * sizeof(*h->ms));
+                        if (!h->ms)
+                                abort();
+                }
                 i = ++h->nnode;
         }
         insync_qnode_t *v = h->node;
         v[i].e = *e;
         v[i].next = 0;
         size_t ms = e->t & (INSYNC_SIM_NEAR - 1);
-        uint32_t last = h->ms[ms].last;
+        struct insync_qms_s *l = &h->ms[ms];
+        int key0 = e->ord >> 32 == 0;
         h->nnear++;
-        if (!last) {
-                h->ms[ms].first = h->ms[ms].last = i;
+        if (!(h->busy[ms / 64] & ((uint64_t)1 << (ms % 64)))) {
+                l->first = l->last = i;
+                l->last0 = key0 ? i : 0;
                 h->busy[ms / 64] |= (uint64_t)1 << (ms % 64);
                 h->busy_words |= (uint64_t)1 << (ms / 64);
-        } else if (v[last].e.ord <= e->ord) {
-                v[last].next = i;
-                h->ms[ms].last = i;
-        } else if (e->ord < v[h->ms[ms].first].e.ord) {
-                v[i].next = h->ms[ms].first;
-                h->ms[ms].first = i;
+                return;
+        }
+        uint32_t prev;
+        if (v[l->last].e.ord <= e->ord) {
+                prev = l->last;
+        } else if (key0 ? !l->last0 : e->ord < v[l->first].e.ord) {
+                /* first: the first of key 0, or of the smallest key */
+                v[i].next = l->first;
+                l->first = i;
+                if (key0)
+                        l->last0 = i;
+                return;
+        } else if (key0) {
+                prev = l->last0;
         } else {
-                /* a key smaller than the last's: after the last event
-                 * whose (key, seq) is not greater */
-                uint32_t prev = h->ms[ms].first;
+                prev = l->last0 ? l->last0 : l->first;
                 while (v[v[prev].next].e.ord <= e->ord)
                         prev = v[prev].next;
-                v[i].next = v[prev].next;
-                v[prev].next = i;
         }
+        v[i].next = v[prev].next;
+        v[prev].next = i;
+        if (prev == l->last)
+                l->last = i;
+        if (key0)
+                l->last0 = i;
 }
 
 /* The first ms at or after now's with near events (there is one). */
@@ -180,14 +200,16 @@ static size_t near_first(const insync_heap_t *h, int64_t now) {
 /* Takes the first event of ms's list. */
 static void near_pop(insync_heap_t *h, size_t ms) {
         insync_qnode_t *v = h->node;
-        uint32_t first = h->ms[ms].first;
-        if (first == h->ms[ms].last) {
-                h->ms[ms].first = h->ms[ms].last = 0;
+        struct insync_qms_s *l = &h->ms[ms];
+        uint32_t first = l->first;
+        if (first == l->last) {
                 h->busy[ms / 64] &= ~((uint64_t)1 << (ms % 64));
                 if (!h->busy[ms / 64])
                         h->busy_words &= ~((uint64_t)1 << (ms / 64));
         } else {
-                h->ms[ms].first = v[first].next;
+                l->first = v[first].next;
+                if (first == l->last0)
+                        l->last0 = 0;
         }
         v[first].next = h->free;
         h->free = first;
@@ -286,7 +308,6 @@ void insync_sim_free(insync_cluster_t *c,
                 size_t ms = w * 64 + (size_t)__builtin_ctzll(h->busy[w]);
                 for (uint32_t i = h->ms[ms].first; each && i; i = h->node[i].next)
                         each_of(c, &h->node[i].e, each);
-                h->ms[ms].first = h->ms[ms].last = 0;
                 h->busy[w] &= h->busy[w] - 1;
                 if (!h->busy[w])
                         h->busy_words &= h->busy_words - 1;
@@ -294,8 +315,10 @@ void insync_sim_free(insync_cluster_t *c,
         for (size_t i = 0; each && i < h->far.n; i++)
                 each_of(c, &h->far.v[i], each);
         free(h->node);
+        free(h->ms);
         free(h->far.v);
         h->node = NULL;
+        h->ms = NULL;
         h->nnode = h->capnode = h->free = 0;
         h->nnear = 0;
         memset(&h->far, 0, sizeof(h->far));
@@ -305,6 +328,7 @@ void insync_sim_free(insync_cluster_t *c,
 /* The bytes the queue holds. */
 size_t insync_sim_memory(const insync_cluster_t *c) {
         return sizeof(c->heap) - sizeof(c->heap.far) +
+               (c->heap.ms ? INSYNC_SIM_NEAR * sizeof(*c->heap.ms) : 0) +
                c->heap.capnode * sizeof(insync_qnode_t) +
                c->heap.far.cap * sizeof(insync_qev_t);
 }

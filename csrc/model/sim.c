@@ -197,6 +197,45 @@ static size_t near_first(const insync_heap_t *h, int64_t now) {
         return w * 64 + (size_t)__builtin_ctzll(h->busy[w]);
 }
 
+/* After a burst (a topic's creation tells every broker of every
+ * partition), the nodes move to a smaller array, list by list: no
+ * high-water mark stays behind. */
+static void near_compact(insync_heap_t *h) {
+        uint32_t cap = 64;
+        while (cap < 2 * (h->nnear + 1))
+                cap *= 2;
+        insync_qnode_t *w = malloc(cap * sizeof(*w)), *v = h->node;
+        if (!w)
+                return; /* keep the larger one */
+        uint32_t k = 0;
+        for (uint64_t words = h->busy_words; words; words &= words - 1) {
+                size_t wi = (size_t)__builtin_ctzll(words);
+                for (uint64_t bits = h->busy[wi]; bits; bits &= bits - 1) {
+                        struct insync_qms_s *l =
+                            &h->ms[wi * 64 + (size_t)__builtin_ctzll(bits)];
+                        uint32_t last0 = 0, prev = 0;
+                        for (uint32_t i = l->first; i; i = v[i].next) {
+                                w[++k].e = v[i].e;
+                                w[k].next = 0;
+                                if (prev)
+                                        w[prev].next = k;
+                                else
+                                        l->first = k;
+                                if (i == l->last0)
+                                        last0 = k;
+                                prev = k;
+                        }
+                        l->last = prev;
+                        l->last0 = last0;
+                }
+        }
+        free(v);
+        h->node = w;
+        h->capnode = cap;
+        h->nnode = k;
+        h->free = 0;
+}
+
 /* Takes the first event of ms's list. */
 static void near_pop(insync_heap_t *h, size_t ms) {
         insync_qnode_t *v = h->node;
@@ -214,6 +253,8 @@ static void near_pop(insync_heap_t *h, size_t ms) {
         v[first].next = h->free;
         h->free = first;
         h->nnear--;
+        if (h->capnode > 4096 && h->nnear < h->capnode / 8)
+                near_compact(h);
 }
 
 void insync_sim_at(insync_cluster_t *c, int64_t t, int type, uint32_t a,

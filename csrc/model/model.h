@@ -708,7 +708,7 @@ int insync_sim_pop(insync_cluster_t *c, int64_t until, insync_ev_t *e);
 /** Hands every queued event to @p each (may be NULL), then frees the queue. */
 void insync_sim_free(insync_cluster_t *c,
                      void (*each)(insync_cluster_t *, const insync_ev_t *));
-/** The bytes the event queue holds. */
+/** The bytes the event queue holds besides the cluster's own struct. */
 size_t insync_sim_memory(const insync_cluster_t *c);
 
 /* dispatch.c: the step loop (insync_cluster_step, cluster.h) */

@@ -366,10 +366,9 @@ void insync_sim_free(insync_cluster_t *c,
         h->seq = 0;
 }
 
-/* The bytes the queue holds. */
+/* The bytes the queue holds besides the cluster's own struct. */
 size_t insync_sim_memory(const insync_cluster_t *c) {
-        return sizeof(c->heap) - sizeof(c->heap.far) +
-               (c->heap.ms ? INSYNC_SIM_NEAR * sizeof(*c->heap.ms) : 0) +
+        return (c->heap.ms ? INSYNC_SIM_NEAR * sizeof(*c->heap.ms) : 0) +
                c->heap.capnode * sizeof(insync_qnode_t) +
                c->heap.far.cap * sizeof(insync_qev_t);
 }

@@ -37,6 +37,10 @@ static inline int qless(const insync_qev_t *x, const insync_qev_t *y) {
 #define INSYNC_SIM_SEQ_MAX UINT32_MAX
 #endif
 
+_Static_assert(INSYNC_SIM_NEAR >= 64 && INSYNC_SIM_NEAR <= 4096 &&
+                       (INSYNC_SIM_NEAR & (INSYNC_SIM_NEAR - 1)) == 0,
+               "the near horizon is a power of 2 that busy_words covers");
+
 static void qpush(insync_qheap_t *h, const insync_qev_t *e) {
         if (h->n == h->cap) {
                 size_t cap = h->cap ? h->cap * 2 : 64;

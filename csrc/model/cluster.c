@@ -370,7 +370,7 @@ int insync_cluster_broker_info(const insync_cluster_t *c, int b, int *alive,
 uint64_t insync_cluster_memory(const insync_cluster_t *c) {
         uint64_t m = sizeof(*c) + (uint64_t)c->recs.cap * (sizeof(insync_rec_t) + 1) +
                      c->recs.arena_bytes + c->cq_cap * sizeof(insync_compl_t) +
-                     c->heap.cap * sizeof(insync_ev_t) +
+                     insync_sim_memory(c) +
                      c->msgs_alive * sizeof(insync_msg_t) +
                      c->trace.cap * sizeof(insync_trace_entry_t);
         m += (uint64_t)c->ngp * sizeof(insync_cpart_t);

@@ -279,18 +279,17 @@ int insync_cluster_step(insync_cluster_t *c, int64_t until) {
         return 0;
 }
 
-/* The messages among n events, never to be delivered. */
-static void free_msgs(insync_cluster_t *c, const insync_ev_t *ev, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                if (ev[i].type == INSYNC_EV_MSG)
-                        insync_net_free(c, ev[i].p);
+/* A message never to be delivered. */
+static void free_msg(insync_cluster_t *c, const insync_ev_t *e) {
+        if (e->type == INSYNC_EV_MSG)
+                insync_net_free(c, e->p);
 }
 
 void insync_dispatch_free(insync_cluster_t *c) {
-        free_msgs(c, c->heap.ev, c->heap.n);
-        free_msgs(c, c->held, c->nheld);
+        insync_sim_free(c, free_msg);
+        for (size_t i = 0; i < c->nheld; i++)
+                free_msg(c, &c->held[i]);
         free(c->held);
         c->held = NULL;
         c->nheld = c->heldcap = 0;
-        insync_sim_free(c);
 }

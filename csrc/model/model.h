@@ -85,14 +85,59 @@ typedef struct insync_ev_s {
         uint64_t seq;   /**< insertion number: the tie-break after key */
         uint32_t type;  /**< insync_evtype_t */
         uint32_t a;
-        uint64_t b;
-        void *p;
+        uint64_t b;     /**< a timer's (a message's holds nothing) */
+        void *p;        /**< a message's (a timer's holds nothing) */
 } insync_ev_t;
 
-typedef struct insync_heap_s {
-        insync_ev_t *ev; /**< binary min-heap on (t, seq) */
+/** An event as the queue keeps it (sim.c): 32 bytes, its order in two
+ * words, (t, key << 32 | seq), compared as one 128-bit number. */
+typedef struct insync_qev_s {
+        uint64_t t;   /**< insync_ev_t.t (never negative) */
+        uint64_t ord; /**< key << 32 | seq (seq: 32 bits, renumbered in
+                           order when it would wrap) */
+        uint64_t x;   /**< b, or p for a message (whose b is 0) */
+        uint32_t a, type;
+} insync_qev_t;
+
+/** One min-heap of queued events. */
+typedef struct insync_qheap_s {
+        insync_qev_t *v;
         size_t n, cap;
-        uint64_t seq;    /**< next insertion number */
+} insync_qheap_t;
+
+/** A near event in its ms's list (sim.c). */
+typedef struct insync_qnode_s {
+        insync_qev_t e;
+        uint32_t next; /**< the next in its list, or the next free node;
+                            0: none */
+} insync_qnode_t;
+
+#ifndef INSYNC_SIM_NEAR
+#define INSYNC_SIM_NEAR 2048 /**< ms: the near events' horizon (a power of 2, at most 4096) */
+#endif
+
+/** The event queue.  An event due less than INSYNC_SIM_NEAR ms after it
+ * was scheduled (a message, a linger, a fetch wait: nearly all of them) is
+ * near: it joins the list of its ms (t modulo INSYNC_SIM_NEAR: every near
+ * event is due within that many ms of now), in (key, seq) order, most
+ * often at its end; a bitmap tells which ms have events.  An event due
+ * later (a timeout, most of them never firing: a request is answered long
+ * before its socket timeout) goes to the far heap.  The next event is the
+ * smaller of the first near one and the far heap's top: the order is the
+ * same as one heap's. */
+typedef struct insync_heap_s {
+        struct insync_qms_s {
+                uint32_t first, last; /**< nodes */
+                uint32_t last0;       /**< the last of key 0, 0: none */
+        } *ms; /**< each ms's list, INSYNC_SIM_NEAR of them (allocated, not
+                    cleared: an entry counts only while its busy bit is set) */
+        uint64_t busy[INSYNC_SIM_NEAR / 64]; /**< bit per ms with events */
+        uint64_t busy_words; /**< bit per word of busy that is not 0 */
+        insync_qnode_t *node; /**< node[0] unused: 0 means none */
+        uint32_t nnode, capnode, free; /**< nodes handed out, allocated; free list */
+        size_t nnear;                  /**< near events queued */
+        insync_qheap_t far;
+        uint64_t seq; /**< next insertion number */
 } insync_heap_t;
 
 /* ------------------------------------------------------------ records.c */
@@ -674,7 +719,11 @@ void insync_sim_seed(insync_cluster_t *c, uint64_t seed);
 /** Pops the next event into @p e when one is due at or before @p until;
  * @returns 0 when none is. */
 int insync_sim_pop(insync_cluster_t *c, int64_t until, insync_ev_t *e);
-void insync_sim_free(insync_cluster_t *c);
+/** Hands every queued event to @p each (may be NULL), then frees the queue. */
+void insync_sim_free(insync_cluster_t *c,
+                     void (*each)(insync_cluster_t *, const insync_ev_t *));
+/** The bytes the event queue holds besides the cluster's own struct. */
+size_t insync_sim_memory(const insync_cluster_t *c);
 
 /* dispatch.c: the step loop (insync_cluster_step, cluster.h) */
 void insync_dispatch_release(insync_cluster_t *c, int b); /* b's held events, due now */

@@ -280,13 +280,13 @@ static void release(lcluster_t *lc) {
                 cluster_free(lc);
 }
 
-/* __gc, also called by a script: idempotent; inside a callback (or a
- * finalizer) of one of its own methods, the model is freed when that
- * method is done with it, and the method raises "closed". */
-static int l_cluster_gc(lua_State *L) {
+/* __gc and c:close(): idempotent; inside a callback (or a finalizer) of
+ * one of its own methods, the model is freed when that method is done with
+ * it, and the method raises "closed". */
+static int cluster_close(lua_State *L, const char *what) {
         lcluster_t *lc = test_self(L, INSYNC_CLUSTER_MT);
         if (!lc)
-                return insync_lua_bad_self(L, "__gc", INSYNC_CLUSTER_MT);
+                return insync_lua_bad_self(L, what, INSYNC_CLUSTER_MT);
         if (lc->busy) {
                 if (lc->c)
                         lc->dead = lc->c;
@@ -296,6 +296,12 @@ static int l_cluster_gc(lua_State *L) {
         cluster_free(lc);
         return 0;
 }
+
+static int l_cluster_gc(lua_State *L) { return cluster_close(L, "__gc"); }
+
+/* c:close(): the model's memory now rather than when the collector, which
+ * does not see it, gets round to the cluster. */
+static int l_cluster_close(lua_State *L) { return cluster_close(L, "close"); }
 
 /* Pushes the state table of the userdata at @p i. */
 static void push_state(lua_State *L, int i) {
@@ -569,7 +575,7 @@ static int l_run(lua_State *L) {
 /* c:_create_topic(name, partitions, rf, min_isr, unclean, flush, assignment,
  * flush_ms): flush_ms may be nil (the broker's) */
 static int l_create_topic(lua_State *L) {
-        lcluster_t *lc = check_cluster(L, "_create_topic");
+        lcluster_t *lc = check_cluster(L, "create_topic");
         if (lua_type(L, 2) != LUA_TSTRING)
                 return luaL_error(L, "create_topic: name: expected string, got %s",
                                   tname(L, 2));
@@ -634,7 +640,7 @@ static int l_create_topic(lua_State *L) {
 
 /* c:_producer(conf [, on_error]): conf normalized by cluster.lua. */
 static int l_producer(lua_State *L) {
-        lcluster_t *lc = check_cluster(L, "_producer");
+        lcluster_t *lc = check_cluster(L, "producer");
         if (!lua_istable(L, 2))
                 return luaL_error(L, "producer: conf: expected table, got %s", tname(L, 2));
         if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TFUNCTION)
@@ -1602,6 +1608,7 @@ void insync_lua_open_cluster(lua_State *L) {
                 {"memory", l_memory},
                 {"trace", l_trace},
                 {"_explore", l_explore},
+                {"close", l_cluster_close},
                 {NULL, NULL},
         };
         static const luaL_Reg pmethods[] = {
@@ -1611,6 +1618,8 @@ void insync_lua_open_cluster(lua_State *L) {
         if (luaL_newmetatable(L, INSYNC_CLUSTER_MT)) {
                 lua_pushcfunction(L, l_cluster_gc);
                 lua_setfield(L, -2, "__gc");
+                lua_pushcfunction(L, l_cluster_close); /* Lua 5.4's <close> */
+                lua_setfield(L, -2, "__close");
                 lua_pushcfunction(L, l_tostring);
                 lua_setfield(L, -2, "__tostring");
                 lua_newtable(L);

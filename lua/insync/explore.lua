@@ -290,7 +290,6 @@ local function timeline(s, case)
 end
 
 local NET = { isolate = true, partition = true, partition_majority = true, drop = true }
-local close_cluster   -- the clusters' __gc (idempotent), taken from the first one
 
 -- Runs one case in C (c:_explore, csrc/model/explore.c): the sends at their
 -- times, the faults with their skip rules, then recover and settle as
@@ -316,8 +315,7 @@ local function run_case(s, case, trace, into)
   else
     -- freed now: the collector does not see the C memory a run's cluster
     -- holds, and would let thousands of them pile up
-    close_cluster = close_cluster or getmetatable(c).__gc
-    close_cluster(c)
+    c:close()
   end
   return r
 end

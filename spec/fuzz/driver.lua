@@ -231,6 +231,7 @@ add("run_for", "cluster", function() return method_of(pick(pool.clusters), "run_
 add("run", "cluster", function() return method_of(pick(pool.clusters), "run") end, 1,
   function() return pick({ nil, 0, 10, 1000, 60000, -1, 0 / 0, -1 / 0, "x", {}, 0.5 }) end)
 add("__gc", "cluster", function() local c = pick(pool.clusters); return c and getmetatable(c).__gc end, 0)
+add("close", "cluster", function() return method_of(pick(pool.clusters), "close") end, 0)
 add("__tostring", "cluster", function()
   local c = pick(pool.clusters); return c and getmetatable(c).__tostring end, 0)
 -- a model producer

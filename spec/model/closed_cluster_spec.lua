@@ -84,3 +84,57 @@ describe("a cluster closed while its method runs Lua code", function()
     assert.matches("false\t[^\n]*run: attempt to use a closed cluster", out)
   end)
 end)
+
+describe("c:close()", function()
+  local insync = require "insync"
+
+  it("frees the model now: the cluster, its producers and its methods raise 'closed' after it", function()
+    local c = insync.cluster{}
+    c:create_topic("t")
+    local p = c:producer{}
+    local acked = 0
+    p:send({ topic = "t", value = "v" }, function(_, err) if not err then acked = acked + 1 end end)
+    c:run()
+    assert.equal(1, acked)
+    c:close()
+    c:close()                 -- idempotent
+    assert.equal("insync.cluster (closed)", tostring(c))
+    for _, call in ipairs({
+      function() return c:memory() end,
+      function() return c:run() end,
+      function() return c:create_topic("u") end,
+      function() return c:producer{} end,
+      function() return p:send({ topic = "t", value = "w" }, function() end) end,
+    }) do
+      local ok, err = pcall(call)
+      assert.is_false(ok)
+      assert.matches("attempt to use a closed cluster", err)
+      assert.not_matches("_create_topic", err)
+      assert.not_matches("_producer", err)
+    end
+  end)
+
+  it("raises naming close and the argument on a wrong self", function()
+    local c = insync.cluster{}
+    local ok, err = pcall(c.close, 42)
+    assert.is_false(ok)
+    assert.matches("close: self: expected insync.cluster", err)
+    c:close()
+  end)
+
+  it("is Lua 5.4's <close>: the cluster is closed at the end of its block", function()
+    if _VERSION ~= "Lua 5.4" then return end   -- the syntax is 5.4's; c:close() is everywhere
+    local chunk = assert(load([[
+      local insync = require "insync"
+      local kept
+      do
+        local c <close> = insync.cluster{}
+        c:create_topic("t")
+        kept = c
+      end
+      return kept
+    ]]))
+    local c = chunk()
+    assert.equal("insync.cluster (closed)", tostring(c))
+  end)
+end)

@@ -72,6 +72,7 @@ local function availability(row, profile, seed)
       end)
     end
     c:run(3600000)
+    c:close()
   end
   return sent > 0 and acked / sent or 1
 end
@@ -91,6 +92,7 @@ local function throughput(row, profile, seed)
     p:send({ topic = "m", key = "k" .. (i % 10), value = value }, function() last = c:now() end)
   end
   c:run(3600000)
+  c:close()
   return 5000 / math.max(1, last - t0) * 1000
 end
 

@@ -21,14 +21,7 @@
 
 #include "model.h"
 
-#if defined(__SANITIZE_ADDRESS__) /* gcc */
-#define ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) /* clang */
-#define ASAN 1
-#endif
-#endif
-#if defined(__linux__) && !defined(ASAN)
+#if defined(__linux__) && !INSYNC_ASAN
 #define MAPPED 1
 #include <sys/mman.h>
 

@@ -25,6 +25,20 @@
 #include "cluster.h"
 #include "../common/kerr.h"
 
+/* 1 in a build under AddressSanitizer (gcc's macro, clang's feature):
+ * the model then reuses no memory of its own, so that the sanitizer sees
+ * every allocation freed. */
+#if defined(__SANITIZE_ADDRESS__)
+#define INSYNC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define INSYNC_ASAN 1
+#endif
+#endif
+#ifndef INSYNC_ASAN
+#define INSYNC_ASAN 0
+#endif
+
 #define INSYNC_MAX_BROKERS 64
 #define INSYNC_MAX_NODES 256
 #define INSYNC_NOLEN UINT32_MAX     /**< a nil key or value */

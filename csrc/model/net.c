@@ -32,16 +32,7 @@
  * batches, parts) through the list, so that a produce request or a fetch
  * response fills memory it already has.  Not under AddressSanitizer, which
  * should see every message freed. */
-#if defined(__SANITIZE_ADDRESS__)
-#define INSYNC_MSG_FREE 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define INSYNC_MSG_FREE 0
-#endif
-#endif
-#ifndef INSYNC_MSG_FREE
-#define INSYNC_MSG_FREE 256
-#endif
+#define INSYNC_MSG_FREE (INSYNC_ASAN ? 0 : 256)
 
 /* What a freed cluster leaves to the next one (explore makes and frees a
  * cluster per run): its free messages, with their memory, and its links'

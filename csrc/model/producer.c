@@ -94,16 +94,7 @@ static void need_metadata(insync_cluster_t *c, insync_producer_t *p) {
  * memory: a producer that sends a record at a time makes and frees a batch
  * per record.  Not under AddressSanitizer, which should see every batch
  * freed. */
-#if defined(__SANITIZE_ADDRESS__)
-#define BATCH_FREE 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define BATCH_FREE 0
-#endif
-#endif
-#ifndef BATCH_FREE
-#define BATCH_FREE 256
-#endif
+#define BATCH_FREE (INSYNC_ASAN ? 0 : 256)
 
 static const insync_pbatch_t blank_batch;
 
